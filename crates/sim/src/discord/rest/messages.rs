@@ -1,0 +1,256 @@
+//! `/channels/{id}` and its messages.
+
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::error::{ApiError, Reply};
+use super::message::{self, CHANNEL_CREATE_FLAGS, FLAG_SUPPRESS_EMBEDS, MessageBody, Origin};
+use crate::discord::world::{ChannelKind, World};
+
+/// `VIEW_CHANNEL`.
+pub(super) const VIEW_CHANNEL: u64 = 1 << 10;
+/// `SEND_MESSAGES`.
+pub(super) const SEND_MESSAGES: u64 = 1 << 11;
+/// `MANAGE_MESSAGES`.
+pub(super) const MANAGE_MESSAGES: u64 = 1 << 13;
+/// `READ_MESSAGE_HISTORY`.
+pub(super) const READ_MESSAGE_HISTORY: u64 = 1 << 16;
+
+/// The bot's permissions in a channel it can see: 10003 if the channel does not exist, 50001
+/// (Missing Access) without `VIEW_CHANNEL`.
+fn visible_channel(world: &World, bot_id: u64, channel_id: u64) -> Result<u64, ApiError> {
+    if !world.channels.contains_key(&channel_id) {
+        return Err(ApiError::unknown_channel());
+    }
+    let perms = world.channel_permissions(bot_id, channel_id);
+    if perms & VIEW_CHANNEL == 0 {
+        return Err(ApiError::missing_access());
+    }
+    Ok(perms)
+}
+
+/// `GET /channels/{channel_id}`.
+pub(super) fn get_channel(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let channel_id = ctx.id("channel_id")?;
+    let world = ctx.shared.world();
+    visible_channel(&world, ctx.bot_id(), channel_id)?;
+    let channel = world
+        .channels
+        .get(&channel_id)
+        .ok_or_else(ApiError::unknown_channel)?;
+    Ok(Reply::json(channel.to_json(&world.users)))
+}
+
+/// `POST /channels/{channel_id}/messages`.
+pub(super) fn create_message(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let channel_id = ctx.id("channel_id")?;
+    let body = MessageBody::parse(ctx.body())?;
+    let bot_id = ctx.bot_id();
+    let mut world = ctx.shared.world();
+    let perms = visible_channel(&world, bot_id, channel_id)?;
+    let channel = world
+        .channels
+        .get(&channel_id)
+        .ok_or_else(ApiError::unknown_channel)?;
+    if channel.kind == ChannelKind::Category {
+        return Err(ApiError::non_text_channel());
+    }
+    let guild_id = channel.guild_id;
+    if perms & SEND_MESSAGES == 0 {
+        return Err(ApiError::missing_permissions());
+    }
+    if body.is_empty() {
+        return Err(ApiError::empty_message());
+    }
+    let reference = match &body.message_reference {
+        Some(r) => reply_reference(&world, r, channel_id, guild_id)?,
+        None => None,
+    };
+    let id = ctx.shared.ids.next();
+    let origin = Origin {
+        channel_id,
+        guild_id,
+        author_id: bot_id,
+        webhook_id: None,
+        interaction_id: None,
+    };
+    let msg = message::build(&world, id, origin, &body, CHANNEL_CREATE_FLAGS, reference);
+    world.messages.insert(id, msg);
+    if let Some(channel) = world.channels.get_mut(&channel_id) {
+        channel.last_message_id = Some(id);
+    }
+    let stored = &world.messages[&id];
+    let rest = message::render(&world, stored, false);
+    let gateway = message::render(&world, stored, true);
+    Ok(Reply::json(rest).dispatch(guild_id, "MESSAGE_CREATE", gateway))
+}
+
+/// Resolves `message_reference` of a reply: the stored reference, `None` when the target is
+/// missing and `fail_if_not_exists` is false, 50035 when it is missing otherwise.
+fn reply_reference(
+    world: &World,
+    reference: &Value,
+    channel_id: u64,
+    guild_id: Option<u64>,
+) -> Result<Option<Value>, ApiError> {
+    let target = match &reference["message_id"] {
+        Value::String(s) => s.parse::<u64>().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    };
+    let ref_channel = match &reference["channel_id"] {
+        Value::String(s) => s.parse::<u64>().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+    .unwrap_or(channel_id);
+    let found = target
+        .and_then(|id| world.messages.get(&id))
+        .filter(|m| m.channel_id == ref_channel);
+    match found {
+        Some(m) => {
+            let mut v = json!({
+                "type": 0,
+                "message_id": m.id.to_string(),
+                "channel_id": m.channel_id.to_string(),
+            });
+            if let Some(g) = m.guild_id.or(guild_id) {
+                v["guild_id"] = json!(g.to_string());
+            }
+            Ok(Some(v))
+        }
+        None if reference["fail_if_not_exists"] == Value::Bool(false) => Ok(None),
+        None => Err(ApiError::form(
+            &["message_reference"],
+            "MESSAGE_REFERENCE_UNKNOWN_MESSAGE",
+            "Unknown message",
+        )),
+    }
+}
+
+/// `GET /channels/{channel_id}/messages?limit=&before=&after=&around=`, newest first.
+pub(super) fn get_messages(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let channel_id = ctx.id("channel_id")?;
+    let limit = usize::try_from(ctx.query_int("limit", 1, 100, 50)?).unwrap_or(50);
+    let before = ctx.query_id("before")?;
+    let after = ctx.query_id("after")?;
+    let around = ctx.query_id("around")?;
+    let world = ctx.shared.world();
+    let perms = visible_channel(&world, ctx.bot_id(), channel_id)?;
+    if perms & READ_MESSAGE_HISTORY == 0 {
+        return Ok(Reply::json(json!([])));
+    }
+    let mut ids: Vec<u64> = world
+        .messages
+        .values()
+        .filter(|m| m.channel_id == channel_id && m.flags & message::FLAG_EPHEMERAL == 0)
+        .map(|m| m.id)
+        .collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    let selected: Vec<u64> = if let Some(around) = around {
+        let newer: Vec<u64> = ids
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&id| id > around)
+            .take(limit / 2)
+            .collect();
+        let older: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|&id| id <= around)
+            .take(limit - newer.len())
+            .collect();
+        newer.into_iter().rev().chain(older).collect()
+    } else if let Some(after) = after {
+        let mut v: Vec<u64> = ids
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&id| id > after)
+            .take(limit)
+            .collect();
+        v.reverse();
+        v
+    } else {
+        ids.into_iter()
+            .filter(|&id| before.is_none_or(|b| id < b))
+            .take(limit)
+            .collect()
+    };
+    let list: Vec<Value> = selected
+        .iter()
+        .filter_map(|id| world.messages.get(id))
+        .map(|m| message::render(&world, m, false))
+        .collect();
+    Ok(Reply::json(Value::Array(list)))
+}
+
+/// `GET /channels/{channel_id}/messages/{message_id}`.
+pub(super) fn get_message(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let channel_id = ctx.id("channel_id")?;
+    let message_id = ctx.id("message_id")?;
+    let world = ctx.shared.world();
+    let perms = visible_channel(&world, ctx.bot_id(), channel_id)?;
+    if perms & READ_MESSAGE_HISTORY == 0 {
+        return Err(ApiError::missing_access());
+    }
+    let msg = world
+        .messages
+        .get(&message_id)
+        .filter(|m| m.channel_id == channel_id && m.flags & message::FLAG_EPHEMERAL == 0)
+        .ok_or_else(ApiError::unknown_message)?;
+    Ok(Reply::json(message::render(&world, msg, false)))
+}
+
+/// `PATCH /channels/{channel_id}/messages/{message_id}`: only the bot's own messages can change
+/// content (50005 otherwise).
+pub(super) fn update_message(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let channel_id = ctx.id("channel_id")?;
+    let message_id = ctx.id("message_id")?;
+    let body = MessageBody::parse(ctx.body())?;
+    let bot_id = ctx.bot_id();
+    let mut world = ctx.shared.world();
+    visible_channel(&world, bot_id, channel_id)?;
+    let msg = world
+        .messages
+        .get(&message_id)
+        .filter(|m| m.channel_id == channel_id)
+        .ok_or_else(ApiError::unknown_message)?;
+    if msg.author_id != bot_id {
+        return Err(ApiError::edit_foreign_message());
+    }
+    let guild_id = msg.guild_id;
+    message::apply_edit(&mut world, message_id, &body, FLAG_SUPPRESS_EMBEDS)?;
+    let stored = &world.messages[&message_id];
+    let rest = message::render(&world, stored, false);
+    let gateway = message::render(&world, stored, true);
+    Ok(Reply::json(rest).dispatch(guild_id, "MESSAGE_UPDATE", gateway))
+}
+
+/// `DELETE /channels/{channel_id}/messages/{message_id}`: own messages always, others with
+/// `MANAGE_MESSAGES` (never in DMs).
+pub(super) fn delete_message(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let channel_id = ctx.id("channel_id")?;
+    let message_id = ctx.id("message_id")?;
+    let bot_id = ctx.bot_id();
+    let mut world = ctx.shared.world();
+    let perms = visible_channel(&world, bot_id, channel_id)?;
+    let msg = world
+        .messages
+        .get(&message_id)
+        .filter(|m| m.channel_id == channel_id)
+        .ok_or_else(ApiError::unknown_message)?;
+    if msg.author_id != bot_id {
+        if msg.guild_id.is_none() {
+            return Err(ApiError::dm_action());
+        }
+        if perms & MANAGE_MESSAGES == 0 {
+            return Err(ApiError::missing_permissions());
+        }
+    }
+    let payload = message::delete_payload(msg);
+    let guild_id = msg.guild_id;
+    world.messages.remove(&message_id);
+    Ok(Reply::no_content().dispatch(guild_id, "MESSAGE_DELETE", payload))
+}

@@ -1,0 +1,498 @@
+//! REST v10 simulator, nested under `/api/v10`.
+//!
+//! Every request goes through the same pipeline, in Discord's order: route resolution
+//! (`404: Not Found` / `405: Method Not Allowed`), authentication (`Authorization: Bot <token>`,
+//! or the interaction token in the path for interaction callbacks and follow-up webhooks),
+//! rate limiting (per-route buckets keyed by route and major parameter, plus the global
+//! per-second limit that interaction routes are exempt from), body parsing (50109 on invalid
+//! JSON), then the handler. The result is recorded in [`crate::Recorder`] (kind `"rest"`,
+//! path without `/api/v10` but with the query, request body as JSON or `null`) and the gateway
+//! dispatches the change causes are sent, as Discord would.
+//!
+//! | route | handler |
+//! |---|---|
+//! | `GET /gateway`, `GET /gateway/bot` | gateway URL, shards, `session_start_limit` |
+//! | `GET /users/@me`, `GET /users/{id}`, `POST /users/@me/channels` | users, DM channels |
+//! | `GET /channels/{id}`, `GET/POST /channels/{id}/messages`, `GET/PATCH/DELETE /channels/{id}/messages/{mid}` | channels and messages |
+//! | `GET /guilds/{id}[/channels\|/roles\|/members[/{uid}]\|/bans[/{uid}]]`, `DELETE /guilds/{id}/members/{uid}`, `PUT/DELETE /guilds/{id}/bans/{uid}` | guilds, members, bans |
+//! | `GET/PUT/POST /applications/{app}[/guilds/{gid}]/commands`, `GET/PATCH/DELETE …/commands/{cid}` | application commands |
+//! | `POST /interactions/{id}/{token}/callback` | interaction responses |
+//! | `POST /webhooks/{app}/{token}`, `GET/PATCH/DELETE /webhooks/{app}/{token}/messages/{mid\|@original}` | follow-ups and the original response |
+
+mod commands;
+mod error;
+mod guilds;
+mod interactions;
+mod message;
+mod messages;
+mod ratelimit;
+mod routes;
+mod users;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use axum::routing::any;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{DiscordConfig, Shared};
+use error::{ApiError, Reply};
+use ratelimit::{Check, Decision, Limiter};
+use routes::{Auth, Endpoint, Matched, NoMatch};
+
+/// Largest request body read (Discord's attachment limit is far above what bots send here).
+const MAX_BODY: usize = 25 * 1024 * 1024;
+
+/// Counters and rate-limit buckets of the REST simulator.
+#[derive(Debug, Default)]
+pub struct RestState {
+    limiter: Limiter,
+    requests: AtomicU64,
+    succeeded: AtomicU64,
+    client_errors: AtomicU64,
+    unauthorized: AtomicU64,
+    rate_limited_route: AtomicU64,
+    rate_limited_global: AtomicU64,
+}
+
+/// A snapshot of the REST counters, for the control API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestStats {
+    /// Requests received (every status).
+    pub requests: u64,
+    /// Requests answered with a 2xx status.
+    pub succeeded: u64,
+    /// Requests answered with a 4xx status other than 401 and 429.
+    pub client_errors: u64,
+    /// Requests answered with 401.
+    pub unauthorized: u64,
+    /// 429s from a per-route bucket.
+    pub rate_limited_route: u64,
+    /// 429s from the global limit.
+    pub rate_limited_global: u64,
+    /// Rate-limit buckets currently tracked.
+    pub buckets: usize,
+}
+
+impl RestState {
+    /// The counters so far.
+    pub fn stats(&self) -> RestStats {
+        RestStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            succeeded: self.succeeded.load(Ordering::Relaxed),
+            client_errors: self.client_errors.load(Ordering::Relaxed),
+            unauthorized: self.unauthorized.load(Ordering::Relaxed),
+            rate_limited_route: self.rate_limited_route.load(Ordering::Relaxed),
+            rate_limited_global: self.rate_limited_global.load(Ordering::Relaxed),
+            buckets: self.limiter.bucket_count(),
+        }
+    }
+
+    /// Zeroes the counters and empties every rate-limit bucket.
+    pub fn reset(&self) {
+        self.limiter.clear();
+        for counter in [
+            &self.requests,
+            &self.succeeded,
+            &self.client_errors,
+            &self.unauthorized,
+            &self.rate_limited_route,
+            &self.rate_limited_global,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn count(&self, status: StatusCode) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let counter = match status.as_u16() {
+            200..=299 => &self.succeeded,
+            401 => &self.unauthorized,
+            429 => return,
+            400..=499 => &self.client_errors,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The REST routes, to be nested under `/api/v10`.
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/", any(handle))
+        .route("/{*path}", any(handle))
+}
+
+/// One request, as the handlers see it.
+pub(super) struct Ctx<'a> {
+    shared: &'a Shared,
+    route: &'a Matched,
+    config: DiscordConfig,
+    query: Vec<(String, String)>,
+    body: Value,
+    reason: Option<String>,
+}
+
+impl Ctx<'_> {
+    /// A snowflake path parameter (50035 `NUMBER_TYPE_COERCE` if it is not one).
+    fn id(&self, name: &'static str) -> Result<u64, ApiError> {
+        let raw = self.route.param(name).unwrap_or_default();
+        raw.parse().map_err(|_| {
+            ApiError::form(
+                &[name],
+                "NUMBER_TYPE_COERCE",
+                &format!("Value \"{raw}\" is not snowflake."),
+            )
+        })
+    }
+
+    /// A raw path parameter.
+    fn param(&self, name: &str) -> &str {
+        self.route.param(name).unwrap_or_default()
+    }
+
+    /// A query parameter.
+    fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A boolean query parameter (`true`/`1`/`True`).
+    fn query_flag(&self, name: &str) -> bool {
+        self.query(name)
+            .is_some_and(|v| matches!(v, "true" | "True" | "1"))
+    }
+
+    /// An integer query parameter within `min..=max`, `default` when absent.
+    fn query_int(
+        &self,
+        name: &'static str,
+        min: u64,
+        max: u64,
+        default: u64,
+    ) -> Result<u64, ApiError> {
+        let Some(raw) = self.query(name) else {
+            return Ok(default);
+        };
+        let value: u64 = raw.parse().map_err(|_| {
+            ApiError::form(
+                &[name],
+                "NUMBER_TYPE_COERCE",
+                &format!("Value \"{raw}\" is not int."),
+            )
+        })?;
+        if value < min {
+            return Err(ApiError::form(
+                &[name],
+                "NUMBER_TYPE_MIN",
+                &format!("int value should be greater than or equal to {min}."),
+            ));
+        }
+        if value > max {
+            return Err(ApiError::form(
+                &[name],
+                "NUMBER_TYPE_MAX",
+                &format!("int value should be less than or equal to {max}."),
+            ));
+        }
+        Ok(value)
+    }
+
+    /// An optional snowflake query parameter.
+    fn query_id(&self, name: &'static str) -> Result<Option<u64>, ApiError> {
+        self.query(name)
+            .map(|raw| {
+                raw.parse().map_err(|_| {
+                    ApiError::form(
+                        &[name],
+                        "NUMBER_TYPE_COERCE",
+                        &format!("Value \"{raw}\" is not snowflake."),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// The JSON body (`null` when there was none).
+    fn body(&self) -> &Value {
+        &self.body
+    }
+
+    /// The bot's user id (also the application id).
+    fn bot_id(&self) -> u64 {
+        self.config.bot_id
+    }
+}
+
+/// What the pipeline produced for one request.
+struct Outcome {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Option<Value>,
+    recorded_body: Value,
+    reply: Option<Reply>,
+}
+
+impl Outcome {
+    fn error(error: &ApiError, headers: HeaderMap, recorded_body: Value) -> Self {
+        Self {
+            status: error.status,
+            headers,
+            body: Some(error.body()),
+            recorded_body,
+            reply: None,
+        }
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let path = parts.uri.path().to_owned();
+    let recorded_path = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    };
+    let outcome = process(
+        &shared,
+        &parts.method,
+        &path,
+        parts.uri.query(),
+        &parts.headers,
+        &bytes,
+    );
+    shared.rest.count(outcome.status);
+    shared.recorder.push(
+        "rest",
+        parts.method.as_str(),
+        recorded_path,
+        outcome.status.as_u16(),
+        outcome.recorded_body,
+    );
+    if let Some(reply) = outcome.reply {
+        for d in reply.dispatches {
+            shared.dispatch(d.guild_id, d.event, d.data);
+        }
+    }
+    let mut response = match outcome.body {
+        Some(body) => {
+            let mut r = Response::new(Body::from(body.to_string()));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        None => Response::new(Body::empty()),
+    };
+    *response.status_mut() = outcome.status;
+    response.headers_mut().extend(outcome.headers);
+    response
+}
+
+/// Parses the request body: JSON, or the `payload_json` part of a multipart body.
+/// `Ok(Value::Null)` for an empty body; `Err` for invalid JSON.
+fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ()> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let json_bytes = if content_type.starts_with("multipart/form-data") {
+        match multipart_payload_json(content_type, bytes) {
+            Some(payload) => payload,
+            None => return Ok(Value::Null),
+        }
+    } else {
+        bytes
+    };
+    if json_bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(json_bytes).map_err(|_| ())
+}
+
+/// The `payload_json` part of a `multipart/form-data` body (attachments themselves are ignored).
+fn multipart_payload_json<'b>(content_type: &str, body: &'b [u8]) -> Option<&'b [u8]> {
+    let boundary = content_type.split("boundary=").nth(1)?.trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let text = body;
+    let mut start = 0;
+    let positions: Vec<usize> = find_all(text, delimiter.as_bytes());
+    for &pos in &positions {
+        if start > 0 {
+            let part = &text[start..pos];
+            if let Some(split) = find_all(part, b"\r\n\r\n").first().copied() {
+                let head = String::from_utf8_lossy(&part[..split]);
+                if head.contains("name=\"payload_json\"") {
+                    let content = &part[split + 4..];
+                    return Some(content.strip_suffix(b"\r\n").unwrap_or(content));
+                }
+            }
+        }
+        start = pos + delimiter.len();
+    }
+    None
+}
+
+fn find_all(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return Vec::new();
+    }
+    (0..=haystack.len() - needle.len())
+        .filter(|&i| &haystack[i..i + needle.len()] == needle)
+        .collect()
+}
+
+fn process(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Outcome {
+    let mut out_headers = HeaderMap::new();
+    let parsed_body = parse_body(headers, bytes);
+    let recorded_body = parsed_body.clone().unwrap_or(Value::Null);
+    let route = match routes::resolve(method, path) {
+        Ok(route) => route,
+        Err(NoMatch::NotFound) => {
+            return Outcome::error(&ApiError::not_found(), out_headers, recorded_body);
+        }
+        Err(NoMatch::MethodNotAllowed) => {
+            return Outcome::error(&ApiError::method_not_allowed(), out_headers, recorded_body);
+        }
+    };
+    let config = shared.config();
+    if route.endpoint.auth() == Auth::Bot {
+        let expected = format!("Bot {}", config.token);
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            return Outcome::error(&ApiError::unauthorized(), out_headers, recorded_body);
+        }
+    }
+    if config.rest_limits.enabled {
+        let limits = &config.rest_limits;
+        let (limit, window) = if route.endpoint == Endpoint::CreateMessage {
+            (limits.messages_per_window, limits.messages_window)
+        } else {
+            (limits.default_per_window, limits.default_window)
+        };
+        let route_key = format!("{} {}", route.method, route.template);
+        let major = route.major();
+        let decision = shared.rest.limiter.check(&Check {
+            route: &route_key,
+            major: &major,
+            limit,
+            window,
+            global: route
+                .endpoint
+                .global_limited()
+                .then_some(limits.global_per_second),
+        });
+        let global = matches!(decision, Decision::Global(..));
+        match decision {
+            Decision::Allowed(info) => ratelimit::bucket_headers(&mut out_headers, &info),
+            Decision::Route(info, retry) | Decision::Global(info, retry) => {
+                ratelimit::bucket_headers(&mut out_headers, &info);
+                ratelimit::limited_headers(&mut out_headers, retry, global);
+                let counter = if global {
+                    &shared.rest.rate_limited_global
+                } else {
+                    &shared.rest.rate_limited_route
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                let body = json!({
+                    "message": "You are being rate limited.",
+                    "retry_after": ratelimit::retry_after_secs(retry),
+                    "global": global,
+                });
+                return Outcome {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    headers: out_headers,
+                    body: Some(body),
+                    recorded_body,
+                    reply: None,
+                };
+            }
+        }
+    }
+    let takes_body = matches!(*method, Method::POST | Method::PUT | Method::PATCH);
+    let body = match parsed_body {
+        Ok(body) => body,
+        Err(()) if takes_body => {
+            return Outcome::error(&ApiError::invalid_json(), out_headers, Value::Null);
+        }
+        Err(()) => Value::Null,
+    };
+    let reason = headers
+        .get("x-audit-log-reason")
+        .map(|v| routes::percent_decode(&String::from_utf8_lossy(v.as_bytes())));
+    let ctx = Ctx {
+        shared,
+        route: &route,
+        config,
+        query: query.map(routes::parse_query).unwrap_or_default(),
+        body,
+        reason,
+    };
+    match execute(&ctx) {
+        Ok(reply) => Outcome {
+            status: reply.status,
+            headers: out_headers,
+            body: reply.body.clone(),
+            recorded_body,
+            reply: Some(reply),
+        },
+        Err(error) => Outcome::error(&error, out_headers, recorded_body),
+    }
+}
+
+fn execute(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    match ctx.route.endpoint {
+        Endpoint::GetGateway => Ok(users::get_gateway(ctx)),
+        Endpoint::GetGatewayBot => Ok(users::get_gateway_bot(ctx)),
+        Endpoint::GetCurrentUser => Ok(users::get_current_user(ctx)),
+        Endpoint::GetUser => users::get_user(ctx),
+        Endpoint::CreateDm => users::create_dm(ctx),
+        Endpoint::GetChannel => messages::get_channel(ctx),
+        Endpoint::GetMessages => messages::get_messages(ctx),
+        Endpoint::CreateMessage => messages::create_message(ctx),
+        Endpoint::GetMessage => messages::get_message(ctx),
+        Endpoint::UpdateMessage => messages::update_message(ctx),
+        Endpoint::DeleteMessage => messages::delete_message(ctx),
+        Endpoint::GetGuild => guilds::get_guild(ctx),
+        Endpoint::GetGuildChannels => guilds::get_channels(ctx),
+        Endpoint::GetGuildRoles => guilds::get_roles(ctx),
+        Endpoint::GetMembers => guilds::get_members(ctx),
+        Endpoint::GetMember => guilds::get_member(ctx),
+        Endpoint::RemoveMember => guilds::remove_member(ctx),
+        Endpoint::GetBans => guilds::get_bans(ctx),
+        Endpoint::GetBan => guilds::get_ban(ctx),
+        Endpoint::CreateBan => guilds::create_ban(ctx),
+        Endpoint::DeleteBan => guilds::delete_ban(ctx),
+        Endpoint::GetCommands => commands::get_commands(ctx),
+        Endpoint::SetCommands => commands::set_commands(ctx),
+        Endpoint::CreateCommand => commands::create_command(ctx),
+        Endpoint::GetCommand => commands::get_command(ctx),
+        Endpoint::UpdateCommand => commands::update_command(ctx),
+        Endpoint::DeleteCommand => commands::delete_command(ctx),
+        Endpoint::InteractionCallback => interactions::callback(ctx),
+        Endpoint::ExecuteWebhook => interactions::execute_webhook(ctx),
+        Endpoint::GetWebhookMessage => interactions::get_webhook_message(ctx),
+        Endpoint::UpdateWebhookMessage => interactions::update_webhook_message(ctx),
+        Endpoint::DeleteWebhookMessage => interactions::delete_webhook_message(ctx),
+    }
+}

@@ -1,0 +1,111 @@
+//! Small helpers shared by both simulators: snowflakes, timestamps and ids.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Discord's epoch (2015-01-01T00:00:00Z) in milliseconds since the Unix epoch.
+pub const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+
+/// Generates unique, time-ordered Discord snowflakes.
+///
+/// The layout is Discord's: 42 bits of milliseconds since [`DISCORD_EPOCH_MS`], 5 bits worker,
+/// 5 bits process, 12 bits increment. The increment is global, so ids are unique even when many
+/// are made in the same millisecond.
+#[derive(Debug, Default)]
+pub struct Snowflakes {
+    increment: AtomicU64,
+}
+
+impl Snowflakes {
+    /// A new generator.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next snowflake.
+    pub fn next(&self) -> u64 {
+        let inc = self.increment.fetch_add(1, Ordering::Relaxed);
+        let ms = unix_ms().saturating_sub(DISCORD_EPOCH_MS);
+        // Carry the increment's high bits into the timestamp so ids stay unique past 4096 per ms.
+        ((ms + (inc >> 12)) << 22) | (1 << 17) | (inc & 0xfff)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
+/// The current time as an ISO 8601 timestamp with microseconds and `+00:00`, as Discord writes it.
+pub fn iso_now() -> String {
+    iso_from_unix_ms(unix_ms())
+}
+
+/// An ISO 8601 timestamp (`2024-01-02T03:04:05.678000+00:00`) for a Unix time in milliseconds.
+pub fn iso_from_unix_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let millis = ms % 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (hour, minute, second) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}000+00:00")
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A random lowercase hex string of `len` characters (session ids, tokens).
+pub fn random_hex(len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_timestamps_match_known_dates() {
+        assert_eq!(iso_from_unix_ms(0), "1970-01-01T00:00:00.000000+00:00");
+        assert_eq!(
+            iso_from_unix_ms(DISCORD_EPOCH_MS),
+            "2015-01-01T00:00:00.000000+00:00"
+        );
+        assert_eq!(
+            iso_from_unix_ms(1_709_251_199_123),
+            "2024-02-29T23:59:59.123000+00:00"
+        );
+    }
+
+    #[test]
+    fn snowflakes_are_unique_and_ordered() {
+        let snowflakes = Snowflakes::new();
+        let ids: Vec<u64> = (0..10_000).map(|_| snowflakes.next()).collect();
+        for pair in ids.windows(2) {
+            assert!(pair[0] < pair[1], "{} !< {}", pair[0], pair[1]);
+        }
+        let ts = (ids[0] >> 22) + DISCORD_EPOCH_MS;
+        assert!(ts.abs_diff(unix_ms()) < 60_000);
+    }
+}
