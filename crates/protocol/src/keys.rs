@@ -39,9 +39,18 @@ impl Keys {
         format!("{}:shard:{shard_id}:session", self.prefix)
     }
 
-    /// Live gateway replicas (hash: gateway id → JSON with its reply queue and shard range).
+    /// Registered gateway replicas (hash: gateway id → JSON with its reply queue and shards).
+    ///
+    /// An entry is live only while its heartbeat in [`Keys::gateway_heartbeats`] is in the
+    /// future; readers skip (and clean up) the others.
     pub fn gateways(&self) -> String {
         format!("{}:gateways", self.prefix)
+    }
+
+    /// Heartbeats of the registered gateways (sorted set: gateway id → expiry, in Redis server
+    /// time as Unix milliseconds).
+    pub fn gateway_heartbeats(&self) -> String {
+        format!("{}:gateways:heartbeats", self.prefix)
     }
 
     /// Last identify time of a `max_concurrency` bucket (cluster-wide identify queue).
@@ -49,7 +58,8 @@ impl Keys {
         format!("{}:identify:bucket:{bucket}", self.prefix)
     }
 
-    /// Cluster-wide count of session starts left, as last read from `GET /gateway/bot`.
+    /// Cluster-wide count of session starts left, as last read from `GET /gateway/bot` (hash:
+    /// `remaining`, `total`, `reset_at_ms`; expires when Discord resets the count).
     pub fn session_starts(&self) -> String {
         format!("{}:identify:session-starts", self.prefix)
     }
@@ -66,5 +76,6 @@ mod tests {
         assert_eq!(keys.shard_session(3), "bot1:shard:3:session");
         assert_eq!(keys.identify_bucket(0), "bot1:identify:bucket:0");
         assert_eq!(Keys::default().gateways(), "swarmcord:gateways");
+        assert_eq!(keys.gateway_heartbeats(), "bot1:gateways:heartbeats");
     }
 }

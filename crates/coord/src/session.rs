@@ -1,0 +1,204 @@
+//! Persisted gateway sessions, so a restarted gateway resumes instead of identifying.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use swarmcord_protocol::keys::Keys;
+use twilight_gateway::Session;
+
+use crate::{CoordError, Result, millis};
+
+/// Default lifetime of a saved session that nobody refreshes: a session that old cannot be
+/// resumed anyway.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(300);
+
+const SESSION_ID: &str = "session_id";
+const SEQUENCE: &str = "seq";
+const RESUME_URL: &str = "resume_url";
+const SHARD_COUNT: &str = "shard_count";
+
+/// What a gateway needs to resume a shard's session in another process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedSession {
+    /// Discord's session id.
+    pub session_id: String,
+    /// The last sequence number the gateway confirmed (forwarded and cached).
+    pub sequence: u64,
+    /// `READY.resume_gateway_url`, if known.
+    pub resume_url: Option<String>,
+    /// The shard count the session was opened with (a session is only valid for that count).
+    pub shard_count: u32,
+}
+
+impl SavedSession {
+    /// A saved session from twilight's [`Session`], with the shard's resume URL and shard count.
+    pub fn from_session(session: &Session, resume_url: Option<&str>, shard_count: u32) -> Self {
+        Self {
+            session_id: session.id().to_owned(),
+            sequence: session.sequence(),
+            resume_url: resume_url.map(ToOwned::to_owned),
+            shard_count,
+        }
+    }
+
+    /// twilight's [`Session`], for `ConfigBuilder::session`.
+    pub fn to_session(&self) -> Session {
+        Session::new(self.sequence, self.session_id.clone())
+    }
+
+    fn decode(shard_id: u32, fields: &HashMap<String, String>) -> Result<Option<Self>> {
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let what = || format!("session of shard {shard_id}");
+        let get = |name: &str| {
+            fields
+                .get(name)
+                .ok_or_else(|| CoordError::malformed(what(), format!("no `{name}` field")))
+        };
+        Ok(Some(Self {
+            session_id: get(SESSION_ID)?.clone(),
+            sequence: get(SEQUENCE)?
+                .parse()
+                .map_err(|e| CoordError::malformed(what(), format!("`{SEQUENCE}`: {e}")))?,
+            resume_url: fields.get(RESUME_URL).cloned(),
+            shard_count: get(SHARD_COUNT)?
+                .parse()
+                .map_err(|e| CoordError::malformed(what(), format!("`{SHARD_COUNT}`: {e}")))?,
+        }))
+    }
+}
+
+/// The session store: one hash per shard ([`Keys::shard_session`]) that expires unless saved
+/// again within the TTL.
+#[derive(Clone)]
+pub struct SessionStore {
+    conn: ConnectionManager,
+    keys: Keys,
+    ttl: Duration,
+}
+
+impl fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("prefix", &self.keys.prefix())
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionStore {
+    /// A store keeping sessions for [`DEFAULT_SESSION_TTL`] after their last save.
+    pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
+        Self {
+            conn,
+            keys,
+            ttl: DEFAULT_SESSION_TTL,
+        }
+    }
+
+    /// Keeps sessions for `ttl` after their last save.
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How long a saved session lives without being saved again.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn add_save(&self, pipe: &mut redis::Pipeline, shard_id: u32, session: &SavedSession) {
+        let key = self.keys.shard_session(shard_id);
+        pipe.cmd("HSET")
+            .arg(&key)
+            .arg(SESSION_ID)
+            .arg(&session.session_id)
+            .arg(SEQUENCE)
+            .arg(session.sequence)
+            .arg(SHARD_COUNT)
+            .arg(session.shard_count)
+            .ignore();
+        match &session.resume_url {
+            Some(url) => pipe.cmd("HSET").arg(&key).arg(RESUME_URL).arg(url).ignore(),
+            None => pipe.cmd("HDEL").arg(&key).arg(RESUME_URL).ignore(),
+        };
+        pipe.cmd("PEXPIRE").arg(&key).arg(millis(self.ttl)).ignore();
+    }
+
+    /// Saves (replaces) the session of `shard_id` and refreshes its TTL.
+    pub async fn save(&self, shard_id: u32, session: &SavedSession) -> Result<()> {
+        self.save_many([(shard_id, session)]).await
+    }
+
+    /// Saves the sessions of many shards in one atomic round trip.
+    pub async fn save_many<'a, I>(&self, sessions: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (u32, &'a SavedSession)>,
+    {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut any = false;
+        for (shard_id, session) in sessions {
+            self.add_save(&mut pipe, shard_id, session);
+            any = true;
+        }
+        if !any {
+            return Ok(());
+        }
+        pipe.query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(|error| CoordError::redis("session save", error))
+    }
+
+    /// The saved session of `shard_id`, if any.
+    pub async fn load(&self, shard_id: u32) -> Result<Option<SavedSession>> {
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.keys.shard_session(shard_id))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|error| CoordError::redis("session load", error))?;
+        SavedSession::decode(shard_id, &fields)
+    }
+
+    /// The saved sessions of many shards in one round trip, one entry per shard. A malformed
+    /// entry is logged and returned as `None` (the shard then identifies).
+    pub async fn load_many(&self, shard_ids: &[u32]) -> Result<Vec<Option<SavedSession>>> {
+        if shard_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for &shard_id in shard_ids {
+            pipe.cmd("HGETALL").arg(self.keys.shard_session(shard_id));
+        }
+        let all: Vec<HashMap<String, String>> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|error| CoordError::redis("session load", error))?;
+        Ok(shard_ids
+            .iter()
+            .zip(all)
+            .map(
+                |(&shard_id, fields)| match SavedSession::decode(shard_id, &fields) {
+                    Ok(session) => session,
+                    Err(error) => {
+                        tracing::warn!(shard_id, %error, "ignoring malformed saved session");
+                        None
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// Forgets the session of `shard_id` (after Discord invalidated it).
+    pub async fn clear(&self, shard_id: u32) -> Result<()> {
+        redis::cmd("DEL")
+            .arg(self.keys.shard_session(shard_id))
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(|error| CoordError::redis("session clear", error))
+    }
+}

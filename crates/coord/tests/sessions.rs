@@ -1,0 +1,120 @@
+//! The session store against a real Redis.
+
+use std::time::Duration;
+
+use swarmcord_coord::{ConnectionManager, CoordError, SavedSession, SessionStore, connect};
+use swarmcord_protocol::keys::Keys;
+use swarmcord_testkit::{init_tracing, redis_url, unique_name};
+
+async fn store() -> (ConnectionManager, Keys, SessionStore) {
+    init_tracing();
+    let conn = connect(&redis_url()).await.expect("redis");
+    let keys = Keys::new(unique_name("coord-session"));
+    let store = SessionStore::new(conn.clone(), keys.clone()).with_ttl(Duration::from_secs(120));
+    (conn, keys, store)
+}
+
+fn session(n: u64) -> SavedSession {
+    SavedSession {
+        session_id: format!("session-{n}"),
+        sequence: 1000 + n,
+        resume_url: Some(format!("wss://resume-{n}.example")),
+        shard_count: 16,
+    }
+}
+
+async fn pttl(conn: &mut ConnectionManager, key: &str) -> i64 {
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .expect("PTTL")
+}
+
+#[tokio::test]
+async fn save_load_clear_round_trip_with_ttl() {
+    let (mut conn, keys, store) = store().await;
+    assert_eq!(store.load(4).await.unwrap(), None);
+
+    let saved = session(4);
+    store.save(4, &saved).await.unwrap();
+    assert_eq!(store.load(4).await.unwrap(), Some(saved.clone()));
+    let ttl = pttl(&mut conn, &keys.shard_session(4)).await;
+    assert!(ttl > 110_000 && ttl <= 120_000, "PTTL {ttl}");
+
+    // A later save replaces the sequence and drops a resume URL that is no longer known.
+    let newer = SavedSession {
+        sequence: 2000,
+        resume_url: None,
+        ..saved
+    };
+    store.save(4, &newer).await.unwrap();
+    assert_eq!(store.load(4).await.unwrap(), Some(newer.clone()));
+
+    // twilight's Session round trip.
+    let twilight = newer.to_session();
+    assert_eq!((twilight.id(), twilight.sequence()), ("session-4", 2000));
+    assert_eq!(SavedSession::from_session(&twilight, None, 16), newer);
+
+    store.clear(4).await.unwrap();
+    assert_eq!(store.load(4).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn save_many_and_load_many() {
+    let (mut conn, keys, store) = store().await;
+    let sessions: Vec<(u32, SavedSession)> = (0..8).map(|i| (i, session(i.into()))).collect();
+    store
+        .save_many(sessions.iter().map(|(id, s)| (*id, s)))
+        .await
+        .unwrap();
+    store.save_many(std::iter::empty()).await.unwrap();
+
+    let loaded = store.load_many(&[0, 3, 7, 9]).await.unwrap();
+    assert_eq!(
+        loaded,
+        vec![Some(session(0)), Some(session(3)), Some(session(7)), None]
+    );
+    for shard in 0..8 {
+        let ttl = pttl(&mut conn, &keys.shard_session(shard)).await;
+        assert!(ttl > 0, "shard {shard} session has no TTL ({ttl})");
+    }
+}
+
+#[tokio::test]
+async fn sessions_expire_unless_saved_again() {
+    let (_conn, keys, _) = store().await;
+    let store = SessionStore::new(connect(&redis_url()).await.unwrap(), keys)
+        .with_ttl(Duration::from_millis(400));
+    assert_eq!(store.ttl(), Duration::from_millis(400));
+    for _ in 0..4 {
+        store.save(1, &session(1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        store.load(1).await.unwrap().is_some(),
+        "refreshed session expired"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.load(1).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn malformed_sessions_are_errors_not_panics() {
+    let (mut conn, keys, store) = store().await;
+    redis::cmd("HSET")
+        .arg(keys.shard_session(2))
+        .arg("session_id")
+        .arg("x")
+        .arg("seq")
+        .arg("not-a-number")
+        .arg("shard_count")
+        .arg("1")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let error = store.load(2).await.unwrap_err();
+    assert!(matches!(error, CoordError::Malformed { .. }), "{error}");
+    println!("{error}");
+    assert_eq!(store.load_many(&[2]).await.unwrap(), vec![None]);
+}

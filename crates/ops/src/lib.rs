@@ -1,0 +1,17 @@
+//! Service plumbing shared by swarmcord's binaries.
+//!
+//! - [`config`]: typed configuration from environment variables, Docker secrets through
+//!   `NAME_FILE`, errors that name the bad variable;
+//! - [`Secret`]: a string that never prints (its `Debug` and `Display` are redacted);
+//! - [`telemetry`]: structured `tracing` logs (JSON or text) and the Prometheus recorder;
+//! - [`http`]: `/healthz`, `/readyz` and `/metrics`;
+//! - [`shutdown`]: SIGTERM/SIGINT as a cancellation token.
+
+pub mod config;
+pub mod http;
+pub mod shutdown;
+pub mod telemetry;
+
+mod secret;
+
+pub use secret::{Secret, redact_url};
