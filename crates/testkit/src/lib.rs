@@ -13,6 +13,8 @@
 //! Every test isolates itself with [`unique_name`] (queue names, key prefixes, database names)
 //! so that tests can run in parallel against the same servers.
 
+pub mod rabbit;
+
 use std::future::Future;
 use std::sync::Once;
 use std::time::Duration;

@@ -1,0 +1,964 @@
+//! A confirmed publisher with a pipelined window, a bounded buffer and its own reconnect loop.
+//!
+//! ```text
+//! publish(Outgoing) ──▶ [ buffer: at most `buffer` messages, accepted and not yet confirmed ]
+//!   (waits when full)          │  background task, owns the connection and a confirm channel
+//!                              ▼
+//!                       at most `window` publishes awaiting their confirm
+//!                              │  ack ─▶ Confirmed { ticket } on the receiver, in publish order
+//!                              │  nack ─▶ published again (after a short pause)
+//!                              ▼  connection lost ─▶ reconnect with backoff, set up the topology,
+//!                                   publish every unconfirmed message again, in order
+//! ```
+//!
+//! Nothing accepted by [`Publisher::publish`] is dropped while the publisher runs: a message
+//! leaves the buffer only when the broker has confirmed it. The price is at-least-once delivery:
+//! a message whose confirm was lost with the connection is published again, so consumers see a
+//! bounded number of duplicates (at most `window` per connection loss) and must be idempotent.
+//!
+//! lapin's automatic recovery is deliberately not used (confirms of publishes from before a
+//! recovery fail): the publisher's task opens a fresh connection itself and runs the caller's
+//! topology set-up on it before publishing.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt as _, StreamExt as _};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Channel, Confirmation, Connection, Event};
+use metrics::{Counter, Gauge, Histogram};
+use swarmcord_protocol::amqp::HeaderValue;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::connect::{connect_with_timeout, redact_url};
+use crate::headers::{field_table, short};
+use crate::{BrokerError, declare_events_exchange};
+
+/// Gauge: messages accepted by [`Publisher::publish`] and not yet confirmed (waiting or in
+/// flight). Label `connection`.
+pub const METRIC_BUFFER: &str = "swarmcord_broker_publish_buffer";
+/// Histogram (seconds): from [`Publisher::publish`] accepting a message to its confirm.
+pub const METRIC_CONFIRM_SECONDS: &str = "swarmcord_broker_publish_confirm_seconds";
+/// Counter: messages confirmed by the broker.
+pub const METRIC_PUBLISHED: &str = "swarmcord_broker_published_total";
+/// Counter: publishes repeated after a nack or a connection loss.
+pub const METRIC_REPUBLISHED: &str = "swarmcord_broker_republished_total";
+/// Gauge: 1 while the publisher has a usable connection, else 0.
+pub const METRIC_CONNECTED: &str = "swarmcord_broker_connected";
+
+/// Registers the descriptions of the publisher's metrics with the installed recorder.
+pub fn describe_metrics() {
+    metrics::describe_gauge!(
+        METRIC_BUFFER,
+        "Messages accepted by the publisher and not yet confirmed by RabbitMQ"
+    );
+    metrics::describe_histogram!(
+        METRIC_CONFIRM_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from publish() to the broker's confirm"
+    );
+    metrics::describe_counter!(METRIC_PUBLISHED, "Messages confirmed by RabbitMQ");
+    metrics::describe_counter!(
+        METRIC_REPUBLISHED,
+        "Publishes repeated after a nack or a connection loss"
+    );
+    metrics::describe_gauge!(METRIC_CONNECTED, "1 while the publisher is connected");
+}
+
+/// A message to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Exchange (`""` is the default exchange, which routes by queue name).
+    pub exchange: String,
+    /// Routing key (the event type for dispatches, the queue name on the default exchange).
+    pub routing_key: String,
+    /// Payload, published as is.
+    pub body: Bytes,
+    /// AMQP headers (for events: [`swarmcord_protocol::amqp::EventHeaders::to_map`]).
+    pub headers: Vec<(&'static str, HeaderValue)>,
+    /// The AMQP `reply_to` property (a gateway's reply queue).
+    pub reply_to: Option<String>,
+    /// The AMQP `type` property (the event type).
+    pub kind: Option<String>,
+    /// The AMQP `content_type` property (`application/json` for dispatches).
+    pub content_type: Option<String>,
+    /// Opaque to the publisher; handed back in [`Confirmed`] once the broker confirmed.
+    pub ticket: u64,
+}
+
+impl Outgoing {
+    /// A message with no headers, no properties and ticket 0.
+    pub fn new(
+        exchange: impl Into<String>,
+        routing_key: impl Into<String>,
+        body: impl Into<Bytes>,
+    ) -> Self {
+        Self {
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            body: body.into(),
+            headers: Vec::new(),
+            reply_to: None,
+            kind: None,
+            content_type: None,
+            ticket: 0,
+        }
+    }
+
+    /// Adds one header.
+    #[must_use]
+    pub fn header(mut self, name: &'static str, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Adds headers, e.g. `EventHeaders::to_map()`.
+    #[must_use]
+    pub fn headers(
+        mut self,
+        headers: impl IntoIterator<Item = (&'static str, HeaderValue)>,
+    ) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// Sets `reply_to`.
+    #[must_use]
+    pub fn reply_to(mut self, queue: impl Into<String>) -> Self {
+        self.reply_to = Some(queue.into());
+        self
+    }
+
+    /// Sets the AMQP `type` property.
+    #[must_use]
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// Sets `content_type`.
+    #[must_use]
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Sets the ticket reported back in [`Confirmed`].
+    #[must_use]
+    pub fn ticket(mut self, ticket: u64) -> Self {
+        self.ticket = ticket;
+        self
+    }
+}
+
+/// The broker confirmed the message published with this ticket. Reported in publish order:
+/// every earlier message is confirmed too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Confirmed {
+    /// [`Outgoing::ticket`].
+    pub ticket: u64,
+}
+
+/// Runs on every new connection, on a fresh channel, before anything is (re)published: declare
+/// the exchanges (and queues) the messages need. An error closes the connection and the
+/// publisher retries later.
+pub type SetupHook =
+    Arc<dyn Fn(Channel) -> BoxFuture<'static, Result<(), BrokerError>> + Send + Sync>;
+
+/// How a [`Publisher`] connects and how much it holds.
+#[derive(Clone)]
+pub struct PublisherConfig {
+    /// AMQP URL (never logged: see [`redact_url`]).
+    pub url: String,
+    /// Connection name shown by RabbitMQ.
+    pub connection_name: String,
+    /// Maximum messages accepted and not yet confirmed; [`Publisher::publish`] waits when full.
+    pub buffer: usize,
+    /// Maximum publishes awaiting a confirm at once.
+    pub window: usize,
+    /// Publish with delivery mode 2 (persistent), so that durable queues keep the messages
+    /// across a broker restart.
+    pub persistent: bool,
+    /// First delay before reconnecting; doubles on each failure up to `reconnect_max`.
+    pub reconnect_min: Duration,
+    /// Longest delay between reconnect attempts.
+    pub reconnect_max: Duration,
+    /// Time limit of a connection attempt (TCP, AMQP handshake) and, separately, of the set-up.
+    pub connect_timeout: Duration,
+    /// Topic exchanges declared (durable) on every new connection.
+    pub exchanges: Vec<String>,
+    /// More set-up on every new connection, after `exchanges`.
+    pub setup: Option<SetupHook>,
+}
+
+impl fmt::Debug for PublisherConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublisherConfig")
+            .field("url", &redact_url(&self.url))
+            .field("connection_name", &self.connection_name)
+            .field("buffer", &self.buffer)
+            .field("window", &self.window)
+            .field("persistent", &self.persistent)
+            .field("reconnect_min", &self.reconnect_min)
+            .field("reconnect_max", &self.reconnect_max)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("exchanges", &self.exchanges)
+            .field("setup", &self.setup.is_some())
+            .finish()
+    }
+}
+
+impl PublisherConfig {
+    /// Defaults: buffer 10 000, window 1024, persistent, reconnect delays 100 ms .. 5 s,
+    /// connect timeout 10 s, nothing declared.
+    pub fn new(url: impl Into<String>, connection_name: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            connection_name: connection_name.into(),
+            buffer: 10_000,
+            window: 1024,
+            persistent: true,
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            connect_timeout: crate::CONNECT_TIMEOUT,
+            exchanges: Vec::new(),
+            setup: None,
+        }
+    }
+
+    /// Sets [`Self::buffer`].
+    #[must_use]
+    pub fn buffer(mut self, messages: usize) -> Self {
+        self.buffer = messages;
+        self
+    }
+
+    /// Sets [`Self::window`].
+    #[must_use]
+    pub fn window(mut self, publishes: usize) -> Self {
+        self.window = publishes;
+        self
+    }
+
+    /// Sets both reconnect delays.
+    #[must_use]
+    pub fn reconnect_delays(mut self, min: Duration, max: Duration) -> Self {
+        self.reconnect_min = min;
+        self.reconnect_max = max.max(min);
+        self
+    }
+
+    /// Adds a topic exchange to declare on every connection.
+    #[must_use]
+    pub fn declare_exchange(mut self, name: impl Into<String>) -> Self {
+        self.exchanges.push(name.into());
+        self
+    }
+
+    /// Sets the set-up hook (see [`SetupHook`]).
+    #[must_use]
+    pub fn setup<F, Fut>(mut self, setup: F) -> Self
+    where
+        F: Fn(Channel) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), BrokerError>> + Send + 'static,
+    {
+        self.setup = Some(Arc::new(move |channel| setup(channel).boxed()));
+        self
+    }
+}
+
+/// A message ready for `basic.publish`.
+struct Prepared {
+    ticket: u64,
+    exchange: ShortString,
+    routing_key: ShortString,
+    body: Bytes,
+    properties: BasicProperties,
+    accepted_at: Instant,
+}
+
+fn prepare(message: Outgoing, persistent: bool) -> Result<Prepared, BrokerError> {
+    let mut properties = BasicProperties::default();
+    if !message.headers.is_empty() {
+        properties =
+            properties.with_headers(field_table(message.headers.iter().map(|(n, v)| (*n, v)))?);
+    }
+    if persistent {
+        properties = properties.with_delivery_mode(2);
+    }
+    if let Some(reply_to) = &message.reply_to {
+        properties = properties.with_reply_to(short("reply_to", reply_to)?);
+    }
+    if let Some(kind) = &message.kind {
+        properties = properties.with_type(short("type", kind)?);
+    }
+    if let Some(content_type) = &message.content_type {
+        properties = properties.with_content_type(short("content_type", content_type)?);
+    }
+    Ok(Prepared {
+        ticket: message.ticket,
+        exchange: short("exchange", &message.exchange)?,
+        routing_key: short("routing key", &message.routing_key)?,
+        body: message.body,
+        properties,
+        accepted_at: Instant::now(),
+    })
+}
+
+struct Queued {
+    seq: u64,
+    message: Prepared,
+}
+
+/// The sending side, under one lock so that sequence numbers reach the task in order.
+struct Sender {
+    next_seq: u64,
+    tx: mpsc::UnboundedSender<Queued>,
+}
+
+struct Handle {
+    capacity: usize,
+    persistent: bool,
+    permits: Arc<Semaphore>,
+    sender: Mutex<Sender>,
+    confirmed: watch::Receiver<u64>,
+    connected: watch::Receiver<bool>,
+    cancel: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A confirmed publisher; cheap to clone (all clones feed the same task).
+///
+/// Dropping the last clone lets the task finish what is buffered (until everything is
+/// confirmed) and then close its connection; [`Publisher::close`] stops at once.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Handle>,
+}
+
+impl fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher")
+            .field("buffered", &self.buffered())
+            .field("capacity", &self.inner.capacity)
+            .field("connected", &self.is_connected())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    /// Starts the publisher's task (which connects in the background) and returns the handle
+    /// and the receiver of [`Confirmed`] reports.
+    ///
+    /// Reports are unbounded (16 bytes each): read them, or drop the receiver if they do not
+    /// matter. Must be called within a Tokio runtime.
+    pub fn start(config: PublisherConfig) -> (Self, mpsc::UnboundedReceiver<Confirmed>) {
+        let capacity = config.buffer.max(1);
+        let permits = Arc::new(Semaphore::new(capacity));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (confirmed_tx, confirmed_rx) = mpsc::unbounded_channel();
+        let (count_tx, count_rx) = watch::channel(0);
+        let (connected_tx, connected_rx) = watch::channel(false);
+        let cancel = CancellationToken::new();
+        let labels = [("connection", config.connection_name.clone())];
+        let metrics = Metrics {
+            buffer: metrics::gauge!(METRIC_BUFFER, &labels),
+            confirm_seconds: metrics::histogram!(METRIC_CONFIRM_SECONDS, &labels),
+            published: metrics::counter!(METRIC_PUBLISHED, &labels),
+            republished: metrics::counter!(METRIC_REPUBLISHED, &labels),
+            connected: metrics::gauge!(METRIC_CONNECTED, &labels),
+        };
+        let persistent = config.persistent;
+        let task = Task {
+            window: config.window.max(1),
+            config,
+            capacity,
+            permits: Arc::clone(&permits),
+            rx,
+            rx_open: true,
+            confirmed_tx,
+            confirmed_count: count_tx,
+            connected: connected_tx,
+            cancel: cancel.clone(),
+            slots: VecDeque::new(),
+            front_seq: 0,
+            to_send: BTreeSet::new(),
+            in_flight: 0,
+            hold_until: None,
+            nack_delay: Duration::ZERO,
+            metrics,
+        };
+        let join = tokio::spawn(task.run());
+        let publisher = Self {
+            inner: Arc::new(Handle {
+                capacity,
+                persistent,
+                permits,
+                sender: Mutex::new(Sender { next_seq: 0, tx }),
+                confirmed: count_rx,
+                connected: connected_rx,
+                cancel,
+                task: Mutex::new(Some(join)),
+            }),
+        };
+        (publisher, confirmed_rx)
+    }
+
+    /// Hands a message to the publisher. Returns once it is buffered, **waiting while the
+    /// buffer is full** (that is the back-pressure: a gateway stops reading its shards rather
+    /// than drop events). It is confirmed later, reported by its ticket.
+    ///
+    /// Fails at once for a message that cannot be encoded (a name over 255 bytes, a header
+    /// integer over `i64::MAX`) and after [`Publisher::close`].
+    pub async fn publish(&self, message: Outgoing) -> Result<(), BrokerError> {
+        let prepared = prepare(message, self.inner.persistent)?;
+        let permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| BrokerError::Closed)?;
+        let mut sender = self
+            .inner
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let seq = sender.next_seq;
+        let queued = Queued {
+            seq,
+            message: prepared,
+        };
+        if sender.tx.send(queued).is_err() {
+            // The task is gone; the permit returns to the (closed) semaphore on drop.
+            return Err(BrokerError::Closed);
+        }
+        sender.next_seq = seq + 1;
+        // The task gives the permit back when the broker confirms the message.
+        permit.forget();
+        Ok(())
+    }
+
+    /// Messages accepted and not yet confirmed (waiting, in flight, or to be published again).
+    pub fn buffered(&self) -> usize {
+        self.inner
+            .capacity
+            .saturating_sub(self.inner.permits.available_permits())
+    }
+
+    /// The buffer's capacity ([`PublisherConfig::buffer`]).
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity
+    }
+
+    /// Whether the task currently has a connection with its topology set up.
+    pub fn is_connected(&self) -> bool {
+        *self.inner.connected.borrow()
+    }
+
+    /// Waits until the publisher is connected (`false` if `timeout` passed first, or if the
+    /// publisher is closed).
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let mut connected = self.inner.connected.clone();
+        matches!(
+            tokio::time::timeout(timeout, connected.wait_for(|c| *c)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Number of messages confirmed since the start.
+    pub fn confirmed_count(&self) -> u64 {
+        *self.inner.confirmed.borrow()
+    }
+
+    /// Waits until every message accepted before this call is confirmed (graceful shutdown).
+    pub async fn flush(&self, timeout: Duration) -> Result<(), BrokerError> {
+        let target = self
+            .inner
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next_seq;
+        let mut confirmed = self.inner.confirmed.clone();
+        let waited = tokio::time::timeout(timeout, confirmed.wait_for(|c| *c >= target))
+            .await
+            .map(|result| result.map(drop));
+        match waited {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(BrokerError::Closed),
+            Err(_) => {
+                let done = *confirmed.borrow();
+                Err(BrokerError::FlushTimeout {
+                    unconfirmed: usize::try_from(target.saturating_sub(done)).unwrap_or(usize::MAX),
+                    after: timeout,
+                })
+            }
+        }
+    }
+
+    /// Stops now: later and waiting `publish` calls fail with [`BrokerError::Closed`], the
+    /// connection is closed, and messages not yet confirmed are dropped (call
+    /// [`Publisher::flush`] first to avoid that). Returns when the task has ended.
+    pub async fn close(&self) {
+        self.inner.permits.close();
+        self.inner.cancel.cancel();
+        let join = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(join) = join
+            && let Err(error) = join.await
+        {
+            warn!(%error, "publisher task ended abnormally");
+        }
+    }
+}
+
+struct Metrics {
+    buffer: Gauge,
+    confirm_seconds: Histogram,
+    published: Counter,
+    republished: Counter,
+    connected: Gauge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// Not on the current channel yet (new, nacked, or its channel was lost).
+    Waiting,
+    /// Published on the current channel, confirm pending.
+    InFlight,
+    /// Confirmed, waiting for earlier messages to be confirmed before it is reported.
+    Acked,
+}
+
+struct Slot {
+    message: Prepared,
+    state: SlotState,
+    sent: u32,
+}
+
+/// Why [`Task::serve`] returned.
+enum Outcome {
+    Cancelled,
+    Finished,
+    Lost(BrokerError),
+}
+
+/// The background task: owns the connection and every unconfirmed message.
+struct Task {
+    config: PublisherConfig,
+    window: usize,
+    capacity: usize,
+    permits: Arc<Semaphore>,
+    rx: mpsc::UnboundedReceiver<Queued>,
+    rx_open: bool,
+    confirmed_tx: mpsc::UnboundedSender<Confirmed>,
+    confirmed_count: watch::Sender<u64>,
+    connected: watch::Sender<bool>,
+    cancel: CancellationToken,
+    /// Unconfirmed messages in publish order; `slots[i]` has sequence number `front_seq + i`.
+    slots: VecDeque<Slot>,
+    front_seq: u64,
+    /// Sequence numbers to publish on the current channel, lowest (oldest) first.
+    to_send: BTreeSet<u64>,
+    in_flight: usize,
+    /// After a nack, publishing pauses until then.
+    hold_until: Option<Instant>,
+    nack_delay: Duration,
+    metrics: Metrics,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let mut delay = self.config.reconnect_min;
+        let mut failures = 0_u32;
+        loop {
+            if self.finished() {
+                break;
+            }
+            let attempt = tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => break,
+                attempt = self.open() => attempt,
+            };
+            match attempt {
+                Ok((connection, channel)) => {
+                    delay = self.config.reconnect_min;
+                    failures = 0_u32;
+                    self.set_connected(true);
+                    info!(
+                        connection = %self.config.connection_name,
+                        unconfirmed = self.slots.len(),
+                        "publisher connected"
+                    );
+                    let outcome = self.serve(&connection, &channel).await;
+                    self.set_connected(false);
+                    self.requeue_in_flight();
+                    match outcome {
+                        Outcome::Lost(error) => {
+                            warn!(
+                                connection = %self.config.connection_name,
+                                %error,
+                                unconfirmed = self.slots.len(),
+                                "publisher lost its connection; reconnecting"
+                            );
+                            close_quietly(&connection, 320, "lost").await;
+                        }
+                        Outcome::Cancelled | Outcome::Finished => {
+                            close_quietly(&connection, 200, "publisher closed").await;
+                            break;
+                        }
+                    }
+                }
+                Err(error) => {
+                    failures = failures.wrapping_add(1);
+                    // The first failure and every tenth are warnings; the rest is noise.
+                    if failures % 10 == 1 {
+                        warn!(
+                            connection = %self.config.connection_name,
+                            %error,
+                            failures,
+                            retry_in = ?delay,
+                            "publisher cannot connect"
+                        );
+                    } else {
+                        debug!(%error, failures, "publisher cannot connect");
+                    }
+                }
+            }
+            // Wait before reconnecting, still accepting messages so that a closed handle with
+            // nothing to send ends the task.
+            let wake = Instant::now() + delay;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = self.cancel.cancelled() => break,
+                    () = tokio::time::sleep_until(wake) => break,
+                    received = self.rx.recv(), if self.rx_open => self.accept(received),
+                }
+                if self.finished() {
+                    break;
+                }
+            }
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            delay = (delay * 2).min(self.config.reconnect_max);
+        }
+        self.set_connected(false);
+        if !self.slots.is_empty() {
+            warn!(
+                connection = %self.config.connection_name,
+                unconfirmed = self.slots.len(),
+                "publisher closed with unconfirmed messages"
+            );
+        }
+    }
+
+    fn finished(&self) -> bool {
+        !self.rx_open && self.slots.is_empty()
+    }
+
+    fn set_connected(&self, connected: bool) {
+        self.connected.send_replace(connected);
+        self.metrics
+            .connected
+            .set(if connected { 1.0 } else { 0.0 });
+    }
+
+    /// Connects, opens a channel, runs the set-up and enables confirms.
+    async fn open(&self) -> Result<(Connection, Channel), BrokerError> {
+        let config = &self.config;
+        let connection =
+            connect_with_timeout(&config.url, &config.connection_name, config.connect_timeout)
+                .await?;
+        let setup = async {
+            let channel = connection
+                .create_channel()
+                .await
+                .map_err(|e| BrokerError::amqp("channel.open", e))?;
+            for exchange in &config.exchanges {
+                declare_events_exchange(&channel, exchange).await?;
+            }
+            if let Some(setup) = &config.setup {
+                setup(channel.clone()).await?;
+            }
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(|e| BrokerError::amqp("confirm.select", e))?;
+            Ok(channel)
+        };
+        let result = match tokio::time::timeout(config.connect_timeout, setup).await {
+            Ok(result) => result,
+            Err(_) => Err(BrokerError::ConnectTimeout {
+                url: redact_url(&config.url),
+                after: config.connect_timeout,
+            }),
+        };
+        match result {
+            Ok(channel) => Ok((connection, channel)),
+            Err(error) => {
+                close_quietly(&connection, 200, "set-up failed").await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Publishes and collects confirms on one connection until it fails or the task ends.
+    async fn serve(&mut self, connection: &Connection, channel: &Channel) -> Outcome {
+        let mut confirms = FuturesUnordered::new();
+        let mut events = std::pin::pin!(connection.events_listener());
+        let mut health = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            if self.hold_until.is_some_and(|until| until <= Instant::now()) {
+                self.hold_until = None;
+            }
+            while self.hold_until.is_none() && self.in_flight < self.window {
+                let Some(seq) = self.to_send.pop_first() else {
+                    break;
+                };
+                let Some(slot) = Self::slot_of(&mut self.slots, self.front_seq, seq) else {
+                    continue;
+                };
+                let message = &slot.message;
+                let published = channel
+                    .basic_publish(
+                        message.exchange.clone(),
+                        message.routing_key.clone(),
+                        BasicPublishOptions::default(),
+                        &message.body,
+                        message.properties.clone(),
+                    )
+                    .await;
+                match published {
+                    Ok(confirm) => {
+                        if slot.sent > 0 {
+                            self.metrics.republished.increment(1);
+                        }
+                        slot.sent += 1;
+                        slot.state = SlotState::InFlight;
+                        self.in_flight += 1;
+                        confirms.push(confirm.map(move |result| (seq, result)));
+                    }
+                    Err(error) => {
+                        self.to_send.insert(seq);
+                        return Outcome::Lost(BrokerError::amqp("basic.publish", error));
+                    }
+                }
+            }
+            if self.finished() {
+                return Outcome::Finished;
+            }
+            let hold = self.hold_until;
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return Outcome::Cancelled,
+                Some((seq, result)) = confirms.next(), if !confirms.is_empty() => {
+                    if let Err(error) = self.on_confirm(seq, result) {
+                        return Outcome::Lost(error);
+                    }
+                }
+                received = self.rx.recv(), if self.rx_open => self.accept(received),
+                event = events.next() => match event {
+                    Some(Event::Error(error)) => {
+                        return Outcome::Lost(BrokerError::amqp("connection", error));
+                    }
+                    None => return Outcome::Lost(BrokerError::Disconnected),
+                    Some(event) => debug!(?event, "publisher connection event"),
+                },
+                () = tokio::time::sleep_until(hold.unwrap_or_else(Instant::now)), if hold.is_some() => {}
+                _ = health.tick() => {
+                    if !connection.status().connected() || !channel.status().connected() {
+                        return Outcome::Lost(BrokerError::Disconnected);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The slot of a sequence number (borrowing only `slots`).
+    fn slot_of(slots: &mut VecDeque<Slot>, front_seq: u64, seq: u64) -> Option<&mut Slot> {
+        let index = usize::try_from(seq.checked_sub(front_seq)?).ok()?;
+        slots.get_mut(index)
+    }
+
+    fn accept(&mut self, received: Option<Queued>) {
+        let Some(first) = received else {
+            self.rx_open = false;
+            return;
+        };
+        self.push(first);
+        // Take what else is already queued without going back through `select!`.
+        for _ in 0..1024 {
+            match self.rx.try_recv() {
+                Ok(queued) => self.push(queued),
+                Err(_) => break,
+            }
+        }
+        self.update_buffer_gauge();
+    }
+
+    fn push(&mut self, queued: Queued) {
+        let expected = self.front_seq + self.slots.len() as u64;
+        debug_assert_eq!(queued.seq, expected, "sequence numbers arrive in order");
+        let seq = expected;
+        self.slots.push_back(Slot {
+            message: queued.message,
+            state: SlotState::Waiting,
+            sent: 0,
+        });
+        self.to_send.insert(seq);
+    }
+
+    fn on_confirm(
+        &mut self,
+        seq: u64,
+        result: lapin::Result<Confirmation>,
+    ) -> Result<(), BrokerError> {
+        let confirmation = result.map_err(|e| BrokerError::amqp("publisher confirm", e))?;
+        let Some(slot) = Self::slot_of(&mut self.slots, self.front_seq, seq) else {
+            return Ok(());
+        };
+        if slot.state != SlotState::InFlight {
+            return Ok(());
+        }
+        self.in_flight -= 1;
+        match confirmation {
+            Confirmation::Ack(_) | Confirmation::NotRequested => {
+                slot.state = SlotState::Acked;
+                self.nack_delay = Duration::ZERO;
+                self.release_confirmed();
+            }
+            Confirmation::Nack(_) => {
+                slot.state = SlotState::Waiting;
+                self.to_send.insert(seq);
+                self.nack_delay = (self.nack_delay * 2)
+                    .max(Duration::from_millis(50))
+                    .min(self.config.reconnect_max);
+                self.hold_until = Some(Instant::now() + self.nack_delay);
+                warn!(
+                    connection = %self.config.connection_name,
+                    retry_in = ?self.nack_delay,
+                    "the broker nacked a publish; publishing it again"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports and forgets the confirmed messages at the front, in order.
+    fn release_confirmed(&mut self) {
+        let mut released = 0_usize;
+        while self
+            .slots
+            .front()
+            .is_some_and(|slot| slot.state == SlotState::Acked)
+        {
+            let Some(slot) = self.slots.pop_front() else {
+                break;
+            };
+            self.front_seq += 1;
+            released += 1;
+            self.metrics
+                .confirm_seconds
+                .record(slot.message.accepted_at.elapsed().as_secs_f64());
+            // A dropped receiver means nobody wants the reports; that is allowed.
+            let _ = self.confirmed_tx.send(Confirmed {
+                ticket: slot.message.ticket,
+            });
+        }
+        if released > 0 {
+            self.metrics.published.increment(released as u64);
+            self.permits.add_permits(released);
+            self.confirmed_count
+                .send_modify(|count| *count += released as u64);
+            self.update_buffer_gauge();
+        }
+    }
+
+    /// After a connection loss: everything in flight goes out again, in order.
+    fn requeue_in_flight(&mut self) {
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if slot.state == SlotState::InFlight {
+                slot.state = SlotState::Waiting;
+                self.to_send.insert(self.front_seq + index as u64);
+            }
+        }
+        self.in_flight = 0;
+        self.hold_until = None;
+    }
+
+    fn update_buffer_gauge(&self) {
+        let buffered = self
+            .capacity
+            .saturating_sub(self.permits.available_permits());
+        #[allow(clippy::cast_precision_loss)] // a buffer never holds 2^52 messages
+        self.metrics.buffer.set(buffered as f64);
+    }
+}
+
+/// Closes a connection, ignoring errors (it may already be dead) and not waiting long.
+async fn close_quietly(connection: &Connection, code: u16, reason: &str) {
+    if connection.status().connected() {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            connection.close(code, reason.into()),
+        )
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_sets_properties_and_refuses_bad_names() {
+        let message = Outgoing::new("ex", "MESSAGE_CREATE", &b"{}"[..])
+            .header("seq", HeaderValue::U64(5))
+            .reply_to("gateway.g1")
+            .kind("MESSAGE_CREATE")
+            .content_type("application/json")
+            .ticket(9);
+        let prepared = prepare(message, true).expect("valid");
+        assert_eq!(prepared.ticket, 9);
+        assert_eq!(prepared.properties.delivery_mode(), &Some(2));
+        assert_eq!(
+            prepared.properties.kind().as_ref().map(ShortString::as_str),
+            Some("MESSAGE_CREATE")
+        );
+        assert!(prepared.properties.headers().is_some());
+
+        let long = Outgoing::new("ex", "k".repeat(256), Bytes::new());
+        assert!(matches!(
+            prepare(long, true),
+            Err(BrokerError::NameTooLong {
+                what: "routing key",
+                len: 256
+            })
+        ));
+        let big = Outgoing::new("ex", "k", Bytes::new()).header("n", HeaderValue::U64(u64::MAX));
+        assert!(prepare(big, false).is_err());
+    }
+
+    #[test]
+    fn config_debug_hides_the_password() {
+        let config = PublisherConfig::new("amqp://u:topsecret@h:5672/%2f", "test");
+        let text = format!("{config:?}");
+        assert!(!text.contains("topsecret"), "{text}");
+    }
+}

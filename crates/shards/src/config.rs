@@ -1,0 +1,541 @@
+//! The gateway's configuration, read from environment variables.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use swarmcord_ops::Secret;
+use swarmcord_ops::config::{ConfigError, Env, split_list};
+use swarmcord_ops::telemetry::LogFormat;
+use twilight_gateway::Intents;
+
+/// How many shards the whole bot runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardCount {
+    /// Discord's recommendation from `GET /gateway/bot`.
+    Auto,
+    /// A fixed number.
+    Fixed(u32),
+}
+
+/// Which shards this replica runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardSelection {
+    /// An explicit inclusive range, e.g. `GATEWAY_SHARDS=0-15`.
+    Range(RangeInclusive<u32>),
+    /// Group `index` (1-based, e.g. Swarm's `{{.Task.Slot}}`) of `count` equal groups.
+    Group {
+        /// 1-based group index.
+        index: u32,
+        /// Number of groups (the service's replica count).
+        count: u32,
+    },
+    /// Every shard (a single gateway).
+    All,
+}
+
+impl ShardSelection {
+    /// The shard ids this replica owns, out of `total`. Groups split the shards into contiguous,
+    /// near-equal ranges (the first `total % count` groups get one more).
+    pub fn shards(&self, total: u32) -> Vec<u32> {
+        match self {
+            Self::All => (0..total).collect(),
+            Self::Range(range) => range.clone().filter(|id| *id < total).collect(),
+            Self::Group { index, count } => {
+                let (count, index) = ((*count).max(1), index.saturating_sub(1));
+                if index >= count {
+                    return Vec::new();
+                }
+                let base = total / count;
+                let extra = total % count;
+                let start = index * base + index.min(extra);
+                let len = base + u32::from(index < extra);
+                (start..start + len).collect()
+            }
+        }
+    }
+}
+
+/// Everything the gateway needs, validated.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// This replica's id (names its reply queue `gateway.<id>`).
+    pub gateway_id: String,
+    /// The bot token.
+    pub token: Secret,
+    /// Gateway intents.
+    pub intents: Intents,
+    /// Gateway URL override (`ws://…`), e.g. the simulator; `None` = Discord.
+    pub gateway_url: Option<String>,
+    /// Discord REST proxy (`host:port`, plain HTTP), e.g. the simulator; `None` = Discord.
+    pub api_proxy: Option<String>,
+    /// Total shards.
+    pub shard_count: ShardCount,
+    /// This replica's shards.
+    pub shards: ShardSelection,
+    /// Event types to forward; empty = all.
+    pub events: BTreeSet<String>,
+    /// AMQP URL.
+    pub amqp_url: Secret,
+    /// Topic exchange for events.
+    pub events_exchange: String,
+    /// Redis URL.
+    pub redis_url: Secret,
+    /// Prefix of every Redis key (one per bot).
+    pub redis_prefix: String,
+    /// Messages buffered while the broker is slow or away before shards stop being read.
+    pub publish_buffer: usize,
+    /// Publishes awaiting a confirm at once.
+    pub publish_window: usize,
+    /// Shard lease time-to-live.
+    pub lease_ttl: Duration,
+    /// How often sessions are persisted.
+    pub persist_interval: Duration,
+    /// Reconnect a shard when no event flowed for this long (`None` for never).
+    pub idle_timeout: Option<Duration>,
+    /// Reconnect a shard when a heartbeat is not acknowledged within this time.
+    pub heartbeat_ack_timeout: Duration,
+    /// Minimum time between identifies of one concurrency bucket (Discord: 5 s).
+    pub identify_interval: Duration,
+    /// Session starts kept in reserve: identifying stops when only this many remain.
+    pub session_start_reserve: u32,
+    /// Address of `/healthz`, `/readyz`, `/metrics`.
+    pub http_addr: SocketAddr,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// How long shutdown waits for the broker to confirm what was published.
+    pub shutdown_flush_timeout: Duration,
+}
+
+fn millis(env: &Env, name: &str, default_ms: u64, help: &str) -> Result<Duration, ConfigError> {
+    env.parse::<u64>(name, default_ms, help)
+        .map(Duration::from_millis)
+}
+
+/// Parses `GATEWAY_INTENTS`: a number, or intent names separated by commas or `|`
+/// (`GUILDS,GUILD_MESSAGES,MESSAGE_CONTENT`).
+pub fn parse_intents(raw: &str) -> Result<Intents, String> {
+    if let Ok(bits) = raw.trim().parse::<u64>() {
+        return Intents::from_bits(bits).ok_or_else(|| format!("{bits} has unknown intent bits"));
+    }
+    let mut intents = Intents::empty();
+    for name in raw
+        .split([',', '|'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let flag = Intents::from_name(&name.to_ascii_uppercase())
+            .ok_or_else(|| format!("unknown intent {name:?}"))?;
+        intents |= flag;
+    }
+    Ok(intents)
+}
+
+fn parse_range(raw: &str) -> Result<RangeInclusive<u32>, String> {
+    let (start, end) = raw.split_once('-').unwrap_or((raw, raw));
+    let start: u32 = start
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a range like 0-15"))?;
+    let end: u32 = end
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a range like 0-15"))?;
+    if start > end {
+        return Err(format!("{raw:?}: the start is after the end"));
+    }
+    Ok(start..=end)
+}
+
+impl GatewayConfig {
+    /// Reads and validates the configuration.
+    #[allow(clippy::too_many_lines, reason = "one statement per variable")]
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let token = env
+            .secret(
+                "DISCORD_TOKEN",
+                true,
+                "bot token (or DISCORD_TOKEN_FILE for a Docker secret)",
+            )?
+            .ok_or_else(|| ConfigError::new("DISCORD_TOKEN", "is required"))?;
+        let intents_raw = env.string(
+            "GATEWAY_INTENTS",
+            "GUILDS,GUILD_MEMBERS,GUILD_MODERATION,GUILD_VOICE_STATES,GUILD_MESSAGES,DIRECT_MESSAGES,MESSAGE_CONTENT",
+            "gateway intents: names separated by commas, or the numeric bit set",
+        );
+        let intents =
+            parse_intents(&intents_raw).map_err(|e| ConfigError::new("GATEWAY_INTENTS", e))?;
+        let shard_count = match env
+            .string(
+                "SHARD_COUNT",
+                "auto",
+                "total shards, or auto for Discord's recommendation",
+            )
+            .as_str()
+        {
+            "auto" => ShardCount::Auto,
+            raw => match raw.parse::<u32>() {
+                Ok(n) if n > 0 => ShardCount::Fixed(n),
+                _ => {
+                    return Err(ConfigError::new(
+                        "SHARD_COUNT",
+                        format!("{raw:?} is not a positive number or auto"),
+                    ));
+                }
+            },
+        };
+        let range = env.optional(
+            "GATEWAY_SHARDS",
+            "explicit shard range of this replica, e.g. 0-15",
+        );
+        let group = env.optional(
+            "GATEWAY_GROUP",
+            "this replica's 1-based group index (Swarm: {{.Task.Slot}})",
+        );
+        let groups = env.parse::<u32>(
+            "GATEWAY_GROUPS",
+            1,
+            "number of shard groups (the gateway service's replica count)",
+        )?;
+        let shards = match (range, group) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "GATEWAY_SHARDS",
+                    "set either GATEWAY_SHARDS or GATEWAY_GROUP, not both",
+                ));
+            }
+            (Some(raw), None) => ShardSelection::Range(
+                parse_range(&raw).map_err(|e| ConfigError::new("GATEWAY_SHARDS", e))?,
+            ),
+            (None, Some(raw)) => {
+                let index = raw
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|i| *i >= 1 && *i <= groups.max(1))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "GATEWAY_GROUP",
+                            format!(
+                                "{raw:?} is not a group between 1 and GATEWAY_GROUPS ({groups})"
+                            ),
+                        )
+                    })?;
+                ShardSelection::Group {
+                    index,
+                    count: groups.max(1),
+                }
+            }
+            (None, None) => ShardSelection::All,
+        };
+        if groups == 0 {
+            return Err(ConfigError::new("GATEWAY_GROUPS", "must be at least 1"));
+        }
+        let events: BTreeSet<String> = split_list(&env.string(
+            "GATEWAY_EVENTS",
+            "",
+            "event types to forward, comma-separated (empty: all)",
+        ))
+        .into_iter()
+        .map(|e| e.to_ascii_uppercase())
+        .collect();
+        let amqp_url = env
+            .secret("AMQP_URL", true, "RabbitMQ URL (or AMQP_URL_FILE)")?
+            .ok_or_else(|| ConfigError::new("AMQP_URL", "is required"))?;
+        let redis_url = env
+            .secret("REDIS_URL", true, "Redis URL (or REDIS_URL_FILE)")?
+            .ok_or_else(|| ConfigError::new("REDIS_URL", "is required"))?;
+        let gateway_id = env
+            .optional("GATEWAY_ID", "this replica's id (default: random)")
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+        if !gateway_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ConfigError::new(
+                "GATEWAY_ID",
+                "may contain only letters, digits, '-' and '_'",
+            ));
+        }
+        let publish_buffer = env.parse::<usize>(
+            "PUBLISH_BUFFER",
+            10_000,
+            "events buffered while the broker is slow or away",
+        )?;
+        let publish_window = env.parse::<usize>(
+            "PUBLISH_WINDOW",
+            1024,
+            "publishes awaiting a confirm at once",
+        )?;
+        if publish_buffer == 0 || publish_window == 0 {
+            return Err(ConfigError::new(
+                "PUBLISH_BUFFER",
+                "PUBLISH_BUFFER and PUBLISH_WINDOW must be at least 1",
+            ));
+        }
+        let lease_ttl = millis(
+            env,
+            "SHARD_LEASE_TTL_MS",
+            10_000,
+            "shard lease time-to-live",
+        )?;
+        if lease_ttl < Duration::from_millis(300) {
+            return Err(ConfigError::new(
+                "SHARD_LEASE_TTL_MS",
+                "must be at least 300",
+            ));
+        }
+        let idle_ms = env.parse::<u64>(
+            "SHARD_IDLE_TIMEOUT_MS",
+            0,
+            "reconnect a shard when no event flowed this long (0: off)",
+        )?;
+        Ok(Self {
+            gateway_id,
+            token,
+            intents,
+            gateway_url: env.optional(
+                "DISCORD_GATEWAY_URL",
+                "gateway URL override, e.g. the simulator's ws://host:port",
+            ),
+            api_proxy: env.optional(
+                "DISCORD_API_PROXY",
+                "Discord REST over plain HTTP through host:port, e.g. the simulator",
+            ),
+            shard_count,
+            shards,
+            events,
+            amqp_url,
+            events_exchange: env.string(
+                "EVENTS_EXCHANGE",
+                swarmcord_protocol::amqp::EVENTS_EXCHANGE,
+                "topic exchange for events",
+            ),
+            redis_url,
+            redis_prefix: env.string(
+                "REDIS_PREFIX",
+                "swarmcord",
+                "prefix of every Redis key (one per bot)",
+            ),
+            publish_buffer,
+            publish_window,
+            lease_ttl,
+            persist_interval: millis(
+                env,
+                "SESSION_PERSIST_INTERVAL_MS",
+                1000,
+                "how often shard sessions are saved to Redis",
+            )?,
+            idle_timeout: (idle_ms > 0).then(|| Duration::from_millis(idle_ms)),
+            heartbeat_ack_timeout: millis(
+                env,
+                "HEARTBEAT_ACK_TIMEOUT_MS",
+                60_000,
+                "reconnect a shard whose heartbeat is not ACKed in time",
+            )?,
+            identify_interval: millis(
+                env,
+                "IDENTIFY_INTERVAL_MS",
+                5000,
+                "minimum time between identifies per concurrency bucket (Discord: 5000)",
+            )?,
+            session_start_reserve: env.parse::<u32>(
+                "SESSION_START_RESERVE",
+                10,
+                "session starts kept in reserve: no identify below this",
+            )?,
+            http_addr: env.parse::<SocketAddr>(
+                "HTTP_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 8080)),
+                "address of /healthz, /readyz, /metrics",
+            )?,
+            log_format: env.parse::<LogFormat>("LOG_FORMAT", LogFormat::Json, "json or text")?,
+            shutdown_flush_timeout: millis(
+                env,
+                "SHUTDOWN_FLUSH_TIMEOUT_MS",
+                10_000,
+                "how long shutdown waits for publish confirms",
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("DISCORD_TOKEN", "t0ken"),
+            ("AMQP_URL", "amqp://u:p@h/%2f"),
+            ("REDIS_URL", "redis://h/"),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<GatewayConfig, ConfigError> {
+        let mut vars = base();
+        vars.extend_from_slice(extra);
+        GatewayConfig::from_env(&Env::from_pairs(vars))
+    }
+
+    #[test]
+    fn groups_split_shards_contiguously_and_completely() {
+        for (total, count) in [(8, 2), (10, 3), (1, 1), (3, 4), (1000, 7)] {
+            let mut all = Vec::new();
+            for index in 1..=count {
+                let shards = ShardSelection::Group { index, count }.shards(total);
+                if let (Some(first), Some(last)) = (shards.first(), shards.last()) {
+                    assert_eq!(
+                        last - first + 1,
+                        u32::try_from(shards.len()).expect("len"),
+                        "contiguous"
+                    );
+                }
+                all.extend(shards);
+            }
+            assert_eq!(
+                all,
+                (0..total).collect::<Vec<_>>(),
+                "{total} shards in {count} groups"
+            );
+        }
+        assert_eq!(
+            ShardSelection::Group { index: 2, count: 2 }.shards(8),
+            [4, 5, 6, 7]
+        );
+        assert_eq!(ShardSelection::Range(2..=5).shards(4), [2, 3]);
+    }
+
+    #[test]
+    fn defaults_are_sane_and_secrets_redacted() {
+        let config = with(&[]).expect("valid");
+        assert_eq!(config.shard_count, ShardCount::Auto);
+        assert_eq!(config.shards, ShardSelection::All);
+        assert!(
+            config
+                .intents
+                .contains(Intents::GUILDS | Intents::MESSAGE_CONTENT)
+        );
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("t0ken") && !debug.contains("u:p"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[(&'static str, &'static str)], &str)] = &[
+            (&[("SHARD_COUNT", "zero")], "SHARD_COUNT"),
+            (
+                &[("GATEWAY_GROUP", "3"), ("GATEWAY_GROUPS", "2")],
+                "GATEWAY_GROUP",
+            ),
+            (
+                &[("GATEWAY_GROUP", "1"), ("GATEWAY_SHARDS", "0-1")],
+                "GATEWAY_SHARDS",
+            ),
+            (&[("GATEWAY_SHARDS", "5-2")], "GATEWAY_SHARDS"),
+            (&[("GATEWAY_INTENTS", "GUILDS,NOPE")], "GATEWAY_INTENTS"),
+            (&[("PUBLISH_WINDOW", "0")], "PUBLISH_BUFFER"),
+            (&[("HTTP_ADDR", "localhost")], "HTTP_ADDR"),
+            (&[("GATEWAY_ID", "a b")], "GATEWAY_ID"),
+        ];
+        for (extra, variable) in cases {
+            let error = with(extra).expect_err("invalid");
+            assert_eq!(error.variable, *variable, "{error}");
+        }
+        let missing =
+            GatewayConfig::from_env(&Env::from_pairs([("AMQP_URL", "x")])).expect_err("no token");
+        assert_eq!(missing.variable, "DISCORD_TOKEN");
+    }
+
+    #[test]
+    fn intents_parse_from_names_or_bits() {
+        assert_eq!(
+            parse_intents("guilds | GUILD_MESSAGES").expect("names"),
+            Intents::GUILDS | Intents::GUILD_MESSAGES
+        );
+        assert_eq!(
+            parse_intents("513").expect("bits"),
+            Intents::GUILDS | Intents::GUILD_MESSAGES
+        );
+        assert!(parse_intents(&(1u64 << 40).to_string()).is_err());
+    }
+
+    #[test]
+    fn explicit_settings_are_used() {
+        let config = with(&[
+            ("SHARD_COUNT", "8"),
+            ("GATEWAY_GROUP", "2"),
+            ("GATEWAY_GROUPS", "2"),
+            ("GATEWAY_EVENTS", "message_create, READY"),
+            ("SHARD_IDLE_TIMEOUT_MS", "30000"),
+        ])
+        .expect("valid");
+        assert_eq!(config.shard_count, ShardCount::Fixed(8));
+        assert_eq!(config.shards.shards(8), [4, 5, 6, 7]);
+        assert_eq!(
+            config.events.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["MESSAGE_CREATE", "READY"]
+        );
+        assert_eq!(config.idle_timeout, Some(Duration::from_secs(30)));
+    }
+}
+
+#[cfg(test)]
+mod reference {
+    use super::*;
+
+    /// Every variable the gateway reads is in `docs/CONFIGURATION.md`, and every gateway
+    /// variable listed there is one the gateway reads.
+    #[test]
+    fn configuration_reference_matches_the_code() {
+        let env = Env::from_pairs([
+            ("DISCORD_TOKEN", "t"),
+            ("AMQP_URL", "amqp://h"),
+            ("REDIS_URL", "redis://h"),
+        ]);
+        GatewayConfig::from_env(&env).expect("valid");
+        let documented = env.documented();
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/CONFIGURATION.md"
+        ))
+        .expect("docs/CONFIGURATION.md");
+        let section = doc
+            .split("## Gateway")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Gateway section");
+        let listed: BTreeSet<String> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .map(str::to_owned)
+            .collect();
+        let read: BTreeSet<String> = documented.keys().cloned().collect();
+        assert_eq!(
+            listed, read,
+            "docs/CONFIGURATION.md (Gateway) and GatewayConfig::from_env disagree"
+        );
+        for (name, doc) in &documented {
+            let row = section
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{name}`")))
+                .expect("row");
+            if let Some(default) = doc.default.as_ref().filter(|d| !d.is_empty()) {
+                assert!(
+                    row.contains(&format!("`{default}`")),
+                    "{name}: default {default:?} missing in {row}"
+                );
+            }
+            assert_eq!(
+                row.contains("yes"),
+                doc.required,
+                "{name}: required column in {row}"
+            );
+        }
+    }
+}

@@ -1,0 +1,917 @@
+//! The gateway replica: owns a group of shards, forwards their dispatches to RabbitMQ with
+//! publisher confirms, persists resumable sessions, and executes gateway commands.
+//!
+//! Life of a replica:
+//!
+//! 1. read `GET /gateway/bot` (shard count when `SHARD_COUNT=auto`, `max_concurrency`, the
+//!    session-start budget) and work out the shards this replica owns;
+//! 2. for each shard: wait for its lease in Redis, load its saved session, connect (RESUME if
+//!    there is a session, else IDENTIFY through the cluster-wide identify queue);
+//! 3. forward every dispatch's raw `d` to the events exchange (routing key = event type); the
+//!    publisher's bounded buffer makes shard reading wait when the broker is slow or away;
+//! 4. every `persist_interval`, save each shard's session with the last sequence number whose
+//!    publish the broker confirmed;
+//! 5. consume the reply queue `gateway.<id>`: run commands on owned shards, re-route commands
+//!    for other shards to their owner, dead-letter malformed ones;
+//! 6. on shutdown: stop reading shards, wait for every confirm, persist, close the shards with
+//!    4000 (resumable), release the leases.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use swarmcord_broker::{Confirmed, Incoming, Outgoing, Publisher, PublisherConfig};
+use swarmcord_coord::{
+    ConnectionManager, GatewayInfo, GatewayRegistry, Lease, RedisQueue, SavedSession, SessionStore,
+    ShardLeases,
+};
+use swarmcord_ops::http::Health;
+use swarmcord_protocol::amqp::{self, EventHeaders};
+use swarmcord_protocol::command::CommandEnvelope;
+use swarmcord_protocol::keys::Keys;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use twilight_gateway::{
+    CloseFrame, ConfigBuilder, Message, MessageSender, Session, Shard, ShardId, ShardState,
+};
+
+use crate::command::{ExecuteError, execute};
+use crate::config::{GatewayConfig, ShardCount};
+use crate::frame;
+use crate::progress::{Progress, ticket, untick};
+
+/// Why the gateway stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// Discord's REST API could not tell the shard count or limits.
+    #[error("cannot read GET /gateway/bot: {0}")]
+    GatewayInfo(String),
+    /// This replica's selection contains no shard.
+    #[error(
+        "this replica owns no shards (shard count {total}; check GATEWAY_SHARDS / GATEWAY_GROUP)"
+    )]
+    NoShards {
+        /// Total shards.
+        total: u32,
+    },
+    /// Redis could not be reached at start-up.
+    #[error("redis: {0}")]
+    Redis(#[from] swarmcord_coord::CoordError),
+    /// RabbitMQ could not be reached at start-up.
+    #[error("rabbitmq: {0}")]
+    Broker(#[from] swarmcord_broker::BrokerError),
+    /// Discord closed a shard with a code that forbids reconnecting (bad token, intents…).
+    #[error(
+        "shard {shard_id} was closed by Discord with code {code:?}, which forbids reconnecting (check the token and intents)"
+    )]
+    FatallyClosed {
+        /// The shard.
+        shard_id: u32,
+        /// The close code.
+        code: Option<u16>,
+    },
+}
+
+/// Shard states as numbers for the `swarmcord_gateway_shard_state` gauge.
+fn state_code(state: ShardState) -> u8 {
+    match state {
+        ShardState::Active => 0,
+        ShardState::Disconnected { .. } => 1,
+        ShardState::Identifying => 2,
+        ShardState::Resuming => 3,
+        ShardState::FatallyClosed => 4,
+    }
+}
+
+/// Added to the identify interval: the slot is timed in Redis, Discord times the IDENTIFY's
+/// arrival, and network jitter between the two must not make an identify look early.
+const IDENTIFY_MARGIN: Duration = Duration::from_millis(100);
+
+/// Code for "no connection yet" (waiting for the lease).
+const STATE_WAITING: u8 = 5;
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What every task of the replica shares.
+struct Ctx {
+    config: GatewayConfig,
+    total: u32,
+    owned: Vec<u32>,
+    reply_queue: String,
+    publisher: Publisher,
+    leases: ShardLeases,
+    sessions: SessionStore,
+    queue: RedisQueue,
+    progress: Mutex<HashMap<u32, Progress>>,
+    senders: RwLock<HashMap<u32, MessageSender>>,
+    states: HashMap<u32, AtomicU8>,
+    latency_us: HashMap<u32, AtomicU64>,
+    /// Shard tasks currently reading their shard.
+    reading: AtomicUsize,
+}
+
+impl Ctx {
+    fn progress(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Progress>> {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sender(&self, shard_id: u32) -> Option<MessageSender> {
+        self.senders
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&shard_id)
+            .cloned()
+    }
+
+    fn set_sender(&self, shard_id: u32, sender: Option<MessageSender>) {
+        let mut senders = self.senders.write().unwrap_or_else(PoisonError::into_inner);
+        match sender {
+            Some(sender) => senders.insert(shard_id, sender),
+            None => senders.remove(&shard_id),
+        };
+    }
+
+    fn set_state(&self, shard_id: u32, code: u8) {
+        if let Some(state) = self.states.get(&shard_id) {
+            state.store(code, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs the replica until `shutdown` is cancelled (then shuts down gracefully) or a fatal error.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the start-up and shutdown order is the point; it reads best in one place"
+)]
+pub async fn run(
+    config: GatewayConfig,
+    health: Health,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    health.fail("startup", "starting");
+    let mut http = twilight_http::Client::builder().token(config.token.expose().to_owned());
+    if let Some(proxy) = &config.api_proxy {
+        http = http.proxy(proxy.clone(), true);
+    }
+    let http = http.build();
+    let info = gateway_info(&http).await?;
+    let total = match config.shard_count {
+        ShardCount::Auto => info.shards,
+        ShardCount::Fixed(n) => n,
+    };
+    let owned = config.shards.shards(total);
+    if owned.is_empty() {
+        return Err(RunError::NoShards { total });
+    }
+    tracing::info!(
+        gateway_id = %config.gateway_id,
+        total,
+        first = owned.first().copied(),
+        last = owned.last().copied(),
+        max_concurrency = info.session_start_limit.max_concurrency,
+        session_starts_remaining = info.session_start_limit.remaining,
+        "starting gateway replica"
+    );
+
+    let redis: ConnectionManager = swarmcord_coord::connect(config.redis_url.expose()).await?;
+    let keys = Keys::new(config.redis_prefix.clone());
+    let leases = ShardLeases::new(redis.clone(), keys.clone(), config.gateway_id.clone())
+        .with_ttl(config.lease_ttl);
+    let queue = RedisQueue::new(
+        redis.clone(),
+        keys.clone(),
+        info.session_start_limit.max_concurrency.max(1),
+        config.identify_interval + IDENTIFY_MARGIN,
+    )
+    .with_owner(config.gateway_id.clone())
+    .with_reserve(config.session_start_reserve);
+    queue
+        .set_session_start_limit(
+            info.session_start_limit.remaining,
+            info.session_start_limit.total,
+            Duration::from_millis(info.session_start_limit.reset_after),
+        )
+        .await?;
+    let sessions = SessionStore::new(redis.clone(), keys.clone());
+    let registry = GatewayRegistry::new(redis.clone(), keys.clone());
+    let reply_queue = amqp::gateway_queue(&config.gateway_id);
+
+    let (publisher, confirmed) = Publisher::start(
+        PublisherConfig::new(
+            config.amqp_url.expose(),
+            format!("gateway {} events", config.gateway_id),
+        )
+        .buffer(config.publish_buffer)
+        .window(config.publish_window)
+        .declare_exchange(config.events_exchange.clone()),
+    );
+
+    let ctx = Arc::new(Ctx {
+        states: owned
+            .iter()
+            .map(|s| (*s, AtomicU8::new(STATE_WAITING)))
+            .collect(),
+        latency_us: owned.iter().map(|s| (*s, AtomicU64::new(0))).collect(),
+        config,
+        total,
+        owned,
+        reply_queue,
+        publisher,
+        leases,
+        sessions,
+        queue,
+        progress: Mutex::new(HashMap::new()),
+        senders: RwLock::new(HashMap::new()),
+        reading: AtomicUsize::new(0),
+    });
+    registry
+        .register(
+            &ctx.config.gateway_id,
+            &GatewayInfo {
+                reply_queue: ctx.reply_queue.clone(),
+                shards: ctx.owned.clone(),
+                started_at_ms: unix_ms(),
+            },
+        )
+        .await?;
+
+    // Not ready until every check has passed once.
+    health.fail("broker", "connecting to RabbitMQ");
+    for shard_id in &ctx.owned {
+        health.fail(&format!("shard-{shard_id}"), state_name(STATE_WAITING));
+    }
+    health.remove("startup");
+
+    let stop_reading = CancellationToken::new();
+    let close_now = CancellationToken::new();
+    let stop_commands = CancellationToken::new();
+    let mut background = JoinSet::new();
+    background.spawn(route_confirms(Arc::clone(&ctx), confirmed));
+    background.spawn(persist_loop(Arc::clone(&ctx), stop_reading.clone()));
+    background.spawn(monitor(
+        Arc::clone(&ctx),
+        health.clone(),
+        registry.clone(),
+        stop_reading.clone(),
+    ));
+    let commands = tokio::spawn(consume_commands(
+        Arc::clone(&ctx),
+        health.clone(),
+        stop_commands.clone(),
+    ));
+
+    let mut shards = JoinSet::new();
+    for shard_id in ctx.owned.clone() {
+        shards.spawn(run_shard(
+            Arc::clone(&ctx),
+            shard_id,
+            stop_reading.clone(),
+            close_now.clone(),
+        ));
+    }
+
+    // Run until asked to stop or a shard fails fatally.
+    let mut outcome = Ok(());
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        Some(result) = shards.join_next() => {
+            if let Ok(Err(error)) = result {
+                tracing::error!(%error, "stopping the replica");
+                outcome = Err(error);
+            }
+        }
+    }
+
+    // Graceful shutdown: the order matters for "zero events lost".
+    tracing::info!("shutting down: stop reading shards");
+    health.fail("shutdown", "shutting down");
+    stop_commands.cancel();
+    stop_reading.cancel();
+    let _ = commands.await;
+    // Wait until every shard task stopped reading (they park until `close_now`).
+    wait_for_parked(&ctx).await;
+    tracing::info!(
+        buffered = ctx.publisher.buffered(),
+        "waiting for the broker to confirm every forwarded event"
+    );
+    if ctx
+        .publisher
+        .flush(ctx.config.shutdown_flush_timeout)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "not every event was confirmed in time; the saved sessions resume before them"
+        );
+    }
+    persist(&ctx).await;
+    close_now.cancel();
+    while let Some(result) = shards.join_next().await {
+        if let Ok(Err(error)) = result {
+            tracing::warn!(%error, "shard ended with an error during shutdown");
+        }
+    }
+    if let Err(error) = registry.deregister(&ctx.config.gateway_id).await {
+        tracing::warn!(%error, "could not deregister the gateway");
+    }
+    background.abort_all();
+    ctx.publisher.close().await;
+    tracing::info!("gateway stopped");
+    outcome
+}
+
+async fn gateway_info(
+    http: &twilight_http::Client,
+) -> Result<twilight_model::gateway::connection_info::BotConnectionInfo, RunError> {
+    let mut delay = Duration::from_millis(250);
+    let mut last_error = String::new();
+    for attempt in 1..=6 {
+        match http.gateway().authed().await {
+            Ok(response) => match response.model().await {
+                Ok(info) => return Ok(info),
+                Err(error) => last_error = error.to_string(),
+            },
+            Err(error) => {
+                if let twilight_http::error::ErrorType::Response { status, .. } = error.kind()
+                    && status.get() == 401
+                {
+                    return Err(RunError::GatewayInfo(
+                        "401 Unauthorized: the bot token is invalid".to_owned(),
+                    ));
+                }
+                last_error = error.to_string();
+            }
+        }
+        tracing::warn!(attempt, error = %last_error, "GET /gateway/bot failed; retrying");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+    Err(RunError::GatewayInfo(last_error))
+}
+
+/// Waits (briefly) until every shard task stopped reading.
+async fn wait_for_parked(ctx: &Ctx) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ctx.reading.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// One shard: lease, connect, forward, park on shutdown, close with 4000.
+async fn run_shard(
+    ctx: Arc<Ctx>,
+    shard_id: u32,
+    stop_reading: CancellationToken,
+    close_now: CancellationToken,
+) -> Result<(), RunError> {
+    loop {
+        let lease = match ctx.leases.acquire(shard_id, stop_reading.clone()).await {
+            Ok(lease) => lease,
+            Err(error) => {
+                if stop_reading.is_cancelled() {
+                    return Ok(());
+                }
+                tracing::warn!(shard_id, %error, "cannot take the shard lease; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        tracing::info!(shard_id, "shard lease acquired");
+        let mut shard = connect_shard(&ctx, shard_id).await;
+        ctx.set_sender(shard_id, Some(shard.sender()));
+        ctx.reading.fetch_add(1, Ordering::SeqCst);
+        let ended = forward(&ctx, &mut shard, &lease, &stop_reading).await;
+        ctx.reading.fetch_sub(1, Ordering::SeqCst);
+        ctx.set_sender(shard_id, None);
+        match ended {
+            Forwarding::LeaseLost => {
+                // Someone else may own the shard now: drop the connection without a close
+                // frame (the session stays resumable for the new owner) and start over.
+                tracing::error!(
+                    shard_id,
+                    "shard lease lost; disconnecting and waiting for it again"
+                );
+                drop(shard);
+                ctx.progress().remove(&shard_id);
+                ctx.set_state(shard_id, STATE_WAITING);
+            }
+            Forwarding::Fatal(code) => {
+                ctx.set_state(shard_id, state_code(ShardState::FatallyClosed));
+                let _ = lease.release().await;
+                return Err(RunError::FatallyClosed { shard_id, code });
+            }
+            Forwarding::Stopped => {
+                close_now.cancelled().await;
+                close_resumable(&mut shard, shard_id).await;
+                ctx.progress().remove(&shard_id);
+                if let Err(error) = lease.release().await {
+                    tracing::warn!(shard_id, %error, "could not release the shard lease (it expires on its own)");
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Builds the twilight shard, resuming the saved session when there is one.
+async fn connect_shard(ctx: &Ctx, shard_id: u32) -> Shard<RedisQueue> {
+    let config = &ctx.config;
+    let mut builder = ConfigBuilder::new(config.token.expose().to_owned(), config.intents)
+        .queue(ctx.queue.clone());
+    if let Some(url) = &config.gateway_url {
+        builder = builder.proxy_url(url.clone());
+    }
+    let saved = match ctx.sessions.load(shard_id).await {
+        Ok(saved) => saved.filter(|s| s.shard_count == ctx.total),
+        Err(error) => {
+            tracing::warn!(shard_id, %error, "cannot load the saved session; identifying");
+            None
+        }
+    };
+    let progress = if let Some(saved) = saved {
+        tracing::info!(
+            shard_id,
+            sequence = saved.sequence,
+            "resuming the saved session"
+        );
+        builder = builder.session(Session::new(saved.sequence, saved.session_id.clone()));
+        if let Some(url) = &saved.resume_url {
+            builder = builder.resume_url(url.clone());
+        }
+        Progress::restored(saved.session_id, saved.resume_url, saved.sequence)
+    } else {
+        Progress::default()
+    };
+    ctx.progress().insert(shard_id, progress);
+    Shard::with_config(ShardId::new(shard_id, ctx.total), builder.build())
+}
+
+enum Forwarding {
+    Stopped,
+    LeaseLost,
+    Fatal(Option<u16>),
+}
+
+#[derive(serde::Deserialize)]
+struct ReadyInfo {
+    session_id: String,
+    resume_gateway_url: Option<String>,
+}
+
+/// Reads the shard and forwards its dispatches until stopped.
+async fn forward(
+    ctx: &Ctx,
+    shard: &mut Shard<RedisQueue>,
+    lease: &Lease,
+    stop: &CancellationToken,
+) -> Forwarding {
+    let shard_id = shard.id().number();
+    let shard_label = shard_id.to_string();
+    let events = &ctx.config.events;
+    let mut watchdog = tokio::time::interval(Duration::from_secs(1));
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_event = Instant::now();
+    let mut last_close = None;
+    loop {
+        let message = tokio::select! {
+            biased;
+            () = lease.lost().cancelled() => return Forwarding::LeaseLost,
+            () = stop.cancelled() => return Forwarding::Stopped,
+            _ = watchdog.tick() => {
+                check_health(ctx, shard, &mut last_event);
+                continue;
+            }
+            message = shard.next() => message,
+        };
+        ctx.set_state(shard_id, state_code(shard.state()));
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                last_event = Instant::now();
+                match frame::dispatch(&text) {
+                    Ok(Some(dispatch)) => {
+                        forward_dispatch(ctx, shard_id, &shard_label, events, dispatch).await;
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(shard_id, %error, "undecodable gateway payload skipped");
+                    }
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                last_close = frame.as_ref().map(|f| f.code);
+                tracing::info!(shard_id, code = ?last_close, "gateway connection closed");
+            }
+            Some(Err(error)) => tracing::warn!(shard_id, %error, "gateway receive error"),
+            None => return Forwarding::Fatal(last_close),
+        }
+    }
+}
+
+async fn forward_dispatch(
+    ctx: &Ctx,
+    shard_id: u32,
+    shard_label: &str,
+    events: &BTreeSet<String>,
+    dispatch: frame::Dispatch<'_>,
+) {
+    let forwarded = events.is_empty() || events.contains(dispatch.kind);
+    let (generation, session_id) = {
+        let mut all = ctx.progress();
+        let progress = all.entry(shard_id).or_default();
+        match dispatch.kind {
+            "READY" => {
+                if let Ok(ready) = serde_json::from_str::<ReadyInfo>(dispatch.payload) {
+                    progress.new_session(ready.session_id, ready.resume_gateway_url);
+                }
+                metrics::counter!("swarmcord_gateway_identifies_total", "shard" => shard_label.to_owned()).increment(1);
+            }
+            "RESUMED" => {
+                metrics::counter!("swarmcord_gateway_resumes_total", "shard" => shard_label.to_owned()).increment(1);
+            }
+            _ => {}
+        }
+        progress.received(dispatch.seq, forwarded);
+        (
+            progress.generation,
+            progress.session_id.clone().unwrap_or_default(),
+        )
+    };
+    if !forwarded {
+        metrics::counter!("swarmcord_gateway_events_filtered_total", "event" => dispatch.kind.to_owned()).increment(1);
+        return;
+    }
+    metrics::counter!("swarmcord_gateway_events_total", "shard" => shard_label.to_owned(), "event" => dispatch.kind.to_owned())
+        .increment(1);
+    let headers = EventHeaders {
+        gateway_id: ctx.config.gateway_id.clone(),
+        shard_id,
+        shard_count: ctx.total,
+        seq: dispatch.seq,
+        session_id,
+        received_at_ms: unix_ms(),
+    };
+    let outgoing = Outgoing {
+        exchange: ctx.config.events_exchange.clone(),
+        routing_key: dispatch.kind.to_owned(),
+        body: Bytes::copy_from_slice(dispatch.payload.as_bytes()),
+        headers: headers.to_map().into_iter().collect(),
+        reply_to: Some(ctx.reply_queue.clone()),
+        kind: Some(dispatch.kind.to_owned()),
+        content_type: Some("application/json".to_owned()),
+        ticket: ticket(shard_id, generation, dispatch.seq),
+    };
+    // Waits while the publish buffer is full: the shard is not read until the broker catches up.
+    if ctx.publisher.publish(outgoing).await.is_err() {
+        tracing::error!(
+            shard_id,
+            seq = dispatch.seq,
+            "the publisher is closed; event not forwarded"
+        );
+    }
+}
+
+/// The watchdog: reconnect (resuming) a shard whose heartbeats go unanswered or whose events
+/// stopped flowing.
+fn check_health(ctx: &Ctx, shard: &Shard<RedisQueue>, last_event: &mut Instant) {
+    let shard_id = shard.id().number();
+    ctx.set_state(shard_id, state_code(shard.state()));
+    let latency = shard.latency();
+    if let (Some(average), Some(slot)) = (latency.average(), ctx.latency_us.get(&shard_id)) {
+        slot.store(
+            u64::try_from(average.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+    if shard.state() != ShardState::Active {
+        return;
+    }
+    let unanswered = match (latency.sent(), latency.received()) {
+        (Some(sent), Some(received)) => {
+            received < sent && sent.elapsed() > ctx.config.heartbeat_ack_timeout
+        }
+        (Some(sent), None) => sent.elapsed() > ctx.config.heartbeat_ack_timeout,
+        _ => false,
+    };
+    let idle = ctx
+        .config
+        .idle_timeout
+        .is_some_and(|limit| last_event.elapsed() > limit);
+    if unanswered || idle {
+        tracing::warn!(
+            shard_id,
+            unanswered,
+            idle,
+            "watchdog: reconnecting the shard (resume)"
+        );
+        metrics::counter!("swarmcord_gateway_watchdog_reconnects_total", "shard" => shard_id.to_string()).increment(1);
+        shard.close(CloseFrame::RESUME);
+        *last_event = Instant::now();
+    }
+}
+
+/// Closes with 4000 so the session stays resumable, and waits until the frame is sent.
+async fn close_resumable(shard: &mut Shard<RedisQueue>, shard_id: u32) {
+    shard.close(CloseFrame::RESUME);
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(message) = shard.next().await {
+            if let Ok(Message::Close(_)) = message {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    tracing::info!(
+        shard_id,
+        sent = matches!(closed, Ok(true)),
+        "shard closed with 4000 (resumable)"
+    );
+}
+
+/// Applies broker confirms to the shards' progress.
+async fn route_confirms(ctx: Arc<Ctx>, mut confirmed: mpsc::UnboundedReceiver<Confirmed>) {
+    while let Some(Confirmed { ticket }) = confirmed.recv().await {
+        let (shard_id, generation, seq) = untick(ticket);
+        if seq == 0 {
+            continue; // not an event (a re-routed command)
+        }
+        if let Some(progress) = ctx.progress().get_mut(&shard_id) {
+            progress.confirmed(generation, seq);
+        }
+    }
+}
+
+/// Saves every shard's resumable session.
+async fn persist(ctx: &Ctx) {
+    let batch: Vec<(u32, SavedSession)> = ctx
+        .progress()
+        .iter()
+        .filter_map(|(shard_id, p)| {
+            let session_id = p.session_id.clone()?;
+            Some((
+                *shard_id,
+                SavedSession {
+                    session_id,
+                    sequence: p.resumable_seq(),
+                    resume_url: p.resume_url.clone(),
+                    shard_count: ctx.total,
+                },
+            ))
+        })
+        .collect();
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(error) = ctx
+        .sessions
+        .save_many(batch.iter().map(|(id, session)| (*id, session)))
+        .await
+    {
+        tracing::warn!(%error, "could not persist shard sessions");
+    }
+}
+
+async fn persist_loop(ctx: Arc<Ctx>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(ctx.config.persist_interval);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => persist(&ctx).await,
+        }
+    }
+}
+
+/// Readiness, gauges and the gateway registry heartbeat.
+async fn monitor(
+    ctx: Arc<Ctx>,
+    health: Health,
+    registry: GatewayRegistry,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last_register = Instant::now();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if ctx.publisher.is_connected() {
+            health.ok("broker");
+        } else {
+            health.fail("broker", "disconnected from RabbitMQ");
+        }
+        metrics::gauge!("swarmcord_gateway_publish_buffer")
+            .set(u32::try_from(ctx.publisher.buffered()).unwrap_or(u32::MAX));
+        for shard_id in &ctx.owned {
+            let code = ctx
+                .states
+                .get(shard_id)
+                .map_or(STATE_WAITING, |s| s.load(Ordering::Relaxed));
+            let name = format!("shard-{shard_id}");
+            if code == 0 {
+                health.ok(&name);
+            } else {
+                health.fail(&name, state_name(code));
+            }
+            metrics::gauge!("swarmcord_gateway_shard_state", "shard" => shard_id.to_string())
+                .set(f64::from(code));
+            if let Some(latency) = ctx.latency_us.get(shard_id) {
+                #[allow(
+                    clippy::cast_precision_loss,
+                    reason = "microseconds fit an f64 exactly"
+                )]
+                let seconds = latency.load(Ordering::Relaxed) as f64 / 1e6;
+                metrics::gauge!("swarmcord_gateway_shard_latency_seconds", "shard" => shard_id.to_string()).set(seconds);
+            }
+        }
+        if last_register.elapsed() > Duration::from_secs(5) {
+            last_register = Instant::now();
+            let info = GatewayInfo {
+                reply_queue: ctx.reply_queue.clone(),
+                shards: ctx.owned.clone(),
+                started_at_ms: unix_ms(),
+            };
+            if let Err(error) = registry.register(&ctx.config.gateway_id, &info).await {
+                tracing::warn!(%error, "could not refresh the gateway registry entry");
+            }
+        }
+    }
+}
+
+fn state_name(code: u8) -> &'static str {
+    match code {
+        0 => "active",
+        1 => "disconnected",
+        2 => "identifying",
+        3 => "resuming",
+        4 => "fatally closed",
+        _ => "waiting for the shard lease",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateway commands
+
+async fn consume_commands(ctx: Arc<Ctx>, health: Health, stop: CancellationToken) {
+    let mut delay = Duration::from_millis(200);
+    health.fail("commands", "reply queue not consumed yet");
+    while !stop.is_cancelled() {
+        match open_reply_queue(&ctx).await {
+            Ok((_connection, mut consumer)) => {
+                delay = Duration::from_millis(200);
+                health.ok("commands");
+                tracing::info!(queue = %ctx.reply_queue, "consuming gateway commands");
+                loop {
+                    let delivery = tokio::select! {
+                        () = stop.cancelled() => return,
+                        delivery = consumer.next() => delivery,
+                    };
+                    match delivery {
+                        Some(Ok(delivery)) => handle_command(&ctx, delivery).await,
+                        Some(Err(error)) => {
+                            tracing::warn!(%error, "command consumer error; reconnecting");
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot consume the reply queue; retrying"),
+        }
+        health.fail("commands", "reply queue consumer disconnected");
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Declares this replica's reply queue (it lives as long as the connection) and consumes it.
+async fn open_reply_queue(
+    ctx: &Ctx,
+) -> Result<(lapin::Connection, swarmcord_broker::Deliveries), swarmcord_broker::BrokerError> {
+    let name = format!("gateway {} commands", ctx.config.gateway_id);
+    let connection = swarmcord_broker::connect(ctx.config.amqp_url.expose(), &name).await?;
+    let channel = connection.create_channel().await.map_err(|source| {
+        swarmcord_broker::BrokerError::Amqp {
+            operation: "channel.open".to_owned(),
+            source,
+        }
+    })?;
+    swarmcord_broker::declare_dead_letters(&channel).await?;
+    let queue = swarmcord_broker::declare_reply_queue(&channel, &ctx.config.gateway_id).await?;
+    let deliveries = swarmcord_broker::consume(&channel, &queue, 64, "gateway").await?;
+    Ok((connection, deliveries))
+}
+
+async fn handle_command(ctx: &Ctx, delivery: Incoming) {
+    let envelope = match CommandEnvelope::from_bytes(delivery.body()) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            let reason = error.to_string();
+            tracing::warn!(%reason, "rejecting a gateway command to the dead-letter queue");
+            finish(
+                delivery.dead_letter(&reason, "gateway").await,
+                "dead_lettered",
+                "malformed",
+            );
+            return;
+        }
+    };
+    let kind = envelope.command.kind();
+    let targets: Vec<u32> = match envelope.command.target_shard(ctx.total) {
+        Some(shard) => vec![shard],
+        None => ctx.owned.clone(),
+    };
+    let mut failure = None;
+    for shard_id in targets {
+        if let Err(reason) = route(ctx, shard_id, &envelope).await {
+            failure = Some(reason);
+        }
+    }
+    match failure {
+        None => finish(delivery.ack().await, "executed", kind),
+        Some(reason) => {
+            tracing::warn!(%reason, id = %envelope.id, kind, "gateway command could not be delivered; dead-lettering");
+            finish(
+                delivery.dead_letter(&reason, "gateway").await,
+                "dead_lettered",
+                kind,
+            );
+        }
+    }
+}
+
+fn finish(
+    result: Result<(), swarmcord_broker::BrokerError>,
+    outcome: &'static str,
+    kind: &'static str,
+) {
+    metrics::counter!("swarmcord_gateway_commands_total", "outcome" => outcome, "kind" => kind)
+        .increment(1);
+    if let Err(error) = result {
+        tracing::warn!(%error, "could not settle a command delivery (it will be redelivered)");
+    }
+}
+
+/// Executes a command on `shard_id` here, or forwards it to the shard's owner.
+async fn route(ctx: &Ctx, shard_id: u32, envelope: &CommandEnvelope) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(sender) = ctx.sender(shard_id) {
+            match execute(&sender, &envelope.command) {
+                Ok(()) => return Ok(()),
+                Err(ExecuteError::ShardGone) => {}
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        if !ctx.owned.contains(&shard_id) || ctx.sender(shard_id).is_none() {
+            match ctx.leases.owner(shard_id).await {
+                Ok(Some(owner)) if owner != ctx.config.gateway_id => {
+                    return forward_command(ctx, &owner, envelope).await;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, shard_id, "cannot read the shard owner"),
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no gateway owns shard {shard_id} (waited 10 s)"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn forward_command(ctx: &Ctx, owner: &str, envelope: &CommandEnvelope) -> Result<(), String> {
+    let mut forwarded = envelope.clone();
+    forwarded.hops = forwarded.hops.saturating_add(1);
+    if forwarded.hops > swarmcord_protocol::command::MAX_HOPS {
+        return Err(format!("re-routed {} times; giving up", envelope.hops));
+    }
+    tracing::debug!(id = %envelope.id, owner, "re-routing a gateway command to the shard's owner");
+    let outgoing = Outgoing {
+        exchange: String::new(),
+        routing_key: amqp::gateway_queue(owner),
+        body: Bytes::from(forwarded.to_bytes()),
+        headers: Vec::new(),
+        reply_to: None,
+        kind: Some(envelope.command.kind().to_owned()),
+        content_type: Some("application/json".to_owned()),
+        ticket: 0,
+    };
+    ctx.publisher
+        .publish(outgoing)
+        .await
+        .map_err(|_| "the publisher is closed".to_owned())?;
+    metrics::counter!("swarmcord_gateway_commands_total", "outcome" => "rerouted", "kind" => envelope.command.kind()).increment(1);
+    Ok(())
+}

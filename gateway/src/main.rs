@@ -1,0 +1,62 @@
+//! `gateway`: one replica of the swarmcord gateway service.
+//!
+//! Owns a group of Discord shards and forwards their events to RabbitMQ; see
+//! `swarmcord_shards` for what it does and `docs/ARCHITECTURE.md` for how it fits in. All
+//! configuration comes from environment variables (`DISCORD_TOKEN` or `DISCORD_TOKEN_FILE`,
+//! `AMQP_URL`, `REDIS_URL`, `GATEWAY_GROUP`/`GATEWAY_GROUPS` or `GATEWAY_SHARDS`, …); an
+//! invalid one stops the process with a message naming it.
+
+use std::process::ExitCode;
+
+use swarmcord_ops::config::Env;
+use swarmcord_ops::http::Health;
+use swarmcord_ops::{shutdown, telemetry};
+use swarmcord_shards::GatewayConfig;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // One rustls crypto provider for the whole process (see DESIGN.md pitfalls); an error only
+    // means one is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let env = Env::from_process();
+    let config = match GatewayConfig::from_env(&env) {
+        Ok(config) => config,
+        Err(error) => {
+            telemetry::init_logging(telemetry::LogFormat::Text);
+            tracing::error!(variable = %error.variable, "invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(config.log_format);
+    let metrics = telemetry::metrics_handle();
+    let health = Health::new();
+    let stop = shutdown::on_signal();
+    // The HTTP server outlives the signal (so /readyz reports the shutdown) and stops after
+    // the gateway finished.
+    let server_stop = shutdown::Token::new();
+    let server = match swarmcord_ops::http::serve(
+        config.http_addr,
+        health.clone(),
+        metrics,
+        server_stop.clone(),
+    )
+    .await
+    {
+        Ok((_, task)) => task,
+        Err(error) => {
+            tracing::error!(addr = %config.http_addr, %error, "cannot serve /healthz and /metrics");
+            return ExitCode::from(1);
+        }
+    };
+    let result = swarmcord_shards::run(config, health, stop).await;
+    server_stop.cancel();
+    let _ = server.await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("gateway failed: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
