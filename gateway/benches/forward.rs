@@ -24,10 +24,10 @@ use common::Cluster;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{BlastSpec, GuildSpec};
 use swarmcord_testkit::unique_name;
@@ -46,40 +46,7 @@ impl Counter {
             .await
             .expect("amqp");
         let channel = conn.create_channel().await.expect("channel");
-        channel
-            .exchange_declare(
-                exchange.into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("exchange");
-        let queue = unique_name("bench");
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("queue");
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                exchange.into(),
-                "#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind");
+        let queue = common::bound_queue(&channel, exchange, true).await;
         channel
             .basic_qos(2000, lapin::options::BasicQosOptions::default())
             .await
@@ -259,7 +226,7 @@ async fn forward_scenario(
             "bench",
             &[
                 ("SHARD_COUNT", "4"),
-                ("RUST_LOG", "warn"),
+                ("RUST_LOG", "warn,swarmcord_ops=info"),
                 ("IDENTIFY_INTERVAL_MS", "10"),
             ],
         )
@@ -319,7 +286,7 @@ async fn memory_scenario(shards: u32) -> (u32, u64) {
             "mem",
             &[
                 ("SHARD_COUNT", count.as_str()),
-                ("RUST_LOG", "warn"),
+                ("RUST_LOG", "warn,swarmcord_ops=info"),
                 ("IDENTIFY_INTERVAL_MS", "1"),
             ],
         )

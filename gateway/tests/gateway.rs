@@ -487,3 +487,65 @@ async fn a_rabbitmq_restart_loses_no_event_and_the_gateway_recovers() {
     assert_eq!(stats.identifies, 2, "the shards never re-identified");
     assert_eq!(gateway.terminate().await.code(), Some(0));
 }
+
+#[tokio::test]
+async fn only_allowed_events_are_forwarded_and_the_idle_watchdog_resumes() {
+    let cluster = Cluster::start(sim_config(1, 1)).await;
+    let guilds = cluster.guilds_on_shards([0], 1);
+    let mut tap = cluster.tap().await;
+    let gateway = cluster
+        .gateway(
+            "gw-filter",
+            &[
+                ("SHARD_COUNT", "1"),
+                ("GATEWAY_EVENTS", "MESSAGE_CREATE"),
+                ("SHARD_IDLE_TIMEOUT_MS", "1500"),
+            ],
+        )
+        .await;
+    gateway.wait_ready(READY).await;
+    let guild = &guilds[&0];
+    let id = cluster
+        .sim
+        .control()
+        .post_message(&MessageSpec {
+            channel_id: guild.text_channels[0],
+            author_id: guild.members[0],
+            content: "only me".into(),
+        })
+        .expect("post");
+    let seen = tap
+        .collect_until(Duration::from_secs(10), |s| !s.is_empty())
+        .await;
+    let mut seen = seen;
+    seen.extend(
+        tap.collect_until(Duration::from_millis(500), |_| false)
+            .await,
+    );
+    let kinds: Vec<&str> = seen.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["MESSAGE_CREATE"],
+        "READY and GUILD_CREATE were filtered out"
+    );
+    assert_eq!(message_ids(&seen), [id]);
+
+    // No event for 1.5 s: the watchdog reconnects, and the shard resumes.
+    let resumed = swarmcord_testkit::eventually(Duration::from_secs(10), || async {
+        (cluster.sim.control().gateway_stats().resumes >= 1).then_some(())
+    })
+    .await;
+    assert!(resumed.is_some(), "the idle watchdog made the shard resume");
+    assert_eq!(cluster.sim.control().gateway_stats().identifies, 1);
+    gateway.wait_ready(READY).await;
+    let metrics = gateway.metrics().await;
+    assert!(
+        metrics.contains("swarmcord_gateway_watchdog_reconnects_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("swarmcord_gateway_events_filtered_total{event=\"READY\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(gateway.terminate().await.code(), Some(0));
+}

@@ -275,40 +275,7 @@ impl Tap {
             .await
             .expect("amqp");
         let channel = conn.create_channel().await.expect("channel");
-        channel
-            .exchange_declare(
-                exchange.into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare exchange");
-        let queue = unique_name("tap");
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare tap");
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                exchange.into(),
-                "#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind");
+        let queue = bound_queue(&channel, exchange, false).await;
         let mut consumer = channel
             .basic_consume(
                 queue.as_str().into(),
@@ -410,12 +377,9 @@ pub async fn send_raw_command(url: &str, gateway_id: &str, body: &[u8]) {
     let _ = conn.close(200, "bye".into()).await;
 }
 
-/// Declares a durable queue bound to `exchange` with `#` (it survives a broker restart).
-pub async fn durable_sink(url: &str, exchange: &str) -> String {
-    let conn = Connection::connect(url, ConnectionProperties::default())
-        .await
-        .expect("amqp");
-    let channel = conn.create_channel().await.expect("channel");
+/// Declares `exchange` (a durable topic exchange) and a queue bound to it with `#`: durable
+/// (survives a broker restart) or auto-deleted with its consumer.
+pub async fn bound_queue(channel: &lapin::Channel, exchange: &str, durable: bool) -> String {
     channel
         .exchange_declare(
             exchange.into(),
@@ -428,18 +392,16 @@ pub async fn durable_sink(url: &str, exchange: &str) -> String {
         )
         .await
         .expect("declare exchange");
-    let queue = unique_name("sink");
+    let queue = unique_name(if durable { "sink" } else { "tap" });
+    let options = QueueDeclareOptions {
+        durable,
+        auto_delete: !durable,
+        ..QueueDeclareOptions::default()
+    };
     channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
+        .queue_declare(queue.as_str().into(), options, FieldTable::default())
         .await
-        .expect("declare sink");
+        .expect("declare queue");
     channel
         .queue_bind(
             queue.as_str().into(),
@@ -450,6 +412,16 @@ pub async fn durable_sink(url: &str, exchange: &str) -> String {
         )
         .await
         .expect("bind");
+    queue
+}
+
+/// Declares a durable queue bound to `exchange` with `#` (it survives a broker restart).
+pub async fn durable_sink(url: &str, exchange: &str) -> String {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("amqp");
+    let channel = conn.create_channel().await.expect("channel");
+    let queue = bound_queue(&channel, exchange, true).await;
     let _ = conn.close(200, "bye".into()).await;
     queue
 }

@@ -785,6 +785,8 @@ impl Control {
             }
             (guilds, templates)
         };
+        // Serialise each template once; a MESSAGE_CREATE only gets its fresh id spliced in.
+        let serialized: Vec<String> = templates.iter().map(Value::to_string).collect();
         let started = Instant::now();
         let mut sent = 0u64;
         let batch = if spec.rate == 0 {
@@ -796,11 +798,21 @@ impl Control {
             let n = batch.min(spec.count - sent);
             for _ in 0..n {
                 let i = usize::try_from(sent).unwrap_or(0) % guilds.len();
-                let mut data = templates[i].clone();
-                if spec.event == "MESSAGE_CREATE" {
-                    data["id"] = json!(self.shared.ids.next().to_string());
-                }
-                self.shared.dispatch(Some(guilds[i]), &spec.event, data);
+                let fresh;
+                let body = if spec.event == "MESSAGE_CREATE" {
+                    let id = format!(r#""id":"{}""#, self.shared.ids.next());
+                    fresh = serialized[i].replacen(r#""id":"0""#, &id, 1);
+                    fresh.as_str()
+                } else {
+                    serialized[i].as_str()
+                };
+                self.shared.gateway.dispatch_serialized(
+                    &self.shared,
+                    Some(guilds[i]),
+                    &spec.event,
+                    body,
+                    &templates[i],
+                );
                 sent += 1;
             }
             if spec.rate > 0 {

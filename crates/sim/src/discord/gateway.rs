@@ -345,12 +345,25 @@ impl Gateway {
         event: &str,
         data: &Value,
     ) {
+        self.dispatch_serialized(shared, guild_id, event, &data.to_string(), data);
+    }
+
+    /// [`Gateway::dispatch`] with the payload already serialised (`data_str`); `data` is only
+    /// consulted to decide whether a session must get a content-stripped copy. Load tests use it
+    /// to send one pre-built payload many times.
+    pub(crate) fn dispatch_serialized(
+        &self,
+        shared: &Shared,
+        guild_id: Option<u64>,
+        event: &str,
+        data_str: &str,
+        data: &Value,
+    ) {
         let (resume_window, bot_id, cap) = {
             let config = shared.config.lock().unwrap_or_else(PoisonError::into_inner);
             (config.resume_window, config.bot_id, config.replay_buffer)
         };
         let needed = intent_for(event, guild_id.is_some());
-        let data_str = data.to_string();
         let mut stripped: Option<String> = None;
         let mut inner = self.lock();
         let now = Instant::now();
@@ -380,7 +393,7 @@ impl Gateway {
                     .get_or_insert_with(|| strip_content(data).to_string())
                     .as_str()
             } else {
-                data_str.as_str()
+                data_str
             };
             push_dispatch(session, event, body, cap);
             sent += 1;
