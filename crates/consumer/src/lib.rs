@@ -1,0 +1,421 @@
+//! The worker side of swarmcord's event stream.
+//!
+//! Worker replicas share one durable queue (competing consumers) bound to the event types the
+//! bot handles. [`run`] consumes it and calls a [`Handler`] for every event:
+//!
+//! - **ack only after the handler finished**: a worker killed mid-event leaves the delivery
+//!   unacknowledged, and RabbitMQ gives it to another worker;
+//! - **de-duplication**: a redelivered event whose handling already completed (`done` marker
+//!   `{prefix}:event:{session_id}:{seq}` in Redis, with a TTL) is acknowledged without running the
+//!   handler again; handlers make their own side effects idempotent for the window between the
+//!   side effect and the marker (for example with Discord's `enforce_nonce`);
+//! - **per-guild order**: within a worker, events of one guild run one after another, in
+//!   delivery order, on a lane of their own; different guilds run concurrently (up to the
+//!   prefetch count). Across workers RabbitMQ gives no order, so handlers that need strict
+//!   cross-event order must not depend on it;
+//! - **bad input never panics a worker**: missing or malformed headers, a body that is not
+//!   JSON, or a handler that keeps failing end up in the dead-letter queue with the reason in
+//!   `x-swarmcord-reject-reason`; a transient failure is retried up to `max_attempts` times;
+//! - **graceful drain**: on shutdown the consumer is cancelled, in-flight events finish and are
+//!   acknowledged, then the connection closes.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use swarmcord_broker::{BrokerError, Incoming};
+use swarmcord_protocol::amqp::EventHeaders;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// One forwarded Discord event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The event type (routing key), e.g. `MESSAGE_CREATE`.
+    pub kind: String,
+    /// Where it came from.
+    pub headers: EventHeaders,
+    /// The raw `d` payload, as Discord sent it.
+    pub body: Bytes,
+    /// The guild it belongs to, if any.
+    pub guild_id: Option<u64>,
+    /// The gateway's reply queue (for gateway commands).
+    pub reply_to: Option<String>,
+    /// Whether RabbitMQ delivered it before (to a worker that did not acknowledge it).
+    pub redelivered: bool,
+}
+
+/// How handling an event failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlerError {
+    /// A transient failure (a service unreachable, a timeout): try again later.
+    #[error("transient failure: {0}")]
+    Retry(String),
+    /// The event can never be handled (poison): dead-letter it now.
+    #[error("rejected: {0}")]
+    Reject(String),
+}
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a worker does with an event.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one event. The event is acknowledged only after this returns `Ok`.
+    fn handle(&self, event: Event) -> BoxFuture<'_, Result<(), HandlerError>>;
+}
+
+/// Consumer settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// AMQP URL (never logged).
+    pub amqp_url: String,
+    /// The topic exchange the gateways publish to.
+    pub exchange: String,
+    /// The shared durable work queue.
+    pub queue: String,
+    /// Event types to bind (routing keys; `#` for every event).
+    pub bindings: Vec<String>,
+    /// Dead-letter exchange of the work queue.
+    pub dead_letter_exchange: String,
+    /// Deliveries in flight per worker (`basic.qos`).
+    pub prefetch: u16,
+    /// Failed handling attempts before an event is dead-lettered.
+    pub max_attempts: u64,
+    /// Redis key prefix (the cluster's).
+    pub redis_prefix: String,
+    /// How long a completed event is remembered for de-duplication.
+    pub dedupe_ttl: Duration,
+    /// How long shutdown waits for in-flight events.
+    pub drain_timeout: Duration,
+    /// Name shown in the broker's connection list and in dead-letter headers.
+    pub service_name: String,
+}
+
+impl ConsumerConfig {
+    /// Settings with the defaults: prefetch 32, 5 attempts, 1 hour de-duplication, 10 s drain.
+    pub fn new(
+        amqp_url: impl Into<String>,
+        exchange: impl Into<String>,
+        queue: impl Into<String>,
+    ) -> Self {
+        Self {
+            amqp_url: amqp_url.into(),
+            exchange: exchange.into(),
+            queue: queue.into(),
+            bindings: vec!["#".to_owned()],
+            dead_letter_exchange: swarmcord_protocol::amqp::DEAD_LETTER_EXCHANGE.to_owned(),
+            prefetch: 32,
+            max_attempts: 5,
+            redis_prefix: "swarmcord".to_owned(),
+            dedupe_ttl: Duration::from_secs(3600),
+            drain_timeout: Duration::from_secs(10),
+            service_name: "worker".to_owned(),
+        }
+    }
+}
+
+/// Shared state of one consumer.
+struct Shared<H> {
+    config: ConsumerConfig,
+    redis: ConnectionManager,
+    handler: Arc<H>,
+}
+
+/// Consumes events until `shutdown` is cancelled, reconnecting after connection losses.
+/// `on_state` is told whether the consumer is attached (for readiness).
+pub async fn run<H: Handler>(
+    config: ConsumerConfig,
+    redis: ConnectionManager,
+    handler: Arc<H>,
+    on_state: impl Fn(bool) + Send + Sync,
+    shutdown: CancellationToken,
+) {
+    let shared = Arc::new(Shared {
+        config,
+        redis,
+        handler,
+    });
+    let mut delay = Duration::from_millis(200);
+    while !shutdown.is_cancelled() {
+        match consume_once(&shared, &on_state, &shutdown).await {
+            Ok(()) => return,
+            Err(error) => {
+                on_state(false);
+                tracing::warn!(%error, "event consumer disconnected; reconnecting");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// One connection's worth of consuming. `Ok` = shut down cleanly.
+async fn consume_once<H: Handler>(
+    shared: &Arc<Shared<H>>,
+    on_state: &(impl Fn(bool) + Send + Sync),
+    shutdown: &CancellationToken,
+) -> Result<(), BrokerError> {
+    let config = &shared.config;
+    let connection = swarmcord_broker::connect(&config.amqp_url, &config.service_name).await?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|source| BrokerError::Amqp {
+            operation: "channel.open".to_owned(),
+            source,
+        })?;
+    swarmcord_broker::declare_events_exchange(&channel, &config.exchange).await?;
+    swarmcord_broker::declare_dead_letters_named(
+        &channel,
+        &config.dead_letter_exchange,
+        &dead_letter_queue(config),
+    )
+    .await?;
+    let bindings: Vec<&str> = config.bindings.iter().map(String::as_str).collect();
+    swarmcord_broker::declare_work_queue_with_dead_letters(
+        &channel,
+        &config.queue,
+        &bindings,
+        &config.exchange,
+        &config.dead_letter_exchange,
+    )
+    .await?;
+    let options = swarmcord_broker::ConsumeOptions::new(&config.queue, config.prefetch, "")
+        .dead_letter_exchange(&config.dead_letter_exchange);
+    let mut deliveries = swarmcord_broker::consume_with(&channel, options).await?;
+    on_state(true);
+    tracing::info!(queue = %config.queue, prefetch = config.prefetch, "consuming events");
+
+    let permits = Arc::new(Semaphore::new(usize::from(config.prefetch.max(1))));
+    let mut lanes: HashMap<u64, mpsc::UnboundedSender<Incoming>> = HashMap::new();
+    let mut tasks = JoinSet::new();
+    let outcome = loop {
+        let next = tokio::select! {
+            () = shutdown.cancelled() => break Ok(()),
+            next = deliveries.next() => next,
+        };
+        let incoming = match next {
+            Some(Ok(incoming)) => incoming,
+            Some(Err(error)) => break Err(error),
+            None => break Err(BrokerError::Disconnected),
+        };
+        // Reap finished lane tasks so the map does not grow with every guild ever seen.
+        while let Some(done) = tasks.try_join_next() {
+            if let Ok(guild) = done {
+                lanes.retain(|g, tx| *g != guild || !tx.is_closed());
+            }
+        }
+        let guild = guild_of(incoming.body()).unwrap_or(0);
+        if let Some(lane) = lanes.get(&guild) {
+            if let Err(mpsc::error::SendError(incoming)) = lane.send(incoming) {
+                // The lane just finished; start a new one.
+                lanes.insert(
+                    guild,
+                    spawn_lane(shared, guild, incoming, &permits, &mut tasks),
+                );
+            }
+        } else {
+            lanes.insert(
+                guild,
+                spawn_lane(shared, guild, incoming, &permits, &mut tasks),
+            );
+        }
+    };
+    on_state(false);
+    // Stop receiving, let in-flight events finish (they are acked), then close.
+    drop(lanes);
+    let drained = tokio::time::timeout(config.drain_timeout, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("in-flight events did not finish in time; they will be redelivered");
+        tasks.abort_all();
+    }
+    let _ = channel.close(200, "shutting down".into()).await;
+    let _ = connection.close(200, "shutting down".into()).await;
+    outcome
+}
+
+fn dead_letter_queue(config: &ConsumerConfig) -> String {
+    if config.dead_letter_exchange == swarmcord_protocol::amqp::DEAD_LETTER_EXCHANGE {
+        swarmcord_protocol::amqp::DEAD_LETTER_QUEUE.to_owned()
+    } else {
+        format!("{}-letters", config.dead_letter_exchange)
+    }
+}
+
+/// Starts a lane for `guild` with `first` as its first event. The lane ends when it has been
+/// idle for a moment; it returns its guild id.
+fn spawn_lane<H: Handler>(
+    shared: &Arc<Shared<H>>,
+    guild: u64,
+    first: Incoming,
+    permits: &Arc<Semaphore>,
+    tasks: &mut JoinSet<u64>,
+) -> mpsc::UnboundedSender<Incoming> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Incoming>();
+    let shared = Arc::clone(shared);
+    let permits = Arc::clone(permits);
+    tasks.spawn(async move {
+        let mut next = Some(first);
+        while let Some(incoming) = next.take() {
+            let _permit = permits.acquire().await;
+            process(&shared, incoming).await;
+            next = match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                Ok(item) => item,
+                Err(_idle) => {
+                    rx.close();
+                    // Events sent between the timeout and the close still belong to this lane.
+                    rx.try_recv().ok()
+                }
+            };
+        }
+        guild
+    });
+    tx
+}
+
+/// The `guild_id` of a payload, if it has one (an unparsable payload has none).
+fn guild_of(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, default)]
+        guild_id: Option<&'a str>,
+    }
+    serde_json::from_slice::<Probe<'_>>(body)
+        .ok()?
+        .guild_id?
+        .parse()
+        .ok()
+}
+
+fn done_key(prefix: &str, headers: &EventHeaders) -> String {
+    format!("{prefix}:event:{}", headers.event_id())
+}
+
+/// Handles one delivery end to end: validate, de-duplicate, handle, settle.
+async fn process<H: Handler>(shared: &Shared<H>, incoming: Incoming) {
+    let config = &shared.config;
+    let kind = incoming.routing_key().to_owned();
+    let settle = |result: Result<(), BrokerError>| {
+        if let Err(error) = result {
+            tracing::warn!(%error, "could not settle a delivery (it will be redelivered)");
+        }
+    };
+    let headers = match incoming.event_headers() {
+        Ok(headers) => headers,
+        Err(error) => {
+            let reason = format!("malformed event headers: {error}");
+            tracing::warn!(%reason, kind, "dead-lettering an event");
+            metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "dead_lettered").increment(1);
+            settle(incoming.dead_letter(&reason, &config.service_name).await);
+            return;
+        }
+    };
+    if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(incoming.body()) {
+        let reason = format!("event body is not JSON: {error}");
+        tracing::warn!(%reason, kind, "dead-lettering an event");
+        metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "dead_lettered").increment(1);
+        settle(incoming.dead_letter(&reason, &config.service_name).await);
+        return;
+    }
+    let key = done_key(&config.redis_prefix, &headers);
+    let mut redis = shared.redis.clone();
+    let seen: Result<bool, redis::RedisError> =
+        redis::cmd("EXISTS").arg(&key).query_async(&mut redis).await;
+    if matches!(seen, Ok(true)) {
+        tracing::debug!(event_id = %headers.event_id(), kind, "duplicate event skipped");
+        metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "duplicate").increment(1);
+        settle(incoming.ack().await);
+        return;
+    }
+    let event = Event {
+        kind: kind.clone(),
+        guild_id: guild_of(incoming.body()),
+        reply_to: incoming.reply_to().map(str::to_owned),
+        redelivered: incoming.redelivered(),
+        body: Bytes::copy_from_slice(incoming.body()),
+        headers,
+    };
+    let started = std::time::Instant::now();
+    // A panicking handler must not take the worker down: run it on its own task.
+    let handler = Arc::clone(&shared.handler);
+    let result = match tokio::spawn(async move { handler.handle(event).await }).await {
+        Ok(result) => result,
+        Err(join) => Err(HandlerError::Retry(format!("the handler panicked: {join}"))),
+    };
+    metrics::histogram!("swarmcord_worker_event_seconds", "event" => kind.clone())
+        .record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(()) => {
+            let marked: Result<(), redis::RedisError> = redis::cmd("SET")
+                .arg(&key)
+                .arg(1)
+                .arg("PX")
+                .arg(
+                    u64::try_from(config.dedupe_ttl.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .max(1),
+                )
+                .query_async(&mut redis)
+                .await;
+            if let Err(error) = marked {
+                tracing::warn!(%error, "could not record a handled event (a redelivery would run it again)");
+            }
+            metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "handled").increment(1);
+            settle(incoming.ack().await);
+        }
+        Err(HandlerError::Reject(reason)) => {
+            tracing::warn!(%reason, kind, "handler rejected an event; dead-lettering");
+            metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "dead_lettered").increment(1);
+            settle(incoming.dead_letter(&reason, &config.service_name).await);
+        }
+        Err(HandlerError::Retry(reason)) => {
+            tracing::warn!(%reason, kind, "handling failed; retrying");
+            match incoming
+                .retry_or_dead_letter(config.max_attempts, &reason, &config.service_name)
+                .await
+            {
+                Ok(swarmcord_broker::Disposition::DeadLettered) => {
+                    metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "dead_lettered").increment(1);
+                }
+                Ok(_) => {
+                    metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "retried").increment(1);
+                }
+                Err(error) => settle(Err(error)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guild_ids_are_read_from_the_payload() {
+        assert_eq!(
+            guild_of(br#"{"id":"1","guild_id":"42","content":"x"}"#),
+            Some(42)
+        );
+        assert_eq!(guild_of(br#"{"id":"1"}"#), None);
+        assert_eq!(guild_of(b"not json"), None);
+        assert_eq!(
+            guild_of(br#"{"guild_id":7}"#),
+            None,
+            "a number is not a snowflake string"
+        );
+    }
+}

@@ -1,0 +1,348 @@
+//! The event consumer against the real RabbitMQ and Redis.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use swarmcord_broker::headers::{field_table, lookup, optional_u64};
+use swarmcord_consumer::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
+use swarmcord_protocol::amqp::{EventHeaders, HeaderValue, header};
+use swarmcord_testkit::{amqp_url, redis_url, unique_name};
+use tokio_util::sync::CancellationToken;
+
+/// What a test handler does with an event, chosen from the payload's `"action"`.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<(Option<u64>, u64)>>,
+    calls: AtomicUsize,
+    gate: tokio::sync::Notify,
+}
+
+impl Handler for Recorder {
+    fn handle(&self, event: Event) -> BoxFuture<'_, Result<(), HandlerError>> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let body: serde_json::Value = serde_json::from_slice(&event.body).expect("json");
+            match body["action"].as_str() {
+                Some("reject") => return Err(HandlerError::Reject("no thanks".into())),
+                Some("retry") => return Err(HandlerError::Retry("try later".into())),
+                Some("panic") => panic!("handler bug"),
+                Some("block") => self.gate.notified().await,
+                Some("slow") => {
+                    let ms = body["ms"].as_u64().unwrap_or(1);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                _ => {}
+            }
+            self.seen
+                .lock()
+                .expect("lock")
+                .push((event.guild_id, event.headers.seq));
+            Ok(())
+        })
+    }
+}
+
+struct Setup {
+    config: ConsumerConfig,
+    conn: Connection,
+    channel: lapin::Channel,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        swarmcord_testkit::init_tracing();
+        let name = unique_name("consumer");
+        let mut config =
+            ConsumerConfig::new(amqp_url(), format!("{name}.events"), format!("{name}.work"));
+        config.dead_letter_exchange = format!("{name}.dead");
+        config.redis_prefix = name.clone();
+        config.max_attempts = 3;
+        config.drain_timeout = Duration::from_secs(5);
+        config.service_name = "test-worker".into();
+        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .expect("amqp");
+        let channel = conn.create_channel().await.expect("channel");
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirms");
+        Self {
+            config,
+            conn,
+            channel,
+        }
+    }
+
+    async fn redis(&self) -> redis::aio::ConnectionManager {
+        swarmcord_coord::connect(&redis_url()).await.expect("redis")
+    }
+
+    /// Starts a consumer; returns its stop token and task.
+    async fn start(
+        &self,
+        handler: Arc<Recorder>,
+    ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let stop = CancellationToken::new();
+        let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(swarmcord_consumer::run(
+            self.config.clone(),
+            self.redis().await,
+            handler,
+            move |up| {
+                let _ = ready_tx.send(up);
+            },
+            stop.clone(),
+        ));
+        tokio::time::timeout(Duration::from_secs(10), ready_rx.wait_for(|up| *up))
+            .await
+            .expect("consumer up")
+            .expect("watch");
+        (stop, task)
+    }
+
+    async fn publish(&self, session: &str, seq: u64, body: serde_json::Value) {
+        let headers = EventHeaders {
+            gateway_id: "g".into(),
+            shard_id: 0,
+            shard_count: 1,
+            seq,
+            session_id: session.into(),
+            received_at_ms: 1,
+        };
+        let map = headers.to_map();
+        self.publish_raw(
+            field_table(map.iter().map(|(k, v)| (*k, v))).expect("headers"),
+            body.to_string().as_bytes(),
+        )
+        .await;
+    }
+
+    async fn publish_raw(&self, headers: FieldTable, body: &[u8]) {
+        self.channel
+            .basic_publish(
+                self.config.exchange.as_str().into(),
+                "MESSAGE_CREATE".into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default()
+                    .with_headers(headers)
+                    .with_delivery_mode(2),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+    }
+
+    /// Reads the dead-letter queue: (reason, attempts) per message.
+    async fn dead_letters(&self, expected: usize) -> Vec<(String, Option<u64>)> {
+        let queue = format!("{}-letters", self.config.dead_letter_exchange);
+        let channel = self.conn.create_channel().await.expect("channel");
+        let mut consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "dlq".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume dlq");
+        let mut out = Vec::new();
+        while out.len() < expected {
+            let Ok(Some(Ok(delivery))) =
+                tokio::time::timeout(Duration::from_secs(10), consumer.next()).await
+            else {
+                break;
+            };
+            let headers = delivery.properties.headers().as_ref();
+            let reason = match lookup(headers, header::REJECT_REASON) {
+                Some(HeaderValue::Str(s)) => s,
+                other => format!("{other:?}"),
+            };
+            out.push((
+                reason,
+                optional_u64(headers, swarmcord_broker::ATTEMPTS).expect("attempts"),
+            ));
+        }
+        out
+    }
+}
+
+async fn wait_calls(handler: &Recorder, n: usize) {
+    let ok = swarmcord_testkit::eventually(Duration::from_secs(15), || async {
+        (handler.seen.lock().expect("lock").len() >= n).then_some(())
+    })
+    .await;
+    assert!(
+        ok.is_some(),
+        "{} of {n} events handled",
+        handler.seen.lock().expect("lock").len()
+    );
+}
+
+#[tokio::test]
+async fn every_event_is_handled_once_in_guild_order_and_duplicates_are_skipped() {
+    let setup = Setup::new().await;
+    let handler = Arc::new(Recorder::default());
+    let (stop, task) = setup.start(Arc::clone(&handler)).await;
+    for seq in 1..=60u64 {
+        let guild = 100 + seq % 3;
+        setup
+            .publish(
+                "s1",
+                seq,
+                serde_json::json!({"guild_id": guild.to_string(), "action": "slow", "ms": seq % 7}),
+            )
+            .await;
+    }
+    // The same dispatch again (a gateway re-publish after a lost confirm).
+    for seq in [5, 17] {
+        setup
+            .publish("s1", seq, serde_json::json!({"guild_id": "101"}))
+            .await;
+    }
+    wait_calls(&handler, 60).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = handler.seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 60, "duplicates were not handled again");
+    let mut per_guild: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (guild, seq) in seen {
+        per_guild
+            .entry(guild.expect("guild"))
+            .or_default()
+            .push(seq);
+    }
+    for (guild, seqs) in per_guild {
+        let mut sorted = seqs.clone();
+        sorted.sort_unstable();
+        assert_eq!(seqs, sorted, "guild {guild} events ran in delivery order");
+    }
+    stop.cancel();
+    task.await.expect("consumer task");
+}
+
+#[tokio::test]
+async fn bad_events_and_failing_handlers_end_in_the_dead_letter_queue() {
+    let setup = Setup::new().await;
+    let handler = Arc::new(Recorder::default());
+    let (stop, task) = setup.start(Arc::clone(&handler)).await;
+    setup
+        .publish_raw(FieldTable::default(), br#"{"guild_id":"1"}"#)
+        .await;
+    setup
+        .publish("s2", 1, serde_json::json!({"action": "reject"}))
+        .await;
+    setup
+        .publish("s2", 2, serde_json::json!({"action": "retry"}))
+        .await;
+    setup
+        .publish("s2", 3, serde_json::json!({"action": "panic"}))
+        .await;
+    let headers = EventHeaders {
+        gateway_id: "g".into(),
+        shard_id: 0,
+        shard_count: 1,
+        seq: 4,
+        session_id: "s2".into(),
+        received_at_ms: 1,
+    }
+    .to_map();
+    setup
+        .publish_raw(
+            field_table(headers.iter().map(|(k, v)| (*k, v))).expect("headers"),
+            b"{not json",
+        )
+        .await;
+    setup
+        .publish("s2", 5, serde_json::json!({"ok": true}))
+        .await;
+
+    let mut letters = setup.dead_letters(5).await;
+    letters.sort();
+    let reasons: Vec<&str> = letters.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(letters.len(), 5, "{letters:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("malformed event headers")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("event body is not JSON")),
+        "{reasons:?}"
+    );
+    assert!(reasons.contains(&"no thanks"), "{reasons:?}");
+    let retried = letters
+        .iter()
+        .find(|(r, _)| r == "try later")
+        .expect("retried event");
+    assert_eq!(retried.1, Some(3), "dead-lettered after 3 attempts");
+    let panicked = letters
+        .iter()
+        .find(|(r, _)| r.contains("panicked"))
+        .expect("panicking handler");
+    assert_eq!(panicked.1, Some(3));
+    wait_calls(&handler, 1).await;
+    assert_eq!(
+        handler.seen.lock().expect("lock").clone(),
+        [(None, 5)],
+        "the good event after bad ones was handled"
+    );
+    stop.cancel();
+    task.await.expect("consumer task");
+}
+
+#[tokio::test]
+async fn an_event_left_unacknowledged_by_a_dying_worker_is_handled_by_another() {
+    let mut setup = Setup::new().await;
+    setup.config.drain_timeout = Duration::ZERO;
+    let first = Arc::new(Recorder::default());
+    let (stop_first, task_first) = setup.start(Arc::clone(&first)).await;
+    setup
+        .publish(
+            "s3",
+            1,
+            serde_json::json!({"guild_id": "9", "action": "block"}),
+        )
+        .await;
+    let started = swarmcord_testkit::eventually(Duration::from_secs(10), || async {
+        (first.calls.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    assert!(started.is_some(), "the first worker took the event");
+    // The first worker dies mid-handling: its in-flight work is abandoned unacknowledged.
+    stop_first.cancel();
+    task_first.await.expect("first consumer");
+    let second = Arc::new(Recorder::default());
+    second.gate.notify_waiters();
+    let (stop_second, task_second) = setup.start(Arc::clone(&second)).await;
+    // The redelivered event blocks too: release it.
+    let released = swarmcord_testkit::eventually(Duration::from_secs(10), || async {
+        second.gate.notify_one();
+        (!second.seen.lock().expect("lock").is_empty()).then_some(())
+    })
+    .await;
+    assert!(
+        released.is_some(),
+        "the second worker handled the abandoned event"
+    );
+    assert_eq!(second.seen.lock().expect("lock").clone(), [(Some(9), 1)]);
+    assert!(
+        first.seen.lock().expect("lock").is_empty(),
+        "the first worker never completed it"
+    );
+    stop_second.cancel();
+    task_second.await.expect("second consumer");
+}
