@@ -1215,3 +1215,50 @@ async fn disabled_limits_neither_limit_nor_send_headers() {
         (4, 4, 0)
     );
 }
+
+#[tokio::test]
+async fn enforce_nonce_makes_a_retried_send_return_the_first_message() {
+    let sim = sim(DiscordConfig::default()).await;
+    let g = guild(&sim, None);
+    let token = sim.token();
+    let path = format!("/channels/{}/messages", g.text_channels[0]);
+    let since = sim.shared().recorder.len();
+    let body = r#"{"content":"once","nonce":"evt-42","enforce_nonce":true}"#;
+    let first = raw(sim.addr(), "POST", &path, Some(&token), Some(body)).await;
+    let second = raw(sim.addr(), "POST", &path, Some(&token), Some(body)).await;
+    assert_eq!((first.status, second.status), (200, 200));
+    assert_eq!(
+        first.body["id"], second.body["id"],
+        "the retry returned the first message"
+    );
+    let other = raw(
+        sim.addr(),
+        "POST",
+        &path,
+        Some(&token),
+        Some(r#"{"content":"twice","nonce":"evt-42"}"#),
+    )
+    .await;
+    assert_ne!(
+        other.body["id"], first.body["id"],
+        "without enforce_nonce a new message"
+    );
+    let created = sim
+        .shared()
+        .world()
+        .messages
+        .values()
+        .filter(|m| m.content == "once")
+        .count();
+    assert_eq!(created, 1);
+    let too_long = raw(
+        sim.addr(),
+        "POST",
+        &path,
+        Some(&token),
+        Some(r#"{"content":"x","nonce":"12345678901234567890123456"}"#),
+    )
+    .await;
+    assert_eq!(too_long.status, 400);
+    assert_eq!(sim.control().log(since, Some("rest")).len(), 4);
+}

@@ -587,6 +587,8 @@ pub struct World {
     pub interactions: HashMap<u64, Interaction>,
     /// Application commands by id.
     pub commands: BTreeMap<u64, AppCommand>,
+    /// Message nonces sent with `enforce_nonce`, by (author, nonce): the message made and when.
+    pub nonces: HashMap<(u64, String), (u64, Instant)>,
 }
 
 impl World {
@@ -601,6 +603,7 @@ impl World {
             channels: HashMap::new(),
             messages: HashMap::new(),
             interactions: HashMap::new(),
+            nonces: HashMap::new(),
             commands: BTreeMap::new(),
         }
     }

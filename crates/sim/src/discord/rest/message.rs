@@ -34,6 +34,10 @@ pub(super) struct MessageBody {
     pub(super) flags: Option<u64>,
     pub(super) allowed_mentions: Option<Value>,
     pub(super) message_reference: Option<Value>,
+    /// `nonce` (a string or an integer, at most 25 characters).
+    pub(super) nonce: Option<String>,
+    /// `enforce_nonce`: the same author and nonce within a few minutes returns the first message.
+    pub(super) enforce_nonce: bool,
     /// Stickers, attachments or a poll: content other than text, embeds and components.
     pub(super) has_other_content: bool,
 }
@@ -103,6 +107,20 @@ impl MessageBody {
             .get("message_reference")
             .filter(|v| v.is_object())
             .cloned();
+        match map.get("nonce") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.chars().count() <= 25 => out.nonce = Some(s.clone()),
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => out.nonce = Some(n.to_string()),
+            Some(_) => errors.add(
+                &["nonce"],
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 25 or fewer in length.",
+            ),
+        }
+        out.enforce_nonce = map
+            .get("enforce_nonce")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let non_empty = |key: &str| match map.get(key) {
             Some(Value::Array(items)) => !items.is_empty(),
             Some(Value::Object(_)) => true,

@@ -42,6 +42,9 @@ pub(super) fn get_channel(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 }
 
 /// `POST /channels/{channel_id}/messages`.
+/// How long an enforced nonce is remembered (Discord: "the past few minutes").
+const NONCE_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
 pub(super) fn create_message(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let channel_id = ctx.id("channel_id")?;
     let body = MessageBody::parse(ctx.body())?;
@@ -66,7 +69,26 @@ pub(super) fn create_message(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         Some(r) => reply_reference(&world, r, channel_id, guild_id)?,
         None => None,
     };
+    // `enforce_nonce`: a retry of the same send returns the first message instead of a copy.
+    let nonce_key = body
+        .nonce
+        .clone()
+        .filter(|_| body.enforce_nonce)
+        .map(|nonce| (bot_id, nonce));
+    if let Some(key) = &nonce_key
+        && let Some((existing, at)) = world.nonces.get(key)
+        && at.elapsed() < NONCE_WINDOW
+        && let Some(stored) = world.messages.get(existing)
+    {
+        return Ok(Reply::json(message::render(&world, stored, false)));
+    }
     let id = ctx.shared.ids.next();
+    if let Some(key) = nonce_key {
+        world
+            .nonces
+            .retain(|_, (_, at)| at.elapsed() < NONCE_WINDOW);
+        world.nonces.insert(key, (id, std::time::Instant::now()));
+    }
     let origin = Origin {
         channel_id,
         guild_id,
