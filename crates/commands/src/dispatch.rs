@@ -1,0 +1,464 @@
+//! The invocation pipeline: prompt answer → parse → preconditions → arguments → cooldown →
+//! run → reply, independent of the transport (the worker sends the [`Reply`]).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use twilight_model::application::interaction::application_command::CommandData;
+use twilight_model::channel::message::Embed;
+use twilight_model::id::Id;
+use twilight_model::id::marker::UserMarker;
+
+use crate::args::{self, Args, format_duration};
+use crate::cooldown::{CooldownError, Cooldowns};
+use crate::precondition::{BoxFuture, BoxPrecondition, InvocationContext};
+use crate::prefix::parse_prefix;
+use crate::prompt::{Expired, PromptAnswer, PromptState, Prompts, now_ms};
+use crate::registry::{Registry, RegistryError};
+use crate::spec::{ArgSpec, CommandSpec, CooldownScope};
+
+/// The message shown for internal errors (details are only logged).
+pub const INTERNAL_ERROR_MESSAGE: &str = "Something went wrong while running this command.";
+
+/// Default time a user has to answer a prompt.
+pub const DEFAULT_PROMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What to send back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reply {
+    /// Message text.
+    pub content: String,
+    /// Embeds.
+    pub embeds: Vec<Embed>,
+    /// Only visible to the invoking user (slash commands; prefix replies ignore it).
+    pub ephemeral: bool,
+    /// A follow-up question: the dispatcher opens this prompt after the reply, and the user's
+    /// next message in the channel goes to [`Command::on_answer`].
+    pub prompt: Option<PromptState>,
+}
+
+impl Reply {
+    /// A plain text reply.
+    pub fn text(content: impl Into<String>) -> Self {
+        Self {
+            content: content.into(),
+            ..Self::default()
+        }
+    }
+
+    /// An ephemeral text reply.
+    pub fn ephemeral(content: impl Into<String>) -> Self {
+        Self {
+            ephemeral: true,
+            ..Self::text(content)
+        }
+    }
+
+    /// Asks `state.question` and waits for the answer.
+    pub fn ask(state: PromptState) -> Self {
+        Self {
+            content: state.question.clone(),
+            prompt: Some(state),
+            ..Self::default()
+        }
+    }
+
+    /// Adds an embed.
+    #[must_use]
+    pub fn with_embed(mut self, embed: Embed) -> Self {
+        self.embeds.push(embed);
+        self
+    }
+}
+
+/// A failed command.
+#[derive(Debug)]
+pub enum CommandError {
+    /// Shown to the user as is ("That user is not banned.").
+    User(String),
+    /// Logged with its details; the user sees [`INTERNAL_ERROR_MESSAGE`].
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl CommandError {
+    /// A user-facing error.
+    pub fn user(message: impl Into<String>) -> Self {
+        Self::User(message.into())
+    }
+
+    /// An internal error.
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User(message) => f.write_str(message),
+            Self::Internal(error) => write!(f, "internal error: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// A command's behaviour (its declaration is a [`CommandSpec`]).
+pub trait Command: Send + Sync {
+    /// Runs the command with parsed arguments. Return [`Reply::ask`] to ask a follow-up.
+    fn run<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>>;
+
+    /// Continues a conversation with the user's `answer` (on whichever replica received it).
+    /// Return [`Reply::ask`] for another step. The default ends the conversation.
+    fn on_answer<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        state: PromptState,
+        answer: String,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        let _ = (ctx, state, answer);
+        Box::pin(std::future::ready(Ok(Reply::text(
+            "This conversation has ended.",
+        ))))
+    }
+
+    /// The message sent when a prompt of this command timed out.
+    fn on_timeout(&self, state: &PromptState) -> Reply {
+        Reply::text(format!(
+            "Timed out waiting for your answer to: {} Nothing was changed.",
+            state.question
+        ))
+    }
+}
+
+struct Entry {
+    handler: Option<Arc<dyn Command>>,
+    precondition: BoxPrecondition,
+}
+
+/// The command pipeline of a worker: a registry with handlers, cooldowns and prompts. A `help`
+/// command (optional argument `command`) is built in unless the bot registers its own.
+pub struct Dispatcher {
+    registry: Registry,
+    entries: HashMap<String, Entry>,
+    cooldowns: Cooldowns,
+    prompts: Prompts,
+    prompt_timeout: Duration,
+}
+
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("commands", &self.registry.len())
+            .field("prompt_timeout", &self.prompt_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn help_spec() -> CommandSpec {
+    CommandSpec::builder("help")
+        .description("Lists the commands, or explains one")
+        .arg(
+            ArgSpec::string("command")
+                .describe("The command to explain")
+                .optional(),
+        )
+        .build()
+        .unwrap_or_else(|_| unreachable!("the help spec is valid"))
+}
+
+/// How arguments reach the pipeline.
+enum Source<'a> {
+    Prefix { prefix: &'a str, rest: &'a str },
+    Slash(&'a CommandData),
+}
+
+impl Dispatcher {
+    /// A dispatcher using these stores, with the [`DEFAULT_PROMPT_TIMEOUT`].
+    pub fn new(cooldowns: Cooldowns, prompts: Prompts) -> Self {
+        let mut dispatcher = Self {
+            registry: Registry::new(),
+            entries: HashMap::new(),
+            cooldowns,
+            prompts,
+            prompt_timeout: DEFAULT_PROMPT_TIMEOUT,
+        };
+        let spec = help_spec();
+        let precondition = spec.precondition();
+        if dispatcher.registry.register(spec).is_ok() {
+            dispatcher.entries.insert(
+                "help".to_owned(),
+                Entry {
+                    handler: None,
+                    precondition,
+                },
+            );
+        }
+        dispatcher
+    }
+
+    /// Sets how long users have to answer prompts.
+    #[must_use]
+    pub fn with_prompt_timeout(mut self, timeout: Duration) -> Self {
+        self.prompt_timeout = timeout;
+        self
+    }
+
+    /// Registers a command. Registering a command called `help` replaces the built-in one.
+    pub fn register(
+        &mut self,
+        spec: CommandSpec,
+        handler: impl Command + 'static,
+    ) -> Result<(), RegistryError> {
+        if spec.name == "help"
+            && self
+                .entries
+                .get("help")
+                .is_some_and(|e| e.handler.is_none())
+        {
+            let mut registry = Registry::new();
+            for existing in self.registry.iter().filter(|s| s.name != "help") {
+                registry.register(existing.clone())?;
+            }
+            self.registry = registry;
+            self.entries.remove("help");
+        }
+        let name = spec.name.clone();
+        let precondition = spec.precondition();
+        self.registry.register(spec)?;
+        self.entries.insert(
+            name,
+            Entry {
+                handler: Some(Arc::new(handler)),
+                precondition,
+            },
+        );
+        Ok(())
+    }
+
+    /// The registered commands.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The prompt store.
+    pub fn prompts(&self) -> &Prompts {
+        &self.prompts
+    }
+
+    /// Handles a message: an answer to an open prompt of its author in its channel, or a
+    /// prefix command (`prefixes` of the guild, or a mention of `bot_id`). `None` when the
+    /// message is neither (or names no command): send nothing.
+    pub async fn handle_message(
+        &self,
+        ctx: &InvocationContext,
+        content: &str,
+        prefixes: &[&str],
+        bot_id: Id<UserMarker>,
+    ) -> Option<Reply> {
+        match self
+            .prompts
+            .answer(ctx.channel_id, ctx.user_id, content)
+            .await
+        {
+            Ok(PromptAnswer::Continue { state, answer }) => {
+                return Some(self.continue_prompt(ctx, state, answer).await);
+            }
+            Ok(PromptAnswer::Cancelled(_)) => return Some(Reply::text("Cancelled.")),
+            Ok(PromptAnswer::NoPrompt) => {}
+            Err(error) => tracing::error!(%error, "could not check for an open prompt"),
+        }
+        let invocation = parse_prefix(content, prefixes, bot_id)?;
+        let spec = self.registry.get(invocation.name)?;
+        let help_prefix = prefixes.first().copied().unwrap_or(invocation.prefix);
+        Some(
+            self.invoke(
+                ctx,
+                spec,
+                Source::Prefix {
+                    prefix: help_prefix,
+                    rest: invocation.rest,
+                },
+            )
+            .await,
+        )
+    }
+
+    /// Handles a slash command. `None` when no slash command has that name.
+    pub async fn handle_interaction(
+        &self,
+        ctx: &InvocationContext,
+        data: &CommandData,
+    ) -> Option<Reply> {
+        let spec = self.registry.get(&data.name).filter(|s| s.slash)?;
+        if spec.name != data.name {
+            return None;
+        }
+        Some(self.invoke(ctx, spec, Source::Slash(data)).await)
+    }
+
+    /// Claims up to `limit` timed-out prompts (each claimed by exactly one replica) and returns
+    /// them with the message to send in their channel. Call periodically.
+    pub async fn sweep_timeouts(&self, limit: usize) -> Vec<(Expired, Reply)> {
+        match self.prompts.due_timeouts(now_ms(), limit).await {
+            Ok(expired) => expired
+                .into_iter()
+                .map(|e| {
+                    let reply = self
+                        .entries
+                        .get(&e.state.command)
+                        .and_then(|entry| entry.handler.as_ref())
+                        .map_or_else(
+                            || Reply::text("Timed out waiting for your answer."),
+                            |handler| handler.on_timeout(&e.state),
+                        );
+                    (e, reply)
+                })
+                .collect(),
+            Err(error) => {
+                tracing::error!(%error, "could not sweep prompt timeouts");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn invoke(
+        &self,
+        ctx: &InvocationContext,
+        spec: &CommandSpec,
+        source: Source<'_>,
+    ) -> Reply {
+        let Some(entry) = self.entries.get(&spec.name) else {
+            return Reply::ephemeral(INTERNAL_ERROR_MESSAGE);
+        };
+        if let Err(denied) = entry.precondition.check(ctx).await {
+            return Reply::ephemeral(denied.reason);
+        }
+        let (prefix, parsed) = match source {
+            Source::Prefix { prefix, rest } => (prefix, args::parse_args(spec, prefix, rest)),
+            Source::Slash(data) => ("/", Args::from_interaction(spec, data)),
+        };
+        let args = match parsed {
+            Ok(args) => args,
+            Err(error) => return Reply::ephemeral(error.to_string()),
+        };
+        if let Some(cooldown) = spec.cooldown
+            && !ctx.is_owner
+        {
+            let scope = scope_key(ctx, cooldown.scope);
+            match self
+                .cooldowns
+                .hit(&spec.name, &scope, cooldown.limit, cooldown.per)
+                .await
+            {
+                Ok(()) => {}
+                Err(CooldownError::RetryAfter(retry)) => {
+                    let wait = Duration::from_secs(
+                        retry
+                            .0
+                            .as_millis()
+                            .div_ceil(1000)
+                            .try_into()
+                            .unwrap_or(u64::MAX),
+                    );
+                    return Reply::ephemeral(format!(
+                        "Slow down! You can use `{}` again in {}.",
+                        spec.name,
+                        format_duration(wait)
+                    ));
+                }
+                Err(CooldownError::Store(error)) => {
+                    tracing::error!(command = %spec.name, %error, "cooldown check failed");
+                    return Reply::ephemeral(INTERNAL_ERROR_MESSAGE);
+                }
+            }
+        }
+        let result = match &entry.handler {
+            Some(handler) => handler.run(ctx, args).await,
+            None => Ok(self.help(prefix, &args)),
+        };
+        self.finish(ctx, &spec.name, result).await
+    }
+
+    fn help(&self, prefix: &str, args: &Args) -> Reply {
+        match args.string("command") {
+            None => Reply::text(self.registry.help(prefix)),
+            Some(name) => self.registry.help_for(prefix, name).map_or_else(
+                || {
+                    Reply::ephemeral(format!(
+                        "There is no command called `{}`.",
+                        name.replace('`', "'")
+                    ))
+                },
+                Reply::text,
+            ),
+        }
+    }
+
+    async fn continue_prompt(
+        &self,
+        ctx: &InvocationContext,
+        state: PromptState,
+        answer: String,
+    ) -> Reply {
+        let command = state.command.clone();
+        let Some(handler) = self
+            .entries
+            .get(&command)
+            .and_then(|entry| entry.handler.clone())
+        else {
+            tracing::warn!(%command, "prompt for an unknown command dropped");
+            return Reply::text("This conversation has ended.");
+        };
+        let result = handler.on_answer(ctx, state, answer).await;
+        self.finish(ctx, &command, result).await
+    }
+
+    async fn finish(
+        &self,
+        ctx: &InvocationContext,
+        command: &str,
+        result: Result<Reply, CommandError>,
+    ) -> Reply {
+        match result {
+            Ok(mut reply) => {
+                if let Some(mut state) = reply.prompt.take() {
+                    command.clone_into(&mut state.command);
+                    match self
+                        .prompts
+                        .start(ctx.channel_id, ctx.user_id, state, self.prompt_timeout)
+                        .await
+                    {
+                        Ok(state) => reply.prompt = Some(state),
+                        Err(error) => {
+                            tracing::error!(%command, %error, "could not open a prompt");
+                            return Reply::ephemeral(INTERNAL_ERROR_MESSAGE);
+                        }
+                    }
+                }
+                reply
+            }
+            Err(CommandError::User(message)) => Reply::ephemeral(message),
+            Err(CommandError::Internal(error)) => {
+                tracing::error!(%command, %error, "command failed");
+                Reply::ephemeral(INTERNAL_ERROR_MESSAGE)
+            }
+        }
+    }
+}
+
+/// The cooldown bucket of an invocation: `u:{user}`, `g:{guild}` (`u:{user}` in direct
+/// messages) or `c:{channel}`.
+pub fn scope_key(ctx: &InvocationContext, scope: CooldownScope) -> String {
+    match (scope, ctx.guild_id) {
+        (CooldownScope::Guild, Some(guild)) => format!("g:{guild}"),
+        (CooldownScope::Channel, _) => format!("c:{}", ctx.channel_id),
+        (CooldownScope::User | CooldownScope::Guild, _) => format!("u:{}", ctx.user_id),
+    }
+}
