@@ -1,0 +1,181 @@
+//! Input validation and conversions shared by the repositories.
+
+use std::time::SystemTime;
+
+use mongodb::bson::DateTime;
+
+use crate::StoreError;
+
+/// Longest accepted command prefix, in characters.
+pub const MAX_PREFIX_CHARS: usize = 16;
+/// Longest accepted command name, in characters (Discord's limit for command names).
+pub const MAX_COMMAND_NAME_CHARS: usize = 32;
+/// Longest accepted time-zone name, in bytes.
+pub const MAX_TIMEZONE_LEN: usize = 64;
+
+/// Converts a Discord snowflake to the `i64` stored in MongoDB.
+///
+/// Snowflakes are below 2^63, so this only fails for values that are not snowflakes.
+pub(crate) fn snowflake_to_db(what: &str, id: u64) -> Result<i64, StoreError> {
+    i64::try_from(id).map_err(|_| StoreError::invalid(format!("{what} {id} is out of range")))
+}
+
+/// Converts a stored `i64` back to a snowflake.
+pub(crate) fn snowflake_from_db(what: &str, id: i64) -> Result<u64, StoreError> {
+    u64::try_from(id).map_err(|_| StoreError::corrupt(what, format!("negative id {id}")))
+}
+
+/// Converts a time to the stored millisecond `DateTime` (sub-millisecond precision is lost).
+pub(crate) fn time_to_db(time: SystemTime) -> DateTime {
+    DateTime::from_system_time(time)
+}
+
+/// Truncates `time` to the millisecond precision that MongoDB stores, so that a value read
+/// back compares equal to the value written.
+pub fn truncate_to_millis(time: SystemTime) -> SystemTime {
+    DateTime::from_system_time(time).to_system_time()
+}
+
+/// Checks a command prefix: 1 to [`MAX_PREFIX_CHARS`] characters, no whitespace or control
+/// characters.
+pub(crate) fn prefix(prefix: &str) -> Result<(), StoreError> {
+    let chars = prefix.chars().count();
+    if chars == 0 || chars > MAX_PREFIX_CHARS {
+        return Err(StoreError::invalid(format!(
+            "a prefix must be 1 to {MAX_PREFIX_CHARS} characters long, got {chars}"
+        )));
+    }
+    if prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(StoreError::invalid(
+            "a prefix must not contain whitespace or control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks and normalises a command name: 1 to [`MAX_COMMAND_NAME_CHARS`] characters, no
+/// whitespace or control characters; returned in lower case (command names are
+/// case-insensitive).
+pub(crate) fn command_name(name: &str) -> Result<String, StoreError> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_COMMAND_NAME_CHARS {
+        return Err(StoreError::invalid(format!(
+            "a command name must be 1 to {MAX_COMMAND_NAME_CHARS} characters long, got {chars}"
+        )));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(StoreError::invalid(
+            "a command name must not contain whitespace or control characters",
+        ));
+    }
+    Ok(name.to_lowercase())
+}
+
+/// Checks a locale tag of the form Discord uses: a 2–3 letter lower-case language, optionally
+/// followed by `-` and a 2-letter upper-case region or a 3-digit area (`fr`, `en-US`,
+/// `es-419`).
+pub(crate) fn locale(locale: &str) -> Result<(), StoreError> {
+    let (language, region) = match locale.split_once('-') {
+        Some((language, region)) => (language, Some(region)),
+        None => (locale, None),
+    };
+    let language_ok =
+        (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_lowercase());
+    let region_ok = region.is_none_or(|r| {
+        r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase())
+            || r.len() == 3 && r.bytes().all(|b| b.is_ascii_digit())
+    });
+    if language_ok && region_ok {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(format!(
+            "{locale:?} is not a locale like `en-US`, `fr` or `es-419`"
+        )))
+    }
+}
+
+/// Checks the syntax of an IANA time-zone name (`UTC`, `Europe/Berlin`,
+/// `America/Argentina/Buenos_Aires`, `Etc/GMT+5`). Whether the zone exists is not checked:
+/// this crate carries no time-zone database.
+pub(crate) fn timezone(zone: &str) -> Result<(), StoreError> {
+    let charset_ok = zone
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'+' | b'-'));
+    let parts_ok = zone
+        .split('/')
+        .all(|part| part.as_bytes().first().is_some_and(u8::is_ascii_alphabetic));
+    if !zone.is_empty() && zone.len() <= MAX_TIMEZONE_LEN && charset_ok && parts_ok {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(format!(
+            "{zone:?} is not a time-zone name like `Europe/Berlin`"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        assert!(prefix("!").is_ok());
+        assert!(prefix("ñ?").is_ok());
+        assert!(prefix(&"x".repeat(16)).is_ok());
+        assert!(prefix("").is_err());
+        assert!(prefix(&"x".repeat(17)).is_err());
+        assert!(prefix("a b").is_err());
+        assert!(prefix("a\tb").is_err());
+    }
+
+    #[test]
+    fn locales() {
+        for ok in ["en-US", "fr", "es-419", "zh-CN", "pt-BR"] {
+            assert!(locale(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "en_US", "EN-us", "english", "en-", "-US", "en-USA", "e"] {
+            assert!(locale(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timezones() {
+        for ok in [
+            "UTC",
+            "Europe/Berlin",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+5",
+        ] {
+            assert!(timezone(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "/Europe",
+            "Europe/",
+            "../etc/passwd",
+            "Europe Berlin",
+            "$where",
+        ] {
+            assert!(timezone(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn command_names() {
+        assert_eq!(command_name("Ping").unwrap(), "ping");
+        assert!(command_name("").is_err());
+        assert!(command_name("two words").is_err());
+        assert!(command_name(&"x".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn snowflakes() {
+        assert_eq!(snowflake_to_db("guild id", 42).unwrap(), 42);
+        assert!(
+            snowflake_to_db("guild id", u64::MAX)
+                .unwrap_err()
+                .is_invalid()
+        );
+        assert!(snowflake_from_db("guild", -1).is_err());
+    }
+}
