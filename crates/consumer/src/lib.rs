@@ -309,6 +309,7 @@ fn done_key(prefix: &str, headers: &EventHeaders) -> String {
 async fn process<H: Handler>(shared: &Shared<H>, incoming: Incoming) {
     let config = &shared.config;
     let kind = incoming.routing_key().to_owned();
+    tracing::debug!(kind, redelivered = incoming.redelivered(), "event received");
     let settle = |result: Result<(), BrokerError>| {
         if let Err(error) = result {
             tracing::warn!(%error, "could not settle a delivery (it will be redelivered)");

@@ -133,20 +133,7 @@ pub struct Gateway {
 impl Gateway {
     async fn spawn(id: &str, env: Vec<(String, String)>, log_dir: &std::path::Path) -> Self {
         let log_path = log_dir.join(format!("{id}-{}.log", unique_name("run")));
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gateway"));
-        command.env_clear();
-        if let Ok(path) = std::env::var("PATH") {
-            command.env("PATH", path);
-        }
-        command.envs(env.iter().map(|(k, v)| (k, v)));
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn gateway");
+        let child = spawn_service("gateway", &env, &log_path);
         let http = wait_for_http_addr(&log_path).await;
         Self {
             id: id.to_owned(),
@@ -223,8 +210,49 @@ impl Gateway {
     }
 }
 
+/// A binary of the workspace: Cargo tells this package's tests where its own binary is; other
+/// packages' binaries sit next to it in the same target directory (`cargo nextest run
+/// --workspace` builds them all).
+pub fn binary(name: &str) -> PathBuf {
+    if name == "gateway"
+        && let Some(path) = option_env!("CARGO_BIN_EXE_gateway")
+    {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+/// Spawns a service binary with exactly `env` (plus `PATH`), logging to `log_path`.
+pub fn spawn_service(name: &str, env: &[(String, String)], log_path: &std::path::Path) -> Child {
+    let log = std::fs::File::create(log_path).expect("log file");
+    let mut command = Command::new(binary(name));
+    command.env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        command.env("PATH", path);
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {name}: {e}"))
+}
+
 /// Reads the gateway's log until it announces where it serves `/healthz`.
-async fn wait_for_http_addr(log_path: &std::path::Path) -> SocketAddr {
+pub async fn wait_for_http_addr(log_path: &std::path::Path) -> SocketAddr {
     let found = swarmcord_testkit::eventually(Duration::from_secs(20), || async {
         let text = std::fs::read_to_string(log_path).ok()?;
         text.lines().find_map(|line| {
@@ -470,4 +498,25 @@ pub async fn drain_message_ids(
     }
     let _ = conn.close(200, "bye".into()).await;
     ids
+}
+
+/// Publishes raw bytes (no headers) to `exchange` with `routing_key`.
+pub async fn send_raw_to_exchange(url: &str, exchange: &str, routing_key: &str, body: &[u8]) {
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .expect("amqp");
+    let channel = conn.create_channel().await.expect("channel");
+    channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    let _ = conn.close(200, "bye".into()).await;
 }

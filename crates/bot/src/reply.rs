@@ -1,0 +1,94 @@
+//! Sending replies through Discord REST, idempotently.
+
+use std::time::Duration;
+
+use swarmcord_commands::Reply;
+use swarmcord_consumer::HandlerError;
+use twilight_http::Client;
+use twilight_http::request::Request;
+use twilight_http::routing::Route;
+use twilight_model::channel::Message;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, MessageMarker};
+
+/// A Discord message nonce (at most 25 characters) derived from a stable key: the same event
+/// always yields the same nonce, so a redelivered event's reply is not sent twice
+/// (`enforce_nonce`).
+pub fn nonce_for(key: &str) -> String {
+    // FNV-1a, 64 bits: stable across processes and builds (unlike `DefaultHasher`).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("sc{hash:016x}")
+}
+
+/// Sends `reply` to `channel_id`, as an answer to `reference` if given. `nonce_key` makes the
+/// send idempotent. A 4xx answer (missing permissions, unknown channel) is logged and not
+/// retried; a network error or 5xx asks for a retry.
+pub async fn send(
+    http: &Client,
+    channel_id: Id<ChannelMarker>,
+    reference: Option<Id<MessageMarker>>,
+    reply: &Reply,
+    nonce_key: &str,
+) -> Result<Option<Message>, HandlerError> {
+    let mut body = serde_json::json!({
+        "content": reply.content,
+        "nonce": nonce_for(nonce_key),
+        "enforce_nonce": true,
+        "allowed_mentions": {"parse": [], "replied_user": false},
+    });
+    if !reply.embeds.is_empty() {
+        body["embeds"] = serde_json::to_value(&reply.embeds).unwrap_or_default();
+    }
+    if let Some(reference) = reference {
+        body["message_reference"] =
+            serde_json::json!({"message_id": reference.to_string(), "fail_if_not_exists": false});
+    }
+    let request = Request::builder(&Route::CreateMessage {
+        channel_id: channel_id.get(),
+    })
+    .json(&body)
+    .build()
+    .map_err(|error| HandlerError::Reject(format!("cannot build the reply request: {error}")))?;
+    let started = std::time::Instant::now();
+    let result =
+        tokio::time::timeout(Duration::from_secs(15), http.request::<Message>(request)).await;
+    metrics::histogram!("swarmcord_worker_rest_seconds", "route" => "create_message")
+        .record(started.elapsed().as_secs_f64());
+    let response = match result {
+        Err(_elapsed) => return Err(HandlerError::Retry("Discord REST timed out".to_owned())),
+        Ok(Err(error)) => {
+            if let twilight_http::error::ErrorType::Response { status, .. } = error.kind()
+                && status.is_client_error()
+            {
+                tracing::warn!(%error, channel_id = channel_id.get(), "Discord refused the reply; not retrying");
+                return Ok(None);
+            }
+            return Err(HandlerError::Retry(format!("Discord REST failed: {error}")));
+        }
+        Ok(Ok(response)) => response,
+    };
+    match response.model().await {
+        Ok(message) => Ok(Some(message)),
+        Err(error) => {
+            tracing::warn!(%error, "the reply was sent but its answer did not parse");
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_are_stable_short_and_distinct() {
+        let a = nonce_for("abc:1");
+        assert_eq!(a, nonce_for("abc:1"));
+        assert_ne!(a, nonce_for("abc:2"));
+        assert!(a.len() <= 25, "{a}");
+    }
+}

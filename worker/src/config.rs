@@ -1,0 +1,203 @@
+//! The worker's configuration, read from environment variables.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use swarmcord_ops::Secret;
+use swarmcord_ops::config::{ConfigError, Env, split_list};
+use swarmcord_ops::telemetry::LogFormat;
+
+/// Everything the worker needs, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerConfig {
+    pub(crate) token: Secret,
+    pub(crate) api_proxy: Option<String>,
+    pub(crate) amqp_url: Secret,
+    pub(crate) events_exchange: String,
+    pub(crate) queue: String,
+    pub(crate) bindings: Vec<String>,
+    pub(crate) prefetch: u16,
+    pub(crate) max_attempts: u64,
+    pub(crate) redis_url: Secret,
+    pub(crate) redis_prefix: String,
+    pub(crate) mongo_url: Secret,
+    pub(crate) mongo_database: String,
+    pub(crate) default_prefix: String,
+    pub(crate) owners: HashSet<u64>,
+    pub(crate) http_addr: SocketAddr,
+    pub(crate) log_format: LogFormat,
+}
+
+impl WorkerConfig {
+    pub(crate) fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let required = |name: &str, help: &str| {
+            env.secret(name, true, help)?
+                .ok_or_else(|| ConfigError::new(name, "is required"))
+        };
+        let token = required("DISCORD_TOKEN", "bot token (or DISCORD_TOKEN_FILE)")?;
+        let amqp_url = required("AMQP_URL", "RabbitMQ URL (or AMQP_URL_FILE)")?;
+        let redis_url = required("REDIS_URL", "Redis URL (or REDIS_URL_FILE)")?;
+        let mongo_url = required("MONGO_URL", "MongoDB URL (or MONGO_URL_FILE)")?;
+        let owners =
+            split_list(&env.string("OWNER_IDS", "", "bot owner user ids, comma-separated"))
+                .into_iter()
+                .map(|id| {
+                    id.parse::<u64>().map_err(|_| {
+                        ConfigError::new("OWNER_IDS", format!("{id:?} is not a user id"))
+                    })
+                })
+                .collect::<Result<HashSet<u64>, _>>()?;
+        let default_prefix = env.string("DEFAULT_PREFIX", "!", "prefix of servers that set none");
+        if default_prefix.is_empty()
+            || default_prefix.chars().count() > 16
+            || default_prefix.contains(char::is_whitespace)
+        {
+            return Err(ConfigError::new(
+                "DEFAULT_PREFIX",
+                "must be 1 to 16 characters without spaces",
+            ));
+        }
+        let bindings = split_list(&env.string(
+            "WORKER_EVENTS",
+            "MESSAGE_CREATE,INTERACTION_CREATE",
+            "event types the workers consume, comma-separated",
+        ));
+        if bindings.is_empty() {
+            return Err(ConfigError::new(
+                "WORKER_EVENTS",
+                "must name at least one event type",
+            ));
+        }
+        let prefetch = env.parse::<u16>("WORKER_PREFETCH", 32, "events in flight per worker")?;
+        if prefetch == 0 {
+            return Err(ConfigError::new("WORKER_PREFETCH", "must be at least 1"));
+        }
+        Ok(Self {
+            token,
+            api_proxy: env.optional(
+                "DISCORD_API_PROXY",
+                "Discord REST over plain HTTP through host:port, e.g. the simulator",
+            ),
+            amqp_url,
+            events_exchange: env.string(
+                "EVENTS_EXCHANGE",
+                swarmcord_protocol::amqp::EVENTS_EXCHANGE,
+                "topic exchange of the events",
+            ),
+            queue: env.string(
+                "WORKER_QUEUE",
+                "swarmcord.worker",
+                "the workers' shared durable queue",
+            ),
+            bindings,
+            prefetch,
+            max_attempts: env.parse::<u64>(
+                "WORKER_MAX_ATTEMPTS",
+                5,
+                "failed attempts before an event is dead-lettered",
+            )?,
+            redis_url,
+            redis_prefix: env.string(
+                "REDIS_PREFIX",
+                "swarmcord",
+                "prefix of every Redis key (one per bot)",
+            ),
+            mongo_url,
+            mongo_database: env.string("MONGO_DATABASE", "swarmcord", "MongoDB database"),
+            default_prefix,
+            owners,
+            http_addr: env.parse::<SocketAddr>(
+                "HTTP_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 8080)),
+                "address of /healthz, /readyz, /metrics",
+            )?,
+            log_format: env.parse::<LogFormat>("LOG_FORMAT", LogFormat::Json, "json or text")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("DISCORD_TOKEN", "t"),
+            ("AMQP_URL", "amqp://h"),
+            ("REDIS_URL", "redis://h"),
+            ("MONGO_URL", "mongodb://h"),
+        ]
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (extra, variable) in [
+            (("OWNER_IDS", "1,abc"), "OWNER_IDS"),
+            (("DEFAULT_PREFIX", "a b"), "DEFAULT_PREFIX"),
+            (("WORKER_PREFETCH", "0"), "WORKER_PREFETCH"),
+            (("WORKER_EVENTS", " , "), "WORKER_EVENTS"),
+        ] {
+            let mut vars = base();
+            vars.push(extra);
+            let error = WorkerConfig::from_env(&Env::from_pairs(vars)).expect_err("invalid");
+            assert_eq!(error.variable, variable, "{error}");
+        }
+        let error = WorkerConfig::from_env(&Env::from_pairs([("DISCORD_TOKEN", "t")]))
+            .expect_err("missing");
+        assert_eq!(error.variable, "AMQP_URL");
+    }
+
+    #[test]
+    fn defaults_and_redaction() {
+        let config = WorkerConfig::from_env(&Env::from_pairs(base())).expect("valid");
+        assert_eq!(config.default_prefix, "!");
+        assert_eq!(config.bindings, ["MESSAGE_CREATE", "INTERACTION_CREATE"]);
+        assert!(!format!("{config:?}").contains("mongodb://h"));
+    }
+
+    /// Every variable the worker reads is in `docs/CONFIGURATION.md` (Worker), and nothing else.
+    #[test]
+    fn configuration_reference_matches_the_code() {
+        let env = Env::from_pairs(base());
+        WorkerConfig::from_env(&env).expect("valid");
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/CONFIGURATION.md"
+        ))
+        .expect("docs/CONFIGURATION.md");
+        let section = doc
+            .split("## Worker")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Worker section");
+        let listed: std::collections::BTreeSet<String> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .map(str::to_owned)
+            .collect();
+        let documented = env.documented();
+        let read: std::collections::BTreeSet<String> = documented.keys().cloned().collect();
+        assert_eq!(
+            listed, read,
+            "docs/CONFIGURATION.md (Worker) and WorkerConfig::from_env disagree"
+        );
+        for (name, doc) in &documented {
+            let row = section
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{name}`")))
+                .expect("row");
+            if let Some(default) = doc.default.as_ref().filter(|d| !d.is_empty()) {
+                assert!(
+                    row.contains(&format!("`{default}`")),
+                    "{name}: default {default:?} missing in {row}"
+                );
+            }
+            assert_eq!(
+                row.contains("| yes |"),
+                doc.required,
+                "{name}: required column in {row}"
+            );
+        }
+    }
+}

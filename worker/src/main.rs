@@ -1,0 +1,144 @@
+//! `worker`: one replica of the swarmcord worker service.
+//!
+//! Consumes the events the gateways forward, runs the bot's commands and replies through
+//! Discord REST. Stateless: any replica can die at any moment; unacknowledged events go to
+//! another replica, prompts and cooldowns live in Redis, settings in MongoDB. Configuration
+//! comes from environment variables (see `docs/CONFIGURATION.md`); an invalid one stops the
+//! process with exit code 2 and a message naming it.
+
+mod config;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use swarmcord_bot::{Bot, BotConfig};
+use swarmcord_commands::{Cooldowns, Dispatcher, Prompts};
+use swarmcord_consumer::ConsumerConfig;
+use swarmcord_ops::config::Env;
+use swarmcord_ops::http::Health;
+use swarmcord_ops::{shutdown, telemetry};
+use swarmcord_store::{Store, StoreOptions};
+
+use crate::config::WorkerConfig;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = match WorkerConfig::from_env(&Env::from_process()) {
+        Ok(config) => config,
+        Err(error) => {
+            telemetry::init_logging(telemetry::LogFormat::Text);
+            tracing::error!(variable = %error.variable, "invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(config.log_format);
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("worker failed: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(config: WorkerConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let health = Health::new();
+    health.fail("events", "not consuming yet");
+    let stop = shutdown::on_signal();
+    let server_stop = shutdown::Token::new();
+    let (_, server) = swarmcord_ops::http::serve(
+        config.http_addr,
+        health.clone(),
+        telemetry::metrics_handle(),
+        server_stop.clone(),
+    )
+    .await?;
+
+    let mut http = twilight_http::Client::builder().token(config.token.expose().to_owned());
+    if let Some(proxy) = &config.api_proxy {
+        http = http.proxy(proxy.clone(), true);
+    }
+    let http = Arc::new(http.build());
+    let me = http.current_user().await?.model().await?;
+    tracing::info!(bot_id = me.id.get(), "connected to Discord REST");
+
+    let redis = swarmcord_coord::connect(config.redis_url.expose()).await?;
+    let store = Store::connect(
+        config.mongo_url.expose(),
+        &config.mongo_database,
+        StoreOptions::default(),
+    )
+    .await?;
+    if let Err(error) = store.ensure_indexes().await {
+        // Commands that need no settings keep working; indexes are created on a later start.
+        tracing::warn!(%error, "MongoDB unavailable at start-up; settings commands will answer that");
+    }
+    let prefix = config.redis_prefix.clone();
+    let mut dispatcher = Dispatcher::new(
+        Cooldowns::new(redis.clone(), prefix.clone()),
+        Prompts::new(redis.clone(), prefix.clone()),
+    );
+    swarmcord_bot::builtin::register(
+        &mut dispatcher,
+        Arc::clone(&http),
+        store.clone(),
+        config.default_prefix.clone(),
+    )?;
+    let bot = Arc::new(Bot::new(
+        Arc::clone(&http),
+        Arc::new(dispatcher),
+        store,
+        me.id,
+        BotConfig {
+            default_prefix: config.default_prefix.clone(),
+            owners: config.owners.clone(),
+        },
+    ));
+
+    let sweeper = {
+        let bot = Arc::clone(&bot);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => bot.sweep_prompt_timeouts().await,
+                }
+            }
+        })
+    };
+
+    let mut consumer = ConsumerConfig::new(
+        config.amqp_url.expose(),
+        &config.events_exchange,
+        &config.queue,
+    );
+    consumer.bindings = config.bindings.clone();
+    consumer.prefetch = config.prefetch;
+    consumer.max_attempts = config.max_attempts;
+    consumer.redis_prefix = prefix;
+    "worker".clone_into(&mut consumer.service_name);
+    let state = health.clone();
+    swarmcord_consumer::run(
+        consumer,
+        redis,
+        bot,
+        move |up| {
+            if up {
+                state.ok("events");
+            } else {
+                state.fail("events", "not consuming");
+            }
+        },
+        stop,
+    )
+    .await;
+    let _ = sweeper.await;
+    server_stop.cancel();
+    let _ = server.await;
+    tracing::info!("worker stopped");
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! End-to-end: the Discord simulator, the `gateway` and `worker` binaries, real RabbitMQ, Redis
+//! and MongoDB (FerretDB). A simulated user types commands; the simulator records the bot's
+//! REST replies.
+
+#[path = "../../gateway/tests/common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::{Cluster, spawn_service, wait_for_http_addr};
+use swarmcord_sim::DiscordConfig;
+use swarmcord_sim::discord::control::{Control, MessageSpec};
+use swarmcord_testkit::{mongo_url, unique_name};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+struct Worker {
+    /// Killed when the value is dropped.
+    _child: tokio::process::Child,
+    log_path: std::path::PathBuf,
+}
+
+impl Worker {
+    async fn start(cluster: &Cluster, database: &str, queue: &str) -> Self {
+        let env: Vec<(String, String)> = [
+            ("DISCORD_TOKEN", cluster.token.clone()),
+            ("DISCORD_API_PROXY", cluster.sim.http_proxy()),
+            ("AMQP_URL", cluster.amqp_url.clone()),
+            ("REDIS_URL", swarmcord_testkit::redis_url()),
+            ("REDIS_PREFIX", cluster.prefix.clone()),
+            ("MONGO_URL", mongo_url()),
+            ("MONGO_DATABASE", database.to_owned()),
+            ("EVENTS_EXCHANGE", cluster.exchange.clone()),
+            ("WORKER_QUEUE", queue.to_owned()),
+            ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
+            ("LOG_FORMAT", "json".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let log_path = cluster
+            .log_dir
+            .join(format!("{}.log", unique_name("worker")));
+        let child = spawn_service("worker", &env, &log_path);
+        let http = wait_for_http_addr(&log_path).await;
+        let ready = swarmcord_testkit::eventually(WAIT, || async move {
+            let answer =
+                swarmcord_testkit::http::request(&http.to_string(), "GET", "/readyz", &[], None)
+                    .await
+                    .ok()?;
+            (answer.status == 200).then_some(())
+        })
+        .await;
+        assert!(
+            ready.is_some(),
+            "worker not ready:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        Self {
+            _child: child,
+            log_path,
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+/// Posts `content` and waits for the bot's reply in that channel; returns its content.
+async fn say(control: &Control, channel_id: u64, author_id: u64, content: &str) -> String {
+    let since = control.log(0, None).len() as u64;
+    control
+        .post_message(&MessageSpec {
+            channel_id,
+            author_id,
+            content: content.to_owned(),
+        })
+        .expect("post");
+    let path = format!("/channels/{channel_id}/messages");
+    let record = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest" && r.method == "POST" && r.path == path
+        })
+        .await
+        .unwrap_or_else(|| panic!("no reply to {content:?}"));
+    assert_eq!(record.status, 200, "{record:?}");
+    record.body["content"].as_str().expect("content").to_owned()
+}
+
+#[tokio::test]
+async fn prefix_commands_answer_through_rest_and_settings_persist_in_mongodb() {
+    let cluster = Cluster::start(DiscordConfig {
+        identify_interval: Duration::from_millis(100),
+        ..DiscordConfig::default()
+    })
+    .await;
+    let guilds = cluster.guilds_on_shards([0], 1);
+    let guild = &guilds[&0];
+    let gateway = cluster.gateway("gw-worker", &[("SHARD_COUNT", "1")]).await;
+    gateway.wait_ready(WAIT).await;
+    let database = unique_name("worker_e2e").replace('-', "_");
+    let worker = Worker::start(&cluster, &database, &format!("{}.work", cluster.prefix)).await;
+    let control = cluster.sim.control();
+    let channel = guild.text_channels[0];
+    let (owner, member) = (guild.owner_id, guild.members[0]);
+
+    let pong = say(&control, channel, member, "!ping").await;
+    assert!(pong.starts_with("Pong! Discord REST round trip:"), "{pong}");
+    assert_eq!(
+        say(&control, channel, member, "!prefix").await,
+        "The prefix here is `!`."
+    );
+    assert_eq!(
+        say(&control, channel, member, "!prefix ?").await,
+        "You need the Manage Server permission to change the prefix.",
+        "permission checks fail closed for a plain member"
+    );
+    assert_eq!(
+        say(&control, channel, owner, "!prefix ?").await,
+        "The prefix is now `?`."
+    );
+    let pong = say(&control, channel, member, "?ping").await;
+    assert!(pong.starts_with("Pong!"), "the new prefix works: {pong}");
+    let bad = say(&control, channel, owner, "?prefix 12345678901234567").await;
+    assert!(
+        bad.contains("prefix"),
+        "a helpful message for a bad value: {bad}"
+    );
+    let help = say(&control, channel, member, "?help").await;
+    assert!(help.contains("ping") && help.contains("prefix"), "{help}");
+
+    // The setting is in MongoDB.
+    let store = swarmcord_store::Store::connect(
+        &mongo_url(),
+        &database,
+        swarmcord_store::StoreOptions::default(),
+    )
+    .await
+    .expect("store");
+    let settings = store
+        .guild_settings()
+        .get(guild.id)
+        .await
+        .expect("settings");
+    assert_eq!(settings.prefix.as_deref(), Some("?"));
+
+    // A malformed event on the queue does not stop the worker.
+    common::send_raw_to_exchange(
+        &cluster.amqp_url,
+        &cluster.exchange,
+        "MESSAGE_CREATE",
+        b"{not json",
+    )
+    .await;
+    let pong = say(&control, channel, member, "?ping").await;
+    assert!(pong.starts_with("Pong!"), "{pong}\n{}", worker.logs());
+    assert!(
+        worker.logs().contains("dead-lettering"),
+        "the bad event was dead-lettered"
+    );
+    store.drop_database().await.expect("drop");
+    drop(worker);
+    gateway.terminate().await;
+}
