@@ -90,8 +90,10 @@ async fn run(config: WorkerConfig) -> Result<(), Box<dyn std::error::Error>> {
         Arc::clone(&http),
         Arc::new(dispatcher),
         store,
+        redis.clone(),
         me.id,
         BotConfig {
+            redis_prefix: config.redis_prefix.clone(),
             default_prefix: config.default_prefix.clone(),
             owners: config.owners.clone(),
         },

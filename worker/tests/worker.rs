@@ -34,7 +34,10 @@ impl Worker {
             ("WORKER_QUEUE", queue.to_owned()),
             ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
             ("LOG_FORMAT", "json".to_owned()),
-            ("RUST_LOG", "info".to_owned()),
+            (
+                "RUST_LOG",
+                "info,swarmcord_bot=debug,swarmcord_consumer=debug".to_owned(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -80,7 +83,7 @@ async fn say(control: &Control, channel_id: u64, author_id: u64, content: &str) 
         .expect("post");
     let path = format!("/channels/{channel_id}/messages");
     let record = control
-        .wait_for_record(since, WAIT, |r| {
+        .wait_for_record(since, WAIT + Duration::from_secs(5), |r| {
             r.kind == "rest" && r.method == "POST" && r.path == path
         })
         .await
@@ -162,5 +165,96 @@ async fn prefix_commands_answer_through_rest_and_settings_persist_in_mongodb() {
     );
     store.drop_database().await.expect("drop");
     drop(worker);
+    gateway.terminate().await;
+}
+
+#[tokio::test]
+async fn a_ban_confirmed_after_the_asking_worker_was_killed_is_completed_by_another() {
+    let cluster = Cluster::start(DiscordConfig {
+        identify_interval: Duration::from_millis(100),
+        ..DiscordConfig::default()
+    })
+    .await;
+    let guilds = cluster.guilds_on_shards([0], 1);
+    let guild = &guilds[&0];
+    let gateway = cluster.gateway("gw-ban", &[("SHARD_COUNT", "1")]).await;
+    gateway.wait_ready(WAIT).await;
+    let database = unique_name("worker_ban").replace('-', "_");
+    let queue = format!("{}.work", cluster.prefix);
+    let control = cluster.sim.control();
+    let channel = guild.text_channels[0];
+    let (owner, member, target) = (guild.owner_id, guild.members[0], guild.members[1]);
+
+    let first = Worker::start(&cluster, &database, &queue).await;
+    let denied = say(&control, channel, member, &format!("!ban <@{owner}> nope")).await;
+    assert!(
+        denied.to_lowercase().contains("permission"),
+        "a member without Ban Members is refused: {denied}"
+    );
+    let question = say(
+        &control,
+        channel,
+        owner,
+        &format!("!ban <@{target}> spamming"),
+    )
+    .await;
+    assert!(
+        question.starts_with(&format!("Ban <@{target}> for \"spamming\"?")),
+        "{question}"
+    );
+    drop(first); // kill -9: the conversation lives in Redis, not in the worker
+
+    let second = Worker::start(&cluster, &database, &queue).await;
+    let since = control.log(0, None).len() as u64;
+    let done = tokio::time::timeout(
+        WAIT + Duration::from_secs(1),
+        say(&control, channel, owner, "yes"),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("no answer to yes; worker B:\n{}", second.logs()));
+    assert_eq!(done, format!("Banned <@{target}>."), "{}", second.logs());
+    let ban = control
+        .log(since, Some("rest"))
+        .into_iter()
+        .find(|r| r.method == "PUT" && r.path == format!("/guilds/{}/bans/{target}", guild.id))
+        .expect("the ban reached Discord");
+    assert_eq!(ban.status, 204);
+    assert!(
+        cluster.sim.shared().world().guilds[&guild.id]
+            .bans
+            .contains_key(&target)
+    );
+    let listed = say(&control, channel, owner, "!infractions").await;
+    assert!(
+        listed.contains(&format!("Ban <@{target}> by <@{owner}>: spamming")),
+        "{listed}"
+    );
+    let store = swarmcord_store::Store::connect(
+        &mongo_url(),
+        &database,
+        swarmcord_store::StoreOptions::default(),
+    )
+    .await
+    .expect("store");
+    assert_eq!(
+        store
+            .infractions()
+            .count(guild.id, Some(target))
+            .await
+            .expect("count"),
+        1
+    );
+    store.drop_database().await.expect("drop");
+
+    // Cooldowns hold across replicas: ping allows 5 per 10 s per channel, with two workers.
+    let third = Worker::start(&cluster, &database, &queue).await;
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        answers.push(say(&control, channel, member, "!ping").await);
+    }
+    let pongs = answers.iter().filter(|a| a.starts_with("Pong!")).count();
+    assert_eq!(pongs, 5, "{answers:?}");
+    assert!(answers[5].starts_with("Slow down!"), "{answers:?}");
+    drop((second, third));
     gateway.terminate().await;
 }

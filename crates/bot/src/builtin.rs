@@ -39,7 +39,9 @@ pub fn register(
                 .category("General")
                 .cooldown(CooldownScope::Channel, 5, Duration::from_secs(10)),
         )?,
-        Ping { http },
+        Ping {
+            http: Arc::clone(&http),
+        },
     )?;
     dispatcher.register(
         spec(
@@ -54,11 +56,178 @@ pub fn register(
                 ),
         )?,
         Prefix {
-            store,
+            store: store.clone(),
             default_prefix,
         },
     )?;
+    dispatcher.register(
+        spec(
+            CommandSpec::builder("ban")
+                .description("Ban a member, after you confirm")
+                .category("Moderation")
+                .guild_only()
+                .permissions(Permissions::BAN_MEMBERS)
+                .arg(ArgSpec::user("user").describe("who to ban"))
+                .arg(
+                    ArgSpec::rest("reason")
+                        .describe("why (shown in the audit log)")
+                        .optional(),
+                ),
+        )?,
+        Ban {
+            http,
+            store: store.clone(),
+        },
+    )?;
+    dispatcher.register(
+        spec(
+            CommandSpec::builder("infractions")
+                .description("List the moderation actions of this server, or of one member")
+                .category("Moderation")
+                .guild_only()
+                .permissions(Permissions::BAN_MEMBERS)
+                .arg(
+                    ArgSpec::user("user")
+                        .describe("only this member")
+                        .optional(),
+                ),
+        )?,
+        Infractions { store },
+    )?;
     Ok(())
+}
+
+/// Words that confirm a prompt.
+const YES: [&str; 4] = ["yes", "y", "confirm", "ok"];
+
+struct Ban {
+    http: Arc<Client>,
+    store: Store,
+}
+
+impl Command for Ban {
+    fn run<'a>(
+        &'a self,
+        _ctx: &'a InvocationContext,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            let Some(user) = args.user("user") else {
+                return Err(CommandError::user("Tell me who to ban."));
+            };
+            let reason = args.string("reason").map(str::to_owned);
+            let question = format!(
+                "Ban <@{user}>{}? Answer `yes` to confirm (anything else, or `cancel`, aborts).",
+                reason
+                    .as_deref()
+                    .map(|r| format!(" for \"{r}\""))
+                    .unwrap_or_default()
+            );
+            let data = serde_json::json!({"user": user.get().to_string(), "reason": reason});
+            let state = swarmcord_commands::PromptState::new("ban", question.clone())
+                .next(1, data, question);
+            Ok(Reply::ask(state))
+        })
+    }
+
+    fn on_answer<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        state: swarmcord_commands::PromptState,
+        answer: String,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            if !YES.contains(&answer.trim().to_lowercase().as_str()) {
+                return Ok(Reply::text("Not banned."));
+            }
+            let user = state.data["user"]
+                .as_str()
+                .and_then(|u| u.parse::<u64>().ok())
+                .and_then(twilight_model::id::Id::new_checked);
+            let (Some(guild_id), Some(user)) = (ctx.guild_id, user) else {
+                return Err(CommandError::internal("ban prompt without a guild or user"));
+            };
+            let reason = state.data["reason"].as_str().map(str::to_owned);
+            let audit = format!(
+                "by {}: {}",
+                ctx.user_id,
+                reason.as_deref().unwrap_or("no reason given")
+            );
+            let request = self.http.create_ban(guild_id, user);
+            let request = twilight_http::request::AuditLogReason::reason(request, &audit);
+            if let Err(error) = request.await {
+                if let twilight_http::error::ErrorType::Response { status, .. } = error.kind()
+                    && status.get() == 403
+                {
+                    return Err(CommandError::user(
+                        "I am not allowed to ban that member (check my role and permissions).",
+                    ));
+                }
+                return Err(CommandError::internal(error.to_string()));
+            }
+            // The prompt's deadline makes the id unique per conversation and stable on retries.
+            let id = format!("ban:{guild_id}:{user}:{}", state.expires_at);
+            let mut infraction = swarmcord_store::Infraction::new(
+                id,
+                guild_id.get(),
+                user.get(),
+                ctx.user_id.get(),
+                swarmcord_store::InfractionKind::Ban,
+            );
+            if let Some(reason) = &reason {
+                infraction = infraction.with_reason(reason.clone());
+            }
+            let note = match self.store.infractions().record(&infraction).await {
+                Ok(_) => String::new(),
+                Err(error) => {
+                    tracing::warn!(%error, "could not record the ban");
+                    " (the ban could not be recorded: settings are unavailable)".to_owned()
+                }
+            };
+            Ok(Reply::text(format!("Banned <@{user}>.{note}")))
+        })
+    }
+}
+
+struct Infractions {
+    store: Store,
+}
+
+impl Command for Infractions {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            let Some(guild_id) = ctx.guild_id else {
+                return Err(CommandError::user("This command only works in a server."));
+            };
+            let user = args.user("user").map(twilight_model::id::Id::get);
+            let list = self
+                .store
+                .infractions()
+                .list(guild_id.get(), user, 10, None)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            if list.is_empty() {
+                return Ok(Reply::text("No infractions."));
+            }
+            let lines: Vec<String> = list
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{:?} <@{}> by <@{}>: {}",
+                        i.kind,
+                        i.user_id,
+                        i.moderator_id,
+                        i.reason.as_deref().unwrap_or("no reason")
+                    )
+                })
+                .collect();
+            Ok(Reply::text(lines.join("\n")))
+        })
+    }
 }
 
 struct Ping {

@@ -26,15 +26,30 @@ use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker, UserMar
 /// Settings of the bot.
 #[derive(Debug, Clone)]
 pub struct BotConfig {
+    /// Redis key prefix (the cluster's).
+    pub redis_prefix: String,
     /// Prefix of servers that set none.
     pub default_prefix: String,
     /// Bot owners (bypass permission checks and cooldowns).
     pub owners: HashSet<u64>,
 }
 
+/// How long the outcome of a handled command is remembered for redeliveries.
+const HANDLED_TTL_MS: u64 = 15 * 60 * 1000;
+
+/// What a command answered, kept in Redis so that a redelivered event re-sends the same
+/// reply (deduplicated by its nonce) instead of running the command a second time.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Handled {
+    content: String,
+    embeds: Vec<twilight_model::channel::message::Embed>,
+}
+
 /// The bot's event handler.
 pub struct Bot {
     http: Arc<Client>,
+    redis: redis::aio::ConnectionManager,
+    redis_prefix: String,
     dispatcher: Arc<Dispatcher>,
     store: Store,
     user_id: Id<UserMarker>,
@@ -56,10 +71,13 @@ impl Bot {
         http: Arc<Client>,
         dispatcher: Arc<Dispatcher>,
         store: Store,
+        redis: redis::aio::ConnectionManager,
         bot_id: Id<UserMarker>,
         config: BotConfig,
     ) -> Self {
         Self {
+            redis_prefix: config.redis_prefix.clone(),
+            redis,
             http,
             dispatcher,
             store,
@@ -89,6 +107,34 @@ impl Bot {
             None => self.config.default_prefix.clone(),
         };
         tracing::debug!(%prefix, "prefix resolved");
+        // A redelivered event whose command already ran (the worker died before acknowledging
+        // it): send the same reply again — the nonce makes Discord return the first message —
+        // and do not run the command twice (it may have opened a prompt or banned someone).
+        let handled_key = format!("{}:handled:{}", self.redis_prefix, event.headers.event_id());
+        let reply_key = format!("{}:reply", event.headers.event_id());
+        let mut redis = self.redis.clone();
+        let previous: Option<String> = redis::cmd("GET")
+            .arg(&handled_key)
+            .query_async(&mut redis)
+            .await
+            .unwrap_or(None);
+        if let Some(handled) = previous.and_then(|raw| serde_json::from_str::<Handled>(&raw).ok()) {
+            tracing::debug!("command already handled; re-sending its reply");
+            let reply = swarmcord_commands::Reply {
+                content: handled.content,
+                embeds: handled.embeds,
+                ..Default::default()
+            };
+            reply::send(
+                &self.http,
+                message.channel_id,
+                Some(message.id),
+                &reply,
+                &reply_key,
+            )
+            .await?;
+            return Ok(());
+        }
         let is_owner = self.config.owners.contains(&message.author.id.get());
         // Permissions cost REST calls: only look them up for what may be a command.
         let looks_like_command = message.content.starts_with(prefix.as_str())
@@ -122,15 +168,32 @@ impl Bot {
             .handle_message(&ctx, &message.content, &[prefix.as_str()], self.user_id)
             .await
         else {
+            tracing::debug!("not a command");
             return Ok(());
         };
-        let key = format!("{}:reply", event.headers.event_id());
+        tracing::debug!(prompt = reply.prompt.is_some(), "replying");
+        let handled = Handled {
+            content: reply.content.clone(),
+            embeds: reply.embeds.clone(),
+        };
+        if let Ok(raw) = serde_json::to_string(&handled) {
+            let stored: Result<(), redis::RedisError> = redis::cmd("SET")
+                .arg(&handled_key)
+                .arg(raw)
+                .arg("PX")
+                .arg(HANDLED_TTL_MS)
+                .query_async(&mut redis)
+                .await;
+            if let Err(error) = stored {
+                tracing::warn!(%error, "could not record a handled command");
+            }
+        }
         reply::send(
             &self.http,
             message.channel_id,
             Some(message.id),
             &reply,
-            &key,
+            &reply_key,
         )
         .await?;
         Ok(())
