@@ -258,3 +258,102 @@ async fn a_ban_confirmed_after_the_asking_worker_was_killed_is_completed_by_anot
     drop((second, third));
     gateway.terminate().await;
 }
+
+#[tokio::test]
+async fn a_burst_of_1000_commands_gets_exactly_one_reply_each_when_a_worker_is_killed() {
+    let mut config = DiscordConfig {
+        identify_interval: Duration::from_millis(100),
+        ..DiscordConfig::default()
+    };
+    config.rest_limits.enabled = false;
+    let cluster = Cluster::start(config).await;
+    let guilds = cluster.guilds_on_shards([0], 1);
+    let guild = &guilds[&0];
+    let gateway = cluster.gateway("gw-burst", &[("SHARD_COUNT", "1")]).await;
+    gateway.wait_ready(WAIT).await;
+    let database = unique_name("worker_burst").replace('-', "_");
+    let queue = format!("{}.work", cluster.prefix);
+    let mut doomed = Some(Worker::start(&cluster, &database, &queue).await);
+    let survivor = Worker::start(&cluster, &database, &queue).await;
+    let control = cluster.sim.control();
+    let channel = guild.text_channels[0];
+    let bot_id = DiscordConfig::default().bot_id;
+    let replies = |world: &swarmcord_sim::discord::world::World| {
+        let mut per_message: std::collections::HashMap<u64, usize> =
+            std::collections::HashMap::new();
+        for m in world.messages.values().filter(|m| m.author_id == bot_id) {
+            if let Some(id) = m
+                .reference
+                .as_ref()
+                .and_then(|r| r["message_id"].as_str())
+                .and_then(|s| s.parse().ok())
+            {
+                *per_message.entry(id).or_default() += 1;
+            }
+        }
+        per_message
+    };
+
+    let mut asked = Vec::with_capacity(1000);
+    for i in 0..1000 {
+        let author = guild.members[i % guild.members.len()];
+        asked.push(
+            control
+                .post_message(&MessageSpec {
+                    channel_id: channel,
+                    author_id: author,
+                    content: "!prefix".into(),
+                })
+                .expect("post"),
+        );
+        if i == 300 {
+            // Kill one worker in the middle of the burst, with events in flight.
+            let seen = swarmcord_testkit::eventually(WAIT, || async {
+                (replies(&cluster.sim.shared().world()).len() >= 100).then_some(())
+            })
+            .await;
+            assert!(seen.is_some(), "the workers started answering");
+            drop(doomed.take());
+        }
+    }
+    let done = swarmcord_testkit::eventually(Duration::from_secs(120), || async {
+        (replies(&cluster.sim.shared().world()).len() >= 1000).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // time for any late duplicate
+    let per_message = replies(&cluster.sim.shared().world());
+    assert!(
+        done.is_some(),
+        "{} of 1000 commands answered\n{}",
+        per_message.len(),
+        survivor.logs()
+    );
+    let missing = asked
+        .iter()
+        .filter(|id| !per_message.contains_key(id))
+        .count();
+    let duplicated = per_message.values().filter(|n| **n > 1).count();
+    let sends = control
+        .log(0, Some("rest"))
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .count();
+    eprintln!(
+        "burst: 1000 commands, {missing} unanswered, {duplicated} answered twice, {sends} sends (retries deduplicated by nonce)"
+    );
+    assert_eq!(
+        (missing, duplicated),
+        (0, 0),
+        "every command gets exactly one reply"
+    );
+    let store = swarmcord_store::Store::connect(
+        &mongo_url(),
+        &database,
+        swarmcord_store::StoreOptions::default(),
+    )
+    .await
+    .expect("store");
+    store.drop_database().await.ok();
+    drop(survivor);
+    gateway.terminate().await;
+}
