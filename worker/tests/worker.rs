@@ -71,20 +71,27 @@ impl Worker {
     }
 }
 
-/// Posts `content` and waits for the bot's reply in that channel; returns its content.
+/// Posts `content` and waits for the bot's reply to that very message; returns its content.
+///
+/// Only a reply referencing the new message counts: a worker may legitimately re-send an
+/// earlier reply (a redelivered event whose command already ran) while we wait.
 async fn say(control: &Control, channel_id: u64, author_id: u64, content: &str) -> String {
     let since = control.log(0, None).len() as u64;
-    control
+    let posted = control
         .post_message(&MessageSpec {
             channel_id,
             author_id,
             content: content.to_owned(),
         })
-        .expect("post");
+        .expect("post")
+        .to_string();
     let path = format!("/channels/{channel_id}/messages");
     let record = control
         .wait_for_record(since, WAIT + Duration::from_secs(5), |r| {
-            r.kind == "rest" && r.method == "POST" && r.path == path
+            r.kind == "rest"
+                && r.method == "POST"
+                && r.path == path
+                && r.body["message_reference"]["message_id"].as_str() == Some(posted.as_str())
         })
         .await
         .unwrap_or_else(|| panic!("no reply to {content:?}"));
