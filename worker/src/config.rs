@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use swarmcord_ops::Secret;
 use swarmcord_ops::config::{ConfigError, Env, split_list};
@@ -24,8 +25,60 @@ pub(crate) struct WorkerConfig {
     pub(crate) mongo_database: String,
     pub(crate) default_prefix: String,
     pub(crate) owners: HashSet<u64>,
+    pub(crate) interaction_defer_after: Duration,
+    pub(crate) slash_commands: SlashCommands,
     pub(crate) http_addr: SocketAddr,
     pub(crate) log_format: LogFormat,
+}
+
+/// Where the worker registers the slash commands at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SlashCommands {
+    /// As global commands (production).
+    Global,
+    /// As guild commands of these guilds (they update instantly: development).
+    Guilds(Vec<u64>),
+    /// Not at all (another process manages them).
+    Off,
+}
+
+impl std::fmt::Display for SlashCommands {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Global => f.write_str("global"),
+            Self::Off => f.write_str("off"),
+            Self::Guilds(ids) => {
+                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+                f.write_str(&ids.join(","))
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for SlashCommands {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value.trim() {
+            "global" => Ok(Self::Global),
+            "off" => Ok(Self::Off),
+            list => {
+                let ids = split_list(list)
+                    .into_iter()
+                    .map(|id| {
+                        id.parse::<u64>()
+                            .ok()
+                            .filter(|id| *id > 0)
+                            .ok_or_else(|| format!("{id:?} is not a guild id"))
+                    })
+                    .collect::<Result<Vec<u64>, String>>()?;
+                if ids.is_empty() {
+                    return Err("expected global, off, or guild ids".to_owned());
+                }
+                Ok(Self::Guilds(ids))
+            }
+        }
+    }
 }
 
 impl WorkerConfig {
@@ -48,13 +101,21 @@ impl WorkerConfig {
                 })
                 .collect::<Result<HashSet<u64>, _>>()?;
         let default_prefix = env.string("DEFAULT_PREFIX", "!", "prefix of servers that set none");
-        if default_prefix.is_empty()
-            || default_prefix.chars().count() > 16
-            || default_prefix.contains(char::is_whitespace)
-        {
+        if swarmcord_store::validate_prefix(&default_prefix).is_err() {
             return Err(ConfigError::new(
                 "DEFAULT_PREFIX",
                 "must be 1 to 16 characters without spaces",
+            ));
+        }
+        let defer_ms = env.parse::<u64>(
+            "INTERACTION_DEFER_AFTER_MS",
+            1500,
+            "slash commands still running this long after the gateway received them are deferred",
+        )?;
+        if defer_ms > 2500 {
+            return Err(ConfigError::new(
+                "INTERACTION_DEFER_AFTER_MS",
+                "must be at most 2500 (Discord's deadline for a first answer is 3000 ms)",
             ));
         }
         let bindings = split_list(&env.string(
@@ -106,6 +167,12 @@ impl WorkerConfig {
             mongo_database: env.string("MONGO_DATABASE", "swarmcord", "MongoDB database"),
             default_prefix,
             owners,
+            interaction_defer_after: Duration::from_millis(defer_ms),
+            slash_commands: env.parse::<SlashCommands>(
+                "SLASH_COMMANDS",
+                SlashCommands::Global,
+                "register slash commands: global, off, or guild ids (comma-separated)",
+            )?,
             http_addr: env.parse::<SocketAddr>(
                 "HTTP_ADDR",
                 SocketAddr::from(([0, 0, 0, 0], 8080)),
@@ -136,6 +203,12 @@ mod tests {
             (("DEFAULT_PREFIX", "a b"), "DEFAULT_PREFIX"),
             (("WORKER_PREFETCH", "0"), "WORKER_PREFETCH"),
             (("WORKER_EVENTS", " , "), "WORKER_EVENTS"),
+            (
+                ("INTERACTION_DEFER_AFTER_MS", "3000"),
+                "INTERACTION_DEFER_AFTER_MS",
+            ),
+            (("SLASH_COMMANDS", "global,1"), "SLASH_COMMANDS"),
+            (("SLASH_COMMANDS", "0"), "SLASH_COMMANDS"),
         ] {
             let mut vars = base();
             vars.push(extra);
@@ -153,6 +226,11 @@ mod tests {
         assert_eq!(config.default_prefix, "!");
         assert_eq!(config.bindings, ["MESSAGE_CREATE", "INTERACTION_CREATE"]);
         assert!(!format!("{config:?}").contains("mongodb://h"));
+        assert_eq!(config.slash_commands, SlashCommands::Global);
+        assert_eq!(config.interaction_defer_after, Duration::from_millis(1500));
+        let vars = [base(), vec![("SLASH_COMMANDS", "12, 34")]].concat();
+        let config = WorkerConfig::from_env(&Env::from_pairs(vars)).expect("valid");
+        assert_eq!(config.slash_commands, SlashCommands::Guilds(vec![12, 34]));
     }
 
     /// Every variable the worker reads is in `docs/CONFIGURATION.md` (Worker), and nothing else.

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use swarmcord_bot::settings::SettingsCache;
 use swarmcord_bot::{Bot, BotConfig};
 use swarmcord_commands::{Cooldowns, Dispatcher, Prompts};
 use swarmcord_consumer::ConsumerConfig;
@@ -20,7 +21,7 @@ use swarmcord_ops::http::Health;
 use swarmcord_ops::{shutdown, telemetry};
 use swarmcord_store::{Store, StoreOptions};
 
-use crate::config::WorkerConfig;
+use crate::config::{SlashCommands, WorkerConfig};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -80,22 +81,25 @@ async fn run(config: WorkerConfig) -> Result<(), Box<dyn std::error::Error>> {
         Cooldowns::new(redis.clone(), prefix.clone()),
         Prompts::new(redis.clone(), prefix.clone()),
     );
+    let settings = SettingsCache::new(store, redis.clone(), prefix.clone());
     swarmcord_bot::builtin::register(
         &mut dispatcher,
         Arc::clone(&http),
-        store.clone(),
+        settings.clone(),
         config.default_prefix.clone(),
     )?;
+    register_slash_commands(&http, me.id.cast(), &dispatcher, &config.slash_commands).await;
     let bot = Arc::new(Bot::new(
         Arc::clone(&http),
         Arc::new(dispatcher),
-        store,
+        settings,
         redis.clone(),
         me.id,
         BotConfig {
             redis_prefix: config.redis_prefix.clone(),
             default_prefix: config.default_prefix.clone(),
             owners: config.owners.clone(),
+            interaction_defer_after: config.interaction_defer_after,
         },
     ));
 
@@ -143,4 +147,38 @@ async fn run(config: WorkerConfig) -> Result<(), Box<dyn std::error::Error>> {
     let _ = server.await;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// Publishes the slash command list (a bulk overwrite: idempotent, so every replica may do it
+/// at start-up). A failure is logged: prefix commands keep working, and the next start retries.
+async fn register_slash_commands(
+    http: &twilight_http::Client,
+    // For bot accounts the application id is the bot's user id.
+    application_id: twilight_model::id::Id<twilight_model::id::marker::ApplicationMarker>,
+    dispatcher: &Dispatcher,
+    target: &SlashCommands,
+) {
+    let commands = dispatcher.registry().to_application_commands();
+    let client = http.interaction(application_id);
+    let result = match target {
+        SlashCommands::Off => return,
+        SlashCommands::Global => client.set_global_commands(&commands).await.map(drop),
+        SlashCommands::Guilds(guilds) => {
+            let mut result = Ok(());
+            for guild in guilds
+                .iter()
+                .filter_map(|g| twilight_model::id::Id::new_checked(*g))
+            {
+                result = client.set_guild_commands(guild, &commands).await.map(drop);
+                if result.is_err() {
+                    break;
+                }
+            }
+            result
+        }
+    };
+    match result {
+        Ok(()) => tracing::info!(count = commands.len(), %target, "slash commands registered"),
+        Err(error) => tracing::error!(%error, %target, "could not register the slash commands"),
+    }
 }

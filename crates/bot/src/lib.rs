@@ -1,27 +1,41 @@
 //! The bot: what a worker does with each forwarded Discord event.
 //!
-//! [`Bot`] implements [`swarmcord_consumer::Handler`]. For a `MESSAGE_CREATE` it reads the
-//! guild's prefix from MongoDB (falling back to the default prefix when the store is
-//! unavailable, so commands that need no settings keep working), computes the author's
-//! permissions in the channel from Discord REST (unknown → every permission check fails),
-//! runs the command framework, and sends the reply with a nonce derived from the event's
-//! identity and `enforce_nonce`, so that a redelivered event never produces a second reply.
+//! [`Bot`] implements [`swarmcord_consumer::Handler`]:
+//!
+//! - `MESSAGE_CREATE`: reads the guild's prefix and disabled commands ([`settings`]: a copy in
+//!   Redis in front of MongoDB; the default prefix when the store is unavailable, so commands
+//!   that need no settings keep working), computes the author's permissions in the channel
+//!   from Discord REST only when the command needs them (unknown → every permission check
+//!   fails), runs the command framework, and sends the reply with a nonce derived from the
+//!   event's identity and `enforce_nonce`, so that a redelivered event never produces a second
+//!   reply;
+//! - `INTERACTION_CREATE`: slash commands, answered within Discord's 3-second deadline
+//!   ([`interaction`]: deferred automatically when the command is slow).
+//!
+//! Either way the answer is remembered per event before it is sent, so a redelivered event
+//! re-sends it instead of running the command again.
 
 pub mod builtin;
+mod handled;
+pub mod interaction;
 pub mod permissions;
 pub mod reply;
+pub mod settings;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use swarmcord_commands::{Dispatcher, InvocationContext};
 use swarmcord_consumer::{BoxFuture, Event, Handler, HandlerError};
-use swarmcord_store::Store;
 use twilight_http::Client;
 use twilight_model::channel::Message;
 use twilight_model::guild::Permissions;
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker, UserMarker};
+
+use crate::handled::HandledLog;
+use crate::settings::SettingsCache;
 
 /// Settings of the bot.
 #[derive(Debug, Clone)]
@@ -32,26 +46,26 @@ pub struct BotConfig {
     pub default_prefix: String,
     /// Bot owners (bypass permission checks and cooldowns).
     pub owners: HashSet<u64>,
+    /// How long after the gateway received a slash command the bot answers "thinking…" if
+    /// the command has not finished (Discord's deadline for a first answer is 3 s).
+    pub interaction_defer_after: Duration,
 }
 
-/// How long the outcome of a handled command is remembered for redeliveries.
-const HANDLED_TTL_MS: u64 = 15 * 60 * 1000;
-
-/// What a command answered, kept in Redis so that a redelivered event re-sends the same
-/// reply (deduplicated by its nonce) instead of running the command a second time.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Handled {
-    content: String,
-    embeds: Vec<twilight_model::channel::message::Embed>,
+/// Counts a finished command and records its duration.
+pub(crate) fn record_command(command: &str, source: &'static str, started: Instant) {
+    let command = command.to_owned();
+    metrics::counter!("swarmcord_worker_commands_total", "command" => command.clone(), "source" => source)
+        .increment(1);
+    metrics::histogram!("swarmcord_worker_command_seconds", "command" => command, "source" => source)
+        .record(started.elapsed().as_secs_f64());
 }
 
 /// The bot's event handler.
 pub struct Bot {
     http: Arc<Client>,
-    redis: redis::aio::ConnectionManager,
-    redis_prefix: String,
+    handled: HandledLog,
     dispatcher: Arc<Dispatcher>,
-    store: Store,
+    settings: SettingsCache,
     user_id: Id<UserMarker>,
     config: BotConfig,
 }
@@ -70,19 +84,33 @@ impl Bot {
     pub fn new(
         http: Arc<Client>,
         dispatcher: Arc<Dispatcher>,
-        store: Store,
+        settings: SettingsCache,
         redis: redis::aio::ConnectionManager,
         bot_id: Id<UserMarker>,
         config: BotConfig,
     ) -> Self {
         Self {
-            redis_prefix: config.redis_prefix.clone(),
-            redis,
+            handled: HandledLog::new(redis, &config.redis_prefix),
             http,
             dispatcher,
-            store,
+            settings,
             user_id: bot_id,
             config,
+        }
+    }
+
+    /// The commands a guild switched off (none in DMs, or when the settings are unavailable:
+    /// disabling is a preference, not a permission).
+    async fn disabled_commands(&self, guild_id: Option<Id<GuildMarker>>) -> Vec<String> {
+        let Some(guild_id) = guild_id else {
+            return Vec::new();
+        };
+        match self.settings.guild(guild_id.get()).await {
+            Ok(settings) => settings.disabled_commands,
+            Err(error) => {
+                tracing::warn!(%error, "guild settings unavailable; no command is disabled");
+                Vec::new()
+            }
         }
     }
 
@@ -94,37 +122,29 @@ impl Bot {
             return Ok(());
         }
         tracing::debug!(message_id = message.id.get(), "message from a user");
-        let prefix = match message.guild_id {
-            Some(guild_id) => match self.store.guild_settings().get(guild_id.get()).await {
-                Ok(settings) => settings
-                    .prefix
-                    .unwrap_or_else(|| self.config.default_prefix.clone()),
+        let (prefix, disabled_commands) = match message.guild_id {
+            Some(guild_id) => match self.settings.guild(guild_id.get()).await {
+                Ok(settings) => (
+                    settings
+                        .prefix
+                        .unwrap_or_else(|| self.config.default_prefix.clone()),
+                    settings.disabled_commands,
+                ),
                 Err(error) => {
                     tracing::warn!(%error, "guild settings unavailable; using the default prefix");
-                    self.config.default_prefix.clone()
+                    (self.config.default_prefix.clone(), Vec::new())
                 }
             },
-            None => self.config.default_prefix.clone(),
+            None => (self.config.default_prefix.clone(), Vec::new()),
         };
         tracing::debug!(%prefix, "prefix resolved");
         // A redelivered event whose command already ran (the worker died before acknowledging
         // it): send the same reply again — the nonce makes Discord return the first message —
         // and do not run the command twice (it may have opened a prompt or banned someone).
-        let handled_key = format!("{}:handled:{}", self.redis_prefix, event.headers.event_id());
-        let reply_key = format!("{}:reply", event.headers.event_id());
-        let mut redis = self.redis.clone();
-        let previous: Option<String> = redis::cmd("GET")
-            .arg(&handled_key)
-            .query_async(&mut redis)
-            .await
-            .unwrap_or(None);
-        if let Some(handled) = previous.and_then(|raw| serde_json::from_str::<Handled>(&raw).ok()) {
+        let event_id = event.headers.event_id();
+        let reply_key = format!("{event_id}:reply");
+        if let Some(reply) = self.handled.get(&event_id).await {
             tracing::debug!("command already handled; re-sending its reply");
-            let reply = swarmcord_commands::Reply {
-                content: handled.content,
-                embeds: handled.embeds,
-                ..Default::default()
-            };
             reply::send(
                 &self.http,
                 message.channel_id,
@@ -135,15 +155,13 @@ impl Bot {
             .await?;
             return Ok(());
         }
-        let is_owner = self.config.owners.contains(&message.author.id.get());
-        // Permissions cost REST calls: only look them up for what may be a command.
-        let looks_like_command = message.content.starts_with(prefix.as_str())
-            || message.content.starts_with(&format!("<@{}>", self.user_id))
-            || message
-                .content
-                .starts_with(&format!("<@!{}>", self.user_id));
-        let member_permissions = match (message.guild_id, looks_like_command) {
-            (Some(guild_id), true) => {
+        let command = self
+            .dispatcher
+            .command_for_message(&message.content, &[prefix.as_str()], self.user_id)
+            .map(|spec| (spec.name.clone(), spec.needs_member_permissions()));
+        // Permissions cost REST calls: only look them up for a command that needs them.
+        let member_permissions = match (message.guild_id, &command) {
+            (Some(guild_id), Some((_, true))) => {
                 let roles = message
                     .member
                     .as_ref()
@@ -153,16 +171,18 @@ impl Bot {
                     .await
             }
             (None, _) => Some(Permissions::all() - Permissions::ADMINISTRATOR),
-            (Some(_), false) => None,
+            (Some(_), _) => None,
         };
         let ctx = InvocationContext {
             user_id: message.author.id,
             guild_id: message.guild_id,
             channel_id: message.channel_id,
-            is_owner,
+            is_owner: self.config.owners.contains(&message.author.id.get()),
             member_permissions,
+            disabled_commands,
         };
         tracing::debug!(?member_permissions, "permissions resolved");
+        let started = Instant::now();
         let Some(reply) = self
             .dispatcher
             .handle_message(&ctx, &message.content, &[prefix.as_str()], self.user_id)
@@ -171,23 +191,12 @@ impl Bot {
             tracing::debug!("not a command");
             return Ok(());
         };
-        tracing::debug!(prompt = reply.prompt.is_some(), "replying");
-        let handled = Handled {
-            content: reply.content.clone(),
-            embeds: reply.embeds.clone(),
-        };
-        if let Ok(raw) = serde_json::to_string(&handled) {
-            let stored: Result<(), redis::RedisError> = redis::cmd("SET")
-                .arg(&handled_key)
-                .arg(raw)
-                .arg("PX")
-                .arg(HANDLED_TTL_MS)
-                .query_async(&mut redis)
-                .await;
-            if let Err(error) = stored {
-                tracing::warn!(%error, "could not record a handled command");
-            }
+        match &command {
+            Some((name, _)) => record_command(name, "prefix", started),
+            None => record_command("prompt", "answer", started),
         }
+        tracing::debug!(prompt = reply.prompt.is_some(), "replying");
+        self.handled.put(&event_id, &reply).await;
         reply::send(
             &self.http,
             message.channel_id,
@@ -249,6 +258,7 @@ impl Handler for Bot {
         Box::pin(async move {
             match event.kind.as_str() {
                 "MESSAGE_CREATE" => self.on_message(&event).await,
+                "INTERACTION_CREATE" => self.on_interaction(&event).await,
                 _ => Ok(()),
             }
         })

@@ -24,6 +24,22 @@ pub fn nonce_for(key: &str) -> String {
     format!("sc{hash:016x}")
 }
 
+/// Discord's limit on message content, in characters.
+pub const MAX_CONTENT: usize = 2000;
+
+/// `content` cut to [`MAX_CONTENT`] characters (with an ellipsis), so that a long answer is
+/// shortened rather than refused by Discord.
+pub fn fit(content: &str) -> std::borrow::Cow<'_, str> {
+    if content.char_indices().nth(MAX_CONTENT).is_none() {
+        return std::borrow::Cow::Borrowed(content);
+    }
+    let cut = content
+        .char_indices()
+        .nth(MAX_CONTENT - 1)
+        .map_or(content.len(), |(i, _)| i);
+    std::borrow::Cow::Owned(format!("{}…", &content[..cut]))
+}
+
 /// Sends `reply` to `channel_id`, as an answer to `reference` if given. `nonce_key` makes the
 /// send idempotent. A 4xx answer (missing permissions, unknown channel) is logged and not
 /// retried; a network error or 5xx asks for a retry.
@@ -35,7 +51,7 @@ pub async fn send(
     nonce_key: &str,
 ) -> Result<Option<Message>, HandlerError> {
     let mut body = serde_json::json!({
-        "content": reply.content,
+        "content": fit(&reply.content),
         "nonce": nonce_for(nonce_key),
         "enforce_nonce": true,
         "allowed_mentions": {"parse": [], "replied_user": false},
@@ -83,6 +99,17 @@ pub async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_content_is_cut_to_discords_limit() {
+        assert_eq!(fit("short"), "short");
+        let exact = "é".repeat(MAX_CONTENT);
+        assert_eq!(fit(&exact), exact.as_str());
+        let long = "é".repeat(MAX_CONTENT + 1);
+        let cut = fit(&long);
+        assert_eq!(cut.chars().count(), MAX_CONTENT);
+        assert!(cut.ends_with('…'));
+    }
 
     #[test]
     fn nonces_are_stable_short_and_distinct() {

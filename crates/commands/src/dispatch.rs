@@ -290,6 +290,20 @@ impl Dispatcher {
         )
     }
 
+    /// The command a message would invoke, if any (no side effects). Lets the caller skip
+    /// costly context lookups (member permissions) for messages that are not commands or whose
+    /// command does not [need them](CommandSpec::needs_member_permissions). Prompt answers are
+    /// not detected here: a handler continuing a conversation gets the context it is given.
+    pub fn command_for_message(
+        &self,
+        content: &str,
+        prefixes: &[&str],
+        bot_id: Id<UserMarker>,
+    ) -> Option<&CommandSpec> {
+        let invocation = parse_prefix(content, prefixes, bot_id)?;
+        self.registry.get(invocation.name)
+    }
+
     /// Handles a slash command. `None` when no slash command has that name.
     pub async fn handle_interaction(
         &self,
@@ -337,6 +351,12 @@ impl Dispatcher {
         let Some(entry) = self.entries.get(&spec.name) else {
             return Reply::ephemeral(INTERNAL_ERROR_MESSAGE);
         };
+        if entry.handler.is_some() && ctx.disabled_commands.contains(&spec.name) {
+            return Reply::ephemeral(format!(
+                "The `{}` command is disabled on this server.",
+                spec.name
+            ));
+        }
         if let Err(denied) = entry.precondition.check(ctx).await {
             return Reply::ephemeral(denied.reason);
         }

@@ -37,6 +37,9 @@ pub struct InvocationContext {
     /// The member's permissions in the channel; `None` when unknown (then permission checks
     /// deny).
     pub member_permissions: Option<Permissions>,
+    /// Commands the guild has switched off (by name); the dispatcher refuses them, except
+    /// `help`.
+    pub disabled_commands: Vec<String>,
 }
 
 /// A precondition denied the invocation; `reason` is shown to the user.

@@ -295,6 +295,10 @@ fn valid_description(description: &str) -> bool {
 /// A declared command: everything the framework needs to parse, check, rate-limit, register
 /// and document it. Build one with [`CommandSpec::builder`].
 #[derive(Clone)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent declaration flags, each set by its own builder method"
+)]
 pub struct CommandSpec {
     /// Name (lowercase, Discord rules).
     pub name: String,
@@ -316,6 +320,11 @@ pub struct CommandSpec {
     pub category: String,
     /// Whether the command is registered as a slash command.
     pub slash: bool,
+    /// Whether the handler reads [`InvocationContext::member_permissions`] itself (beyond
+    /// [`required_permissions`](Self::required_permissions)).
+    ///
+    /// [`InvocationContext::member_permissions`]: crate::InvocationContext::member_permissions
+    pub reads_permissions: bool,
     extra: Vec<BoxPrecondition>,
 }
 
@@ -330,6 +339,7 @@ impl fmt::Debug for CommandSpec {
             .field("owner_only", &self.owner_only)
             .field("cooldown", &self.cooldown)
             .field("category", &self.category)
+            .field("reads_permissions", &self.reads_permissions)
             .field("extra_preconditions", &self.extra.len())
             .finish_non_exhaustive()
     }
@@ -350,9 +360,16 @@ impl CommandSpec {
                 cooldown: None,
                 category: "General".to_owned(),
                 slash: true,
+                reads_permissions: false,
                 extra: Vec::new(),
             },
         }
+    }
+
+    /// Whether running the command needs the member's permissions: it requires some, or its
+    /// handler reads them. Callers skip the (costly) permission lookup otherwise.
+    pub fn needs_member_permissions(&self) -> bool {
+        self.reads_permissions || !self.required_permissions.is_empty() || !self.extra.is_empty()
     }
 
     /// The usage line: `{prefix}{name} <required> [optional] [rest…]`.
@@ -490,6 +507,16 @@ impl CommandSpecBuilder {
     #[must_use]
     pub fn permissions(mut self, permissions: Permissions) -> Self {
         self.spec.required_permissions |= permissions;
+        self
+    }
+
+    /// Declares that the handler checks [`InvocationContext::member_permissions`] itself (for
+    /// example only for one of its forms), so callers must look them up.
+    ///
+    /// [`InvocationContext::member_permissions`]: crate::InvocationContext::member_permissions
+    #[must_use]
+    pub fn reads_permissions(mut self) -> Self {
+        self.spec.reads_permissions = true;
         self
     }
 

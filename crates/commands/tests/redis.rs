@@ -320,6 +320,7 @@ fn ctx(user: u64, perms: Permissions) -> InvocationContext {
         channel_id: Id::new(2),
         is_owner: false,
         member_permissions: Some(perms),
+        disabled_commands: Vec::new(),
     }
 }
 
@@ -500,4 +501,32 @@ async fn the_dispatcher_runs_the_pipeline_across_replicas() {
         .unwrap();
     assert_eq!(help.content, "There is no command called `nope`.");
     assert_eq!(a.registry().to_application_commands().len(), 2);
+}
+
+#[tokio::test]
+async fn disabled_commands_are_refused_and_help_never_is() {
+    let prefix = swarmcord_testkit::unique_name("disabled");
+    let a = dispatcher(&prefix, Arc::new(AtomicUsize::new(0))).await;
+    let bot = Id::new(99);
+    // A command the guild switched off is refused (before anything runs); help never is.
+    let off = InvocationContext {
+        disabled_commands: vec!["ban".to_owned(), "help".to_owned()],
+        ..ctx(12, Permissions::BAN_MEMBERS)
+    };
+    let refused = a.handle_message(&off, "!ban 5", &["!"], bot).await.unwrap();
+    assert_eq!(
+        refused.content,
+        "The `ban` command is disabled on this server."
+    );
+    assert!(refused.prompt.is_none());
+    let help = a.handle_message(&off, "!help", &["!"], bot).await.unwrap();
+    assert!(help.content.contains("ban"), "{help:?}");
+    let spec = a.command_for_message("!ban 5", &["!"], bot).expect("ban");
+    assert!(spec.needs_member_permissions());
+    assert!(a.command_for_message("ban 5", &["!"], bot).is_none());
+    assert!(
+        !a.command_for_message("!help", &["!"], bot)
+            .expect("help")
+            .needs_member_permissions()
+    );
 }

@@ -14,8 +14,9 @@ use crate::{Store, StoreError};
 pub(crate) const COLLECTION: &str = "guild_settings";
 
 /// The settings of one guild. A guild without a document has the [`GuildSettings::new`]
-/// defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// defaults. Serialisable so that callers can keep a copy elsewhere (the worker keeps one in
+/// Redis).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuildSettings {
     /// The guild.
     pub guild_id: u64,

@@ -38,7 +38,7 @@ pub fn truncate_to_millis(time: SystemTime) -> SystemTime {
 
 /// Checks a command prefix: 1 to [`MAX_PREFIX_CHARS`] characters, no whitespace or control
 /// characters.
-pub(crate) fn prefix(prefix: &str) -> Result<(), StoreError> {
+pub fn prefix(prefix: &str) -> Result<(), StoreError> {
     let chars = prefix.chars().count();
     if chars == 0 || chars > MAX_PREFIX_CHARS {
         return Err(StoreError::invalid(format!(

@@ -302,6 +302,8 @@ pub struct ConfigPatch {
     pub recommended_shards: Option<u32>,
     /// Turn REST rate limiting on or off.
     pub rest_rate_limits: Option<bool>,
+    /// Replace the artificial REST latencies.
+    pub rest_delays: Option<Vec<super::RestDelay>>,
 }
 
 /// Rust handle on the control API.
@@ -930,6 +932,9 @@ impl Control {
         }
         if let Some(v) = patch.rest_rate_limits {
             config.rest_limits.enabled = v;
+        }
+        if let Some(delays) = &patch.rest_delays {
+            config.rest_delays.clone_from(delays);
         }
         drop(config);
         if patch.rest_rate_limits.is_some() {

@@ -95,6 +95,27 @@ pub struct DiscordConfig {
     pub interaction_deadline: Duration,
     /// REST rate limits.
     pub rest_limits: RestLimits,
+    /// Artificial latency added to matching REST requests (to exercise slow handlers).
+    pub rest_delays: Vec<RestDelay>,
+}
+
+/// Latency added to the REST requests whose method and path match, before they are handled.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RestDelay {
+    /// HTTP method (`GET`), or `*` for any.
+    pub method: String,
+    /// Path prefix without `/api/v10` (`/guilds/`); empty matches every path.
+    pub path_prefix: String,
+    /// The added latency, in milliseconds.
+    pub delay_ms: u64,
+}
+
+impl RestDelay {
+    /// Whether the delay applies to `method` `path` (path without `/api/v10`).
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        (self.method == "*" || self.method.eq_ignore_ascii_case(method))
+            && path.starts_with(&self.path_prefix)
+    }
 }
 
 impl Default for DiscordConfig {
@@ -115,6 +136,7 @@ impl Default for DiscordConfig {
             replay_buffer: 200_000,
             interaction_deadline: Duration::from_secs(3),
             rest_limits: RestLimits::default(),
+            rest_delays: Vec::new(),
         }
     }
 }

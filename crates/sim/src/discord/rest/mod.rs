@@ -259,6 +259,22 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .await
         .unwrap_or_default();
     let path = parts.uri.path().to_owned();
+    let delay = {
+        let config = shared
+            .config
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let api_path = path.strip_prefix("/api/v10").unwrap_or(&path);
+        config
+            .rest_delays
+            .iter()
+            .filter(|d| d.matches(parts.method.as_str(), api_path))
+            .map(|d| d.delay_ms)
+            .max()
+    };
+    if let Some(ms) = delay {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     let recorded_path = match parts.uri.query() {
         Some(q) => format!("{path}?{q}"),
         None => path.clone(),

@@ -1,0 +1,309 @@
+//! `ban`, `kick` (both ask for confirmation), `unban` and `infractions`.
+
+use swarmcord_commands::precondition::BoxFuture;
+use swarmcord_commands::{
+    ArgSpec, Args, Command, CommandError, CommandSpec, Dispatcher, InvocationContext, PromptState,
+    Reply,
+};
+use swarmcord_store::{Infraction, InfractionKind};
+use twilight_http::request::AuditLogReason;
+use twilight_model::guild::Permissions;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{GuildMarker, UserMarker};
+
+use super::{Services, SetupError, confirms, is_status, unavailable};
+
+pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Result<(), SetupError> {
+    for (kind, permission, description) in [
+        (
+            InfractionKind::Ban,
+            Permissions::BAN_MEMBERS,
+            "Ban a member, after you confirm",
+        ),
+        (
+            InfractionKind::Kick,
+            Permissions::KICK_MEMBERS,
+            "Kick a member, after you confirm",
+        ),
+    ] {
+        dispatcher.register(
+            CommandSpec::builder(kind.as_str())
+                .description(description)
+                .category("Moderation")
+                .guild_only()
+                .permissions(permission)
+                .arg(ArgSpec::user("user").describe("the member"))
+                .arg(
+                    ArgSpec::rest("reason")
+                        .describe("why (shown in the audit log)")
+                        .optional(),
+                )
+                .build()?,
+            Sanction {
+                services: services.clone(),
+                kind,
+            },
+        )?;
+    }
+    dispatcher.register(
+        CommandSpec::builder("unban")
+            .description("Lift a ban")
+            .category("Moderation")
+            .guild_only()
+            .permissions(Permissions::BAN_MEMBERS)
+            .arg(ArgSpec::user("user").describe("the banned user"))
+            .arg(
+                ArgSpec::rest("reason")
+                    .describe("why (shown in the audit log)")
+                    .optional(),
+            )
+            .build()?,
+        Unban(services.clone()),
+    )?;
+    dispatcher.register(
+        CommandSpec::builder("infractions")
+            .description("List the moderation actions of this server, or of one member")
+            .category("Moderation")
+            .guild_only()
+            .permissions(Permissions::BAN_MEMBERS)
+            .arg(
+                ArgSpec::user("user")
+                    .describe("only this member")
+                    .optional(),
+            )
+            .build()?,
+        Infractions(services.clone()),
+    )?;
+    Ok(())
+}
+
+/// Records an infraction and announces it in the mod-log channel, if the guild has one. The
+/// action already happened: failures here are reported in the answer, not as errors.
+async fn record(services: &Services, infraction: Infraction) -> String {
+    let store = services.settings.store();
+    let mut note = match store.infractions().record(&infraction).await {
+        Ok(_) => String::new(),
+        Err(error) => {
+            tracing::warn!(%error, "could not record an infraction");
+            " (it could not be recorded: settings are unavailable)".to_owned()
+        }
+    };
+    let mod_log = match services.settings.guild(infraction.guild_id).await {
+        Ok(settings) => settings.mod_log_channel.and_then(Id::new_checked),
+        Err(_) => None,
+    };
+    if let Some(channel) = mod_log {
+        let line = format!(
+            "**{}** <@{}> by <@{}>: {}",
+            infraction.kind,
+            infraction.user_id,
+            infraction.moderator_id,
+            infraction.reason.as_deref().unwrap_or("no reason given")
+        );
+        let reply = Reply::text(line);
+        let key = format!("modlog:{}", infraction.id);
+        if let Err(error) = crate::reply::send(&services.http, channel, None, &reply, &key).await {
+            tracing::warn!(%error, "could not post to the mod-log channel");
+            note.push_str(" (the mod-log channel could not be reached)");
+        }
+    }
+    note
+}
+
+fn audit_reason(moderator: Id<UserMarker>, reason: Option<&str>) -> String {
+    format!("by {moderator}: {}", reason.unwrap_or("no reason given"))
+}
+
+/// Ban or kick, confirmed by a prompt.
+struct Sanction {
+    services: Services,
+    kind: InfractionKind,
+}
+
+impl Sanction {
+    fn verb(&self) -> (&'static str, &'static str) {
+        match self.kind {
+            InfractionKind::Kick => ("Kick", "Kicked"),
+            _ => ("Ban", "Banned"),
+        }
+    }
+
+    async fn act(
+        &self,
+        guild_id: Id<GuildMarker>,
+        user: Id<UserMarker>,
+        audit: &str,
+    ) -> Result<(), twilight_http::Error> {
+        let http = &self.services.http;
+        match self.kind {
+            InfractionKind::Kick => http
+                .remove_guild_member(guild_id, user)
+                .reason(audit)
+                .await
+                .map(drop),
+            _ => http
+                .create_ban(guild_id, user)
+                .reason(audit)
+                .await
+                .map(drop),
+        }
+    }
+}
+
+impl Command for Sanction {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            let Some(user) = args.user("user") else {
+                return Err(CommandError::user("Tell me who."));
+            };
+            if user == ctx.user_id {
+                return Err(CommandError::user("You can't do that to yourself."));
+            }
+            let reason = args.string("reason").map(str::to_owned);
+            let question = format!(
+                "{} <@{user}>{}? Answer `yes` to confirm (anything else, or `cancel`, aborts).",
+                self.verb().0,
+                reason
+                    .as_deref()
+                    .map(|r| format!(" for \"{r}\""))
+                    .unwrap_or_default()
+            );
+            let data = serde_json::json!({"user": user.get().to_string(), "reason": reason});
+            let state =
+                PromptState::new(self.kind.as_str(), question.clone()).next(1, data, question);
+            Ok(Reply::ask(state))
+        })
+    }
+
+    fn on_answer<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        state: PromptState,
+        answer: String,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            let (verb, done) = self.verb();
+            if !confirms(&answer) {
+                return Ok(Reply::text(format!("{verb} cancelled; nothing was done.")));
+            }
+            let user = state.data["user"]
+                .as_str()
+                .and_then(|u| u.parse::<u64>().ok())
+                .and_then(Id::new_checked);
+            let (Some(guild_id), Some(user)) = (ctx.guild_id, user) else {
+                return Err(CommandError::internal("prompt without a guild or user"));
+            };
+            let reason = state.data["reason"].as_str().map(str::to_owned);
+            let audit = audit_reason(ctx.user_id, reason.as_deref());
+            if let Err(error) = self.act(guild_id, user, &audit).await {
+                if is_status(&error, 403) {
+                    return Err(CommandError::user(
+                        "I am not allowed to do that (check my role and permissions).",
+                    ));
+                }
+                if is_status(&error, 404) {
+                    return Err(CommandError::user("That user is not in this server."));
+                }
+                return Err(CommandError::internal(error.to_string()));
+            }
+            // The prompt's deadline makes the id unique per conversation and stable on retries.
+            let id = format!("{}:{guild_id}:{user}:{}", self.kind, state.expires_at);
+            let mut infraction =
+                Infraction::new(id, guild_id.get(), user.get(), ctx.user_id.get(), self.kind);
+            if let Some(reason) = &reason {
+                infraction = infraction.with_reason(reason.clone());
+            }
+            let note = record(&self.services, infraction).await;
+            Ok(Reply::text(format!("{done} <@{user}>.{note}")))
+        })
+    }
+}
+
+struct Unban(Services);
+
+impl Command for Unban {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            let (Some(guild_id), Some(user)) = (ctx.guild_id, args.user("user")) else {
+                return Err(CommandError::user("Tell me who to unban."));
+            };
+            let reason = args.string("reason").map(str::to_owned);
+            let audit = audit_reason(ctx.user_id, reason.as_deref());
+            match self.0.http.delete_ban(guild_id, user).reason(&audit).await {
+                Ok(_) => {}
+                Err(error) if is_status(&error, 404) => {
+                    return Err(CommandError::user(format!("<@{user}> is not banned.")));
+                }
+                Err(error) if is_status(&error, 403) => {
+                    return Err(CommandError::user(
+                        "I am not allowed to unban (I need the Ban Members permission).",
+                    ));
+                }
+                Err(error) => return Err(CommandError::internal(error.to_string())),
+            }
+            let at = swarmcord_commands::prompt::now_ms();
+            let id = format!("unban:{guild_id}:{user}:{at}");
+            let mut infraction = Infraction::new(
+                id,
+                guild_id.get(),
+                user.get(),
+                ctx.user_id.get(),
+                InfractionKind::Unban,
+            );
+            if let Some(reason) = &reason {
+                infraction = infraction.with_reason(reason.clone());
+            }
+            let note = record(&self.0, infraction).await;
+            Ok(Reply::text(format!("Unbanned <@{user}>.{note}")))
+        })
+    }
+}
+
+struct Infractions(Services);
+
+impl Command for Infractions {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            let Some(guild_id) = ctx.guild_id else {
+                return Err(CommandError::user("This command only works in a server."));
+            };
+            let user = args.user("user").map(Id::get);
+            let list = self
+                .0
+                .settings
+                .store()
+                .infractions()
+                .list(guild_id.get(), user, 10, None)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            if list.is_empty() {
+                return Ok(Reply::text("No infractions."));
+            }
+            let lines: Vec<String> = list
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{:?} <@{}> by <@{}>: {}",
+                        i.kind,
+                        i.user_id,
+                        i.moderator_id,
+                        i.reason.as_deref().unwrap_or("no reason")
+                    )
+                })
+                .collect();
+            Ok(Reply::text(lines.join("\n")))
+        })
+    }
+}

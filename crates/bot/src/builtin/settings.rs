@@ -1,0 +1,403 @@
+//! `prefix`, `settings` and the `setup` wizard.
+
+use swarmcord_commands::precondition::BoxFuture;
+use swarmcord_commands::{
+    ArgSpec, Args, Command, CommandError, CommandSpec, Dispatcher, InvocationContext, PromptState,
+    Reply,
+};
+use swarmcord_store::GuildSettings;
+use twilight_model::guild::Permissions;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, GuildMarker};
+
+use super::{Services, SetupError, confirms, unavailable};
+
+pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Result<(), SetupError> {
+    dispatcher.register(
+        CommandSpec::builder("prefix")
+            .description("Show or change this server's command prefix")
+            .category("Settings")
+            .guild_only()
+            .reads_permissions()
+            .arg(
+                ArgSpec::string("new")
+                    .describe("the new prefix (1 to 16 characters)")
+                    .optional(),
+            )
+            .build()?,
+        Prefix(services.clone()),
+    )?;
+    dispatcher.register(
+        CommandSpec::builder("settings")
+            .description("Show or change this server's settings")
+            .category("Settings")
+            .guild_only()
+            .permissions(Permissions::MANAGE_GUILD)
+            .arg(
+                ArgSpec::string("action")
+                    .describe("modlog, locale, disable or enable (omit to show the settings)")
+                    .optional(),
+            )
+            .arg(
+                ArgSpec::rest("value")
+                    .describe("a #channel or `off`, a locale, or a command name")
+                    .optional(),
+            )
+            .build()?,
+        Settings(services.clone()),
+    )?;
+    dispatcher.register(
+        CommandSpec::builder("setup")
+            .description("Set this server up step by step: prefix, then mod-log channel")
+            .category("Settings")
+            .guild_only()
+            .permissions(Permissions::MANAGE_GUILD)
+            .build()?,
+        Setup(services.clone()),
+    )?;
+    Ok(())
+}
+
+fn guild(ctx: &InvocationContext) -> Result<Id<GuildMarker>, CommandError> {
+    ctx.guild_id
+        .ok_or_else(|| CommandError::user("This command only works in a server."))
+}
+
+fn describe(settings: &GuildSettings, default_prefix: &str) -> String {
+    let prefix = settings.prefix.as_deref().unwrap_or(default_prefix);
+    let mod_log = settings
+        .mod_log_channel
+        .map_or_else(|| "off".to_owned(), |c| format!("<#{c}>"));
+    let locale = settings.locale.as_deref().unwrap_or("the server's");
+    let disabled = if settings.disabled_commands.is_empty() {
+        "none".to_owned()
+    } else {
+        settings
+            .disabled_commands
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "Prefix: `{prefix}`\nMod-log channel: {mod_log}\nLocale: {locale}\nDisabled commands: {disabled}"
+    )
+}
+
+struct Prefix(Services);
+
+impl Command for Prefix {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            let guild_id = guild(ctx)?;
+            let Some(new) = args.string("new") else {
+                let settings = self
+                    .0
+                    .settings
+                    .guild(guild_id.get())
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                let prefix = settings
+                    .prefix
+                    .unwrap_or_else(|| self.0.default_prefix.clone());
+                return Ok(Reply::text(format!("The prefix here is `{prefix}`.")));
+            };
+            let allowed = ctx.is_owner
+                || ctx
+                    .member_permissions
+                    .is_some_and(|p| p.contains(Permissions::MANAGE_GUILD));
+            if !allowed {
+                return Err(CommandError::user(
+                    "You need the Manage Server permission to change the prefix.",
+                ));
+            }
+            let settings = self
+                .0
+                .settings
+                .store()
+                .guild_settings()
+                .set_prefix(guild_id.get(), Some(new))
+                .await
+                .map_err(|e| unavailable(&e))?;
+            self.0.settings.remember(&settings).await;
+            let prefix = settings
+                .prefix
+                .unwrap_or_else(|| self.0.default_prefix.clone());
+            Ok(Reply::text(format!("The prefix is now `{prefix}`.")))
+        })
+    }
+}
+
+/// A channel given as `<#id>` or a bare id.
+fn parse_channel(raw: &str) -> Option<Id<ChannelMarker>> {
+    let raw = raw.trim();
+    let inner = raw
+        .strip_prefix("<#")
+        .and_then(|r| r.strip_suffix('>'))
+        .unwrap_or(raw);
+    inner.parse::<u64>().ok().and_then(Id::new_checked)
+}
+
+/// Checks that `channel` is a channel of `guild_id` the bot can see.
+async fn check_channel(
+    services: &Services,
+    guild_id: Id<GuildMarker>,
+    channel: Id<ChannelMarker>,
+) -> Result<(), CommandError> {
+    match services.http.channel(channel).await {
+        Ok(response) => {
+            let channel = response
+                .model()
+                .await
+                .map_err(|e| CommandError::internal(e.to_string()))?;
+            if channel.guild_id == Some(guild_id) {
+                Ok(())
+            } else {
+                Err(CommandError::user("That channel is not in this server."))
+            }
+        }
+        Err(error) if super::is_status(&error, 404) || super::is_status(&error, 403) => Err(
+            CommandError::user("I can't find that channel (or I can't see it)."),
+        ),
+        Err(error) => Err(CommandError::internal(error.to_string())),
+    }
+}
+
+/// Discord's locales look like `en-US`, `fr`, `zh-TW`.
+fn valid_locale(locale: &str) -> bool {
+    let mut parts = locale.split('-');
+    let language = parts.next().unwrap_or_default();
+    let region = parts.next();
+    parts.next().is_none()
+        && (2..=3).contains(&language.len())
+        && language.chars().all(|c| c.is_ascii_lowercase())
+        && region.is_none_or(|r| r.len() == 2 && r.chars().all(|c| c.is_ascii_uppercase()))
+}
+
+struct Settings(Services);
+
+impl Command for Settings {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            let guild_id = guild(ctx)?;
+            let repo = self.0.settings.store().guild_settings();
+            let value = args.string("value").map(str::trim).unwrap_or_default();
+            let action = args.string("action").map(str::to_lowercase);
+            let changed = match action.as_deref() {
+                None => {
+                    let settings = self
+                        .0
+                        .settings
+                        .guild(guild_id.get())
+                        .await
+                        .map_err(|e| unavailable(&e))?;
+                    return Ok(Reply::text(describe(&settings, &self.0.default_prefix)));
+                }
+                Some("modlog") => {
+                    let channel = if matches!(value, "off" | "none") {
+                        None
+                    } else {
+                        let Some(channel) = parse_channel(value) else {
+                            return Err(CommandError::user(
+                                "Give a channel (`#mod-log`) or `off`.",
+                            ));
+                        };
+                        check_channel(&self.0, guild_id, channel).await?;
+                        Some(channel.get())
+                    };
+                    repo.set_mod_log(guild_id.get(), channel).await
+                }
+                Some("locale") => {
+                    let locale = (!matches!(value, "" | "default")).then_some(value);
+                    if locale.is_some_and(|l| !valid_locale(l)) {
+                        return Err(CommandError::user(
+                            "A locale looks like `en-US` or `fr` (or `default`).",
+                        ));
+                    }
+                    repo.set_locale(guild_id.get(), locale).await
+                }
+                Some(verb @ ("disable" | "enable")) => {
+                    let name = value.to_lowercase();
+                    let known = self.0.commands.get().is_some_and(|c| c.contains(&name));
+                    if !known {
+                        return Err(CommandError::user(format!(
+                            "There is no command called `{}`.",
+                            name.replace('`', "'")
+                        )));
+                    }
+                    if verb == "enable" {
+                        repo.enable_command(guild_id.get(), &name).await
+                    } else if matches!(name.as_str(), "help" | "settings") {
+                        return Err(CommandError::user(format!("`{name}` can't be disabled.")));
+                    } else {
+                        repo.disable_command(guild_id.get(), &name).await
+                    }
+                }
+                Some(other) => {
+                    return Err(CommandError::user(format!(
+                        "Unknown setting `{}`: use modlog, locale, disable or enable.",
+                        other.replace('`', "'")
+                    )));
+                }
+            };
+            let settings = changed.map_err(|e| unavailable(&e))?;
+            self.0.settings.remember(&settings).await;
+            Ok(Reply::text(format!(
+                "Saved.\n{}",
+                describe(&settings, &self.0.default_prefix)
+            )))
+        })
+    }
+}
+
+/// The wizard's steps.
+const STEP_PREFIX: u32 = 1;
+const STEP_MOD_LOG: u32 = 2;
+const STEP_CONFIRM: u32 = 3;
+
+struct Setup(Services);
+
+impl Setup {
+    fn ask_mod_log(state: &PromptState, data: serde_json::Value) -> Reply {
+        Reply::ask(state.next(
+            STEP_MOD_LOG,
+            data,
+            "Step 2/3: which channel should get the moderation log? Mention it (#mod-log), or say `none`.",
+        ))
+    }
+}
+
+impl Command for Setup {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        _args: Args,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            let guild_id = guild(ctx)?;
+            let settings = self
+                .0
+                .settings
+                .guild(guild_id.get())
+                .await
+                .map_err(|e| unavailable(&e))?;
+            let current = settings
+                .prefix
+                .unwrap_or_else(|| self.0.default_prefix.clone());
+            let question = format!(
+                "Let's set this server up (say `cancel` at any time). Step 1/3: which prefix should I answer to? It is `{current}` now; say `skip` to keep it."
+            );
+            let state = PromptState::new("setup", question.clone()).next(
+                STEP_PREFIX,
+                serde_json::json!({}),
+                question,
+            );
+            Ok(Reply::ask(state))
+        })
+    }
+
+    fn on_answer<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        state: PromptState,
+        answer: String,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            let guild_id = guild(ctx)?;
+            let answer = answer.trim();
+            let mut data = state.data.clone();
+            match state.step {
+                STEP_PREFIX => {
+                    if !answer.eq_ignore_ascii_case("skip") {
+                        if let Err(error) = swarmcord_store::validate_prefix(answer) {
+                            return Ok(Reply::ask(state.next(
+                                STEP_PREFIX,
+                                data,
+                                format!("{error}. Which prefix? (or `skip`)"),
+                            )));
+                        }
+                        data["prefix"] = answer.into();
+                    }
+                    Ok(Self::ask_mod_log(&state, data))
+                }
+                STEP_MOD_LOG => {
+                    if answer.eq_ignore_ascii_case("none") {
+                        data["mod_log"] = serde_json::Value::Null;
+                    } else {
+                        let Some(channel) = parse_channel(answer) else {
+                            return Ok(Self::ask_mod_log(&state, data));
+                        };
+                        if let Err(CommandError::User(problem)) =
+                            check_channel(&self.0, guild_id, channel).await
+                        {
+                            return Ok(Reply::ask(state.next(
+                                STEP_MOD_LOG,
+                                data,
+                                format!("{problem} Which channel? (or `none`)"),
+                            )));
+                        }
+                        data["mod_log"] = channel.get().to_string().into();
+                    }
+                    let prefix = data["prefix"]
+                        .as_str()
+                        .map_or_else(|| "unchanged".to_owned(), |p| format!("`{p}`"));
+                    let mod_log = data["mod_log"]
+                        .as_str()
+                        .map_or_else(|| "off".to_owned(), |c| format!("<#{c}>"));
+                    let question = format!(
+                        "Step 3/3: save prefix {prefix} and mod-log {mod_log}? Answer `yes` to save."
+                    );
+                    Ok(Reply::ask(state.next(STEP_CONFIRM, data, question)))
+                }
+                STEP_CONFIRM => {
+                    if !confirms(answer) {
+                        return Ok(Reply::text("Setup cancelled; nothing was changed."));
+                    }
+                    let repo = self.0.settings.store().guild_settings();
+                    if let Some(prefix) = data["prefix"].as_str() {
+                        repo.set_prefix(guild_id.get(), Some(prefix))
+                            .await
+                            .map_err(|e| unavailable(&e))?;
+                    }
+                    let mod_log = data["mod_log"].as_str().and_then(|c| c.parse().ok());
+                    let settings = repo
+                        .set_mod_log(guild_id.get(), mod_log)
+                        .await
+                        .map_err(|e| unavailable(&e))?;
+                    self.0.settings.remember(&settings).await;
+                    Ok(Reply::text(format!(
+                        "All set!\n{}",
+                        describe(&settings, &self.0.default_prefix)
+                    )))
+                }
+                _ => Ok(Reply::text("This conversation has ended.")),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_and_locales() {
+        assert_eq!(parse_channel("<#123>"), Some(Id::new(123)));
+        assert_eq!(parse_channel(" 456 "), Some(Id::new(456)));
+        assert_eq!(parse_channel("#general"), None);
+        assert_eq!(parse_channel("<#0>"), None);
+        assert!(valid_locale("en-US"));
+        assert!(valid_locale("fr"));
+        assert!(!valid_locale("english"));
+        assert!(!valid_locale("en-us"));
+        assert!(!valid_locale("en-US-x"));
+    }
+}
