@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Cluster, spawn_service, wait_for_http_addr};
+use serde_json::json;
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{Control, MessageSpec};
 use swarmcord_testkit::{mongo_url, unique_name};
@@ -362,5 +363,343 @@ async fn a_burst_of_1000_commands_gets_exactly_one_reply_each_when_a_worker_is_k
     .expect("store");
     store.drop_database().await.ok();
     drop(survivor);
+    gateway.terminate().await;
+}
+
+/// A user runs slash command `name`; returns the interaction and the first callback the bot
+/// sent for it (type and data), with the time from creation to the callback.
+async fn slash(
+    control: &Control,
+    guild_id: u64,
+    channel_id: u64,
+    user_id: u64,
+    name: &str,
+    options: serde_json::Value,
+) -> (
+    swarmcord_sim::discord::control::CreatedInteraction,
+    swarmcord_sim::Record,
+    Duration,
+) {
+    let since = control.log(0, None).len() as u64;
+    let created_at = std::time::SystemTime::now();
+    let interaction = control
+        .create_interaction(&swarmcord_sim::discord::control::InteractionSpec {
+            guild_id: Some(guild_id),
+            channel_id,
+            user_id,
+            name: name.to_owned(),
+            options,
+        })
+        .expect("interaction");
+    let path = format!(
+        "/interactions/{}/{}/callback",
+        interaction.id, interaction.token
+    );
+    let callback = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest" && r.path.starts_with(&path)
+        })
+        .await
+        .unwrap_or_else(|| panic!("no callback for /{name}"));
+    let took = Duration::from_micros(
+        callback.at_us.saturating_sub(
+            created_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_micros()
+                .try_into()
+                .expect("µs fit in u64"),
+        ),
+    );
+    (interaction, callback, took)
+}
+
+fn option(name: &str, kind: u8, value: &str) -> serde_json::Value {
+    serde_json::json!({"name": name, "type": kind, "value": value})
+}
+
+#[tokio::test]
+async fn slash_commands_answer_in_time_and_a_slow_one_is_deferred() {
+    let cluster = Cluster::start(DiscordConfig {
+        identify_interval: Duration::from_millis(100),
+        ..DiscordConfig::default()
+    })
+    .await;
+    let guilds = cluster.guilds_on_shards([0], 1);
+    let guild = &guilds[&0];
+    let gateway = cluster.gateway("gw-slash", &[("SHARD_COUNT", "1")]).await;
+    gateway.wait_ready(WAIT).await;
+    let database = unique_name("worker_slash").replace('-', "_");
+    let control = cluster.sim.control();
+    let worker = Worker::start(&cluster, &database, &format!("{}.work", cluster.prefix)).await;
+    let channel = guild.text_channels[0];
+    let (owner, member, target) = (guild.owner_id, guild.members[0], guild.members[1]);
+    let bot_id = DiscordConfig::default().bot_id;
+
+    // The command list was published at start-up.
+    let registered = control
+        .log(0, Some("rest"))
+        .into_iter()
+        .find(|r| r.method == "PUT" && r.path == format!("/applications/{bot_id}/commands"))
+        .expect("slash commands registered");
+    assert_eq!(registered.status, 200);
+    let names: Vec<&str> = registered
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for name in [
+        "ping",
+        "prefix",
+        "ban",
+        "kick",
+        "help",
+        "serverinfo",
+        "setup",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+
+    let (_, pong, took) = slash(&control, guild.id, channel, member, "ping", json!([])).await;
+    assert_eq!(pong.status, 204, "{pong:?}");
+    assert_eq!(pong.body["type"], 4);
+    let content = pong.body["data"]["content"].as_str().expect("content");
+    assert!(content.starts_with("Pong!"), "{content}");
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+
+    let (_, denied, _) = slash(
+        &control,
+        guild.id,
+        channel,
+        member,
+        "prefix",
+        json!([option("new", 3, "?")]),
+    )
+    .await;
+    assert_eq!(
+        denied.body["data"]["content"],
+        "You need the Manage Server permission to change the prefix."
+    );
+    assert_eq!(denied.body["data"]["flags"], 64, "errors are ephemeral");
+    let (_, changed, _) = slash(
+        &control,
+        guild.id,
+        channel,
+        owner,
+        "prefix",
+        json!([option("new", 3, "?")]),
+    )
+    .await;
+    assert_eq!(changed.body["data"]["content"], "The prefix is now `?`.");
+    let pong = say(&control, channel, member, "?ping").await;
+    assert!(
+        pong.starts_with("Pong!"),
+        "the new prefix works at once: {pong}"
+    );
+
+    // A slash ban asks; the answer is an ordinary message.
+    let (_, question, _) = slash(
+        &control,
+        guild.id,
+        channel,
+        owner,
+        "ban",
+        json!([
+            option("user", 6, &target.to_string()),
+            option("reason", 3, "spamming")
+        ]),
+    )
+    .await;
+    assert_eq!(
+        question.body["data"]["content"],
+        format!(
+            "Ban <@{target}> for \"spamming\"? Answer `yes` to confirm (anything else, or `cancel`, aborts)."
+        )
+    );
+    assert_eq!(
+        say(&control, channel, owner, "yes").await,
+        format!("Banned <@{target}>.")
+    );
+    assert!(
+        cluster.sim.shared().world().guilds[&guild.id]
+            .bans
+            .contains_key(&target)
+    );
+
+    // A slow command: Discord takes 2.5 s to answer the guild lookup of /serverinfo.
+    control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
+        rest_delays: Some(vec![swarmcord_sim::discord::RestDelay {
+            method: "GET".to_owned(),
+            path_prefix: format!("/guilds/{}", guild.id),
+            delay_ms: 2500,
+        }]),
+        ..Default::default()
+    });
+    let since = control.log(0, None).len() as u64;
+    let (interaction, deferred, took) =
+        slash(&control, guild.id, channel, member, "serverinfo", json!([])).await;
+    assert_eq!(deferred.status, 204, "{deferred:?}");
+    assert_eq!(deferred.body["type"], 5, "deferred: {deferred:?}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "deferred {took:?} after the interaction was created"
+    );
+    let edit_path = format!(
+        "/webhooks/{bot_id}/{}/messages/@original",
+        interaction.token
+    );
+    let edited = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest" && r.method == "PATCH" && r.path == edit_path
+        })
+        .await
+        .unwrap_or_else(|| panic!("the deferred response was never edited\n{}", worker.logs()));
+    assert_eq!(edited.status, 200, "{edited:?}");
+    assert_eq!(edited.body["embeds"][0]["title"], "g0", "{edited:?}");
+    let callbacks = control
+        .log(since, Some("rest"))
+        .into_iter()
+        .filter(|r| {
+            r.path
+                .contains(&format!("/interactions/{}/", interaction.id))
+        })
+        .count();
+    assert_eq!(callbacks, 1, "one callback, then an edit");
+    control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
+        rest_delays: Some(Vec::new()),
+        ..Default::default()
+    });
+    assert!(
+        worker.logs().contains("deferring the response"),
+        "{}",
+        worker.logs()
+    );
+    drop(worker);
+    gateway.terminate().await;
+}
+
+#[tokio::test]
+async fn setup_wizard_settings_and_moderation_commands() {
+    let cluster = Cluster::start(DiscordConfig {
+        identify_interval: Duration::from_millis(100),
+        ..DiscordConfig::default()
+    })
+    .await;
+    let control = cluster.sim.control();
+    let guild = control.create_guild(&swarmcord_sim::discord::control::GuildSpec {
+        name: "wizardry".to_owned(),
+        members: 3,
+        text_channels: 2,
+        ..Default::default()
+    });
+    let gateway = cluster.gateway("gw-setup", &[("SHARD_COUNT", "1")]).await;
+    gateway.wait_ready(WAIT).await;
+    let database = unique_name("worker_setup").replace('-', "_");
+    let _worker = Worker::start(&cluster, &database, &format!("{}.work", cluster.prefix)).await;
+    let (channel, log_channel) = (guild.text_channels[0], guild.text_channels[1]);
+    let (owner, member, target) = (guild.owner_id, guild.members[0], guild.members[1]);
+
+    let refused = say(&control, channel, member, "!setup").await;
+    assert!(
+        refused.contains("Manage Server"),
+        "a plain member cannot run setup: {refused}"
+    );
+    let step1 = say(&control, channel, owner, "!setup").await;
+    assert!(step1.contains("Step 1/3"), "{step1}");
+    let retry = say(&control, channel, owner, "no spaces please").await;
+    assert!(
+        retry.contains("Which prefix?"),
+        "a bad prefix is asked again: {retry}"
+    );
+    let step2 = say(&control, channel, owner, "$").await;
+    assert!(step2.contains("Step 2/3"), "{step2}");
+    let step3 = say(&control, channel, owner, &format!("<#{log_channel}>")).await;
+    assert_eq!(
+        step3,
+        format!("Step 3/3: save prefix `$` and mod-log <#{log_channel}>? Answer `yes` to save.")
+    );
+    let done = say(&control, channel, owner, "yes").await;
+    assert!(
+        done.starts_with("All set!") && done.contains("Prefix: `$`"),
+        "{done}"
+    );
+
+    let saved = say(&control, channel, owner, "$settings disable ping").await;
+    assert!(saved.contains("Disabled commands: `ping`"), "{saved}");
+    assert_eq!(
+        say(&control, channel, member, "$ping").await,
+        "The `ping` command is disabled on this server."
+    );
+    assert_eq!(
+        say(&control, channel, owner, "$settings disable help").await,
+        "`help` can't be disabled."
+    );
+    assert!(
+        say(&control, channel, owner, "$settings bogus")
+            .await
+            .starts_with("Unknown setting `bogus`")
+    );
+    say(&control, channel, owner, "$settings enable ping").await;
+    assert!(
+        say(&control, channel, member, "$ping")
+            .await
+            .starts_with("Pong!")
+    );
+
+    // Kick, confirmed; the mod-log channel hears about it.
+    let bad = say(&control, channel, owner, "$kick nobody").await;
+    assert!(bad.contains("user"), "a helpful argument error: {bad}");
+    let question = say(&control, channel, owner, &format!("$kick <@{target}> rude")).await;
+    assert!(
+        question.starts_with(&format!("Kick <@{target}> for \"rude\"?")),
+        "{question}"
+    );
+    let since = control.log(0, None).len() as u64;
+    assert_eq!(
+        say(&control, channel, owner, "yes").await,
+        format!("Kicked <@{target}>.")
+    );
+    assert!(
+        !cluster.sim.shared().world().guilds[&guild.id]
+            .members
+            .contains_key(&target)
+    );
+    let logged = control
+        .wait_for_record(since, WAIT, |r| {
+            r.method == "POST" && r.path == format!("/channels/{log_channel}/messages")
+        })
+        .await
+        .expect("a mod-log entry");
+    assert_eq!(
+        logged.body["content"],
+        format!("**kick** <@{target}> by <@{owner}>: rude")
+    );
+    assert_eq!(
+        say(&control, channel, owner, &format!("$unban <@{member}>")).await,
+        format!("<@{member}> is not banned.")
+    );
+
+    // Information commands.
+    let since = control.log(0, None).len() as u64;
+    say(&control, channel, member, &format!("$userinfo <@{owner}>")).await;
+    let info = control
+        .log(since, Some("rest"))
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path == format!("/channels/{channel}/messages"))
+        .expect("userinfo reply");
+    let fields = info.body["embeds"][0]["fields"].as_array().expect("fields");
+    assert!(
+        fields
+            .iter()
+            .any(|f| f["name"] == "ID" && f["value"].as_str() == Some(owner.to_string().as_str())),
+        "{fields:?}"
+    );
+    assert!(fields.iter().any(|f| f["name"] == "Joined"), "{fields:?}");
+    assert_eq!(
+        say(&control, channel, member, "$serverinfo").await,
+        "**wizardry**"
+    );
     gateway.terminate().await;
 }

@@ -204,12 +204,12 @@ impl Precondition for HasPermissions {
                 Ok(())
             }
             Some(have) => Err(Denied::new(format!(
-                "You need the {} permission(s) to use this command.",
-                permission_names(self.0 - have)
+                "You need the {} to use this command.",
+                permission_phrase(self.0 - have)
             ))),
             None => Err(Denied::new(format!(
-                "You need the {} permission(s) to use this command, and I could not check yours.",
-                permission_names(self.0)
+                "You need the {} to use this command, and I could not check yours.",
+                permission_phrase(self.0)
             ))),
         };
         Box::pin(ready(result))
@@ -257,12 +257,45 @@ where
     FromFn(check)
 }
 
-/// Human names of permissions: `Ban Members, Kick Members`.
+/// `Ban Members permission`, `Ban Members, Kick Members permissions`.
+fn permission_phrase(permissions: Permissions) -> String {
+    let plural = if permissions.bits().count_ones() > 1 {
+        "s"
+    } else {
+        ""
+    };
+    format!("{} permission{plural}", permission_names(permissions))
+}
+
+/// Allows the bot owner whatever `P` says; otherwise `P` decides (its reason is shown as is).
+#[derive(Clone, Copy, Debug)]
+pub struct UnlessOwner<P>(pub P);
+
+impl<P: Precondition> Precondition for UnlessOwner<P> {
+    fn check<'a>(&'a self, ctx: &'a InvocationContext) -> BoxFuture<'a, Result<(), Denied>> {
+        if ctx.is_owner {
+            return Box::pin(ready(Ok(())));
+        }
+        self.0.check(ctx)
+    }
+}
+
+/// [`UnlessOwner`].
+pub fn unless_owner<P: Precondition>(precondition: P) -> UnlessOwner<P> {
+    UnlessOwner(precondition)
+}
+
+/// Human names of permissions as Discord's app shows them: `Ban Members, Manage Server`.
 pub fn permission_names(permissions: Permissions) -> String {
     let names: Vec<String> = permissions
         .iter_names()
-        .map(|(name, _)| {
-            name.split('_')
+        .map(|(name, _)| match name {
+            "MANAGE_GUILD" => "Manage Server".to_owned(),
+            "VIEW_CHANNEL" => "View Channels".to_owned(),
+            "MODERATE_MEMBERS" => "Timeout Members".to_owned(),
+            "MANAGE_GUILD_EXPRESSIONS" => "Manage Expressions".to_owned(),
+            _ => name
+                .split('_')
                 .map(|word| {
                     let lower = word.to_lowercase();
                     let mut chars = lower.chars();
@@ -271,7 +304,7 @@ pub fn permission_names(permissions: Permissions) -> String {
                     })
                 })
                 .collect::<Vec<_>>()
-                .join(" ")
+                .join(" "),
         })
         .collect();
     if names.is_empty() {

@@ -8,9 +8,7 @@ use std::time::Duration;
 use twilight_model::guild::Permissions;
 
 use crate::args::ArgValue;
-use crate::precondition::{
-    BoxPrecondition, Precondition, PreconditionExt, guild_only, has_permissions, owner_only,
-};
+use crate::precondition::{BoxPrecondition, Precondition, guild_only, has_permissions, owner_only};
 
 /// Longest command, alias or argument name Discord accepts.
 pub const MAX_NAME_LEN: usize = 32;
@@ -393,9 +391,9 @@ impl CommandSpec {
             all.push(Arc::new(owner_only()));
         }
         if !self.required_permissions.is_empty() {
-            all.push(Arc::new(
-                has_permissions(self.required_permissions).or(owner_only()),
-            ));
+            all.push(Arc::new(crate::precondition::unless_owner(
+                has_permissions(self.required_permissions),
+            )));
         }
         all.extend(self.extra.iter().cloned());
         Arc::new(crate::precondition::All(all))

@@ -53,7 +53,7 @@ async fn built_ins_and_combinators() {
     };
     assert_eq!(
         reason,
-        "You need the Ban Members permission(s) to use this command. Alternatively: Only the bot owner can use this command."
+        "You need the Ban Members permission to use this command. Alternatively: Only the bot owner can use this command."
     );
     let Err(denied) = check.check(&ctx(false, false, ban)).await else {
         panic!()
@@ -122,6 +122,30 @@ async fn spec_declarations_become_preconditions() {
     assert!(
         !allowed(&check, &ctx(true, false, None)).await,
         "unknown permissions deny"
+    );
+    assert_eq!(
+        check
+            .check(&ctx(true, false, Some(Permissions::SEND_MESSAGES)))
+            .await
+            .unwrap_err()
+            .reason,
+        "You need the Ban Members permission to use this command.",
+        "the owner bypass is not advertised to members"
+    );
+    let manage = CommandSpec::builder("setup")
+        .description("Setup")
+        .permissions(Permissions::MANAGE_GUILD | Permissions::MANAGE_CHANNELS)
+        .build()
+        .unwrap();
+    assert_eq!(
+        manage
+            .precondition()
+            .check(&ctx(true, false, Some(Permissions::empty())))
+            .await
+            .unwrap_err()
+            .reason,
+        "You need the Manage Channels, Manage Server permissions to use this command.",
+        "Discord's own names"
     );
     let mut blocked = ctx(true, true, None);
     blocked.user_id = Id::new(666);
