@@ -26,6 +26,7 @@ pub(crate) struct WorkerConfig {
     pub(crate) default_prefix: String,
     pub(crate) owners: HashSet<u64>,
     pub(crate) interaction_defer_after: Duration,
+    pub(crate) global_rate_limit: u16,
     pub(crate) slash_commands: SlashCommands,
     pub(crate) http_addr: SocketAddr,
     pub(crate) log_format: LogFormat,
@@ -107,6 +108,17 @@ impl WorkerConfig {
                 "must be 1 to 16 characters without spaces",
             ));
         }
+        let global_rate_limit = env.parse::<u16>(
+            "DISCORD_GLOBAL_RATE_LIMIT",
+            50,
+            "Discord REST requests per second this replica may send (the bot's global limit divided by the replicas)",
+        )?;
+        if global_rate_limit == 0 {
+            return Err(ConfigError::new(
+                "DISCORD_GLOBAL_RATE_LIMIT",
+                "must be at least 1",
+            ));
+        }
         let defer_ms = env.parse::<u64>(
             "INTERACTION_DEFER_AFTER_MS",
             1500,
@@ -168,6 +180,7 @@ impl WorkerConfig {
             default_prefix,
             owners,
             interaction_defer_after: Duration::from_millis(defer_ms),
+            global_rate_limit,
             slash_commands: env.parse::<SlashCommands>(
                 "SLASH_COMMANDS",
                 SlashCommands::Global,
@@ -209,6 +222,14 @@ mod tests {
             ),
             (("SLASH_COMMANDS", "global,1"), "SLASH_COMMANDS"),
             (("SLASH_COMMANDS", "0"), "SLASH_COMMANDS"),
+            (
+                ("DISCORD_GLOBAL_RATE_LIMIT", "0"),
+                "DISCORD_GLOBAL_RATE_LIMIT",
+            ),
+            (
+                ("DISCORD_GLOBAL_RATE_LIMIT", "70000"),
+                "DISCORD_GLOBAL_RATE_LIMIT",
+            ),
         ] {
             let mut vars = base();
             vars.push(extra);

@@ -57,7 +57,13 @@ async fn run(config: WorkerConfig) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
 
-    let mut http = twilight_http::Client::builder().token(config.token.expose().to_owned());
+    // twilight's limiter keeps this replica under the global limit; route buckets are learnt
+    // from Discord's headers.
+    let mut http = twilight_http::Client::builder()
+        .token(config.token.expose().to_owned())
+        .ratelimiter(Some(twilight_http_ratelimiting::RateLimiter::new(
+            config.global_rate_limit,
+        )));
     if let Some(proxy) = &config.api_proxy {
         http = http.proxy(proxy.clone(), true);
     }

@@ -4,73 +4,16 @@
 
 #[path = "../../gateway/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{Cluster, spawn_service, wait_for_http_addr};
+use common::Cluster;
 use serde_json::json;
+use support::{WAIT, Worker};
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{Control, MessageSpec};
 use swarmcord_testkit::{mongo_url, unique_name};
-
-const WAIT: Duration = Duration::from_secs(15);
-
-struct Worker {
-    /// Killed when the value is dropped.
-    _child: tokio::process::Child,
-    log_path: std::path::PathBuf,
-}
-
-impl Worker {
-    async fn start(cluster: &Cluster, database: &str, queue: &str) -> Self {
-        let env: Vec<(String, String)> = [
-            ("DISCORD_TOKEN", cluster.token.clone()),
-            ("DISCORD_API_PROXY", cluster.sim.http_proxy()),
-            ("AMQP_URL", cluster.amqp_url.clone()),
-            ("REDIS_URL", swarmcord_testkit::redis_url()),
-            ("REDIS_PREFIX", cluster.prefix.clone()),
-            ("MONGO_URL", mongo_url()),
-            ("MONGO_DATABASE", database.to_owned()),
-            ("EVENTS_EXCHANGE", cluster.exchange.clone()),
-            ("WORKER_QUEUE", queue.to_owned()),
-            ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
-            ("LOG_FORMAT", "json".to_owned()),
-            (
-                "RUST_LOG",
-                "info,swarmcord_bot=debug,swarmcord_consumer=debug".to_owned(),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let log_path = cluster
-            .log_dir
-            .join(format!("{}.log", unique_name("worker")));
-        let child = spawn_service("worker", &env, &log_path);
-        let http = wait_for_http_addr(&log_path).await;
-        let ready = swarmcord_testkit::eventually(WAIT, || async move {
-            let answer =
-                swarmcord_testkit::http::request(&http.to_string(), "GET", "/readyz", &[], None)
-                    .await
-                    .ok()?;
-            (answer.status == 200).then_some(())
-        })
-        .await;
-        assert!(
-            ready.is_some(),
-            "worker not ready:\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-        Self {
-            _child: child,
-            log_path,
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-}
 
 /// Posts `content` and waits for the bot's reply to that very message; returns its content.
 ///
