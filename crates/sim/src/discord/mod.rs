@@ -95,6 +95,10 @@ pub struct DiscordConfig {
     pub interaction_deadline: Duration,
     /// REST rate limits.
     pub rest_limits: RestLimits,
+    /// The `ws://host:port` URL clients reach this simulator at, sent as `GET /gateway/bot`'s
+    /// `url` and READY's `resume_gateway_url`. `None`: `ws://` + the bound address, which is
+    /// right unless the simulator binds `0.0.0.0` in a container and clients use a host name.
+    pub public_url: Option<String>,
 }
 
 impl Default for DiscordConfig {
@@ -115,6 +119,7 @@ impl Default for DiscordConfig {
             replay_buffer: 200_000,
             interaction_deadline: Duration::from_secs(3),
             rest_limits: RestLimits::default(),
+            public_url: None,
         }
     }
 }
@@ -190,7 +195,10 @@ impl DiscordSim {
             recorder: Recorder::new(),
             gateway: gateway::Gateway::new(),
             rest: rest::RestState::default(),
-            gateway_url: format!("ws://{addr}"),
+            gateway_url: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("ws://{addr}")),
             config: Mutex::new(config),
         });
         let app: Router = Router::new()
