@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite, exactly as CI runs it: start the test services, check formatting and
+# The whole test suite, exactly as CI runs it: install cargo-nextest if it is missing, start the
+# test services, check formatting and
 # lints, validate the deployment files, run every test (unit, integration against real
 # services, end-to-end against the simulators) with cargo-nextest, then the README's first
 # command as a smoke test (the bot answers !ping in the sandbox).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+NEXTEST_VERSION=0.9.151
+if ! cargo nextest --version 2>/dev/null | grep -q "$NEXTEST_VERSION"; then
+    echo "[test] installing cargo-nextest $NEXTEST_VERSION" >&2
+    cargo install cargo-nextest --version "$NEXTEST_VERSION" --locked --quiet
+fi
 
 scripts/services.sh up
 cargo fmt --all --check

