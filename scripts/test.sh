@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: install cargo-nextest if it is missing, start the
-# test services, check formatting and
-# lints, validate the deployment files, run every test (unit, integration against real
-# services, end-to-end against the simulators) with cargo-nextest, then the README's first
-# command as a smoke test (the bot answers !ping in the sandbox).
+# test services, check formatting and lints, validate the deployment files, run the README's
+# first command as a smoke test (the bot answers !ping in the sandbox), then every test (unit,
+# integration against real services, end-to-end against the simulators) with cargo-nextest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,5 +16,5 @@ scripts/services.sh up
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 scripts/validate-deploy.sh
-cargo nextest run --workspace --locked --profile ci
 scripts/sandbox.sh --say '!ping'
+cargo nextest run --workspace --locked --profile ci
