@@ -37,7 +37,7 @@ while (($#)); do
     case "$1" in
         --say) (($# >= 2)) || die "--say needs a message"; says+=("$2"); shift 2 ;;
         --say=*) says+=("${1#--say=}"); shift ;;
-        -h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
