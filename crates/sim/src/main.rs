@@ -23,6 +23,11 @@ struct Args {
     /// Address of the Discord simulator (gateway, REST and control API on one port).
     #[arg(long, env = "SIM_BIND", default_value = "127.0.0.1:8090")]
     bind: SocketAddr,
+    /// The `ws://host:port` URL clients reach the simulator at, sent as the gateway URL and
+    /// `resume_gateway_url` (default: `ws://` + the bound address). Needed when it binds
+    /// `0.0.0.0` in a container, e.g. `ws://sim:8090`.
+    #[arg(long, env = "SIM_PUBLIC_URL")]
+    public_url: Option<String>,
     /// The bot token the simulator accepts.
     #[arg(
         long,
@@ -97,6 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_concurrency: args.max_concurrency.max(1),
         identify_interval: Duration::from_millis(args.identify_interval_ms),
         heartbeat_interval: Duration::from_millis(args.heartbeat_interval_ms),
+        public_url: args.public_url,
         ..DiscordConfig::default()
     };
     config.rest_limits.enabled = !args.no_rate_limits;

@@ -13,6 +13,7 @@
 //! | `POST /_sim/guilds/{id}/members` | `{"user_id": "…", "roles": ["…"]}` | `GUILD_MEMBER_ADD` sent |
 //! | `POST /_sim/guilds/{id}/roles` | `{"name", "permissions"}` | `{"id": "…"}` |
 //! | `POST /_sim/messages` | [`MessageSpec`] | `{"id": "…"}` (`MESSAGE_CREATE` sent) |
+//! | `POST /_sim/say[?format=text]` | [`SaySpec`] | [`SayAnswer`] (or the reply's text) once the bot replied; 504 if it did not |
 //! | `POST /_sim/interactions` | [`InteractionSpec`] | [`CreatedInteraction`] |
 //! | `POST /_sim/voice` | [`VoiceSpec`] | a user joins/leaves a voice channel |
 //! | `POST /_sim/dispatch` | `{"guild_id"?, "event", "data"}` | a raw dispatch |
@@ -199,6 +200,44 @@ pub struct MessageSpec {
     pub author_id: u64,
     /// Text.
     pub content: String,
+}
+
+/// A message to post as a simulated user, then wait for the bot's reply to it (the
+/// `/_sim/say` route: the local sandbox and smoke tests talk to the bot through it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SaySpec {
+    /// Text.
+    pub content: String,
+    /// Channel; default: the first text channel of the guild with the lowest id.
+    #[serde(default, with = "snowflake::opt")]
+    pub channel_id: Option<u64>,
+    /// Author; default: the owner of the channel's guild.
+    #[serde(default, with = "snowflake::opt")]
+    pub author_id: Option<u64>,
+    /// How long to wait for the reply, milliseconds (default 15000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// What [`Control::say`] saw.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SayAnswer {
+    /// The posted message.
+    #[serde(with = "snowflake")]
+    pub message_id: u64,
+    /// Its channel.
+    #[serde(with = "snowflake")]
+    pub channel_id: u64,
+    /// Its author.
+    #[serde(with = "snowflake")]
+    pub author_id: u64,
+    /// The content of the bot's reply (a message created in the channel with a
+    /// `message_reference` to the posted one), `None` if none came in time.
+    pub reply: Option<String>,
+    /// HTTP status the simulator answered the bot's reply with (0 without a reply).
+    pub reply_status: u16,
+    /// Milliseconds from posting to the reply.
+    pub reply_ms: Option<u64>,
 }
 
 /// A slash command used by a simulated user.
@@ -584,6 +623,71 @@ impl Control {
         drop(world);
         self.shared.dispatch(guild_id, "MESSAGE_CREATE", payload);
         Ok(id)
+    }
+
+    /// Posts `spec.content` as a user (defaults: see [`SaySpec`]) and waits for the bot's reply
+    /// to that message.
+    pub async fn say(&self, spec: &SaySpec) -> Result<SayAnswer, ControlError> {
+        let (channel_id, author_id) = {
+            let world = self.shared.world();
+            let channel_id = match spec.channel_id {
+                Some(id) => id,
+                None => world
+                    .guilds
+                    .values()
+                    .find_map(|g| {
+                        g.channels.iter().copied().find(|c| {
+                            world
+                                .channels
+                                .get(c)
+                                .is_some_and(|c| c.kind == ChannelKind::Text)
+                        })
+                    })
+                    .ok_or_else(|| {
+                        ControlError::Invalid("no guild with a text channel".to_owned())
+                    })?,
+            };
+            let author_id = match spec.author_id {
+                Some(id) => id,
+                None => world
+                    .channels
+                    .get(&channel_id)
+                    .and_then(|c| c.guild_id)
+                    .and_then(|g| world.guilds.get(&g))
+                    .map(|g| g.owner_id)
+                    .ok_or(ControlError::Unknown("guild channel", channel_id))?,
+            };
+            (channel_id, author_id)
+        };
+        let since = self.shared.recorder.since(0, None).len() as u64;
+        let started = Instant::now();
+        let message_id = self.post_message(&MessageSpec {
+            channel_id,
+            author_id,
+            content: spec.content.clone(),
+        })?;
+        let path = format!("/channels/{channel_id}/messages");
+        let posted = message_id.to_string();
+        let timeout = Duration::from_millis(spec.timeout_ms.unwrap_or(15_000));
+        let reply = self
+            .wait_for_record(since, timeout, |r| {
+                r.kind == "rest"
+                    && r.method == "POST"
+                    && r.path == path
+                    && r.body["message_reference"]["message_id"].as_str() == Some(posted.as_str())
+            })
+            .await;
+        Ok(SayAnswer {
+            message_id,
+            channel_id,
+            author_id,
+            reply_status: reply.as_ref().map_or(0, |r| r.status),
+            reply: reply
+                .as_ref()
+                .map(|r| r.body["content"].as_str().unwrap_or_default().to_owned()),
+            reply_ms: reply
+                .map(|_| u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)),
+        })
     }
 
     /// A user invokes a slash command (`INTERACTION_CREATE`, type 2 `APPLICATION_COMMAND`).
@@ -1027,6 +1131,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/guilds/{id}/roles", post(http_create_role))
         .route("/users", post(http_create_user))
         .route("/messages", post(http_post_message))
+        .route("/say", post(http_say))
         .route("/interactions", post(http_create_interaction))
         .route("/voice", post(http_voice))
         .route("/dispatch", post(http_dispatch))
@@ -1146,6 +1251,43 @@ async fn http_post_message(State(shared): St, body: axum::body::Bytes) -> Respon
         Ok(id) => Json(json!({"id": id.to_string()})).into_response(),
         Err(e) => error_response(&e),
     }
+}
+
+#[derive(Deserialize)]
+struct SayQuery {
+    format: Option<String>,
+}
+
+async fn http_say(
+    State(shared): St,
+    Query(q): Query<SayQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    let spec = match parse::<SaySpec>(&body) {
+        Ok(spec) => spec,
+        Err(r) => return *r,
+    };
+    let answer = match control(&shared).say(&spec).await {
+        Ok(answer) => answer,
+        Err(e) => return error_response(&e),
+    };
+    let status = if answer.reply.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::GATEWAY_TIMEOUT
+    };
+    if q.format.as_deref() == Some("text") {
+        let text = answer
+            .reply
+            .unwrap_or_else(|| "(no reply from the bot)".to_owned());
+        return (
+            status,
+            [("content-type", "text/plain; charset=utf-8")],
+            text,
+        )
+            .into_response();
+    }
+    (status, Json(answer)).into_response()
 }
 
 async fn http_create_interaction(State(shared): St, body: axum::body::Bytes) -> Response {

@@ -97,6 +97,10 @@ pub struct DiscordConfig {
     pub rest_limits: RestLimits,
     /// Artificial latency added to matching REST requests (to exercise slow handlers).
     pub rest_delays: Vec<RestDelay>,
+    /// The `ws://host:port` URL clients reach this simulator at, sent as `GET /gateway/bot`'s
+    /// `url` and READY's `resume_gateway_url`. `None`: `ws://` + the bound address, which is
+    /// right unless the simulator binds `0.0.0.0` in a container and clients use a host name.
+    pub public_url: Option<String>,
 }
 
 /// Latency added to the REST requests whose method and path match, before they are handled.
@@ -137,6 +141,7 @@ impl Default for DiscordConfig {
             interaction_deadline: Duration::from_secs(3),
             rest_limits: RestLimits::default(),
             rest_delays: Vec::new(),
+            public_url: None,
         }
     }
 }
@@ -212,7 +217,10 @@ impl DiscordSim {
             recorder: Recorder::new(),
             gateway: gateway::Gateway::new(),
             rest: rest::RestState::default(),
-            gateway_url: format!("ws://{addr}"),
+            gateway_url: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("ws://{addr}")),
             config: Mutex::new(config),
         });
         let app: Router = Router::new()

@@ -1,0 +1,67 @@
+# syntax=docker/dockerfile:1
+#
+# One image, two services: `gateway` and `worker` (the command picks which). They share every
+# dependency, so one image builds once, caches once and is pulled once per node; the stack and
+# the compose file run it with `command: ["gateway"]` or `command: ["worker"]`.
+# The `sim` target is the Discord/Lavalink simulator for the token-less compose try-out
+# (docker-compose.sim.yml); it is not part of the production image.
+#
+#   docker build -t swarmcord .                   # gateway + worker (the last stage)
+#   docker build -t swarmcord-sim --target sim .  # discord-sim
+#
+# Layers: cargo-chef turns the workspace's manifests into a recipe, and the dependencies are
+# compiled from the recipe alone, so a change to the project's own code rebuilds only the
+# project's crates. See docs/DEPLOYMENT.md.
+
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef
+ARG CARGO_CHEF_VERSION=0.1.78
+RUN cargo install cargo-chef --version "${CARGO_CHEF_VERSION}" --locked
+WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /src/recipe.json recipe.json
+# The dependency layer: rebuilt only when Cargo.toml/Cargo.lock change.
+RUN cargo chef cook --release --locked --recipe-path recipe.json \
+        -p swarmcord-gateway -p swarmcord-worker -p swarmcord-sim
+COPY . .
+RUN cargo build --release --locked -p swarmcord-gateway -p swarmcord-worker -p swarmcord-sim --bins \
+    && mkdir -p /out \
+    && cp target/release/gateway target/release/worker target/release/discord-sim /out/
+
+# Shared runtime base: Debian slim with the CA certificates (twilight's TLS verifier panics
+# without them, even for ws:// URLs), bash for the health probe, and an unprivileged user.
+FROM debian:${DEBIAN_RELEASE}-slim AS base
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 swarmcord \
+    && useradd --system --uid 10001 --gid swarmcord --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin swarmcord
+COPY --chmod=0755 deploy/docker/healthcheck.sh /usr/local/bin/healthcheck
+USER 10001:10001
+WORKDIR /tmp
+
+FROM base AS sim
+COPY --from=builder /out/discord-sim /usr/local/bin/discord-sim
+ENV SIM_BIND=0.0.0.0:8090
+EXPOSE 8090
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 CMD ["healthcheck", "8090", "/_sim/stats"]
+ENTRYPOINT ["discord-sim"]
+
+FROM base AS runtime
+COPY --from=builder /out/gateway /out/worker /usr/local/bin/
+ENV HTTP_ADDR=0.0.0.0:8080 \
+    LOG_FORMAT=json
+EXPOSE 8080
+# Liveness: /healthz answers while the process serves (readiness is /readyz, for humans and
+# Prometheus; Swarm has no readiness gate).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD ["healthcheck"]
+# No default service: run the image with `gateway` or `worker`.
+CMD ["sh", "-c", "echo 'run this image with the command gateway or worker' >&2; exit 64"]

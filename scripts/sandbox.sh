@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# The bot, locally, with no token and no internet: the Discord simulator (`discord-sim`) stands in
+# for Discord; one gateway and one worker run against it and the test services on 127.0.0.1.
+#
+#   scripts/sandbox.sh                  start everything, say "!ping" as a simulated user and
+#                                       print the bot's reply; then, on a terminal, read more
+#                                       messages to send (Ctrl-D or Ctrl-C to stop), otherwise
+#                                       keep running until Ctrl-C / SIGTERM
+#   scripts/sandbox.sh --say '!ping' [--say '!help' ...]
+#                                       send these messages, print each reply, stop; exit 0 if
+#                                       every message got a reply, 1 otherwise (CI uses this)
+#
+# Everything it starts (simulator, gateway, worker) is stopped on exit; the test services
+# (scripts/services.sh) are left running. Logs: .sandbox/logs/. The services' URLs can be moved
+# with SWARMCORD_{AMQP,REDIS,MONGO}_PORT as for scripts/services.sh; SANDBOX_NAME (default
+# "sandbox") names the RabbitMQ exchange and queue, the Redis key prefix and the database, so two
+# sandboxes on one set of services need two names.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+NAME="${SANDBOX_NAME:-sandbox}"
+STATE="$ROOT/.sandbox"
+LOGS="$STATE/logs"
+AMQP_URL="amqp://guest:guest@127.0.0.1:${SWARMCORD_AMQP_PORT:-5672}/%2f"
+REDIS_PORT="${SWARMCORD_REDIS_PORT:-6379}"
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+MONGO_URL="mongodb://127.0.0.1:${SWARMCORD_MONGO_PORT:-27017}/"
+TOKEN="sim-bot-token"
+WAIT_SECONDS="${SANDBOX_WAIT:-60}"
+
+log() { printf '[sandbox] %s\n' "$*" >&2; }
+die() { printf '[sandbox] error: %s\n' "$*" >&2; exit 1; }
+
+says=()
+while (($#)); do
+    case "$1" in
+        --say) (($# >= 2)) || die "--say needs a message"; says+=("$2"); shift 2 ;;
+        --say=*) says+=("${1#--say=}"); shift ;;
+        -h | --help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument $1 (see --help)" ;;
+    esac
+done
+
+# ---------------------------------------------------------------------------------------------
+# processes we start, stopped on exit (by pid, in reverse order: gateway first, so nothing new is
+# published while the worker drains)
+
+pids=()
+stop_all() {
+    local status=$?
+    trap - EXIT INT TERM
+    local i pid
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        pid="${pids[i]}"
+        kill -TERM "$pid" 2>/dev/null || continue
+        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    if ((${#pids[@]})); then log "stopped (logs in ${LOGS#"$ROOT"/})"; fi
+    exit "$status"
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+# The address a service logged for its health server ("serving /healthz ... addr=127.0.0.1:N").
+http_addr_of() {
+    sed -e 's/\x1b\[[0-9;]*m//g' "$1" |
+        sed -n 's/.*serving \/healthz.*addr=\([0-9.]*:[0-9]*\).*/\1/p' | head -n 1
+}
+
+# Waits until GET http://$addr/readyz answers 200 (the pid must stay alive meanwhile).
+wait_ready() {
+    local name="$1" pid="$2" logfile="$3" deadline=$((SECONDS + WAIT_SECONDS)) addr=""
+    while :; do
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$logfile" >&2; die "$name exited; see $logfile"; }
+        [[ -n "$addr" ]] || addr="$(http_addr_of "$logfile")"
+        if [[ -n "$addr" ]] && [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/readyz")" == 200 ]]; then
+            log "$name ready (health, readiness and metrics on http://$addr)"
+            return
+        fi
+        ((SECONDS < deadline)) || { tail -n 20 "$logfile" >&2; die "$name not ready within ${WAIT_SECONDS}s; see $logfile"; }
+        sleep 0.25
+    done
+}
+
+json_string() {
+    local s="$1"
+    s="${s//\\/\\\\}"
+    s="${s//\"/\\\"}"
+    s="${s//$'\t'/\\t}"
+    s="${s//$'\r'/}"
+    s="${s//$'\n'/\\n}"
+    printf '"%s"' "$s"
+}
+
+SIM=""
+# Posts $1 as a simulated user (the guild owner) and prints the bot's reply; 1 if none came.
+# The message is echoed as "you> ..." unless $2 is "quiet" (the interactive prompt showed it).
+say() {
+    local reply code
+    [[ "${2:-}" == quiet ]] || printf 'you> %s\n' "$1"
+    reply="$(curl -s -w '\n%{http_code}' -X POST "http://$SIM/_sim/say?format=text" \
+        -H 'content-type: application/json' --data-binary "{\"content\":$(json_string "$1")}")" || true
+    code="${reply##*$'\n'}"
+    reply="${reply%$'\n'*}"
+    case "$code" in
+        200) printf 'bot> %s\n' "${reply//$'\n'/$'\n'     }" ;;
+        504) printf 'bot> (no reply within 15 s)\n'; return 1 ;;
+        *) printf '(the simulator answered %s: %s)\n' "$code" "$reply"; return 1 ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# 1. test services, tools, binaries
+
+scripts/services.sh up
+if ! command -v curl >/dev/null; then
+    log "apt-get install curl"
+    SUDO=""; ((EUID == 0)) || SUDO="sudo"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null
+fi
+log "building gateway, worker and discord-sim (debug)"
+cargo build --locked --quiet -p swarmcord-gateway -p swarmcord-worker -p swarmcord-sim --bins
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+
+mkdir -p "$LOGS"
+# A fresh world each run: forget the previous sandbox's saved sessions and shard leases (they
+# name sessions of a simulator that is gone).
+if command -v redis-cli >/dev/null; then
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --scan --pattern "$NAME:*" |
+        xargs -r redis-cli -h 127.0.0.1 -p "$REDIS_PORT" del >/dev/null
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 2. simulator, gateway, worker
+
+rm -f "$STATE/sim.ready"
+RUST_LOG="${RUST_LOG:-warn}" "$BIN/discord-sim" --bind 127.0.0.1:0 --guilds 1 --members 3 \
+    --identify-interval-ms 1000 --no-rate-limits >"$STATE/sim.ready" 2>"$LOGS/discord-sim.log" &
+pids+=($!)
+deadline=$((SECONDS + 20))
+until grep -q '"discord"' "$STATE/sim.ready" 2>/dev/null; do
+    kill -0 "${pids[0]}" 2>/dev/null || die "discord-sim exited; see $LOGS/discord-sim.log"
+    ((SECONDS < deadline)) || die "discord-sim printed no ready line"
+    sleep 0.1
+done
+SIM="$(sed -n 's/.*"discord":"\([^"]*\)".*/\1/p' "$STATE/sim.ready")"
+log "Discord simulator on http://$SIM (control API under /_sim)"
+
+common_env=(
+    DISCORD_TOKEN="$TOKEN" DISCORD_API_PROXY="$SIM"
+    AMQP_URL="$AMQP_URL" REDIS_URL="$REDIS_URL" REDIS_PREFIX="$NAME"
+    EVENTS_EXCHANGE="$NAME.events" HTTP_ADDR=127.0.0.1:0 LOG_FORMAT=text
+    RUST_LOG="${RUST_LOG:-info}"
+)
+env "${common_env[@]}" DISCORD_GATEWAY_URL="ws://$SIM" GATEWAY_ID="$NAME-gateway" \
+    IDENTIFY_INTERVAL_MS=1000 "$BIN/gateway" >"$LOGS/gateway.log" 2>&1 &
+pids+=($!)
+gateway_pid=$!
+env "${common_env[@]}" MONGO_URL="$MONGO_URL" MONGO_DATABASE="swarmcord_$NAME" \
+    WORKER_QUEUE="$NAME.worker" "$BIN/worker" >"$LOGS/worker.log" 2>&1 &
+pids+=($!)
+worker_pid=$!
+wait_ready gateway "$gateway_pid" "$LOGS/gateway.log"
+wait_ready worker "$worker_pid" "$LOGS/worker.log"
+
+# ---------------------------------------------------------------------------------------------
+# 3. talk to the bot
+
+if ((${#says[@]})); then
+    failed=0
+    for message in "${says[@]}"; do say "$message" || failed=1; done
+    exit "$failed"
+fi
+
+say '!ping' || true
+if [[ -t 0 ]]; then
+    log "type a message for the bot (try !help, !prefix ?); Ctrl-D or Ctrl-C stops everything"
+    while IFS= read -r -e -p 'you> ' line; do
+        [[ -n "${line// /}" ]] || continue
+        say "$line" quiet || true
+    done
+else
+    log "running until Ctrl-C; talk to the bot with:"
+    log "  curl -s -X POST 'http://$SIM/_sim/say?format=text' -d '{\"content\":\"!help\"}'"
+    wait "${pids[0]}"
+fi
