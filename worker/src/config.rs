@@ -264,38 +264,9 @@ mod tests {
             "/../docs/CONFIGURATION.md"
         ))
         .expect("docs/CONFIGURATION.md");
-        let section = doc
-            .split("## Worker")
-            .nth(1)
-            .and_then(|s| s.split("\n## ").next())
-            .expect("a Worker section");
-        let listed: std::collections::BTreeSet<String> = section
-            .lines()
-            .filter_map(|l| l.strip_prefix("| `"))
-            .filter_map(|l| l.split('`').next())
-            .map(str::to_owned)
-            .collect();
-        let documented = env.documented();
-        let read: std::collections::BTreeSet<String> = documented.keys().cloned().collect();
-        assert_eq!(
-            listed, read,
-            "docs/CONFIGURATION.md (Worker) and WorkerConfig::from_env disagree"
-        );
-        for (name, doc) in &documented {
-            let row = section
-                .lines()
-                .find(|l| l.starts_with(&format!("| `{name}`")))
-                .expect("row");
-            if let Some(default) = doc.default.as_ref().filter(|d| !d.is_empty()) {
-                assert!(
-                    row.contains(&format!("`{default}`")),
-                    "{name}: default {default:?} missing in {row}"
-                );
-            }
-            assert_eq!(
-                row.contains("| yes |"),
-                doc.required,
-                "{name}: required column in {row}"
+        if let Err(problems) = env.check_reference(&doc, "Worker") {
+            panic!(
+                "docs/CONFIGURATION.md (Worker) and WorkerConfig::from_env disagree:\n{problems}"
             );
         }
     }

@@ -198,7 +198,7 @@ async fn consume_once<H: Handler>(
     tracing::info!(queue = %config.queue, prefetch = config.prefetch, "consuming events");
 
     let permits = Arc::new(Semaphore::new(usize::from(config.prefetch.max(1))));
-    let mut lanes: HashMap<u64, mpsc::UnboundedSender<Incoming>> = HashMap::new();
+    let mut lanes: HashMap<u64, mpsc::UnboundedSender<Delivery>> = HashMap::new();
     let mut tasks = JoinSet::new();
     let outcome = loop {
         let next = tokio::select! {
@@ -216,9 +216,13 @@ async fn consume_once<H: Handler>(
                 lanes.retain(|g, tx| *g != guild || !tx.is_closed());
             }
         }
-        let guild = guild_of(incoming.body()).unwrap_or(0);
+        // The body is scanned once, here: its guild picks the lane, and a body that is not
+        // JSON is dead-lettered by the lane (in order with the guild's other events).
+        let probed = probe(incoming.body());
+        let guild = probed.as_ref().ok().copied().flatten().unwrap_or(0);
+        let delivery = Delivery { incoming, probed };
         if let Some(lane) = lanes.get(&guild) {
-            if let Err(mpsc::error::SendError(incoming)) = lane.send(incoming) {
+            if let Err(mpsc::error::SendError(incoming)) = lane.send(delivery) {
                 // The lane just finished; start a new one.
                 lanes.insert(
                     guild,
@@ -228,7 +232,7 @@ async fn consume_once<H: Handler>(
         } else {
             lanes.insert(
                 guild,
-                spawn_lane(shared, guild, incoming, &permits, &mut tasks),
+                spawn_lane(shared, guild, delivery, &permits, &mut tasks),
             );
         }
     };
@@ -261,11 +265,11 @@ fn dead_letter_queue(config: &ConsumerConfig) -> String {
 fn spawn_lane<H: Handler>(
     shared: &Arc<Shared<H>>,
     guild: u64,
-    first: Incoming,
+    first: Delivery,
     permits: &Arc<Semaphore>,
     tasks: &mut JoinSet<u64>,
-) -> mpsc::UnboundedSender<Incoming> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Incoming>();
+) -> mpsc::UnboundedSender<Delivery> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Delivery>();
     let shared = Arc::clone(shared);
     let permits = Arc::clone(permits);
     tasks.spawn(async move {
@@ -287,18 +291,26 @@ fn spawn_lane<H: Handler>(
     tx
 }
 
-/// The `guild_id` of a payload, if it has one (an unparsable payload has none).
-fn guild_of(body: &[u8]) -> Option<u64> {
+/// A delivery and what one scan of its body found: the guild it belongs to, or why the body
+/// is not a JSON object.
+struct Delivery {
+    incoming: Incoming,
+    probed: Result<Option<u64>, String>,
+}
+
+/// Validates that `body` is a JSON object and reads its `guild_id` (a snowflake string; any
+/// other value, or none, means no guild) in a single pass.
+fn probe(body: &[u8]) -> Result<Option<u64>, String> {
     #[derive(serde::Deserialize)]
     struct Probe<'a> {
         #[serde(borrow, default)]
-        guild_id: Option<&'a str>,
+        guild_id: Option<&'a serde_json::value::RawValue>,
     }
-    serde_json::from_slice::<Probe<'_>>(body)
-        .ok()?
-        .guild_id?
-        .parse()
-        .ok()
+    let probe = serde_json::from_slice::<Probe<'_>>(body).map_err(|e| e.to_string())?;
+    Ok(probe
+        .guild_id
+        .and_then(|raw| serde_json::from_str::<&str>(raw.get()).ok())
+        .and_then(|id| id.parse().ok()))
 }
 
 fn done_key(prefix: &str, headers: &EventHeaders) -> String {
@@ -306,7 +318,8 @@ fn done_key(prefix: &str, headers: &EventHeaders) -> String {
 }
 
 /// Handles one delivery end to end: validate, de-duplicate, handle, settle.
-async fn process<H: Handler>(shared: &Shared<H>, incoming: Incoming) {
+async fn process<H: Handler>(shared: &Shared<H>, delivery: Delivery) {
+    let Delivery { incoming, probed } = delivery;
     let config = &shared.config;
     let kind = incoming.routing_key().to_owned();
     tracing::debug!(kind, redelivered = incoming.redelivered(), "event received");
@@ -325,13 +338,16 @@ async fn process<H: Handler>(shared: &Shared<H>, incoming: Incoming) {
             return;
         }
     };
-    if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(incoming.body()) {
-        let reason = format!("event body is not JSON: {error}");
-        tracing::warn!(%reason, kind, "dead-lettering an event");
-        metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "dead_lettered").increment(1);
-        settle(incoming.dead_letter(&reason, &config.service_name).await);
-        return;
-    }
+    let guild_id = match probed {
+        Ok(guild_id) => guild_id,
+        Err(error) => {
+            let reason = format!("event body is not a JSON object: {error}");
+            tracing::warn!(%reason, kind, "dead-lettering an event");
+            metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "dead_lettered").increment(1);
+            settle(incoming.dead_letter(&reason, &config.service_name).await);
+            return;
+        }
+    };
     let key = done_key(&config.redis_prefix, &headers);
     let mut redis = shared.redis.clone();
     let seen: Result<bool, redis::RedisError> =
@@ -344,7 +360,7 @@ async fn process<H: Handler>(shared: &Shared<H>, incoming: Incoming) {
     }
     let event = Event {
         kind: kind.clone(),
-        guild_id: guild_of(incoming.body()),
+        guild_id,
         reply_to: incoming.reply_to().map(str::to_owned),
         redelivered: incoming.redelivered(),
         body: Bytes::copy_from_slice(incoming.body()),
@@ -406,17 +422,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn guild_ids_are_read_from_the_payload() {
+    fn one_scan_validates_the_body_and_reads_the_guild() {
         assert_eq!(
-            guild_of(br#"{"id":"1","guild_id":"42","content":"x"}"#),
-            Some(42)
+            probe(br#"{"id":"1","guild_id":"42","content":"x"}"#),
+            Ok(Some(42))
         );
-        assert_eq!(guild_of(br#"{"id":"1"}"#), None);
-        assert_eq!(guild_of(b"not json"), None);
+        assert_eq!(probe(br#"{"id":"1"}"#), Ok(None));
+        assert_eq!(probe(br#"{"guild_id":null}"#), Ok(None));
         assert_eq!(
-            guild_of(br#"{"guild_id":7}"#),
-            None,
+            probe(br#"{"guild_id":7}"#),
+            Ok(None),
             "a number is not a snowflake string"
         );
+        assert!(probe(b"not json").is_err());
+        assert!(probe(br#"{"guild_id":"1""#).is_err(), "truncated");
+        assert!(probe(b"[1,2]").is_err(), "not an object");
     }
 }

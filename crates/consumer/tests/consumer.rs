@@ -280,7 +280,7 @@ async fn bad_events_and_failing_handlers_end_in_the_dead_letter_queue() {
     assert!(
         reasons
             .iter()
-            .any(|r| r.starts_with("event body is not JSON")),
+            .any(|r| r.starts_with("event body is not a JSON object")),
         "{reasons:?}"
     );
     assert!(reasons.contains(&"no thanks"), "{reasons:?}");

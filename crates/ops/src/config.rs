@@ -87,6 +87,51 @@ impl Env {
             .clone()
     }
 
+    /// Checks a Markdown configuration reference against the variables read so far: the
+    /// table under the `## {section}` heading of `doc` must list exactly those variables
+    /// (one row per variable: name, required, default, meaning; names and defaults in
+    /// backticks), mark the required ones `yes`, and show each non-empty default. Returns what
+    /// disagrees.
+    pub fn check_reference(&self, doc: &str, section: &str) -> Result<(), String> {
+        let table = doc
+            .split(&format!("## {section}\n"))
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .ok_or_else(|| format!("no `## {section}` section"))?;
+        let rows: BTreeMap<&str, &str> = table
+            .lines()
+            .filter_map(|line| {
+                let name = line.strip_prefix("| `")?.split('`').next()?;
+                Some((name, line))
+            })
+            .collect();
+        let documented = self.documented();
+        let mut problems = Vec::new();
+        for name in rows.keys().filter(|n| !documented.contains_key(**n)) {
+            problems.push(format!("{name} is documented but not read"));
+        }
+        for (name, variable) in &documented {
+            let Some(row) = rows.get(name.as_str()) else {
+                problems.push(format!("{name} is read but not documented"));
+                continue;
+            };
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            if (cells.get(2) == Some(&"yes")) != variable.required {
+                problems.push(format!("{name}: required column disagrees in {row}"));
+            }
+            if let Some(default) = variable.default.as_ref().filter(|d| !d.is_empty())
+                && cells.get(3) != Some(&format!("`{default}`").as_str())
+            {
+                problems.push(format!("{name}: default `{default}` missing in {row}"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
     fn raw(&self, name: &str) -> Option<&str> {
         self.vars
             .get(name)
@@ -242,6 +287,27 @@ pub fn split_list(raw: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reference_table_is_checked_against_what_was_read() {
+        let env = Env::from_pairs([("TOKEN", "t")]);
+        env.secret("TOKEN", true, "the token").expect("read");
+        env.parse::<u16>("PORT", 8080, "port").expect("read");
+        let good = "# Config\n\n## Svc\n\n| variable | required | default | meaning |\n|---|---|---|---|\n| `TOKEN` | yes | | the token |\n| `PORT` | no | `8080` | port |\n\n## Other\n\n| `ELSEWHERE` | no | | ignored |\n";
+        assert_eq!(env.check_reference(good, "Svc"), Ok(()));
+        let problems = |doc: &str| env.check_reference(doc, "Svc").unwrap_err();
+        assert!(
+            problems(&good.replace("| `PORT` | no | `8080` | port |\n", ""))
+                .contains("PORT is read but not documented")
+        );
+        assert!(problems(&good.replace("`8080`", "`80`")).contains("PORT: default `8080`"));
+        assert!(problems(&good.replace("| yes |", "| no |")).contains("TOKEN: required"));
+        assert!(
+            problems(&good.replace("| `PORT`", "| `EXTRA` | no | | x |\n| `PORT`"))
+                .contains("EXTRA is documented but not read")
+        );
+        assert!(problems("nothing").contains("no `## Svc` section"));
+    }
 
     #[test]
     fn errors_name_the_variable() {
