@@ -1,0 +1,3 @@
+//! Cache benchmark (placeholder until the benchmark lands).
+
+fn main() {}
