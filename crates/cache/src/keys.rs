@@ -99,6 +99,13 @@ impl CacheKeys {
         format!("{}:shard:{shard_id}:guilds", self.base)
     }
 
+    /// String: the gateway session whose `READY` last rebuilt shard `shard_id`'s guilds. A
+    /// gateway that finds a different value (or none: Redis restarted empty) while it resumes
+    /// that session knows the cache lost data, and re-identifies the shard to rebuild it.
+    pub fn shard_session(&self, shard_id: u32) -> String {
+        format!("{}:shard:{shard_id}:session", self.base)
+    }
+
     /// String with a TTL: [`CachedMessage`](crate::CachedMessage) (only with messages on).
     pub fn message(&self, message: Id<MessageMarker>) -> String {
         format!("{}:m:{message}", self.base)

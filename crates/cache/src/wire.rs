@@ -15,6 +15,8 @@ use crate::model::{
 /// `READY`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Ready {
+    #[serde(default)]
+    pub(crate) session_id: Option<String>,
     pub(crate) user: CachedUser,
     #[serde(default)]
     pub(crate) guilds: Vec<GuildId>,

@@ -187,6 +187,16 @@ impl CacheWriter {
         }
     }
 
+    /// An update that reads which session last rebuilt shard `shard_id` (see
+    /// [`CacheKeys::shard_session`]); after [`CacheWriter::apply`], [`Update::previous`] holds
+    /// it. Put it first in a batch: if it is not the session the shard is in, the cache lost
+    /// data (Redis restarted empty) and the shard must re-identify to rebuild it.
+    pub fn session_check(&self, shard_id: u32) -> Update {
+        let mut u = Update::default();
+        u.push_previous(cmd("GET").arg(self.keys.shard_session(shard_id)).clone());
+        u
+    }
+
     fn purge(&self, guild: Id<GuildMarker>) -> Cmd {
         let mut c = self.scripts.purge_guild.call(0);
         c.arg(self.keys.base()).arg(guild.get());
@@ -220,6 +230,14 @@ impl CacheWriter {
                 }
                 if self.on(Resource::Users) {
                     self.put_users(&mut u, std::slice::from_ref(&ready.user));
+                }
+                if let Some(session) = &ready.session_id {
+                    u.push(
+                        cmd("SET")
+                            .arg(keys.shard_session(shard_id))
+                            .arg(session)
+                            .clone(),
+                    );
                 }
             }
             "GUILD_CREATE" => {

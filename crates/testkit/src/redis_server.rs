@@ -3,7 +3,8 @@
 //!
 //! Each [`PrivateRedis`] runs `redis-server` on its own free port on 127.0.0.1 without
 //! persistence, so [`PrivateRedis::restart_empty`] is what a production Redis without
-//! persistence does after a crash: it comes back with no keys. Dropping the value kills the
+//! persistence does after a crash: it comes back with no keys. [`PrivateRedis::stop_saving`]
+//! and [`PrivateRedis::start_again`] are an outage after which Redis comes back with its data. Dropping the value kills the
 //! server; a watchdog shell kills it too if the test process dies without unwinding.
 
 use std::process::{Child, Command, Stdio};
@@ -19,6 +20,7 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct PrivateRedis {
     port: u16,
+    dir: std::path::PathBuf,
     child: Option<Child>,
 }
 
@@ -29,7 +31,14 @@ impl PrivateRedis {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let mut redis = Self { port, child: None };
+        let dir =
+            std::env::temp_dir().join(format!("swarmcord-redis-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the server's directory");
+        let mut redis = Self {
+            port,
+            dir,
+            child: None,
+        };
         redis.launch().await;
         redis
     }
@@ -55,7 +64,30 @@ impl PrivateRedis {
     /// Kills the server and starts a new, empty one on the same port.
     pub async fn restart_empty(&mut self) {
         self.kill();
+        let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
         self.launch().await;
+    }
+
+    /// Stops the server after saving its data (`SHUTDOWN SAVE`); [`PrivateRedis::start_again`]
+    /// brings it back with that data.
+    pub async fn stop_saving(&mut self) {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)).await {
+            let _ = stream.write_all(b"SHUTDOWN SAVE\r\n").await;
+            let mut sink = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut sink)).await;
+        }
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Starts the server again after [`PrivateRedis::kill`].
@@ -79,7 +111,7 @@ impl PrivateRedis {
                     "--appendonly",
                     "no",
                     "--dir",
-                    &std::env::temp_dir().to_string_lossy(),
+                    &self.dir.to_string_lossy(),
                 ])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -109,6 +141,7 @@ impl PrivateRedis {
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
