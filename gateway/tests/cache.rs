@@ -658,3 +658,46 @@ async fn a_redis_outage_holds_events_back_and_loses_none() {
     assert_eq!(member.nick.as_deref(), Some("during the outage"));
     assert_matches(&reader, &cluster.sim, "after the outage").await;
 }
+
+/// With `CACHE_PREVIOUS_STATE=true`, an update carries the entity's state before it.
+#[tokio::test]
+async fn updates_carry_the_previous_state_when_asked() {
+    let cluster = Cluster::start(sim_config(1)).await;
+    let a = guild_on(&cluster, 0, 1, 3);
+    let mut tap = cluster.tap().await;
+    let gateway = cluster
+        .gateway("gw-previous", &[("CACHE_PREVIOUS_STATE", "true")])
+        .await;
+    gateway.wait_ready(READY).await;
+    settle(&cluster, &mut tap, &[&a]).await;
+    let control = cluster.sim.control();
+    control
+        .update_member(a.id, a.members[0], Some("first"), &[])
+        .expect("update");
+    control
+        .update_role(a.id, a.moderator_role, "Mods", 1 << 2)
+        .expect("role");
+    let seen = tap
+        .collect_until(Duration::from_secs(10), |s| s.len() >= 2)
+        .await;
+    let previous = |kind: &str| -> serde_json::Value {
+        let event = seen.iter().find(|e| e.kind == kind).expect(kind);
+        serde_json::from_str(
+            event
+                .headers
+                .get(swarmcord_cache::PREVIOUS_STATE_HEADER)
+                .expect("previous state header"),
+        )
+        .expect("json")
+    };
+    let member: swarmcord_cache::CachedMember =
+        serde_json::from_value(previous("GUILD_MEMBER_UPDATE")).expect("member");
+    assert_eq!(
+        (member.user_id.get(), member.nick),
+        (a.members[0], None),
+        "the state before the update"
+    );
+    let role: swarmcord_cache::CachedRole =
+        serde_json::from_value(previous("GUILD_ROLE_UPDATE")).expect("role");
+    assert_eq!(role.name, "Moderator");
+}

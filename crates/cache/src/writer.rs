@@ -52,6 +52,25 @@ impl Update {
         self.previous.as_deref()
     }
 
+    /// Entity writes in this update: fields set in hashes, members added to sets, keys set,
+    /// entries deleted, scripts run (one each) — the unit of the cache benchmark's rates.
+    pub fn writes(&self) -> usize {
+        self.cmds
+            .iter()
+            .map(|c| {
+                let args = c.args_iter().len();
+                match c.args_iter().next() {
+                    Some(redis::Arg::Simple(name)) if name == b"HSET" => args.saturating_sub(2) / 2,
+                    Some(redis::Arg::Simple(name)) if name == b"SADD" || name == b"SREM" => {
+                        args.saturating_sub(2)
+                    }
+                    Some(redis::Arg::Simple(name)) if name == b"DEL" => args.saturating_sub(1),
+                    _ => 1,
+                }
+            })
+            .sum()
+    }
+
     fn push(&mut self, cmd: Cmd) -> &mut Self {
         self.cmds.push(cmd);
         self
