@@ -147,16 +147,30 @@ pub struct CacheConfig {
     pub resources: Resources,
     /// How long a cached message lives.
     pub message_ttl: Duration,
+    /// Return the previous state of updated and deleted entities ([`Update::previous`]);
+    /// costs a Lua call instead of a plain `HSET`/`HDEL` for those updates.
+    ///
+    /// [`Update::previous`]: crate::Update::previous
+    pub previous_state: bool,
 }
 
 impl CacheConfig {
-    /// The default resources under `prefix`, messages kept for 10 minutes when switched on.
+    /// The default resources under `prefix`, messages kept for 10 minutes when switched on, no
+    /// previous states.
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
             resources: Resources::default_set(),
             message_ttl: Duration::from_secs(600),
+            previous_state: false,
         }
+    }
+
+    /// With or without previous states.
+    #[must_use]
+    pub fn previous_state(mut self, on: bool) -> Self {
+        self.previous_state = on;
+        self
     }
 
     /// With these resources.

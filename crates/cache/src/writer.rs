@@ -47,7 +47,9 @@ impl Update {
 
     /// After [`CacheWriter::apply`]: the entity's state before this event, in the cache's
     /// encoding (a [`CachedMember`](crate::CachedMember) for `GUILD_MEMBER_UPDATE`, …), if the
-    /// event is an update or delete and the entity was cached.
+    /// event is an update or delete, the entity was cached, and
+    /// [`CacheConfig::previous_state`] is on (always for `GUILD_UPDATE`,
+    /// `GUILD_MEMBER_ADD`/`REMOVE` and `VOICE_STATE_UPDATE`, whose scripts return it anyway).
     pub fn previous(&self) -> Option<&[u8]> {
         self.previous.as_deref()
     }
@@ -206,6 +208,25 @@ impl CacheWriter {
         }
     }
 
+    /// `HSET key field value`, or the script that also returns the previous value when previous
+    /// states are asked for (a Lua call costs Redis several times a plain `HSET`).
+    fn set_field(&self) -> Cmd {
+        if self.config.previous_state {
+            self.scripts.hset_old.call(1)
+        } else {
+            cmd("HSET")
+        }
+    }
+
+    /// `HDEL key field`, or the script that returns the deleted value.
+    fn del_field(&self) -> Cmd {
+        if self.config.previous_state {
+            self.scripts.hdel_old.call(1)
+        } else {
+            cmd("HDEL")
+        }
+    }
+
     /// An update that reads which session last rebuilt shard `shard_id` (see
     /// [`CacheKeys::shard_session`]); after [`CacheWriter::apply`], [`Update::previous`] holds
     /// it. Put it first in a batch: if it is not the session the shard is in, the cache lost
@@ -293,7 +314,7 @@ impl CacheWriter {
             }
             "CHANNEL_CREATE" | "CHANNEL_UPDATE" => {
                 let channel: CachedChannel = serde_json::from_slice(payload)?;
-                let mut c = self.scripts.hset_old.call(1);
+                let mut c = self.set_field();
                 c.arg(keys.channels())
                     .arg(channel.id.get())
                     .arg(json(&channel));
@@ -309,7 +330,7 @@ impl CacheWriter {
             }
             "CHANNEL_DELETE" => {
                 let channel: wire::ChannelRef = serde_json::from_slice(payload)?;
-                let mut c = self.scripts.hdel_old.call(1);
+                let mut c = self.del_field();
                 c.arg(keys.channels()).arg(channel.id.get());
                 u.push_previous(c);
                 if let Some(guild) = channel.guild_id {
@@ -324,7 +345,7 @@ impl CacheWriter {
             }
             "GUILD_ROLE_CREATE" | "GUILD_ROLE_UPDATE" => {
                 let event: wire::RoleEvent = serde_json::from_slice(payload)?;
-                let mut c = self.scripts.hset_old.call(1);
+                let mut c = self.set_field();
                 c.arg(keys.roles(event.guild_id))
                     .arg(event.role.id.get())
                     .arg(json(&event.role));
@@ -332,7 +353,7 @@ impl CacheWriter {
             }
             "GUILD_ROLE_DELETE" => {
                 let event: wire::RoleDelete = serde_json::from_slice(payload)?;
-                let mut c = self.scripts.hdel_old.call(1);
+                let mut c = self.del_field();
                 c.arg(keys.roles(event.guild_id)).arg(event.role_id.get());
                 u.push_previous(c);
             }
@@ -352,7 +373,7 @@ impl CacheWriter {
                             .arg(json(&member.cached()));
                         u.push_previous(c);
                     } else {
-                        let mut c = self.scripts.hset_old.call(1);
+                        let mut c = self.set_field();
                         c.arg(keys.members(guild))
                             .arg(user.get())
                             .arg(json(&member.cached()));
@@ -386,7 +407,7 @@ impl CacheWriter {
             }
             "USER_UPDATE" => {
                 let user: CachedUser = serde_json::from_slice(payload)?;
-                let mut c = self.scripts.hset_old.call(1);
+                let mut c = self.set_field();
                 c.arg(keys.users()).arg(user.id.get()).arg(json(&user));
                 u.push_previous(c);
             }

@@ -34,7 +34,9 @@ impl Fixture {
         Self {
             writer: CacheWriter::new(
                 redis.clone(),
-                CacheConfig::new(prefix.clone()).resources(resources),
+                CacheConfig::new(prefix.clone())
+                    .resources(resources)
+                    .previous_state(true),
             ),
             reader: CacheReader::new(redis, &prefix),
         }

@@ -645,19 +645,32 @@ async fn cache_stage(
     let mut rebuild_requested = false;
     let events = &ctx.config.events;
     let max = ctx.config.cache_batch;
-    let mut batch = Vec::with_capacity(max);
+    let mut batch: Vec<Staged> = Vec::with_capacity(max);
+    // The next batch, read and parsed while the current one is in flight.
+    let mut next: Vec<Staged> = Vec::with_capacity(max);
+    let mut next_updates: Vec<Update> = Vec::with_capacity(max);
+    let mut closed = false;
     let mut session = String::new();
     loop {
         batch.clear();
-        if rx.recv_many(&mut batch, max).await == 0 {
-            return;
+        let mut updates: Vec<Update>;
+        if next.is_empty() {
+            if closed || rx.recv_many(&mut batch, max).await == 0 {
+                return;
+            }
+            updates = if abort.is_cancelled() {
+                Vec::new()
+            } else {
+                batch
+                    .iter()
+                    .map(|s| writer.prepare(shard_id, &s.kind, &s.payload))
+                    .collect()
+            };
+        } else {
+            std::mem::swap(&mut batch, &mut next);
+            updates = std::mem::take(&mut next_updates);
         }
-        let mut updates: Vec<Update> = Vec::new();
         if !abort.is_cancelled() {
-            updates = batch
-                .iter()
-                .map(|s| writer.prepare(shard_id, &s.kind, &s.payload))
-                .collect();
             // A resumed session is checked at once, even if nothing is written.
             let has_resumed = batch.iter().any(|s| s.kind == "RESUMED");
             let first_write = updates
@@ -699,8 +712,26 @@ async fn cache_stage(
                     updates.insert(0, writer.session_check(shard_id));
                 }
                 let give_up = || abort.is_cancelled();
-                // An error here means `abort` fired: the events become orphans below.
-                let applied = writer.apply_until(&mut updates, give_up).await.is_ok();
+                // While Redis works on this batch, read and parse the next one (parsing is
+                // pure: the order of writes and publishes is unchanged). An error means
+                // `abort` fired: the events become orphans below.
+                let applied = {
+                    let apply = writer.apply_until(&mut updates, give_up);
+                    tokio::pin!(apply);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            result = &mut apply => break result.is_ok(),
+                            item = rx.recv(), if !closed && next.len() < max => match item {
+                                Some(staged) => {
+                                    next_updates.push(writer.prepare(shard_id, &staged.kind, &staged.payload));
+                                    next.push(staged);
+                                }
+                                None => closed = true,
+                            },
+                        }
+                    }
+                };
                 if let Some(expected) = expected {
                     let check = updates.remove(0);
                     if applied && check.previous() != Some(expected.as_bytes()) {
@@ -876,6 +907,7 @@ async fn cache_writer(config: &GatewayConfig) -> Result<Option<CacheWriter>, Run
     let mut cache_config = CacheConfig::new(config.redis_prefix.clone());
     cache_config.resources = config.cache_resources;
     cache_config.message_ttl = config.cache_message_ttl;
+    cache_config.previous_state = config.cache_previous_state;
     let writer = CacheWriter::new(redis, cache_config);
     if let Err(error) = writer.load_scripts().await {
         tracing::warn!(%error, "cannot load the cache scripts yet (retried on the first write)");
