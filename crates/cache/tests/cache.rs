@@ -601,3 +601,63 @@ async fn the_rest_fallback_fetches_missing_members_and_keeps_them_apart() {
     assert_eq!((channel.guild_id, source), (Some(g), Source::Cache));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn member_chunks_fill_in_members_without_changing_the_count() {
+    let f = Fixture::new(Resources::parse("default,presences").expect("valid")).await;
+    let mut guild = guild_payload(6000, 1, &[1]);
+    guild["large"] = json!(true);
+    guild["member_count"] = json!(3);
+    f.apply(&[("GUILD_CREATE", guild)]).await;
+    let g = Id::new(6000);
+    assert!(
+        f.reader
+            .member(g, Id::new(2))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    f.apply(&[(
+        "GUILD_MEMBERS_CHUNK",
+        json!({
+            "guild_id": "6000", "chunk_index": 0, "chunk_count": 1, "nonce": "n",
+            "members": [
+                member_payload(6000, 2, &["900"], Some("two")),
+                member_payload(6000, 3, &[], None),
+            ],
+            "presences": [{"user": {"id": "2"}, "status": "idle", "activities": []}]
+        }),
+    )])
+    .await;
+    let two = f
+        .reader
+        .member(g, Id::new(2))
+        .await
+        .expect("read")
+        .expect("member");
+    assert_eq!(two.nick.as_deref(), Some("two"));
+    assert_eq!(
+        f.reader.user_guilds(Id::new(3)).await.expect("read"),
+        vec![g]
+    );
+    assert_eq!(
+        f.reader
+            .guild(g)
+            .await
+            .expect("read")
+            .expect("guild")
+            .member_count,
+        Some(3),
+        "chunks are not joins"
+    );
+    assert_eq!(
+        f.reader
+            .presence(g, Id::new(2))
+            .await
+            .expect("read")
+            .expect("presence")
+            .status,
+        "idle"
+    );
+    assert!(f.reader.guild(g).await.expect("read").expect("guild").large);
+}

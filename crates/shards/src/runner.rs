@@ -511,12 +511,14 @@ async fn forward(
     ));
     let ended = read_shard(ctx, shard, lease, stop, &Sink::Cache(tx), &rebuild).await;
     match ended {
-        // Someone else may own the shard: write and publish nothing more. What the stage held
-        // was not counted as received, so the next owner's RESUME replays it.
+        // Someone else may own the shard: the stage writes nothing more to the cache and
+        // publishes what it holds as orphans (not counted as received, so the next owner's
+        // RESUME replays them, with their cache writes).
         Forwarding::LeaseLost => abort.cancel(),
         Forwarding::Stopped | Forwarding::Fatal(_) => {
             // The sender is gone: the stage finishes what it holds, unless Redis is away for
-            // longer than the flush timeout (then those events are replayed by a RESUME).
+            // longer than the flush timeout; then it publishes the rest as orphans, without
+            // cache writes and not counted in the saved session, so a RESUME replays them.
             let mut stage = stage;
             if tokio::time::timeout(ctx.config.shutdown_flush_timeout, &mut stage)
                 .await
@@ -524,7 +526,7 @@ async fn forward(
             {
                 tracing::warn!(
                     shard_id,
-                    "the cache stage could not finish in time; its events will be replayed"
+                    "the cache stage could not finish in time; its events are published without cache writes and will be replayed"
                 );
                 abort.cancel();
                 let _ = stage.await;
