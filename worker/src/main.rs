@@ -88,15 +88,24 @@ async fn run(config: WorkerConfig) -> Result<(), Box<dyn std::error::Error>> {
         Prompts::new(redis.clone(), prefix.clone()),
     );
     let settings = SettingsCache::new(store, redis.clone(), prefix.clone());
+    // The gateways keep the Discord-object cache under the same prefix; what it lacks comes
+    // from REST and is kept for a while.
+    let cache = swarmcord_cache::FallbackReader::new(
+        swarmcord_cache::CacheReader::new(redis.clone(), &prefix),
+        Arc::clone(&http),
+        swarmcord_cache::DEFAULT_REST_TTL,
+    );
     swarmcord_bot::builtin::register(
         &mut dispatcher,
         Arc::clone(&http),
+        cache.clone(),
         settings.clone(),
         config.default_prefix.clone(),
     )?;
     register_slash_commands(&http, me.id.cast(), &dispatcher, &config.slash_commands).await;
     let bot = Arc::new(Bot::new(
         Arc::clone(&http),
+        cache,
         Arc::new(dispatcher),
         settings,
         redis.clone(),

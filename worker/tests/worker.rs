@@ -471,54 +471,7 @@ async fn slash_commands_answer_in_time_and_a_slow_one_is_deferred() {
             .contains_key(&target)
     );
 
-    // A slow command: Discord takes 2.5 s to answer the guild lookup of /serverinfo.
-    control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
-        rest_delays: Some(vec![swarmcord_sim::discord::RestDelay {
-            method: "GET".to_owned(),
-            path_prefix: format!("/guilds/{}", guild.id),
-            delay_ms: 2500,
-        }]),
-        ..Default::default()
-    });
-    let since = control.log(0, None).len() as u64;
-    let (interaction, deferred, took) =
-        slash(&control, guild.id, channel, member, "serverinfo", json!([])).await;
-    assert_eq!(deferred.status, 204, "{deferred:?}");
-    assert_eq!(deferred.body["type"], 5, "deferred: {deferred:?}");
-    assert!(
-        took < Duration::from_millis(2500),
-        "deferred {took:?} after the interaction was created"
-    );
-    let edit_path = format!(
-        "/webhooks/{bot_id}/{}/messages/@original",
-        interaction.token
-    );
-    let edited = control
-        .wait_for_record(since, WAIT, |r| {
-            r.kind == "rest" && r.method == "PATCH" && r.path == edit_path
-        })
-        .await
-        .unwrap_or_else(|| panic!("the deferred response was never edited\n{}", worker.logs()));
-    assert_eq!(edited.status, 200, "{edited:?}");
-    assert_eq!(edited.body["embeds"][0]["title"], "g0", "{edited:?}");
-    let callbacks = control
-        .log(since, Some("rest"))
-        .into_iter()
-        .filter(|r| {
-            r.path
-                .contains(&format!("/interactions/{}/", interaction.id))
-        })
-        .count();
-    assert_eq!(callbacks, 1, "one callback, then an edit");
-    control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
-        rest_delays: Some(Vec::new()),
-        ..Default::default()
-    });
-    assert!(
-        worker.logs().contains("deferring the response"),
-        "{}",
-        worker.logs()
-    );
+    slow_ping_is_deferred_then_edited(&control, guild.id, channel, owner, &worker).await;
     drop(worker);
     gateway.terminate().await;
 }
@@ -624,9 +577,104 @@ async fn setup_wizard_settings_and_moderation_commands() {
         format!("<@{member}> is not banned.")
     );
 
-    // Information commands.
+    // Permissions come from the gateways' cache: no REST lookups.
     let since = control.log(0, None).len() as u64;
-    say(&control, channel, member, &format!("$userinfo <@{owner}>")).await;
+    assert!(
+        say(&control, channel, owner, "$settings")
+            .await
+            .starts_with("Prefix: `$`")
+    );
+    let lookups: Vec<String> = control
+        .log(since, Some("rest"))
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.path)
+        .collect();
+    assert!(lookups.is_empty(), "permissions from REST: {lookups:?}");
+    let refused = say(&control, channel, member, "$settings").await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+
+    info_commands_read_the_cache(&control, channel, log_channel, owner, member).await;
+    gateway.terminate().await;
+}
+
+/// `/ping` while Discord takes 2.5 s to answer its REST round trip: deferred within the
+/// deadline, then the original response is edited with the result.
+async fn slow_ping_is_deferred_then_edited(
+    control: &Control,
+    guild_id: u64,
+    channel: u64,
+    owner: u64,
+    worker: &Worker,
+) {
+    let bot_id = DiscordConfig::default().bot_id;
+    // A slow command: Discord takes 2.5 s to answer the REST round trip of /ping.
+    control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
+        rest_delays: Some(vec![swarmcord_sim::discord::RestDelay {
+            method: "GET".to_owned(),
+            path_prefix: "/users/@me".to_owned(),
+            delay_ms: 2500,
+        }]),
+        ..Default::default()
+    });
+    let since = control.log(0, None).len() as u64;
+    let (interaction, deferred, took) =
+        slash(control, guild_id, channel, owner, "ping", json!([])).await;
+    assert_eq!(deferred.status, 204, "{deferred:?}");
+    assert_eq!(deferred.body["type"], 5, "deferred: {deferred:?}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "deferred {took:?} after the interaction was created"
+    );
+    let edit_path = format!(
+        "/webhooks/{bot_id}/{}/messages/@original",
+        interaction.token
+    );
+    let edited = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest" && r.method == "PATCH" && r.path == edit_path
+        })
+        .await
+        .unwrap_or_else(|| panic!("the deferred response was never edited\n{}", worker.logs()));
+    assert_eq!(edited.status, 200, "{edited:?}");
+    let round_trip: u64 = edited.body["content"]
+        .as_str()
+        .and_then(|c| c.strip_prefix("Pong! Discord REST round trip: "))
+        .and_then(|c| c.split(' ').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{edited:?}"));
+    assert!(round_trip >= 2500, "{edited:?}");
+    let callbacks = control
+        .log(since, Some("rest"))
+        .into_iter()
+        .filter(|r| {
+            r.path
+                .contains(&format!("/interactions/{}/", interaction.id))
+        })
+        .count();
+    assert_eq!(callbacks, 1, "one callback, then an edit");
+    control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
+        rest_delays: Some(Vec::new()),
+        ..Default::default()
+    });
+    assert!(
+        worker.logs().contains("deferring the response"),
+        "{}",
+        worker.logs()
+    );
+}
+
+/// `userinfo`, `serverinfo` and `channelinfo` answer from the gateways' cache.
+async fn info_commands_read_the_cache(
+    control: &Control,
+    channel: u64,
+    log_channel: u64,
+    owner: u64,
+    member: u64,
+) {
+    // Information commands (from the cache).
+    let since = control.log(0, None).len() as u64;
+    say(control, channel, member, &format!("$userinfo <@{owner}>")).await;
     let info = control
         .log(since, Some("rest"))
         .into_iter()
@@ -641,8 +689,33 @@ async fn setup_wizard_settings_and_moderation_commands() {
     );
     assert!(fields.iter().any(|f| f["name"] == "Joined"), "{fields:?}");
     assert_eq!(
-        say(&control, channel, member, "$serverinfo").await,
+        say(control, channel, member, "$serverinfo").await,
         "**wizardry**"
     );
-    gateway.terminate().await;
+    let since = control.log(0, None).len() as u64;
+    say(
+        control,
+        channel,
+        member,
+        &format!("$channelinfo <#{log_channel}>"),
+    )
+    .await;
+    let info = control
+        .log(since, Some("rest"))
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path == format!("/channels/{channel}/messages"))
+        .expect("channelinfo reply");
+    let fields = info.body["embeds"][0]["fields"].as_array().expect("fields");
+    assert!(
+        fields
+            .iter()
+            .any(|f| f["name"] == "Type" && f["value"] == "text"),
+        "{fields:?}"
+    );
+    let gets = control
+        .log(since, Some("rest"))
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    assert_eq!(gets, 0, "channelinfo read the cache");
 }

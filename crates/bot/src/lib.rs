@@ -5,8 +5,9 @@
 //! - `MESSAGE_CREATE`: reads the guild's prefix and disabled commands ([`settings`]: a copy in
 //!   Redis in front of MongoDB; the default prefix when the store is unavailable, so commands
 //!   that need no settings keep working), computes the author's permissions in the channel
-//!   from Discord REST only when the command needs them (unknown → every permission check
-//!   fails), runs the command framework, and sends the reply with a nonce derived from the
+//!   only when the command needs them — from the gateways' Redis cache ([`swarmcord_cache`]),
+//!   or from Discord REST when the cache cannot tell (unknown → every permission check
+//!   fails) — runs the command framework, and sends the reply with a nonce derived from the
 //!   event's identity and `enforce_nonce`, so that a redelivered event never produces a second
 //!   reply;
 //! - `INTERACTION_CREATE`: slash commands, answered within Discord's 3-second deadline
@@ -63,6 +64,7 @@ pub(crate) fn record_command(command: &str, source: &'static str, started: Insta
 /// The bot's event handler.
 pub struct Bot {
     http: Arc<Client>,
+    cache: swarmcord_cache::FallbackReader,
     handled: HandledLog,
     dispatcher: Arc<Dispatcher>,
     settings: SettingsCache,
@@ -83,6 +85,7 @@ impl Bot {
     /// A bot answering as `bot_id`.
     pub fn new(
         http: Arc<Client>,
+        cache: swarmcord_cache::FallbackReader,
         dispatcher: Arc<Dispatcher>,
         settings: SettingsCache,
         redis: redis::aio::ConnectionManager,
@@ -92,6 +95,7 @@ impl Bot {
         Self {
             handled: HandledLog::new(redis, &config.redis_prefix),
             http,
+            cache,
             dispatcher,
             settings,
             user_id: bot_id,
@@ -167,8 +171,19 @@ impl Bot {
                     .as_ref()
                     .map(|m| m.roles.clone())
                     .unwrap_or_default();
-                self.permissions(guild_id, message.channel_id, message.author.id, &roles)
-                    .await
+                let timed_out = message
+                    .member
+                    .as_ref()
+                    .and_then(|m| m.communication_disabled_until)
+                    .is_some_and(|until| until.as_secs() > permissions::now_secs());
+                self.permissions(
+                    guild_id,
+                    message.channel_id,
+                    message.author.id,
+                    &roles,
+                    timed_out,
+                )
+                .await
             }
             (None, _) => Some(Permissions::all() - Permissions::ADMINISTRATOR),
             (Some(_), _) => None,
@@ -208,14 +223,31 @@ impl Bot {
         Ok(())
     }
 
-    /// The author's permissions in the channel, or `None` when any lookup failed.
+    /// The author's permissions in the channel: from the cache when it can tell, else from
+    /// Discord REST; `None` when neither can.
     async fn permissions(
         &self,
         guild_id: Id<GuildMarker>,
         channel_id: Id<ChannelMarker>,
         user_id: Id<UserMarker>,
         member_roles: &[Id<RoleMarker>],
+        timed_out: bool,
     ) -> Option<Permissions> {
+        match self
+            .cache
+            .member_permissions_in_channel(guild_id, channel_id, user_id)
+            .await
+        {
+            Ok(swarmcord_cache::PermissionLookup::Known(permissions)) => {
+                metrics::counter!("swarmcord_worker_permission_lookups_total", "source" => "cache")
+                    .increment(1);
+                return Some(permissions);
+            }
+            Ok(lookup) => tracing::debug!(?lookup, "the cache cannot tell; asking Discord"),
+            Err(error) => tracing::debug!(%error, "cache unavailable; asking Discord"),
+        }
+        metrics::counter!("swarmcord_worker_permission_lookups_total", "source" => "rest")
+            .increment(1);
         let guild = self.http.guild(guild_id).await.ok()?.model().await.ok()?;
         let channel = self
             .http
@@ -233,6 +265,7 @@ impl Bot {
             user_id,
             member_roles,
             overwrites: &overwrites,
+            timed_out,
         }))
     }
 

@@ -25,6 +25,8 @@ pub struct PermissionInputs<'a> {
     pub member_roles: &'a [Id<RoleMarker>],
     /// The channel's overwrites.
     pub overwrites: &'a [PermissionOverwrite],
+    /// Whether the member is timed out (`communication_disabled_until` in the future).
+    pub timed_out: bool,
 }
 
 /// The member's permissions in the channel.
@@ -65,7 +67,22 @@ pub fn compute(inputs: &PermissionInputs<'_>) -> Permissions {
     {
         perms = (perms - o.deny) | o.allow;
     }
+    // A channel a member cannot see grants nothing in it.
+    if !perms.contains(Permissions::VIEW_CHANNEL) {
+        return Permissions::empty();
+    }
+    // A timed-out member keeps only reading.
+    if inputs.timed_out {
+        perms &= Permissions::VIEW_CHANNEL | Permissions::READ_MESSAGE_HISTORY;
+    }
     perms
+}
+
+/// The current Unix time in seconds.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -101,7 +118,12 @@ mod tests {
         static MOD: [Id<RoleMarker>; 1] = [Id::new(2)];
         static ADMIN: [Id<RoleMarker>; 1] = [Id::new(3)];
         let roles = [
-            role(1, Permissions::SEND_MESSAGES),
+            role(
+                1,
+                Permissions::VIEW_CHANNEL
+                    | Permissions::SEND_MESSAGES
+                    | Permissions::READ_MESSAGE_HISTORY,
+            ),
             role(2, Permissions::BAN_MEMBERS),
             role(3, Permissions::ADMINISTRATOR),
         ];
@@ -132,6 +154,7 @@ mod tests {
             user_id: Id::new(user),
             member_roles,
             overwrites: &overwrites,
+            timed_out: false,
         };
         let moderator = compute(&base(7, &MOD));
         assert!(
@@ -149,5 +172,28 @@ mod tests {
         );
         assert_eq!(compute(&base(8, &ADMIN)), Permissions::all());
         assert_eq!(compute(&base(99, &[])), Permissions::all(), "the owner");
+        let muted = compute(&PermissionInputs {
+            timed_out: true,
+            ..base(7, &MOD)
+        });
+        assert_eq!(
+            muted,
+            Permissions::VIEW_CHANNEL | Permissions::READ_MESSAGE_HISTORY,
+            "a timed-out member only reads"
+        );
+        let hidden = [overwrite(
+            8,
+            PermissionOverwriteType::Member,
+            Permissions::empty(),
+            Permissions::VIEW_CHANNEL,
+        )];
+        assert_eq!(
+            compute(&PermissionInputs {
+                overwrites: &hidden,
+                ..base(8, &MOD)
+            }),
+            Permissions::empty(),
+            "a channel one cannot see grants nothing"
+        );
     }
 }

@@ -554,43 +554,14 @@ mod reference {
             ("REDIS_URL", "redis://h"),
         ]);
         GatewayConfig::from_env(&env).expect("valid");
-        let documented = env.documented();
         let doc = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../docs/CONFIGURATION.md"
         ))
         .expect("docs/CONFIGURATION.md");
-        let section = doc
-            .split("## Gateway")
-            .nth(1)
-            .and_then(|s| s.split("\n## ").next())
-            .expect("a Gateway section");
-        let listed: BTreeSet<String> = section
-            .lines()
-            .filter_map(|l| l.strip_prefix("| `"))
-            .filter_map(|l| l.split('`').next())
-            .map(str::to_owned)
-            .collect();
-        let read: BTreeSet<String> = documented.keys().cloned().collect();
-        assert_eq!(
-            listed, read,
-            "docs/CONFIGURATION.md (Gateway) and GatewayConfig::from_env disagree"
-        );
-        for (name, doc) in &documented {
-            let row = section
-                .lines()
-                .find(|l| l.starts_with(&format!("| `{name}`")))
-                .expect("row");
-            if let Some(default) = doc.default.as_ref().filter(|d| !d.is_empty()) {
-                assert!(
-                    row.contains(&format!("`{default}`")),
-                    "{name}: default {default:?} missing in {row}"
-                );
-            }
-            assert_eq!(
-                row.contains("yes"),
-                doc.required,
-                "{name}: required column in {row}"
+        if let Err(problems) = env.check_reference(&doc, "Gateway") {
+            panic!(
+                "docs/CONFIGURATION.md (Gateway) and GatewayConfig::from_env disagree:\n{problems}"
             );
         }
     }

@@ -1,12 +1,16 @@
-//! `serverinfo` and `userinfo`, read from Discord REST.
+//! `serverinfo`, `userinfo` and `channelinfo`: read from the gateways' Redis cache, with Discord
+//! REST for what the cache does not hold (a guild not received yet, a member of a large guild).
 
 use std::time::Duration;
 
+use swarmcord_cache::CachedChannel;
 use swarmcord_commands::precondition::BoxFuture;
 use swarmcord_commands::{
     ArgSpec, Args, Command, CommandError, CommandSpec, CooldownScope, Dispatcher,
     InvocationContext, Reply,
 };
+use twilight_model::id::Id;
+use twilight_model::id::marker::GuildMarker;
 
 use super::{Services, SetupError, created_at, embed, is_status};
 
@@ -31,6 +35,16 @@ pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Resu
             .build()?,
         UserInfo(services.clone()),
     )?;
+    dispatcher.register(
+        CommandSpec::builder("channelinfo")
+            .description("Show a channel's details (this one by default)")
+            .category("General")
+            .guild_only()
+            .cooldown(CooldownScope::User, 5, Duration::from_secs(10))
+            .arg(ArgSpec::channel("channel").describe("which").optional())
+            .build()?,
+        ChannelInfo(services.clone()),
+    )?;
     Ok(())
 }
 
@@ -42,7 +56,81 @@ fn rest_failure(error: &twilight_http::Error) -> CommandError {
     }
 }
 
+fn cache_failure(error: &swarmcord_cache::CacheError) -> CommandError {
+    CommandError::internal(error.to_string())
+}
+
+/// Discord's timestamps (`2021-01-01T00:00:00.000000+00:00`) as `<t:…:D>`, or as given.
+fn discord_date(iso: &str) -> String {
+    twilight_model::util::Timestamp::parse(iso)
+        .map_or_else(|_| iso.to_owned(), |t| format!("<t:{}:D>", t.as_secs()))
+}
+
 struct ServerInfo(Services);
+
+impl ServerInfo {
+    /// From the cache: `None` when the guild is not cached.
+    async fn cached(&self, guild_id: Id<GuildMarker>) -> Result<Option<Reply>, CommandError> {
+        let cache = self.0.cache.cache();
+        let Some(guild) = cache.guild(guild_id).await.map_err(|e| cache_failure(&e))? else {
+            return Ok(None);
+        };
+        let channels = cache
+            .guild_channels(guild_id)
+            .await
+            .map_err(|e| cache_failure(&e))?;
+        let roles = cache.roles(guild_id).await.map_err(|e| cache_failure(&e))?;
+        let members = cache
+            .member_ids(guild_id)
+            .await
+            .map_err(|e| cache_failure(&e))?;
+        let fields = vec![
+            ("Owner", format!("<@{}>", guild.owner_id)),
+            ("Members", members.len().to_string()),
+            ("Channels", channels.len().to_string()),
+            ("Roles", roles.len().to_string()),
+            ("Boost tier", guild.premium_tier.to_string()),
+            ("Created", format!("<t:{}:D>", created_at(guild_id.get()))),
+            ("ID", guild_id.to_string()),
+        ];
+        Ok(Some(
+            Reply::text(format!("**{}**", guild.name)).with_embed(embed(&guild.name, fields)),
+        ))
+    }
+
+    /// From Discord REST.
+    async fn fetched(&self, guild_id: Id<GuildMarker>) -> Result<Reply, CommandError> {
+        let http = &self.0.http;
+        let guild = http
+            .guild(guild_id)
+            .with_counts(true)
+            .await
+            .map_err(|e| rest_failure(&e))?
+            .model()
+            .await
+            .map_err(|e| CommandError::internal(e.to_string()))?;
+        let channels = http
+            .guild_channels(guild_id)
+            .await
+            .map_err(|e| rest_failure(&e))?
+            .model()
+            .await
+            .map_err(|e| CommandError::internal(e.to_string()))?;
+        let members = guild
+            .approximate_member_count
+            .or(guild.member_count)
+            .map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+        let fields = vec![
+            ("Owner", format!("<@{}>", guild.owner_id)),
+            ("Members", members),
+            ("Channels", channels.len().to_string()),
+            ("Roles", guild.roles.len().to_string()),
+            ("Created", format!("<t:{}:D>", created_at(guild_id.get()))),
+            ("ID", guild_id.to_string()),
+        ];
+        Ok(Reply::text(format!("**{}**", guild.name)).with_embed(embed(&guild.name, fields)))
+    }
+}
 
 impl Command for ServerInfo {
     fn run<'a>(
@@ -54,35 +142,14 @@ impl Command for ServerInfo {
             let Some(guild_id) = ctx.guild_id else {
                 return Err(CommandError::user("This command only works in a server."));
             };
-            let http = &self.0.http;
-            let guild = http
-                .guild(guild_id)
-                .with_counts(true)
-                .await
-                .map_err(|e| rest_failure(&e))?
-                .model()
-                .await
-                .map_err(|e| CommandError::internal(e.to_string()))?;
-            let channels = http
-                .guild_channels(guild_id)
-                .await
-                .map_err(|e| rest_failure(&e))?
-                .model()
-                .await
-                .map_err(|e| CommandError::internal(e.to_string()))?;
-            let members = guild
-                .approximate_member_count
-                .or(guild.member_count)
-                .map_or_else(|| "unknown".to_owned(), |n| n.to_string());
-            let fields = vec![
-                ("Owner", format!("<@{}>", guild.owner_id)),
-                ("Members", members),
-                ("Channels", channels.len().to_string()),
-                ("Roles", guild.roles.len().to_string()),
-                ("Created", format!("<t:{}:D>", created_at(guild_id.get()))),
-                ("ID", guild_id.to_string()),
-            ];
-            Ok(Reply::text(format!("**{}**", guild.name)).with_embed(embed(&guild.name, fields)))
+            match self.cached(guild_id).await {
+                Ok(Some(reply)) => Ok(reply),
+                Ok(None) => self.fetched(guild_id).await,
+                Err(error) => {
+                    tracing::debug!(%error, "cache unavailable; asking Discord");
+                    self.fetched(guild_id).await
+                }
+            }
         })
     }
 }
@@ -97,14 +164,10 @@ impl Command for UserInfo {
     ) -> BoxFuture<'a, Result<Reply, CommandError>> {
         Box::pin(async move {
             let user_id = args.user("user").unwrap_or(ctx.user_id);
-            let http = &self.0.http;
-            let user = http
-                .user(user_id)
-                .await
-                .map_err(|e| rest_failure(&e))?
-                .model()
-                .await
-                .map_err(|e| CommandError::internal(e.to_string()))?;
+            let reader = &self.0.cache;
+            let Some((user, _)) = reader.user(user_id).await.map_err(|e| cache_failure(&e))? else {
+                return Err(CommandError::user("Discord doesn't know that user."));
+            };
             let mut fields = vec![
                 ("User", format!("<@{user_id}>")),
                 ("Bot", if user.bot { "yes" } else { "no" }.to_owned()),
@@ -112,14 +175,10 @@ impl Command for UserInfo {
                 ("ID", user_id.to_string()),
             ];
             if let Some(guild_id) = ctx.guild_id {
-                match http.guild_member(guild_id, user_id).await {
-                    Ok(response) => {
-                        let member = response
-                            .model()
-                            .await
-                            .map_err(|e| CommandError::internal(e.to_string()))?;
-                        if let Some(joined) = member.joined_at {
-                            fields.push(("Joined", format!("<t:{}:D>", joined.as_secs())));
+                match reader.member(guild_id, user_id).await {
+                    Ok(Some((member, source))) => {
+                        if let Some(joined) = &member.joined_at {
+                            fields.push(("Joined", discord_date(joined)));
                         }
                         let roles = if member.roles.is_empty() {
                             "none".to_owned()
@@ -132,11 +191,10 @@ impl Command for UserInfo {
                                 .join(" ")
                         };
                         fields.push(("Roles", roles));
+                        tracing::debug!(?source, "member read");
                     }
-                    Err(error) if is_status(&error, 404) => {
-                        fields.push(("Member", "not in this server".to_owned()));
-                    }
-                    Err(error) => return Err(rest_failure(&error)),
+                    Ok(None) => fields.push(("Member", "not in this server".to_owned())),
+                    Err(error) => return Err(cache_failure(&error)),
                 }
             }
             let name = user
@@ -145,5 +203,92 @@ impl Command for UserInfo {
                 .unwrap_or_else(|| user.name.clone());
             Ok(Reply::text(format!("**{name}**")).with_embed(embed(&name, fields)))
         })
+    }
+}
+
+struct ChannelInfo(Services);
+
+fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        0 => "text",
+        2 => "voice",
+        4 => "category",
+        5 => "announcement",
+        13 => "stage",
+        15 => "forum",
+        16 => "media",
+        _ => "other",
+    }
+}
+
+fn channel_fields(channel: &CachedChannel) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("Channel", format!("<#{}>", channel.id)),
+        ("Type", kind_name(channel.kind).to_owned()),
+        ("Created", format!("<t:{}:D>", created_at(channel.id.get()))),
+        ("ID", channel.id.to_string()),
+    ];
+    if let Some(parent) = channel.parent_id {
+        fields.push(("Category", format!("<#{parent}>")));
+    }
+    if let Some(topic) = channel.topic.as_deref().filter(|t| !t.is_empty()) {
+        fields.push(("Topic", topic.to_owned()));
+    }
+    if let Some(slowmode) = channel.rate_limit_per_user.filter(|s| *s > 0) {
+        fields.push(("Slow mode", format!("{slowmode} s")));
+    }
+    if let Some(limit) = channel.user_limit.filter(|l| *l > 0) {
+        fields.push(("User limit", limit.to_string()));
+    }
+    fields.push(("Overwrites", channel.overwrites.len().to_string()));
+    fields
+}
+
+impl Command for ChannelInfo {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        Box::pin(async move {
+            let channel_id = args.channel("channel").unwrap_or(ctx.channel_id);
+            let Some((channel, source)) = self
+                .0
+                .cache
+                .channel(channel_id)
+                .await
+                .map_err(|e| cache_failure(&e))?
+            else {
+                return Err(CommandError::user("I can't find that channel."));
+            };
+            if channel.guild_id != ctx.guild_id {
+                return Err(CommandError::user("That channel is not in this server."));
+            }
+            tracing::debug!(?source, "channel read");
+            let name = channel
+                .name
+                .clone()
+                .unwrap_or_else(|| channel.id.to_string());
+            let title = format!("#{name}");
+            Ok(Reply::text(format!("**{title}**"))
+                .with_embed(embed(&title, channel_fields(&channel))))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_channel_kinds() {
+        assert_eq!(
+            discord_date("2021-01-01T00:00:00.000000+00:00"),
+            "<t:1609459200:D>"
+        );
+        assert_eq!(discord_date("garbage"), "garbage");
+        assert_eq!(kind_name(0), "text");
+        assert_eq!(kind_name(2), "voice");
+        assert_eq!(kind_name(99), "other");
     }
 }

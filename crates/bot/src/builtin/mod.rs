@@ -2,7 +2,8 @@
 //!
 //! | category | commands |
 //! |---|---|
-//! | General | `ping`, `help` (generated), `serverinfo`, `userinfo` |
+//! | General | `ping`, `help` (generated), `serverinfo`, `userinfo`, `channelinfo` (from the
+//! gateways' cache; Discord REST for what it lacks) |
 //! | Settings | `prefix`, `settings`, `setup` (a three-step wizard) |
 //! | Moderation | `ban`, `kick` (both confirm first), `unban`, `infractions` |
 //!
@@ -39,6 +40,7 @@ pub enum SetupError {
 #[derive(Clone)]
 pub(crate) struct Services {
     pub(crate) http: Arc<Client>,
+    pub(crate) cache: swarmcord_cache::FallbackReader,
     pub(crate) settings: SettingsCache,
     pub(crate) default_prefix: String,
     /// Every registered command name, filled once registration is complete (for `settings
@@ -50,11 +52,13 @@ pub(crate) struct Services {
 pub fn register(
     dispatcher: &mut Dispatcher,
     http: Arc<Client>,
+    cache: swarmcord_cache::FallbackReader,
     settings: SettingsCache,
     default_prefix: String,
 ) -> Result<(), SetupError> {
     let services = Services {
         http,
+        cache,
         settings,
         default_prefix,
         commands: Arc::new(OnceLock::new()),
