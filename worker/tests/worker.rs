@@ -15,6 +15,25 @@ use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{Control, MessageSpec};
 use swarmcord_testkit::{mongo_url, unique_name};
 
+/// A simulator that lets shards identify every 100 ms.
+fn fast_identify() -> DiscordConfig {
+    DiscordConfig {
+        identify_interval: Duration::from_millis(100),
+        ..DiscordConfig::default()
+    }
+}
+
+/// A ready gateway owning the single shard, and a fresh database name.
+async fn one_shard_gateway(
+    cluster: &Cluster,
+    gateway: &str,
+    database: &str,
+) -> (common::Gateway, String) {
+    let gateway = cluster.gateway(gateway, &[("SHARD_COUNT", "1")]).await;
+    gateway.wait_ready(WAIT).await;
+    (gateway, unique_name(database).replace('-', "_"))
+}
+
 /// Posts `content` and waits for the bot's reply to that very message; returns its content.
 ///
 /// Only a reply referencing the new message counts: a worker may legitimately re-send an
@@ -45,16 +64,9 @@ async fn say(control: &Control, channel_id: u64, author_id: u64, content: &str) 
 
 #[tokio::test]
 async fn prefix_commands_answer_through_rest_and_settings_persist_in_mongodb() {
-    let cluster = Cluster::start(DiscordConfig {
-        identify_interval: Duration::from_millis(100),
-        ..DiscordConfig::default()
-    })
-    .await;
-    let guilds = cluster.guilds_on_shards([0], 1);
-    let guild = &guilds[&0];
-    let gateway = cluster.gateway("gw-worker", &[("SHARD_COUNT", "1")]).await;
-    gateway.wait_ready(WAIT).await;
-    let database = unique_name("worker_e2e").replace('-', "_");
+    let cluster = Cluster::start(fast_identify()).await;
+    let guild = &cluster.guilds_on_shards([0], 1)[&0];
+    let (gateway, database) = one_shard_gateway(&cluster, "gw-worker", "worker_e2e").await;
     let worker = Worker::start(&cluster, &database, &format!("{}.work", cluster.prefix)).await;
     let control = cluster.sim.control();
     let channel = guild.text_channels[0];
@@ -121,16 +133,9 @@ async fn prefix_commands_answer_through_rest_and_settings_persist_in_mongodb() {
 
 #[tokio::test]
 async fn a_ban_confirmed_after_the_asking_worker_was_killed_is_completed_by_another() {
-    let cluster = Cluster::start(DiscordConfig {
-        identify_interval: Duration::from_millis(100),
-        ..DiscordConfig::default()
-    })
-    .await;
-    let guilds = cluster.guilds_on_shards([0], 1);
-    let guild = &guilds[&0];
-    let gateway = cluster.gateway("gw-ban", &[("SHARD_COUNT", "1")]).await;
-    gateway.wait_ready(WAIT).await;
-    let database = unique_name("worker_ban").replace('-', "_");
+    let cluster = Cluster::start(fast_identify()).await;
+    let guild = &cluster.guilds_on_shards([0], 1)[&0];
+    let (gateway, database) = one_shard_gateway(&cluster, "gw-ban", "worker_ban").await;
     let queue = format!("{}.work", cluster.prefix);
     let control = cluster.sim.control();
     let channel = guild.text_channels[0];
@@ -212,17 +217,11 @@ async fn a_ban_confirmed_after_the_asking_worker_was_killed_is_completed_by_anot
 
 #[tokio::test]
 async fn a_burst_of_1000_commands_gets_exactly_one_reply_each_when_a_worker_is_killed() {
-    let mut config = DiscordConfig {
-        identify_interval: Duration::from_millis(100),
-        ..DiscordConfig::default()
-    };
+    let mut config = fast_identify();
     config.rest_limits.enabled = false;
     let cluster = Cluster::start(config).await;
-    let guilds = cluster.guilds_on_shards([0], 1);
-    let guild = &guilds[&0];
-    let gateway = cluster.gateway("gw-burst", &[("SHARD_COUNT", "1")]).await;
-    gateway.wait_ready(WAIT).await;
-    let database = unique_name("worker_burst").replace('-', "_");
+    let guild = &cluster.guilds_on_shards([0], 1)[&0];
+    let (gateway, database) = one_shard_gateway(&cluster, "gw-burst", "worker_burst").await;
     let queue = format!("{}.work", cluster.prefix);
     let mut doomed = Some(Worker::start(&cluster, &database, &queue).await);
     let survivor = Worker::start(&cluster, &database, &queue).await;
@@ -363,16 +362,9 @@ fn option(name: &str, kind: u8, value: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn slash_commands_answer_in_time_and_a_slow_one_is_deferred() {
-    let cluster = Cluster::start(DiscordConfig {
-        identify_interval: Duration::from_millis(100),
-        ..DiscordConfig::default()
-    })
-    .await;
-    let guilds = cluster.guilds_on_shards([0], 1);
-    let guild = &guilds[&0];
-    let gateway = cluster.gateway("gw-slash", &[("SHARD_COUNT", "1")]).await;
-    gateway.wait_ready(WAIT).await;
-    let database = unique_name("worker_slash").replace('-', "_");
+    let cluster = Cluster::start(fast_identify()).await;
+    let guild = &cluster.guilds_on_shards([0], 1)[&0];
+    let (gateway, database) = one_shard_gateway(&cluster, "gw-slash", "worker_slash").await;
     let control = cluster.sim.control();
     let worker = Worker::start(&cluster, &database, &format!("{}.work", cluster.prefix)).await;
     let channel = guild.text_channels[0];
@@ -478,11 +470,7 @@ async fn slash_commands_answer_in_time_and_a_slow_one_is_deferred() {
 
 #[tokio::test]
 async fn setup_wizard_settings_and_moderation_commands() {
-    let cluster = Cluster::start(DiscordConfig {
-        identify_interval: Duration::from_millis(100),
-        ..DiscordConfig::default()
-    })
-    .await;
+    let cluster = Cluster::start(fast_identify()).await;
     let control = cluster.sim.control();
     let guild = control.create_guild(&swarmcord_sim::discord::control::GuildSpec {
         name: "wizardry".to_owned(),
@@ -490,9 +478,7 @@ async fn setup_wizard_settings_and_moderation_commands() {
         text_channels: 2,
         ..Default::default()
     });
-    let gateway = cluster.gateway("gw-setup", &[("SHARD_COUNT", "1")]).await;
-    gateway.wait_ready(WAIT).await;
-    let database = unique_name("worker_setup").replace('-', "_");
+    let (gateway, database) = one_shard_gateway(&cluster, "gw-setup", "worker_setup").await;
     let _worker = Worker::start(&cluster, &database, &format!("{}.work", cluster.prefix)).await;
     let (channel, log_channel) = (guild.text_channels[0], guild.text_channels[1]);
     let (owner, member, target) = (guild.owner_id, guild.members[0], guild.members[1]);
