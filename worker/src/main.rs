@@ -95,10 +95,15 @@ async fn run(config: WorkerConfig) -> Result<(), Box<dyn std::error::Error>> {
         Arc::clone(&http),
         swarmcord_cache::DEFAULT_REST_TTL,
     );
+    let gateways = swarmcord_coord::GatewayRegistry::new(
+        redis.clone(),
+        swarmcord_protocol::keys::Keys::new(prefix.clone()),
+    );
     swarmcord_bot::builtin::register(
         &mut dispatcher,
         Arc::clone(&http),
         cache.clone(),
+        gateways,
         settings.clone(),
         config.default_prefix.clone(),
     )?;

@@ -470,7 +470,11 @@ async fn slash_commands_answer_in_time_and_a_slow_one_is_deferred() {
 
 #[tokio::test]
 async fn setup_wizard_settings_and_moderation_commands() {
-    let cluster = Cluster::start(fast_identify()).await;
+    let cluster = Cluster::start(DiscordConfig {
+        heartbeat_interval: Duration::from_millis(500),
+        ..fast_identify()
+    })
+    .await;
     let control = cluster.sim.control();
     let guild = control.create_guild(&swarmcord_sim::discord::control::GuildSpec {
         name: "wizardry".to_owned(),
@@ -581,6 +585,22 @@ async fn setup_wizard_settings_and_moderation_commands() {
     assert!(refused.contains("Manage Server"), "{refused}");
 
     info_commands_read_the_cache(&control, channel, log_channel, owner, member).await;
+
+    // ping reports the shard's heartbeat, which its gateway publishes in the registry.
+    let mut pong = String::new();
+    for _ in 0..5 {
+        pong = say(&control, channel, member, "$ping").await;
+        if pong.contains(" ms. Event delivery: ") && !pong.contains("not measured") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert!(
+        pong.starts_with("Pong! Discord REST round trip: ")
+            && pong.contains("Gateway heartbeat (shard 0): ")
+            && !pong.contains("not measured"),
+        "{pong}"
+    );
     gateway.terminate().await;
 }
 

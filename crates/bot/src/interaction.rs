@@ -85,6 +85,7 @@ impl Bot {
                 None => Some(Permissions::all() - Permissions::ADMINISTRATOR),
             },
             disabled_commands: self.disabled_commands(interaction.guild_id).await,
+            source: Some(crate::source_of(event)),
         };
         let started = Instant::now();
         let defer_in = self

@@ -52,6 +52,15 @@ pub struct BotConfig {
     pub interaction_defer_after: Duration,
 }
 
+/// Where an event came from, for the command context.
+pub(crate) fn source_of(event: &Event) -> swarmcord_commands::EventSource {
+    swarmcord_commands::EventSource {
+        gateway_id: event.headers.gateway_id.clone(),
+        shard_id: event.headers.shard_id,
+        received_at_ms: event.headers.received_at_ms,
+    }
+}
+
 /// Counts a finished command and records its duration.
 pub(crate) fn record_command(command: &str, source: &'static str, started: Instant) {
     let command = command.to_owned();
@@ -195,6 +204,7 @@ impl Bot {
             is_owner: self.config.owners.contains(&message.author.id.get()),
             member_permissions,
             disabled_commands,
+            source: Some(source_of(event)),
         };
         tracing::debug!(?member_permissions, "permissions resolved");
         let started = Instant::now();

@@ -23,7 +23,7 @@ pub mod spec;
 pub use args::{ArgError, ArgValue, Args, parse_args};
 pub use cooldown::{Cooldowns, RetryAfter};
 pub use dispatch::{Command, CommandError, Dispatcher, Reply};
-pub use precondition::{Denied, InvocationContext, Precondition, PreconditionExt};
+pub use precondition::{Denied, EventSource, InvocationContext, Precondition, PreconditionExt};
 pub use prefix::{Invocation, parse_prefix};
 pub use prompt::{PromptAnswer, PromptState, Prompts};
 pub use registry::{Registry, RegistryError};

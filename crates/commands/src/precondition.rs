@@ -40,6 +40,19 @@ pub struct InvocationContext {
     /// Commands the guild has switched off (by name); the dispatcher refuses them, except
     /// `help`.
     pub disabled_commands: Vec<String>,
+    /// The gateway event behind the invocation, when it came through a gateway.
+    pub source: Option<EventSource>,
+}
+
+/// Where the event behind an invocation came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventSource {
+    /// The gateway replica that received it.
+    pub gateway_id: String,
+    /// The shard that received it.
+    pub shard_id: u32,
+    /// When the gateway received it, Unix milliseconds.
+    pub received_at_ms: u64,
 }
 
 /// A precondition denied the invocation; `reason` is shown to the user.

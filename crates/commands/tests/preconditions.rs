@@ -16,6 +16,7 @@ fn ctx(guild: bool, owner: bool, perms: Option<Permissions>) -> InvocationContex
         is_owner: owner,
         member_permissions: perms,
         disabled_commands: Vec::new(),
+        source: None,
     }
 }
 

@@ -321,6 +321,7 @@ fn ctx(user: u64, perms: Permissions) -> InvocationContext {
         is_owner: false,
         member_permissions: Some(perms),
         disabled_commands: Vec::new(),
+        source: None,
     }
 }
 

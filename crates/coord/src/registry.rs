@@ -61,6 +61,10 @@ pub struct GatewayInfo {
     pub shards: Vec<u32>,
     /// When it started, in Unix milliseconds.
     pub started_at_ms: u64,
+    /// Average heartbeat round trip of each of its shards, in milliseconds (absent until a
+    /// shard has measured one). Read by the `ping` command.
+    #[serde(default)]
+    pub heartbeat_latency_ms: std::collections::BTreeMap<u32, u64>,
 }
 
 /// The registry of live gateway replicas.

@@ -245,6 +245,7 @@ pub async fn run(
                 reply_queue: ctx.reply_queue.clone(),
                 shards: ctx.owned.clone(),
                 started_at_ms: unix_ms(),
+                heartbeat_latency_ms: std::collections::BTreeMap::new(),
             },
         )
         .await?;
@@ -1038,6 +1039,7 @@ async fn monitor(
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_register = Instant::now();
+    let started_at_ms = unix_ms();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -1077,7 +1079,14 @@ async fn monitor(
             let info = GatewayInfo {
                 reply_queue: ctx.reply_queue.clone(),
                 shards: ctx.owned.clone(),
-                started_at_ms: unix_ms(),
+                started_at_ms,
+                heartbeat_latency_ms: ctx
+                    .latency_us
+                    .iter()
+                    // Rounded up: a measured sub-millisecond round trip shows as 1 ms.
+                    .map(|(shard, us)| (*shard, us.load(Ordering::Relaxed).div_ceil(1000)))
+                    .filter(|(_, ms)| *ms > 0)
+                    .collect(),
             };
             if let Err(error) = registry.register(&ctx.config.gateway_id, &info).await {
                 tracing::warn!(%error, "could not refresh the gateway registry entry");

@@ -41,6 +41,8 @@ pub enum SetupError {
 pub(crate) struct Services {
     pub(crate) http: Arc<Client>,
     pub(crate) cache: swarmcord_cache::FallbackReader,
+    /// Live gateway replicas (for their shards' heartbeat latency).
+    pub(crate) gateways: swarmcord_coord::GatewayRegistry,
     pub(crate) settings: SettingsCache,
     pub(crate) default_prefix: String,
     /// Every registered command name, filled once registration is complete (for `settings
@@ -53,12 +55,14 @@ pub fn register(
     dispatcher: &mut Dispatcher,
     http: Arc<Client>,
     cache: swarmcord_cache::FallbackReader,
+    gateways: swarmcord_coord::GatewayRegistry,
     settings: SettingsCache,
     default_prefix: String,
 ) -> Result<(), SetupError> {
     let services = Services {
         http,
         cache,
+        gateways,
         settings,
         default_prefix,
         commands: Arc::new(OnceLock::new()),
