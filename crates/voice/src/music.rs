@@ -306,6 +306,27 @@ impl Music {
         Ok(())
     }
 
+    /// After a shard identified anew (`READY`), Discord has forgotten the bot's voice
+    /// connections in the shard's guilds: joins their channels again (the voice events that
+    /// follow hand the new connection to the players). Returns how many guilds it rejoined.
+    pub async fn rejoin_shard(&self, shard_id: u32, shard_count: u32) -> Result<usize> {
+        let mut rejoined = 0;
+        for guild in self.store.guilds().await? {
+            if swarmcord_protocol::shard_for_guild(guild, shard_count) != shard_id {
+                continue;
+            }
+            let Some(channel) = self.store.guild(guild).await?.and_then(|g| g.voice_channel) else {
+                continue;
+            };
+            self.gateway
+                .update_voice_state(guild, Some(channel))
+                .await
+                .map_err(MusicError::Gateway)?;
+            rejoined += 1;
+        }
+        Ok(rejoined)
+    }
+
     /// Resolves `query`: a URL as is, anything else as a `ytsearch:`.
     pub async fn load(&self, guild: u64, query: &str) -> Result<LoadResult> {
         let query = query.trim();
