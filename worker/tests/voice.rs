@@ -12,6 +12,7 @@ use common::Cluster;
 use support::{WAIT, Worker};
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{Control, GuildSpec, MessageSpec, VoiceSpec};
+use swarmcord_sim::discord::gateway::ShardAction;
 use swarmcord_sim::lavalink::{LavalinkConfig, LavalinkSim, PlayerSnapshot};
 use swarmcord_testkit::unique_name;
 
@@ -370,6 +371,22 @@ async fn playback_survives_a_killed_worker_a_gateway_restart_and_a_dead_node() {
     );
     assert_eq!(say(&control, text, user, "!pause").await, "Paused.");
     assert_eq!(say(&control, text, user, "!resume").await, "Resumed.");
+
+    // A new identify (the session is invalidated): Discord forgot the bot's voice connection,
+    // so the worker that handles READY joins again and the player gets the new connection.
+    let session_before = player(&nodes, guild.id).expect("player").voice.session_id;
+    control.shard_action(0, ShardAction::Invalidate);
+    wait_until(
+        "a re-join after the identify",
+        Duration::from_secs(20),
+        || {
+            voice_ops(&control) > ops_before
+                && player(&nodes, guild.id)
+                    .is_some_and(|p| p.connected && p.voice.session_id != session_before)
+        },
+    )
+    .await;
+    assert!(player(&nodes, guild.id).is_some_and(|p| p.track.is_some() && !p.paused));
 
     // Kill the node holding the player: it moves to the other node at its position.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -84,7 +84,7 @@ pub(crate) async fn handle(
             let ready: ReadyPayload = parse(event)?;
             let [shard_id, shard_count] = ready.shard.unwrap_or([0, 1]);
             let rejoined = music
-                .rejoin_shard(shard_id, shard_count)
+                .rejoin_shard(shard_id, shard_count, event.reply_to.as_deref())
                 .await
                 .map_err(|e| retry(&e))?;
             if rejoined > 0 {

@@ -14,11 +14,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Sends the bot's voice state for a guild (join, move, leave) to Discord.
 pub trait VoiceGateway: Send + Sync {
-    /// Joins `channel_id` in `guild_id` (self-deafened), or leaves with `None`.
+    /// Joins `channel_id` in `guild_id` (self-deafened), or leaves with `None`. `via` is a
+    /// gateway reply queue known to be alive (from the event being handled), if any.
     fn update_voice_state(
         &self,
         guild_id: u64,
         channel_id: Option<u64>,
+        via: Option<String>,
     ) -> BoxFuture<'_, Result<(), String>>;
 }
 
@@ -55,12 +57,25 @@ impl AmqpVoiceGateway {
         }
     }
 
-    async fn send(&self, command: GatewayCommand) -> Result<(), String> {
-        let gateways = self
-            .registry
-            .gateways()
-            .await
-            .map_err(|e| format!("gateway registry unavailable: {e}"))?;
+    /// The reply queue of the gateway that should execute `command`: the shard's owner in the
+    /// registry, else any live gateway (it re-routes). A gateway restarting under the same id
+    /// is missing from the registry for a few seconds, so an empty registry is read again
+    /// for up to 6 s.
+    async fn target(&self, command: &GatewayCommand) -> Result<String, String> {
+        let mut gateways = Vec::new();
+        for attempt in 0..12 {
+            gateways = self
+                .registry
+                .gateways()
+                .await
+                .map_err(|e| format!("gateway registry unavailable: {e}"))?;
+            if !gateways.is_empty() {
+                break;
+            }
+            if attempt < 11 {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
         // Gateways cover every shard between them, so the highest shard + 1 is the count.
         let shard_count = gateways
             .iter()
@@ -68,22 +83,26 @@ impl AmqpVoiceGateway {
             .max()
             .map_or(1, |max| max + 1);
         let target = command.target_shard(shard_count);
-        let (_, info) = gateways
+        gateways
             .iter()
             .find(|(_, info)| target.is_some_and(|s| info.shards.contains(&s)))
             .or_else(|| gateways.first())
-            .ok_or_else(|| "no gateway is running".to_owned())?;
+            .map(|(_, info)| info.reply_queue.clone())
+            .ok_or_else(|| "no gateway is running".to_owned())
+    }
+
+    async fn send(&self, command: GatewayCommand, via: Option<String>) -> Result<(), String> {
+        let queue = match via {
+            Some(queue) => queue,
+            None => self.target(&command).await?,
+        };
         let envelope = CommandEnvelope::new(
             uuid::Uuid::new_v4().to_string(),
             crate::store::now_ms(),
             command,
         );
         self.publisher
-            .publish(Outgoing::new(
-                "",
-                info.reply_queue.clone(),
-                envelope.to_bytes(),
-            ))
+            .publish(Outgoing::new("", queue, envelope.to_bytes()))
             .await
             .map_err(|e| format!("could not publish the voice command: {e}"))
     }
@@ -94,11 +113,12 @@ impl VoiceGateway for AmqpVoiceGateway {
         &self,
         guild_id: u64,
         channel_id: Option<u64>,
+        via: Option<String>,
     ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let command =
                 voice_command(guild_id, channel_id).ok_or_else(|| "invalid guild id".to_owned())?;
-            self.send(command).await
+            self.send(command, via).await
         })
     }
 }

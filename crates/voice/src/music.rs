@@ -208,7 +208,7 @@ impl Music {
         }
         self.store.set(guild, &fields).await?;
         self.gateway
-            .update_voice_state(guild, Some(channel))
+            .update_voice_state(guild, Some(channel), None)
             .await
             .map_err(MusicError::Gateway)
     }
@@ -217,7 +217,7 @@ impl Music {
     pub async fn leave(&self, guild: u64) -> Result<()> {
         let state = self.state(guild).await?;
         self.gateway
-            .update_voice_state(guild, None)
+            .update_voice_state(guild, None, None)
             .await
             .map_err(MusicError::Gateway)?;
         self.destroy(&state).await;
@@ -308,8 +308,14 @@ impl Music {
 
     /// After a shard identified anew (`READY`), Discord has forgotten the bot's voice
     /// connections in the shard's guilds: joins their channels again (the voice events that
-    /// follow hand the new connection to the players). Returns how many guilds it rejoined.
-    pub async fn rejoin_shard(&self, shard_id: u32, shard_count: u32) -> Result<usize> {
+    /// follow hand the new connection to the players). `via`: the reply queue of the gateway
+    /// that sent the `READY`. Returns how many guilds it rejoined.
+    pub async fn rejoin_shard(
+        &self,
+        shard_id: u32,
+        shard_count: u32,
+        via: Option<&str>,
+    ) -> Result<usize> {
         let mut rejoined = 0;
         for guild in self.store.guilds().await? {
             if swarmcord_protocol::shard_for_guild(guild, shard_count) != shard_id {
@@ -319,7 +325,7 @@ impl Music {
                 continue;
             };
             self.gateway
-                .update_voice_state(guild, Some(channel))
+                .update_voice_state(guild, Some(channel), via.map(str::to_owned))
                 .await
                 .map_err(MusicError::Gateway)?;
             rejoined += 1;

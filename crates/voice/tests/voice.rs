@@ -32,6 +32,7 @@ impl VoiceGateway for FakeGateway {
         &self,
         guild_id: u64,
         channel_id: Option<u64>,
+        _via: Option<String>,
     ) -> BoxFuture<'_, Result<(), String>> {
         self.calls
             .lock()
