@@ -333,7 +333,8 @@ impl Music {
         Ok(rejoined)
     }
 
-    /// Resolves `query`: a URL as is, anything else as a `ytsearch:`.
+    /// Resolves `query`: a URL as is, anything else as a search of the `SoundCloud` source
+    /// (`scsearch:`; Lavalink 4 has no built-in `YouTube` source).
     pub async fn load(&self, guild: u64, query: &str) -> Result<LoadResult> {
         let query = query.trim();
         if query.is_empty() {
@@ -342,7 +343,7 @@ impl Music {
         let identifier = if query.starts_with("https://") || query.starts_with("http://") {
             query.to_owned()
         } else {
-            format!("ytsearch:{query}")
+            format!("scsearch:{query}")
         };
         let node = match self.store.guild(guild).await?.and_then(|g| g.node) {
             Some(name) => self.node(&name).cloned(),
