@@ -380,7 +380,11 @@ impl Music {
             match self.store.enqueue(guild, &entry).await? {
                 0 => {
                     let state = self.state(guild).await?;
-                    self.patch(&state, &state.full_update(now_ms())).await?;
+                    if let Err(error) = self.patch(&state, &state.full_update(now_ms())).await {
+                        // Not started: take it back out, so nothing claims to play.
+                        let _ = self.store.advance(guild, &entry.id, true).await;
+                        return Err(error);
+                    }
                     done.push(Enqueued::Playing(entry));
                 }
                 place => done.push(Enqueued::Queued(entry, place)),

@@ -505,3 +505,41 @@ async fn when_a_node_dies_its_players_resume_on_the_other_at_their_position() {
     let _ = task.await;
     s.store.delete(g).await.expect("cleanup");
 }
+
+#[tokio::test]
+async fn a_track_the_node_could_not_start_leaves_no_stuck_state() {
+    let sim = LavalinkSim::start(sim_config("a", 1.0)).await.expect("sim");
+    let s = setup(&[&sim]).await;
+    let (cancel, task) = s.start("w", Duration::from_secs(5));
+    s.wait_healthy("n0").await;
+    let g = guild();
+    s.music
+        .join(g, VOICE_CHANNEL, TEXT_CHANNEL)
+        .await
+        .expect("join");
+    let tracks = s
+        .tracks(g, "https://sim.lavalink/track/x?length=60000")
+        .await;
+    sim.kill();
+    let error = s
+        .music
+        .enqueue(g, tracks.clone(), USER)
+        .await
+        .expect_err("the node refuses");
+    assert!(matches!(error, MusicError::NodeUnavailable(_)), "{error:?}");
+    assert!(error.is_user_error());
+    let state = s.store.guild(g).await.expect("redis").expect("state");
+    assert!(state.current.is_none(), "nothing claims to play");
+    assert!(matches!(
+        s.music.now_playing(g).await,
+        Err(MusicError::NothingPlaying)
+    ));
+    // Once the node is back, the same request works.
+    sim.revive();
+    s.wait_healthy("n0").await;
+    let done = s.music.enqueue(g, tracks, USER).await.expect("play");
+    assert!(matches!(done[..], [Enqueued::Playing(_)]));
+    cancel.cancel();
+    let _ = task.await;
+    s.store.delete(g).await.expect("cleanup");
+}
