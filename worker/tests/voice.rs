@@ -94,6 +94,24 @@ fn voice_guild(cluster: &Cluster) -> swarmcord_sim::discord::control::CreatedGui
     })
 }
 
+/// The worker's `/metrics` text (its address is in its log).
+async fn metrics(worker: &Worker) -> String {
+    let addr = worker
+        .logs()
+        .lines()
+        .find_map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).ok()?;
+            (value["message"] == "serving /healthz, /readyz and /metrics")
+                .then(|| value["addr"].as_str().map(str::to_owned))
+                .flatten()
+        })
+        .expect("the worker's address");
+    swarmcord_testkit::http::request(&addr, "GET", "/metrics", &[], None)
+        .await
+        .map(|a| a.text())
+        .unwrap_or_default()
+}
+
 async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !cond() {
@@ -258,6 +276,18 @@ async fn a_user_plays_queues_skips_and_pauses_and_the_queue_plays_to_the_end() {
     )
     .await;
     assert!(answer.starts_with("I can't join"), "{answer}");
+
+    // Players per node and node health are exported by the worker holding the session.
+    let text_metrics = metrics(&w).await;
+    assert!(
+        text_metrics.contains("swarmcord_voice_node_connected{node=\"n0\"} 1"),
+        "{text_metrics}"
+    );
+    assert!(
+        text_metrics.contains("swarmcord_voice_players{node=\"n0\"}"),
+        "{text_metrics}"
+    );
+    assert!(text_metrics.contains("swarmcord_voice_node_events_total{"));
 
     assert_eq!(
         say(&control, text, user, "!leave").await,
