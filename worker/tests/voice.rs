@@ -154,6 +154,8 @@ async fn a_user_plays_queues_skips_and_pauses_and_the_queue_plays_to_the_end() {
     let queue = format!("{}.work", cluster.prefix);
     let env = voice_env(&[&node]);
     let w = worker(&cluster, &queue, &env).await;
+    // A second replica: commands and events land on either; one of them owns the node session.
+    let w2 = worker(&cluster, &queue, &env).await;
     let control = cluster.sim.control();
     let (text, voice) = (guild.text_channels[0], guild.voice_channels[0]);
     let user = guild.members[0];
@@ -238,7 +240,7 @@ async fn a_user_plays_queues_skips_and_pauses_and_the_queue_plays_to_the_end() {
     );
 
     // second (60 s) and the chosen search result (length from the catalogue) play to the end
-    // at 10× speed; each end advances the queue once.
+    // at 10× speed; each end advances the queue once, with two replicas.
     wait_until(
         "the queue to play to its end",
         Duration::from_secs(60),
@@ -278,7 +280,10 @@ async fn a_user_plays_queues_skips_and_pauses_and_the_queue_plays_to_the_end() {
     assert!(answer.starts_with("I can't join"), "{answer}");
 
     // Players per node and node health are exported by the worker holding the session.
-    let text_metrics = metrics(&w).await;
+    let mut text_metrics = metrics(&w).await;
+    if !text_metrics.contains("swarmcord_voice_node_owned{node=\"n0\"} 1") {
+        text_metrics = metrics(&w2).await;
+    }
     assert!(
         text_metrics.contains("swarmcord_voice_node_connected{node=\"n0\"} 1"),
         "{text_metrics}"
@@ -294,7 +299,7 @@ async fn a_user_plays_queues_skips_and_pauses_and_the_queue_plays_to_the_end() {
         "Left the voice channel."
     );
     assert!(node.player(guild.id).is_none());
-    drop(w);
+    drop((w, w2));
     gateway.terminate().await;
 }
 
