@@ -1,6 +1,7 @@
 //! Gateway benchmark: forwarding throughput with publisher confirms, next to the raw lapin
-//! confirmed-publish ceiling measured on the same broker in the same run; CPU per 1k events;
-//! resident memory with 64 and 256 idle shards.
+//! confirmed-publish ceiling measured on the same broker in the same run, without and with the
+//! Redis cache (`CACHE_RESOURCES=none` / the default); CPU per 1k events; resident memory with
+//! 64 and 256 idle shards.
 //!
 //! Run: `cargo bench -p swarmcord-gateway --bench forward` (services up: `scripts/services.sh up`).
 //! Environment: `BENCH_EVENTS` (default 50000), `BENCH_MEMORY_SHARDS` (default `64,256`).
@@ -184,6 +185,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 struct ForwardResult {
     label: &'static str,
+    cache: &'static str,
     payload_bytes: usize,
     events: u64,
     sim_rate: f64,
@@ -198,6 +200,7 @@ async fn forward_scenario(
     members: usize,
     content_len: usize,
     events: u64,
+    cache: &'static str,
 ) -> ForwardResult {
     let shards = 4;
     let cluster = Cluster::start(DiscordConfig {
@@ -228,6 +231,7 @@ async fn forward_scenario(
                 ("SHARD_COUNT", "4"),
                 ("RUST_LOG", "warn,swarmcord_ops=info"),
                 ("IDENTIFY_INTERVAL_MS", "10"),
+                ("CACHE_RESOURCES", cache),
             ],
         )
         .await;
@@ -263,6 +267,7 @@ async fn forward_scenario(
     let raw_rate = raw_publish_rate(&cluster.amqp_url, &body, events, 1024).await;
     ForwardResult {
         label,
+        cache,
         payload_bytes: sample,
         events,
         sim_rate: report.per_second,
@@ -311,38 +316,43 @@ async fn main() {
         .collect();
 
     let mut results = Vec::new();
-    results.push(
-        forward_scenario(
-            "MESSAGE_CREATE (200-char content)",
-            "MESSAGE_CREATE",
-            3,
-            200,
-            events,
-        )
-        .await,
-    );
-    results.push(
-        forward_scenario(
-            "GUILD_CREATE (100 members)",
-            "GUILD_CREATE",
-            100,
-            0,
-            events / 5,
-        )
-        .await,
-    );
+    for cache in ["none", "default"] {
+        results.push(
+            forward_scenario(
+                "MESSAGE_CREATE (200-char content)",
+                "MESSAGE_CREATE",
+                3,
+                200,
+                events,
+                cache,
+            )
+            .await,
+        );
+        results.push(
+            forward_scenario(
+                "GUILD_CREATE (100 members)",
+                "GUILD_CREATE",
+                100,
+                0,
+                events / 5,
+                cache,
+            )
+            .await,
+        );
+    }
 
     println!(
         "### Gateway forwarding (1 gateway, 4 shards, publisher confirms, persistent messages)\n"
     );
     println!(
-        "| payload | bytes | events | simulator emit rate/s | forwarded/s | raw lapin confirmed publish/s | forwarded / raw | gateway CPU ms per 1k events |"
+        "| payload | `CACHE_RESOURCES` | bytes | events | simulator emit rate/s | forwarded/s | raw lapin confirmed publish/s | forwarded / raw | gateway CPU ms per 1k events |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &results {
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0}% | {:.1} |",
+            "| {} | `{}` | {} | {} | {:.0} | {:.0} | {:.0} | {:.0}% | {:.1} |",
             r.label,
+            r.cache,
             r.payload_bytes,
             r.events,
             r.sim_rate,

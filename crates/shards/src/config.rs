@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use swarmcord_cache::Resources;
 use swarmcord_ops::Secret;
 use swarmcord_ops::config::{ConfigError, Env, split_list};
 use swarmcord_ops::telemetry::LogFormat;
@@ -106,7 +107,18 @@ pub struct GatewayConfig {
     pub log_format: LogFormat,
     /// How long shutdown waits for the broker to confirm what was published.
     pub shutdown_flush_timeout: Duration,
+    /// What the Redis cache of Discord objects keeps (empty: no cache).
+    pub cache_resources: Resources,
+    /// Attach an updated or deleted entity's previous state to the forwarded event.
+    pub cache_previous_state: bool,
+    /// How long cached messages live (when messages are cached).
+    pub cache_message_ttl: Duration,
+    /// Most events applied to the cache in one pipeline.
+    pub cache_batch: usize,
 }
+
+/// The default of `CACHE_RESOURCES`.
+pub const DEFAULT_CACHE_RESOURCES: &str = "guilds,channels,roles,members,users,emojis,voice_states";
 
 fn millis(env: &Env, name: &str, default_ms: u64, help: &str) -> Result<Duration, ConfigError> {
     env.parse::<u64>(name, default_ms, help)
@@ -286,6 +298,32 @@ impl GatewayConfig {
                 "must be at least 300",
             ));
         }
+        let cache_resources = Resources::parse(&env.string(
+            "CACHE_RESOURCES",
+            DEFAULT_CACHE_RESOURCES,
+            "what the Redis cache keeps, comma-separated (none: no cache)",
+        ))
+        .map_err(|e| ConfigError::new("CACHE_RESOURCES", e))?;
+        let cache_batch = env.parse::<usize>(
+            "CACHE_BATCH",
+            512,
+            "most events applied to the cache in one Redis pipeline",
+        )?;
+        if cache_batch == 0 {
+            return Err(ConfigError::new("CACHE_BATCH", "must be at least 1"));
+        }
+        let cache_message_ttl = millis(
+            env,
+            "CACHE_MESSAGE_TTL_MS",
+            600_000,
+            "how long cached messages live",
+        )?;
+        if cache_message_ttl.is_zero() {
+            return Err(ConfigError::new(
+                "CACHE_MESSAGE_TTL_MS",
+                "must be at least 1",
+            ));
+        }
         let idle_ms = env.parse::<u64>(
             "SHARD_IDLE_TIMEOUT_MS",
             0,
@@ -357,6 +395,14 @@ impl GatewayConfig {
                 10_000,
                 "how long shutdown waits for publish confirms",
             )?,
+            cache_resources,
+            cache_previous_state: env.parse::<bool>(
+                "CACHE_PREVIOUS_STATE",
+                false,
+                "attach the previous state of updated entities to forwarded events",
+            )?,
+            cache_message_ttl,
+            cache_batch,
         })
     }
 }
@@ -441,6 +487,10 @@ mod tests {
             (&[("PUBLISH_WINDOW", "0")], "PUBLISH_BUFFER"),
             (&[("HTTP_ADDR", "localhost")], "HTTP_ADDR"),
             (&[("GATEWAY_ID", "a b")], "GATEWAY_ID"),
+            (&[("CACHE_RESOURCES", "guilds,nope")], "CACHE_RESOURCES"),
+            (&[("CACHE_BATCH", "0")], "CACHE_BATCH"),
+            (&[("CACHE_PREVIOUS_STATE", "maybe")], "CACHE_PREVIOUS_STATE"),
+            (&[("CACHE_MESSAGE_TTL_MS", "0")], "CACHE_MESSAGE_TTL_MS"),
         ];
         for (extra, variable) in cases {
             let error = with(extra).expect_err("invalid");
@@ -481,6 +531,12 @@ mod tests {
             ["MESSAGE_CREATE", "READY"]
         );
         assert_eq!(config.idle_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            with(&[]).expect("valid").cache_resources,
+            Resources::default_set()
+        );
+        let off = with(&[("CACHE_RESOURCES", "none")]).expect("valid");
+        assert!(off.cache_resources.is_empty());
     }
 }
 

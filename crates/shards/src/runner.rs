@@ -24,15 +24,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use swarmcord_broker::{Confirmed, Incoming, Outgoing, Publisher, PublisherConfig};
+use swarmcord_cache::{CacheConfig, CacheWriter, Update};
 use swarmcord_coord::{
     ConnectionManager, GatewayInfo, GatewayRegistry, Lease, RedisQueue, SavedSession, SessionStore,
     ShardLeases,
 };
 use swarmcord_ops::http::Health;
-use swarmcord_protocol::amqp::{self, EventHeaders};
+use swarmcord_protocol::amqp::{self, EventHeaders, HeaderValue};
 use swarmcord_protocol::command::CommandEnvelope;
 use swarmcord_protocol::keys::Keys;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use twilight_gateway::{
@@ -117,6 +118,8 @@ struct Ctx {
     latency_us: HashMap<u32, AtomicU64>,
     /// Shard tasks currently reading their shard.
     reading: AtomicUsize,
+    /// The Redis cache writer (`None` when `CACHE_RESOURCES=none`).
+    cache: Option<CacheWriter>,
 }
 
 impl Ctx {
@@ -204,6 +207,7 @@ pub async fn run(
     let sessions = SessionStore::new(redis.clone(), keys.clone());
     let registry = GatewayRegistry::new(redis.clone(), keys.clone());
     let reply_queue = amqp::gateway_queue(&config.gateway_id);
+    let cache = cache_writer(&config).await?;
 
     let (publisher, confirmed) = Publisher::start(
         PublisherConfig::new(
@@ -232,6 +236,7 @@ pub async fn run(
         progress: Mutex::new(HashMap::new()),
         senders: RwLock::new(HashMap::new()),
         reading: AtomicUsize::new(0),
+        cache,
     });
     registry
         .register(
@@ -467,12 +472,79 @@ struct ReadyInfo {
     resume_gateway_url: Option<String>,
 }
 
-/// Reads the shard and forwards its dispatches until stopped.
+/// Where a shard's dispatches go: straight to the publisher, or through the cache stage.
+enum Sink {
+    Direct,
+    Cache(mpsc::Sender<Staged>),
+}
+
+/// A dispatch waiting in the cache stage.
+struct Staged {
+    seq: u64,
+    kind: String,
+    payload: Bytes,
+}
+
+/// Reads the shard and forwards its dispatches until stopped. With the cache on, dispatches go
+/// through a per-shard stage that applies them to Redis (pipelined, in order) before it
+/// publishes them, so that a worker handling an event reads a cache that includes it.
 async fn forward(
+    ctx: &Arc<Ctx>,
+    shard: &mut Shard<RedisQueue>,
+    lease: &Lease,
+    stop: &CancellationToken,
+) -> Forwarding {
+    let shard_id = shard.id().number();
+    let rebuild = Arc::new(Notify::new());
+    let Some(writer) = ctx.cache.clone() else {
+        return read_shard(ctx, shard, lease, stop, &Sink::Direct, &rebuild).await;
+    };
+    let (tx, rx) = mpsc::channel(ctx.config.cache_batch.saturating_mul(2));
+    let abort = CancellationToken::new();
+    let stage = tokio::spawn(cache_stage(
+        Arc::clone(ctx),
+        writer,
+        shard_id,
+        rx,
+        abort.clone(),
+        Arc::clone(&rebuild),
+    ));
+    let ended = read_shard(ctx, shard, lease, stop, &Sink::Cache(tx), &rebuild).await;
+    match ended {
+        // Someone else may own the shard: the stage writes nothing more to the cache and
+        // publishes what it holds as orphans (not counted as received, so the next owner's
+        // RESUME replays them, with their cache writes).
+        Forwarding::LeaseLost => abort.cancel(),
+        Forwarding::Stopped | Forwarding::Fatal(_) => {
+            // The sender is gone: the stage finishes what it holds, unless Redis is away for
+            // longer than the flush timeout; then it publishes the rest as orphans, without
+            // cache writes and not counted in the saved session, so a RESUME replays them.
+            let mut stage = stage;
+            if tokio::time::timeout(ctx.config.shutdown_flush_timeout, &mut stage)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    shard_id,
+                    "the cache stage could not finish in time; its events are published without cache writes and will be replayed"
+                );
+                abort.cancel();
+                let _ = stage.await;
+            }
+            return ended;
+        }
+    }
+    let _ = stage.await;
+    ended
+}
+
+async fn read_shard(
     ctx: &Ctx,
     shard: &mut Shard<RedisQueue>,
     lease: &Lease,
     stop: &CancellationToken,
+    sink: &Sink,
+    rebuild: &Notify,
 ) -> Forwarding {
     let shard_id = shard.id().number();
     let shard_label = shard_id.to_string();
@@ -490,6 +562,14 @@ async fn forward(
                 check_health(ctx, shard, &mut last_event);
                 continue;
             }
+            () = rebuild.notified() => {
+                // The cache lost this shard's data (Redis restarted empty) while the session
+                // went on: end the session (1000) so that READY and GUILD_CREATE rebuild it.
+                tracing::warn!(shard_id, "the cache lost this shard's guilds; re-identifying to rebuild them");
+                metrics::counter!("swarmcord_cache_rebuilds_total", "shard" => shard_label.clone()).increment(1);
+                shard.close(CloseFrame::NORMAL);
+                continue;
+            }
             message = shard.next() => message,
         };
         ctx.set_state(shard_id, state_code(shard.state()));
@@ -497,9 +577,40 @@ async fn forward(
             Some(Ok(Message::Text(text))) => {
                 last_event = Instant::now();
                 match frame::dispatch(&text) {
-                    Ok(Some(dispatch)) => {
-                        forward_dispatch(ctx, shard_id, &shard_label, events, dispatch).await;
-                    }
+                    Ok(Some(dispatch)) => match sink {
+                        Sink::Direct => {
+                            let payload = Bytes::copy_from_slice(dispatch.payload.as_bytes());
+                            publish_dispatch(
+                                ctx,
+                                shard_id,
+                                &shard_label,
+                                events,
+                                dispatch.seq,
+                                dispatch.kind,
+                                payload,
+                                None,
+                            )
+                            .await;
+                        }
+                        Sink::Cache(tx) => {
+                            let staged = Staged {
+                                seq: dispatch.seq,
+                                kind: dispatch.kind.to_owned(),
+                                payload: Bytes::copy_from_slice(dispatch.payload.as_bytes()),
+                            };
+                            // Waits while the stage is full (Redis slow or away): the shard is
+                            // simply not read. An event dropped here was never counted as
+                            // received, so a RESUME replays it.
+                            tokio::select! {
+                                biased;
+                                () = lease.lost().cancelled() => return Forwarding::LeaseLost,
+                                () = stop.cancelled() => return Forwarding::Stopped,
+                                sent = tx.send(staged) => if sent.is_err() {
+                                    tracing::error!(shard_id, "the cache stage stopped; event not forwarded");
+                                },
+                            }
+                        }
+                    },
                     Ok(None) => {}
                     Err(error) => {
                         tracing::warn!(shard_id, %error, "undecodable gateway payload skipped");
@@ -516,20 +627,207 @@ async fn forward(
     }
 }
 
-async fn forward_dispatch(
+/// The cache stage of one shard: takes the dispatches in order, applies a batch of them to
+/// Redis as one pipeline, then publishes them in order. Events that change nothing in the
+/// cache and come before the batch's first write are published at once.
+///
+/// When `abort` fires (the shard's lease was lost, or shutdown could not wait any longer), the
+/// stage writes nothing more to the cache — another replica may own the shard's guilds now —
+/// but still publishes every event it holds ("orphans": not counted in the shard's progress),
+/// so that none is lost; their replays by the next owner carry the ordering guarantee.
+async fn cache_stage(
+    ctx: Arc<Ctx>,
+    writer: CacheWriter,
+    shard_id: u32,
+    mut rx: mpsc::Receiver<Staged>,
+    abort: CancellationToken,
+    rebuild: Arc<Notify>,
+) {
+    let shard_label = shard_id.to_string();
+    let mut rebuild_requested = false;
+    let events = &ctx.config.events;
+    let max = ctx.config.cache_batch;
+    let mut batch: Vec<Staged> = Vec::with_capacity(max);
+    // The next batch, read and parsed while the current one is in flight.
+    let mut next: Vec<Staged> = Vec::with_capacity(max);
+    let mut next_updates: Vec<Update> = Vec::with_capacity(max);
+    let mut closed = false;
+    let mut session = String::new();
+    loop {
+        batch.clear();
+        let mut updates: Vec<Update>;
+        if next.is_empty() {
+            if closed || rx.recv_many(&mut batch, max).await == 0 {
+                return;
+            }
+            updates = if abort.is_cancelled() {
+                Vec::new()
+            } else {
+                batch
+                    .iter()
+                    .map(|s| writer.prepare(shard_id, &s.kind, &s.payload))
+                    .collect()
+            };
+        } else {
+            std::mem::swap(&mut batch, &mut next);
+            updates = std::mem::take(&mut next_updates);
+        }
+        if !abort.is_cancelled() {
+            // A resumed session is checked at once, even if nothing is written.
+            let has_resumed = batch.iter().any(|s| s.kind == "RESUMED");
+            let first_write = updates
+                .iter()
+                .position(|u| !u.is_empty())
+                .unwrap_or(batch.len());
+            // Events before the first write need nothing from Redis: publish them now.
+            for staged in batch.drain(..first_write) {
+                session = publish_dispatch(
+                    &ctx,
+                    shard_id,
+                    &shard_label,
+                    events,
+                    staged.seq,
+                    &staged.kind,
+                    staged.payload,
+                    None,
+                )
+                .await;
+            }
+            updates.drain(..first_write);
+            if !batch.is_empty() || has_resumed {
+                #[allow(clippy::cast_precision_loss, reason = "batch sizes are small")]
+                metrics::histogram!("swarmcord_cache_batch_events").record(batch.len() as f64);
+                // Unless the batch starts a new session, check that the cache still holds
+                // this session's rebuild (it does not after Redis restarted empty).
+                let has_ready = batch.iter().any(|s| s.kind == "READY");
+                if has_ready {
+                    rebuild_requested = false;
+                }
+                let expected = if has_ready || rebuild_requested {
+                    None
+                } else {
+                    ctx.progress()
+                        .get(&shard_id)
+                        .and_then(|p| p.session_id.clone())
+                };
+                if expected.is_some() {
+                    updates.insert(0, writer.session_check(shard_id));
+                }
+                let give_up = || abort.is_cancelled();
+                // While Redis works on this batch, read and parse the next one (parsing is
+                // pure: the order of writes and publishes is unchanged). An error means
+                // `abort` fired: the events become orphans below.
+                let applied = {
+                    let apply = writer.apply_until(&mut updates, give_up);
+                    tokio::pin!(apply);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            result = &mut apply => break result.is_ok(),
+                            item = rx.recv(), if !closed && next.len() < max => match item {
+                                Some(staged) => {
+                                    next_updates.push(writer.prepare(shard_id, &staged.kind, &staged.payload));
+                                    next.push(staged);
+                                }
+                                None => closed = true,
+                            },
+                        }
+                    }
+                };
+                if let Some(expected) = expected {
+                    let check = updates.remove(0);
+                    if applied && check.previous() != Some(expected.as_bytes()) {
+                        rebuild_requested = true;
+                        rebuild.notify_one();
+                    }
+                }
+            }
+        }
+        let mut updates = updates.into_iter();
+        for staged in batch.drain(..) {
+            let update = updates.next().unwrap_or_default();
+            if abort.is_cancelled() {
+                publish_orphan(&ctx, shard_id, &mut session, staged).await;
+                continue;
+            }
+            let previous = if ctx.config.cache_previous_state {
+                update
+                    .previous()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+            } else {
+                None
+            };
+            session = publish_dispatch(
+                &ctx,
+                shard_id,
+                &shard_label,
+                events,
+                staged.seq,
+                &staged.kind,
+                staged.payload,
+                previous,
+            )
+            .await;
+        }
+    }
+}
+
+/// Publishes an event of a shard this replica no longer reads (see [`cache_stage`]), without
+/// touching the shard's progress (ticket 0: its confirm is ignored).
+async fn publish_orphan(ctx: &Ctx, shard_id: u32, session: &mut String, staged: Staged) {
+    let events = &ctx.config.events;
+    if staged.kind == "READY"
+        && let Ok(ready) = serde_json::from_slice::<ReadyInfo>(&staged.payload)
+    {
+        *session = ready.session_id;
+    }
+    if !(events.is_empty() || events.contains(&staged.kind)) {
+        return;
+    }
+    metrics::counter!("swarmcord_gateway_events_orphaned_total", "shard" => shard_id.to_string())
+        .increment(1);
+    let headers = EventHeaders {
+        gateway_id: ctx.config.gateway_id.clone(),
+        shard_id,
+        shard_count: ctx.total,
+        seq: staged.seq,
+        session_id: session.clone(),
+        received_at_ms: unix_ms(),
+    };
+    let outgoing = Outgoing {
+        exchange: ctx.config.events_exchange.clone(),
+        routing_key: staged.kind.clone(),
+        body: staged.payload,
+        headers: headers.to_map().into_iter().collect(),
+        reply_to: Some(ctx.reply_queue.clone()),
+        kind: Some(staged.kind),
+        content_type: Some("application/json".to_owned()),
+        ticket: 0,
+    };
+    if ctx.publisher.publish(outgoing).await.is_err() {
+        tracing::error!(shard_id, "the publisher is closed; event not forwarded");
+    }
+}
+
+/// Counts a dispatch as received and publishes it (unless filtered by `GATEWAY_EVENTS`).
+#[allow(clippy::too_many_arguments, reason = "the parts of one dispatch")]
+async fn publish_dispatch(
     ctx: &Ctx,
     shard_id: u32,
     shard_label: &str,
     events: &BTreeSet<String>,
-    dispatch: frame::Dispatch<'_>,
-) {
-    let forwarded = events.is_empty() || events.contains(dispatch.kind);
+    seq: u64,
+    kind: &str,
+    payload: Bytes,
+    previous: Option<String>,
+) -> String {
+    let forwarded = events.is_empty() || events.contains(kind);
     let (generation, session_id) = {
         let mut all = ctx.progress();
         let progress = all.entry(shard_id).or_default();
-        match dispatch.kind {
+        match kind {
             "READY" => {
-                if let Ok(ready) = serde_json::from_str::<ReadyInfo>(dispatch.payload) {
+                if let Ok(ready) = serde_json::from_slice::<ReadyInfo>(&payload) {
                     progress.new_session(ready.session_id, ready.resume_gateway_url);
                 }
                 metrics::counter!("swarmcord_gateway_identifies_total", "shard" => shard_label.to_owned()).increment(1);
@@ -539,44 +837,85 @@ async fn forward_dispatch(
             }
             _ => {}
         }
-        progress.received(dispatch.seq, forwarded);
+        progress.received(seq, forwarded);
         (
             progress.generation,
             progress.session_id.clone().unwrap_or_default(),
         )
     };
     if !forwarded {
-        metrics::counter!("swarmcord_gateway_events_filtered_total", "event" => dispatch.kind.to_owned()).increment(1);
-        return;
+        metrics::counter!("swarmcord_gateway_events_filtered_total", "event" => kind.to_owned())
+            .increment(1);
+        return session_id;
     }
-    metrics::counter!("swarmcord_gateway_events_total", "shard" => shard_label.to_owned(), "event" => dispatch.kind.to_owned())
+    metrics::counter!("swarmcord_gateway_events_total", "shard" => shard_label.to_owned(), "event" => kind.to_owned())
         .increment(1);
     let headers = EventHeaders {
         gateway_id: ctx.config.gateway_id.clone(),
         shard_id,
         shard_count: ctx.total,
-        seq: dispatch.seq,
-        session_id,
+        seq,
+        session_id: session_id.clone(),
         received_at_ms: unix_ms(),
     };
+    let mut headers: Vec<_> = headers.to_map().into_iter().collect();
+    if let Some(previous) = previous {
+        headers.push((
+            swarmcord_cache::PREVIOUS_STATE_HEADER,
+            HeaderValue::Str(previous),
+        ));
+    }
     let outgoing = Outgoing {
         exchange: ctx.config.events_exchange.clone(),
-        routing_key: dispatch.kind.to_owned(),
-        body: Bytes::copy_from_slice(dispatch.payload.as_bytes()),
-        headers: headers.to_map().into_iter().collect(),
+        routing_key: kind.to_owned(),
+        body: payload,
+        headers,
         reply_to: Some(ctx.reply_queue.clone()),
-        kind: Some(dispatch.kind.to_owned()),
+        kind: Some(kind.to_owned()),
         content_type: Some("application/json".to_owned()),
-        ticket: ticket(shard_id, generation, dispatch.seq),
+        ticket: ticket(shard_id, generation, seq),
     };
     // Waits while the publish buffer is full: the shard is not read until the broker catches up.
     if ctx.publisher.publish(outgoing).await.is_err() {
         tracing::error!(
             shard_id,
-            seq = dispatch.seq,
+            seq,
             "the publisher is closed; event not forwarded"
         );
     }
+    session_id
+}
+
+/// Opens the cache's own Redis connection (large pipelines must not delay lease renewals) and
+/// loads its scripts; `None` when the cache is off.
+async fn cache_writer(config: &GatewayConfig) -> Result<Option<CacheWriter>, RunError> {
+    if config.cache_resources.is_empty() {
+        tracing::info!("the Redis cache is off (CACHE_RESOURCES=none)");
+        return Ok(None);
+    }
+    let client = redis::Client::open(config.redis_url.expose())
+        .map_err(|_| RunError::Redis(swarmcord_coord::CoordError::InvalidUrl))?;
+    let settings = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(10)))
+        .set_connection_timeout(Some(Duration::from_secs(2)));
+    let redis = ConnectionManager::new_with_config(client, settings)
+        .await
+        .map_err(|error| {
+            RunError::Redis(swarmcord_coord::CoordError::Redis {
+                operation: "connect (cache)",
+                error,
+            })
+        })?;
+    let mut cache_config = CacheConfig::new(config.redis_prefix.clone());
+    cache_config.resources = config.cache_resources;
+    cache_config.message_ttl = config.cache_message_ttl;
+    cache_config.previous_state = config.cache_previous_state;
+    let writer = CacheWriter::new(redis, cache_config);
+    if let Err(error) = writer.load_scripts().await {
+        tracing::warn!(%error, "cannot load the cache scripts yet (retried on the first write)");
+    }
+    tracing::info!(resources = ?config.cache_resources, previous_state = config.cache_previous_state, "the Redis cache is on");
+    Ok(Some(writer))
 }
 
 /// The watchdog: reconnect (resuming) a shard whose heartbeats go unanswered or whose events

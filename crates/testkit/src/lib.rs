@@ -14,6 +14,7 @@
 //! so that tests can run in parallel against the same servers.
 
 pub mod rabbit;
+pub mod redis_server;
 
 use std::future::Future;
 use std::sync::Once;

@@ -46,6 +46,8 @@ use super::world::{
 use crate::record::Record;
 use crate::util::{random_hex, unix_ms};
 
+mod changes;
+
 /// Serde helper: snowflakes travel as strings, as in Discord's JSON.
 mod snowflake {
     use serde::{Deserialize, Deserializer, Serializer};

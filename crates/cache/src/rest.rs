@@ -1,0 +1,237 @@
+//! A reader that asks Discord's REST API when the cache has no entry, and keeps the answer.
+//!
+//! REST answers are kept apart from the gateway-fed entries (`{prefix}:cache:rest:…`, plain
+//! strings with a time-to-live), because an answer fetched before a gateway update but stored
+//! after it would otherwise overwrite newer data — and a deleted entity could come back. The
+//! time-to-live bounds how old such an answer can be.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use twilight_http::Client;
+use twilight_http::error::ErrorType;
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
+
+use crate::error::CacheError;
+use crate::model::{CachedChannel, CachedMember, CachedUser};
+use crate::permissions::{self, PermissionLookup, Unknown};
+use crate::reader::{CacheReader, decode};
+use crate::wire;
+
+/// Default time-to-live of REST answers.
+pub const DEFAULT_REST_TTL: Duration = Duration::from_secs(60);
+
+/// [`CacheReader`] plus Discord REST for what the cache lacks.
+#[derive(Debug, Clone)]
+pub struct FallbackReader {
+    cache: CacheReader,
+    http: Arc<Client>,
+    ttl: Duration,
+}
+
+/// Where an answer came from (for metrics and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// The gateway-fed cache.
+    Cache,
+    /// An earlier REST answer, still within its time-to-live.
+    RestCache,
+    /// Discord, just now.
+    Rest,
+}
+
+fn rest_error(operation: &'static str, error: &twilight_http::Error) -> Option<CacheError> {
+    if let ErrorType::Response { status, .. } = error.kind()
+        && status.get() == 404
+    {
+        return None;
+    }
+    Some(CacheError::Rest {
+        operation,
+        message: error.to_string(),
+    })
+}
+
+impl FallbackReader {
+    /// Reads `cache` first, then asks `http`; REST answers are kept for `ttl`
+    /// ([`DEFAULT_REST_TTL`] is a good start).
+    pub fn new(cache: CacheReader, http: Arc<Client>, ttl: Duration) -> Self {
+        Self { cache, http, ttl }
+    }
+
+    /// The cache-only reader.
+    pub fn cache(&self) -> &CacheReader {
+        &self.cache
+    }
+
+    async fn remembered<T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        key: &str,
+    ) -> Result<Option<T>, CacheError> {
+        let raw: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.cache.connection())
+            .await
+            .map_err(|e| CacheError::redis("GET", e))?;
+        decode(what, raw)
+    }
+
+    async fn remember<T: Serialize>(&self, key: &str, value: &T) -> Result<(), CacheError> {
+        let bytes = serde_json::to_vec(value).unwrap_or_default();
+        redis::cmd("SET")
+            .arg(key)
+            .arg(bytes)
+            .arg("PX")
+            .arg(
+                u64::try_from(self.ttl.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            )
+            .query_async::<()>(&mut self.cache.connection())
+            .await
+            .map_err(|e| CacheError::redis("SET", e))
+    }
+
+    async fn fetch(
+        &self,
+        operation: &'static str,
+        request: impl Future<Output = Result<twilight_http::Response<impl Sized>, twilight_http::Error>>,
+    ) -> Result<Option<Vec<u8>>, CacheError> {
+        metrics::counter!("swarmcord_cache_rest_fallbacks_total", "entity" => operation)
+            .increment(1);
+        match request.await {
+            Ok(response) => response
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|e| CacheError::Rest {
+                    operation,
+                    message: e.to_string(),
+                }),
+            Err(error) => match rest_error(operation, &error) {
+                None => Ok(None),
+                Some(error) => Err(error),
+            },
+        }
+    }
+
+    /// A member: cache, then an earlier REST answer, then `GET /guilds/{g}/members/{u}`.
+    /// `None` if Discord says there is no such member.
+    pub async fn member(
+        &self,
+        guild: Id<GuildMarker>,
+        user: Id<UserMarker>,
+    ) -> Result<Option<(CachedMember, Source)>, CacheError> {
+        if let Some(member) = self.cache.member(guild, user).await? {
+            return Ok(Some((member, Source::Cache)));
+        }
+        let key = self.cache.keys().rest_member(guild, user);
+        if let Some(member) = self.remembered("member", &key).await? {
+            return Ok(Some((member, Source::RestCache)));
+        }
+        let Some(bytes) = self
+            .fetch("member", self.http.guild_member(guild, user).into_future())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let member: wire::Member =
+            serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
+                what: "REST member",
+                source,
+            })?;
+        let cached = member.cached();
+        self.remember(&key, &cached).await?;
+        self.remember(&self.cache.keys().rest_user(user), &member.user)
+            .await?;
+        Ok(Some((cached, Source::Rest)))
+    }
+
+    /// A user: cache, then an earlier REST answer, then `GET /users/{id}`.
+    pub async fn user(
+        &self,
+        user: Id<UserMarker>,
+    ) -> Result<Option<(CachedUser, Source)>, CacheError> {
+        if let Some(cached) = self.cache.user(user).await? {
+            return Ok(Some((cached, Source::Cache)));
+        }
+        let key = self.cache.keys().rest_user(user);
+        if let Some(cached) = self.remembered("user", &key).await? {
+            return Ok(Some((cached, Source::RestCache)));
+        }
+        let Some(bytes) = self
+            .fetch("user", self.http.user(user).into_future())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let cached: CachedUser =
+            serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
+                what: "REST user",
+                source,
+            })?;
+        self.remember(&key, &cached).await?;
+        Ok(Some((cached, Source::Rest)))
+    }
+
+    /// A channel: cache, then an earlier REST answer, then `GET /channels/{id}`.
+    pub async fn channel(
+        &self,
+        channel: Id<ChannelMarker>,
+    ) -> Result<Option<(CachedChannel, Source)>, CacheError> {
+        if let Some(cached) = self.cache.channel(channel).await? {
+            return Ok(Some((cached, Source::Cache)));
+        }
+        let key = self.cache.keys().rest_channel(channel);
+        if let Some(cached) = self.remembered("channel", &key).await? {
+            return Ok(Some((cached, Source::RestCache)));
+        }
+        let Some(bytes) = self
+            .fetch("channel", self.http.channel(channel).into_future())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let cached: CachedChannel =
+            serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
+                what: "REST channel",
+                source,
+            })?;
+        self.remember(&key, &cached).await?;
+        Ok(Some((cached, Source::Rest)))
+    }
+
+    /// Like [`CacheReader::member_permissions_in_channel`], but a member missing from the
+    /// cache is fetched over REST. Guild, roles and channel must still come from the gateway-fed
+    /// cache (they are complete there or not at all); anything else missing stays
+    /// [`PermissionLookup::Unknown`].
+    pub async fn member_permissions_in_channel(
+        &self,
+        guild: Id<GuildMarker>,
+        channel: Id<ChannelMarker>,
+        user: Id<UserMarker>,
+    ) -> Result<PermissionLookup, CacheError> {
+        match self
+            .cache
+            .permission_inputs(guild, Some(channel), user)
+            .await?
+        {
+            Ok(inputs) => Ok(PermissionLookup::Known(permissions::compute(&inputs))),
+            Err((Unknown::MemberNotCached, Some(mut inputs))) => {
+                match self.member(guild, user).await? {
+                    Some((member, _)) => {
+                        inputs.member = member;
+                        Ok(PermissionLookup::Known(permissions::compute(&inputs)))
+                    }
+                    None => Ok(PermissionLookup::Unknown(Unknown::MemberNotCached)),
+                }
+            }
+            Err((reason, _)) => Ok(PermissionLookup::Unknown(reason)),
+        }
+    }
+}

@@ -1,0 +1,737 @@
+//! The gateway side: turns dispatches into Redis commands and applies them in order.
+//!
+//! [`CacheWriter::prepare`] parses one dispatch into an [`Update`] (a list of commands; never
+//! fails: a malformed payload is logged, counted and, when it names a guild, turned into a
+//! purge of that guild so that nothing stale is ever read). [`CacheWriter::apply`] sends the
+//! updates of many events as **one pipeline**: Redis executes a connection's commands in the
+//! order sent, so the updates land in event order, and the caller publishes the events only
+//! after `apply` returned — a worker that receives event E reads a cache that includes E.
+//!
+//! Every update is idempotent (set-to-value, delete, add-to-set, counted-once member changes),
+//! so a batch can be repeated after an error, and events replayed by a RESUME do no harm.
+
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+use redis::{Cmd, RedisResult, Value};
+use serde::Serialize;
+use twilight_model::id::Id;
+use twilight_model::id::marker::GuildMarker;
+
+use crate::config::{CacheConfig, Resource};
+use crate::error::CacheError;
+use crate::keys::CacheKeys;
+use crate::model::{CachedChannel, CachedGuild, CachedUser};
+use crate::scripts::Scripts;
+use crate::wire;
+
+/// The cache updates of one dispatch.
+#[derive(Debug, Default)]
+pub struct Update {
+    cmds: Vec<Cmd>,
+    /// Index (in `cmds`) of the command whose reply is the entity's previous state.
+    previous_at: Option<usize>,
+    previous: Option<Vec<u8>>,
+}
+
+impl Update {
+    /// Whether the dispatch changes nothing in the cache.
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+
+    /// Redis commands in this update.
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+
+    /// After [`CacheWriter::apply`]: the entity's state before this event, in the cache's
+    /// encoding (a [`CachedMember`](crate::CachedMember) for `GUILD_MEMBER_UPDATE`, …), if the
+    /// event is an update or delete, the entity was cached, and
+    /// [`CacheConfig::previous_state`] is on (always for `GUILD_UPDATE`,
+    /// `GUILD_MEMBER_ADD`/`REMOVE` and `VOICE_STATE_UPDATE`, whose scripts return it anyway).
+    pub fn previous(&self) -> Option<&[u8]> {
+        self.previous.as_deref()
+    }
+
+    /// Entity writes in this update: fields set in hashes, members added to sets, keys set,
+    /// entries deleted, scripts run (one each) — the unit of the cache benchmark's rates.
+    pub fn writes(&self) -> usize {
+        self.cmds
+            .iter()
+            .map(|c| {
+                let args = c.args_iter().len();
+                match c.args_iter().next() {
+                    Some(redis::Arg::Simple(name)) if name == b"HSET" => args.saturating_sub(2) / 2,
+                    Some(redis::Arg::Simple(name)) if name == b"SADD" || name == b"SREM" => {
+                        args.saturating_sub(2)
+                    }
+                    Some(redis::Arg::Simple(name)) if name == b"DEL" => args.saturating_sub(1),
+                    _ => 1,
+                }
+            })
+            .sum()
+    }
+
+    fn push(&mut self, cmd: Cmd) -> &mut Self {
+        self.cmds.push(cmd);
+        self
+    }
+
+    fn push_previous(&mut self, cmd: Cmd) {
+        self.previous_at = Some(self.cmds.len());
+        self.cmds.push(cmd);
+    }
+}
+
+/// What one [`CacheWriter::apply`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Commands sent.
+    pub commands: usize,
+    /// Commands Redis refused (logged and counted; the batch is not repeated for them).
+    pub failed: usize,
+}
+
+/// Applies dispatches to the cache. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CacheWriter {
+    redis: ConnectionManager,
+    keys: CacheKeys,
+    config: CacheConfig,
+    scripts: Scripts,
+}
+
+fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising these plain structs cannot fail (no maps with non-string keys, no I/O).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn cmd(name: &str) -> Cmd {
+    redis::cmd(name)
+}
+
+impl CacheWriter {
+    /// A writer using `redis` (a dedicated connection is best: large batches then never delay
+    /// other traffic such as lease renewals).
+    pub fn new(redis: ConnectionManager, config: CacheConfig) -> Self {
+        Self {
+            keys: CacheKeys::new(&config.prefix),
+            redis,
+            config,
+            scripts: Scripts::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    /// The key layout.
+    pub fn keys(&self) -> &CacheKeys {
+        &self.keys
+    }
+
+    fn on(&self, resource: Resource) -> bool {
+        self.config.resources.contains(resource)
+    }
+
+    /// Whether dispatches of type `kind` can change the cache (with this configuration).
+    pub fn handles(&self, kind: &str) -> bool {
+        let r = self.config.resources;
+        if r.is_empty() {
+            return false;
+        }
+        match kind {
+            "READY" | "GUILD_CREATE" | "GUILD_UPDATE" | "GUILD_DELETE" => true,
+            "CHANNEL_CREATE" | "CHANNEL_UPDATE" | "CHANNEL_DELETE" => {
+                r.contains(Resource::Channels)
+            }
+            "GUILD_ROLE_CREATE" | "GUILD_ROLE_UPDATE" | "GUILD_ROLE_DELETE" => {
+                r.contains(Resource::Roles)
+            }
+            "GUILD_MEMBER_ADD"
+            | "GUILD_MEMBER_UPDATE"
+            | "GUILD_MEMBER_REMOVE"
+            | "GUILD_MEMBERS_CHUNK" => r.contains(Resource::Members) || r.contains(Resource::Users),
+            "USER_UPDATE" => r.contains(Resource::Users),
+            "GUILD_EMOJIS_UPDATE" => r.contains(Resource::Emojis),
+            "VOICE_STATE_UPDATE" => r.contains(Resource::VoiceStates),
+            "PRESENCE_UPDATE" => r.contains(Resource::Presences),
+            "MESSAGE_CREATE" | "MESSAGE_UPDATE" | "MESSAGE_DELETE" | "MESSAGE_DELETE_BULK" => {
+                r.contains(Resource::Messages)
+            }
+            _ => false,
+        }
+    }
+
+    /// Turns one dispatch from shard `shard_id` into cache updates. Never fails: a payload
+    /// that cannot be read is logged and counted (`swarmcord_cache_errors_total{kind=
+    /// "malformed"}`), and if it names a guild, that guild is purged (it will be rebuilt by
+    /// its next `GUILD_CREATE`), so no stale entry survives a missed update.
+    pub fn prepare(&self, shard_id: u32, kind: &str, payload: &[u8]) -> Update {
+        if !self.handles(kind) {
+            return Update::default();
+        }
+        match self.plan(shard_id, kind, payload) {
+            Ok(update) => {
+                metrics::counter!("swarmcord_cache_events_total", "event" => kind.to_owned())
+                    .increment(1);
+                update
+            }
+            Err(error) => {
+                metrics::counter!("swarmcord_cache_errors_total", "kind" => "malformed")
+                    .increment(1);
+                let guild = serde_json::from_slice::<wire::HasGuildId>(payload)
+                    .map(|g| g.guild_id)
+                    .ok()
+                    .or_else(|| {
+                        // Guild events carry the guild's id as `id`.
+                        kind.starts_with("GUILD_")
+                            .then(|| serde_json::from_slice::<wire::GuildId>(payload).ok())
+                            .flatten()
+                            .map(|g| g.id)
+                    });
+                tracing::warn!(
+                    event = kind,
+                    %error,
+                    purged_guild = guild.map(Id::get),
+                    "malformed dispatch: not cached (the event is still forwarded)"
+                );
+                let mut update = Update::default();
+                if let Some(guild) = guild {
+                    update.push(self.purge(guild));
+                }
+                update
+            }
+        }
+    }
+
+    /// `HSET key field value`, or the script that also returns the previous value when previous
+    /// states are asked for (a Lua call costs Redis several times a plain `HSET`).
+    fn set_field(&self) -> Cmd {
+        if self.config.previous_state {
+            self.scripts.hset_old.call(1)
+        } else {
+            cmd("HSET")
+        }
+    }
+
+    /// `HDEL key field`, or the script that returns the deleted value.
+    fn del_field(&self) -> Cmd {
+        if self.config.previous_state {
+            self.scripts.hdel_old.call(1)
+        } else {
+            cmd("HDEL")
+        }
+    }
+
+    /// An update that reads which session last rebuilt shard `shard_id` (see
+    /// [`CacheKeys::shard_session`]); after [`CacheWriter::apply`], [`Update::previous`] holds
+    /// it. Put it first in a batch: if it is not the session the shard is in, the cache lost
+    /// data (Redis restarted empty) and the shard must re-identify to rebuild it.
+    pub fn session_check(&self, shard_id: u32) -> Update {
+        let mut u = Update::default();
+        u.push_previous(cmd("GET").arg(self.keys.shard_session(shard_id)).clone());
+        u
+    }
+
+    fn purge(&self, guild: Id<GuildMarker>) -> Cmd {
+        let mut c = self.scripts.purge_guild.call(0);
+        c.arg(self.keys.base()).arg(guild.get());
+        c
+    }
+
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one arm per event type reads best as one table"
+    )]
+    fn plan(&self, shard_id: u32, kind: &str, payload: &[u8]) -> Result<Update, serde_json::Error> {
+        let keys = &self.keys;
+        let base = keys.base();
+        let mut u = Update::default();
+        match kind {
+            "READY" => {
+                let ready: wire::Ready = serde_json::from_slice(payload)?;
+                // A new session: whatever this shard cached before may have missed events.
+                let mut purge = self.scripts.purge_shard.call(0);
+                purge.arg(base).arg(shard_id);
+                u.push(purge);
+                if !ready.guilds.is_empty() {
+                    let ids: Vec<u64> = ready.guilds.iter().map(|g| g.id.get()).collect();
+                    u.push(cmd("SADD").arg(keys.unavailable()).arg(&ids).clone());
+                    u.push(
+                        cmd("SADD")
+                            .arg(keys.shard_guilds(shard_id))
+                            .arg(&ids)
+                            .clone(),
+                    );
+                }
+                if self.on(Resource::Users) {
+                    self.put_users(&mut u, std::slice::from_ref(&ready.user));
+                }
+                if let Some(session) = &ready.session_id {
+                    u.push(
+                        cmd("SET")
+                            .arg(keys.shard_session(shard_id))
+                            .arg(session)
+                            .clone(),
+                    );
+                }
+            }
+            "GUILD_CREATE" => {
+                let create: wire::GuildCreate = serde_json::from_slice(payload)?;
+                self.guild_create(&mut u, shard_id, &create);
+            }
+            "GUILD_UPDATE" => {
+                let mut guild: CachedGuild = serde_json::from_slice(payload)?;
+                guild.joined_at = None;
+                guild.large = false;
+                let mut c = self.scripts.guild_update.call(0);
+                c.arg(base).arg(guild.id.get()).arg(json(&guild));
+                u.push_previous(c);
+            }
+            "GUILD_DELETE" => {
+                let deleted: wire::GuildId = serde_json::from_slice(payload)?;
+                u.push(self.purge(deleted.id));
+                if deleted.unavailable == Some(true) {
+                    // An outage: the guild comes back with a GUILD_CREATE.
+                    u.push(
+                        cmd("SADD")
+                            .arg(keys.unavailable())
+                            .arg(deleted.id.get())
+                            .clone(),
+                    );
+                } else {
+                    u.push(
+                        cmd("SREM")
+                            .arg(keys.shard_guilds(shard_id))
+                            .arg(deleted.id.get())
+                            .clone(),
+                    );
+                }
+            }
+            "CHANNEL_CREATE" | "CHANNEL_UPDATE" => {
+                let channel: CachedChannel = serde_json::from_slice(payload)?;
+                let mut c = self.set_field();
+                c.arg(keys.channels())
+                    .arg(channel.id.get())
+                    .arg(json(&channel));
+                u.push_previous(c);
+                if let Some(guild) = channel.guild_id {
+                    u.push(
+                        cmd("SADD")
+                            .arg(keys.guild_channels(guild))
+                            .arg(channel.id.get())
+                            .clone(),
+                    );
+                }
+            }
+            "CHANNEL_DELETE" => {
+                let channel: wire::ChannelRef = serde_json::from_slice(payload)?;
+                let mut c = self.del_field();
+                c.arg(keys.channels()).arg(channel.id.get());
+                u.push_previous(c);
+                if let Some(guild) = channel.guild_id {
+                    u.push(
+                        cmd("SREM")
+                            .arg(keys.guild_channels(guild))
+                            .arg(channel.id.get())
+                            .clone(),
+                    );
+                }
+                u.push(cmd("DEL").arg(keys.voice_channel(channel.id)).clone());
+            }
+            "GUILD_ROLE_CREATE" | "GUILD_ROLE_UPDATE" => {
+                let event: wire::RoleEvent = serde_json::from_slice(payload)?;
+                let mut c = self.set_field();
+                c.arg(keys.roles(event.guild_id))
+                    .arg(event.role.id.get())
+                    .arg(json(&event.role));
+                u.push_previous(c);
+            }
+            "GUILD_ROLE_DELETE" => {
+                let event: wire::RoleDelete = serde_json::from_slice(payload)?;
+                let mut c = self.del_field();
+                c.arg(keys.roles(event.guild_id)).arg(event.role_id.get());
+                u.push_previous(c);
+            }
+            "GUILD_MEMBER_ADD" | "GUILD_MEMBER_UPDATE" => {
+                let member: wire::Member = serde_json::from_slice(payload)?;
+                let Some(guild) = member.guild_id else {
+                    return Err(serde::de::Error::missing_field("guild_id"));
+                };
+                if self.on(Resource::Members) {
+                    let user = member.user.id;
+                    if kind == "GUILD_MEMBER_ADD" {
+                        // Counted once, however often the event is replayed.
+                        let mut c = self.scripts.member_add.call(0);
+                        c.arg(base)
+                            .arg(guild.get())
+                            .arg(user.get())
+                            .arg(json(&member.cached()));
+                        u.push_previous(c);
+                    } else {
+                        let mut c = self.set_field();
+                        c.arg(keys.members(guild))
+                            .arg(user.get())
+                            .arg(json(&member.cached()));
+                        u.push_previous(c);
+                        u.push(
+                            cmd("SADD")
+                                .arg(keys.user_guilds(user))
+                                .arg(guild.get())
+                                .clone(),
+                        );
+                    }
+                }
+                if self.on(Resource::Users) {
+                    self.put_users(&mut u, std::slice::from_ref(&member.user));
+                }
+            }
+            "GUILD_MEMBER_REMOVE" => {
+                let event: wire::MemberRemove = serde_json::from_slice(payload)?;
+                let mut c = self.scripts.member_remove.call(0);
+                c.arg(base)
+                    .arg(event.guild_id.get())
+                    .arg(event.user.id.get());
+                u.push_previous(c);
+            }
+            "GUILD_MEMBERS_CHUNK" => {
+                let chunk: wire::MembersChunk = serde_json::from_slice(payload)?;
+                self.put_members(&mut u, chunk.guild_id, &chunk.members);
+                if self.on(Resource::Presences) {
+                    self.put_presences(&mut u, chunk.guild_id, &chunk.presences);
+                }
+            }
+            "USER_UPDATE" => {
+                let user: CachedUser = serde_json::from_slice(payload)?;
+                let mut c = self.set_field();
+                c.arg(keys.users()).arg(user.id.get()).arg(json(&user));
+                u.push_previous(c);
+            }
+            "GUILD_EMOJIS_UPDATE" => {
+                let event: wire::EmojisUpdate = serde_json::from_slice(payload)?;
+                let key = keys.emojis(event.guild_id);
+                u.push(cmd("DEL").arg(&key).clone());
+                if !event.emojis.is_empty() {
+                    let mut c = cmd("HSET");
+                    c.arg(&key);
+                    for emoji in &event.emojis {
+                        c.arg(emoji.id.get()).arg(json(emoji));
+                    }
+                    u.push(c);
+                }
+            }
+            "VOICE_STATE_UPDATE" => {
+                let event: wire::VoiceStateUpdate = serde_json::from_slice(payload)?;
+                // Voice states outside guilds (DM calls) are not cached.
+                if let Some(guild) = event.guild_id {
+                    u.push_previous(self.voice(guild, &event.state));
+                }
+            }
+            "PRESENCE_UPDATE" => {
+                let presence: wire::Presence = serde_json::from_slice(payload)?;
+                if let Some(guild) = presence.guild_id {
+                    self.put_presences(&mut u, guild, std::slice::from_ref(&presence));
+                }
+            }
+            "MESSAGE_CREATE" | "MESSAGE_UPDATE" => {
+                let message: wire::Message = serde_json::from_slice(payload)?;
+                if let Some(cached) = message.cached() {
+                    let mut c = cmd("SET");
+                    c.arg(keys.message(message.id))
+                        .arg(json(&cached))
+                        .arg("PX")
+                        .arg(
+                            u64::try_from(self.config.message_ttl.as_millis())
+                                .unwrap_or(u64::MAX)
+                                .max(1),
+                        );
+                    if kind == "MESSAGE_UPDATE" {
+                        c.arg("XX");
+                    }
+                    u.push(c);
+                }
+            }
+            "MESSAGE_DELETE" => {
+                let event: wire::MessageDelete = serde_json::from_slice(payload)?;
+                u.push(cmd("DEL").arg(keys.message(event.id)).clone());
+            }
+            "MESSAGE_DELETE_BULK" => {
+                let event: wire::MessageDeleteBulk = serde_json::from_slice(payload)?;
+                if !event.ids.is_empty() {
+                    let mut c = cmd("DEL");
+                    for id in &event.ids {
+                        c.arg(keys.message(*id));
+                    }
+                    u.push(c);
+                }
+            }
+            _ => {}
+        }
+        Ok(u)
+    }
+
+    fn voice(&self, guild: Id<GuildMarker>, state: &crate::CachedVoiceState) -> Cmd {
+        let mut c = self.scripts.voice.call(0);
+        c.arg(self.keys.base())
+            .arg(guild.get())
+            .arg(state.user_id.get());
+        match state.channel_id {
+            Some(channel) => c.arg(json(state)).arg(channel.get()),
+            None => c.arg("").arg(""),
+        };
+        c
+    }
+
+    fn guild_create(&self, u: &mut Update, shard_id: u32, create: &wire::GuildCreate) {
+        let keys = &self.keys;
+        let guild = create.id;
+        // Start from nothing: what was cached may have missed events.
+        u.push(self.purge(guild));
+        let Some(cached) = create.guild() else {
+            u.push(cmd("SADD").arg(keys.unavailable()).arg(guild.get()).clone());
+            u.push(
+                cmd("SADD")
+                    .arg(keys.shard_guilds(shard_id))
+                    .arg(guild.get())
+                    .clone(),
+            );
+            return;
+        };
+        if self.on(Resource::Roles) && !create.roles.is_empty() {
+            let mut c = cmd("HSET");
+            c.arg(keys.roles(guild));
+            for role in &create.roles {
+                c.arg(role.id.get()).arg(json(role));
+            }
+            u.push(c);
+        }
+        if self.on(Resource::Channels) && !create.channels.is_empty() {
+            let mut c = cmd("HSET");
+            c.arg(keys.channels());
+            let mut index = cmd("SADD");
+            index.arg(keys.guild_channels(guild));
+            for channel in &create.channels {
+                let mut channel = channel.clone();
+                channel.guild_id = Some(guild);
+                c.arg(channel.id.get()).arg(json(&channel));
+                index.arg(channel.id.get());
+            }
+            u.push(c);
+            u.push(index);
+        }
+        if self.on(Resource::Emojis) && !create.emojis.is_empty() {
+            let mut c = cmd("HSET");
+            c.arg(keys.emojis(guild));
+            for emoji in &create.emojis {
+                c.arg(emoji.id.get()).arg(json(emoji));
+            }
+            u.push(c);
+        }
+        self.put_members(u, guild, &create.members);
+        if self.on(Resource::VoiceStates) {
+            for state in &create.voice_states {
+                if state.channel_id.is_some() {
+                    u.push(self.voice(guild, state));
+                }
+            }
+        }
+        if self.on(Resource::Presences) {
+            self.put_presences(u, guild, &create.presences);
+        }
+        if let Some(count) = create.member_count {
+            u.push(
+                cmd("HSET")
+                    .arg(keys.member_counts())
+                    .arg(guild.get())
+                    .arg(count)
+                    .clone(),
+            );
+        }
+        u.push(
+            cmd("SADD")
+                .arg(keys.shard_guilds(shard_id))
+                .arg(guild.get())
+                .clone(),
+        );
+        if self.on(Resource::Guilds) {
+            // Last: the guild entry says "roles and channels are complete".
+            u.push(
+                cmd("HSET")
+                    .arg(keys.guilds())
+                    .arg(guild.get())
+                    .arg(json(&cached))
+                    .clone(),
+            );
+        }
+    }
+
+    fn put_members(&self, u: &mut Update, guild: Id<GuildMarker>, members: &[wire::Member]) {
+        if members.is_empty() {
+            return;
+        }
+        if self.on(Resource::Members) {
+            let mut c = cmd("HSET");
+            c.arg(self.keys.members(guild));
+            for member in members {
+                c.arg(member.user.id.get()).arg(json(&member.cached()));
+            }
+            u.push(c);
+            for member in members {
+                u.push(
+                    cmd("SADD")
+                        .arg(self.keys.user_guilds(member.user.id))
+                        .arg(guild.get())
+                        .clone(),
+                );
+            }
+        }
+        if self.on(Resource::Users) {
+            let users: Vec<&CachedUser> = members.iter().map(|m| &m.user).collect();
+            self.put_user_refs(u, &users);
+        }
+    }
+
+    fn put_users(&self, u: &mut Update, users: &[CachedUser]) {
+        let refs: Vec<&CachedUser> = users.iter().collect();
+        self.put_user_refs(u, &refs);
+    }
+
+    fn put_user_refs(&self, u: &mut Update, users: &[&CachedUser]) {
+        if users.is_empty() {
+            return;
+        }
+        let mut c = cmd("HSET");
+        c.arg(self.keys.users());
+        for user in users {
+            c.arg(user.id.get()).arg(json(user));
+        }
+        u.push(c);
+    }
+
+    fn put_presences(&self, u: &mut Update, guild: Id<GuildMarker>, presences: &[wire::Presence]) {
+        if presences.is_empty() {
+            return;
+        }
+        let mut c = cmd("HSET");
+        c.arg(self.keys.presences(guild));
+        for presence in presences {
+            c.arg(presence.user.id.get()).arg(json(&presence.cached()));
+        }
+        u.push(c);
+    }
+
+    /// Applies `updates` in order as one pipeline and fills in their previous states.
+    ///
+    /// `Err` means the connection failed (nothing or only a prefix may have been applied):
+    /// repeat the call — every update is idempotent. Commands that Redis refuses one by one
+    /// (which only a corrupted key of the wrong type can cause) are logged, counted and
+    /// reported in [`Applied::failed`].
+    pub async fn apply(&self, updates: &mut [Update]) -> Result<Applied, CacheError> {
+        let commands: usize = updates.iter().map(Update::len).sum();
+        if commands == 0 {
+            return Ok(Applied::default());
+        }
+        let started = Instant::now();
+        let mut pipe = redis::pipe();
+        for update in updates.iter() {
+            for c in &update.cmds {
+                pipe.add_command(c.clone());
+            }
+        }
+        pipe.ignore_errors();
+        let mut redis = self.redis.clone();
+        let mut replies: Vec<RedisResult<Value>> = Vec::new();
+        for attempt in 0..2 {
+            replies = pipe.query_async(&mut redis).await.map_err(|e| {
+                metrics::counter!("swarmcord_cache_errors_total", "kind" => "redis").increment(1);
+                CacheError::redis("cache write", e)
+            })?;
+            let missing_script = replies.iter().any(|r| {
+                r.as_ref().is_err_and(|e| {
+                    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+                })
+            });
+            if !missing_script || attempt == 1 {
+                break;
+            }
+            self.load_scripts().await?;
+        }
+        let mut failed = 0;
+        let mut replies = replies.into_iter();
+        for update in updates.iter_mut() {
+            for i in 0..update.cmds.len() {
+                match replies.next() {
+                    Some(Ok(value)) if update.previous_at == Some(i) => {
+                        update.previous = match value {
+                            Value::BulkString(bytes) => Some(bytes),
+                            _ => None,
+                        };
+                    }
+                    Some(Ok(_)) | None => {}
+                    Some(Err(error)) => {
+                        failed += 1;
+                        tracing::error!(%error, "Redis refused a cache command");
+                    }
+                }
+            }
+        }
+        if failed > 0 {
+            metrics::counter!("swarmcord_cache_errors_total", "kind" => "command")
+                .increment(u64::try_from(failed).unwrap_or(u64::MAX));
+        }
+        metrics::counter!("swarmcord_cache_commands_total")
+            .increment(u64::try_from(commands).unwrap_or(u64::MAX));
+        metrics::histogram!("swarmcord_cache_write_seconds")
+            .record(started.elapsed().as_secs_f64());
+        Ok(Applied { commands, failed })
+    }
+
+    /// Loads the Lua scripts (done by [`CacheWriter::apply`] on demand; call it at start-up to
+    /// find a broken Redis early).
+    pub async fn load_scripts(&self) -> Result<(), CacheError> {
+        let mut pipe = redis::pipe();
+        for script in self.scripts.all() {
+            pipe.add_command(script.load()).ignore();
+        }
+        let mut redis = self.redis.clone();
+        pipe.query_async::<()>(&mut redis)
+            .await
+            .map_err(|e| CacheError::redis("SCRIPT LOAD", e))
+    }
+
+    /// Applies `updates`, retrying with a growing pause (50 ms to 1 s) while Redis is
+    /// unreachable, until it succeeds or `give_up` returns true (then `Err`).
+    pub async fn apply_until(
+        &self,
+        updates: &mut [Update],
+        mut give_up: impl FnMut() -> bool,
+    ) -> Result<Applied, CacheError> {
+        let mut pause = Duration::from_millis(50);
+        let mut logged = false;
+        loop {
+            match self.apply(updates).await {
+                Ok(applied) => {
+                    if logged {
+                        tracing::info!("cache writes succeed again");
+                    }
+                    return Ok(applied);
+                }
+                Err(error) => {
+                    if give_up() {
+                        return Err(error);
+                    }
+                    if !logged {
+                        tracing::warn!(%error, "cache write failed; holding the events back and retrying");
+                        logged = true;
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
