@@ -199,8 +199,11 @@ fn start_voice(
     let registry = swarmcord_coord::GatewayRegistry::new(redis.clone(), keys);
     let gateway = Arc::new(swarmcord_voice::AmqpVoiceGateway::new(publisher, registry));
     let rest = swarmcord_voice::Rest::new(voice.password.expose());
+    let redis_for_cache = redis.clone();
     let store = swarmcord_voice::VoiceStore::new(redis, config.redis_prefix.clone());
-    let music = swarmcord_voice::Music::new(store, rest.clone(), voice.nodes.clone(), gateway);
+    let cache = swarmcord_cache::CacheReader::new(redis_for_cache, &config.redis_prefix);
+    let music = swarmcord_voice::Music::new(store, rest.clone(), voice.nodes.clone(), gateway)
+        .with_cache(cache);
     let mut manager_config =
         swarmcord_voice::NodeManagerConfig::new(uuid::Uuid::new_v4().to_string(), bot_id);
     manager_config.failover_after = voice.failover_after;

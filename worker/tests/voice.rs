@@ -320,9 +320,7 @@ async fn playback_survives_a_killed_worker_a_gateway_restart_and_a_dead_node() {
     let control = cluster.sim.control();
     let (text, voice) = (guild.text_channels[0], guild.voice_channels[0]);
     let user = guild.members[0];
-
-    // Worker 1 starts playback (it is the only replica, so it also owns both node sessions).
-    let first = worker(&cluster, &queue, &env).await;
+    // The user joins before any worker runs: the gateway's cache has the voice state.
     control
         .set_voice(&VoiceSpec {
             guild_id: guild.id,
@@ -330,6 +328,9 @@ async fn playback_survives_a_killed_worker_a_gateway_restart_and_a_dead_node() {
             channel_id: Some(voice),
         })
         .expect("user joins voice");
+
+    // Worker 1 starts playback (it is the only replica, so it also owns both node sessions).
+    let first = worker(&cluster, &queue, &env).await;
     let answer = say(
         &control,
         text,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use twilight_model::id::Id;
 
 use crate::config::NodeConfig;
 use crate::gateway::VoiceGateway;
@@ -104,6 +105,7 @@ pub struct Music {
     rest: Rest,
     nodes: Arc<[NodeConfig]>,
     gateway: Arc<dyn VoiceGateway>,
+    cache: Option<swarmcord_cache::CacheReader>,
 }
 
 impl std::fmt::Debug for Music {
@@ -127,7 +129,17 @@ impl Music {
             rest,
             nodes: nodes.into(),
             gateway,
+            cache: None,
         }
+    }
+
+    /// Reads users' voice states from the gateways' Redis cache first (it knows the users
+    /// who joined before any worker ran); the voice events this crate records remain the
+    /// fallback.
+    #[must_use]
+    pub fn with_cache(mut self, cache: swarmcord_cache::CacheReader) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// The store.
@@ -171,10 +183,24 @@ impl Music {
             .await?)
     }
 
-    /// The voice channel `user` is in. The user's `VOICE_STATE_UPDATE` may be handled by
-    /// another replica a moment after their command, so a miss is re-read for up to a second.
+    /// The voice channel `user` is in: from the cache if there is one, else from the voice
+    /// events. The user's `VOICE_STATE_UPDATE` may be handled a moment after their command, so
+    /// a miss is re-read for up to a second.
     pub async fn user_channel(&self, guild: u64, user: u64) -> Result<Option<u64>> {
         for attempt in 0..10 {
+            if let (Some(cache), Some(g), Some(u)) =
+                (&self.cache, Id::new_checked(guild), Id::new_checked(user))
+            {
+                match cache.voice_state(g, u).await {
+                    Ok(Some(state)) => {
+                        if let Some(channel) = state.channel_id {
+                            return Ok(Some(channel.get()));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(error) => tracing::debug!(%error, "cache unavailable for a voice state"),
+                }
+            }
             if let Some(channel) = self.store.user_channel(guild, user).await? {
                 return Ok(Some(channel));
             }
