@@ -30,7 +30,19 @@ pub(crate) struct WorkerConfig {
     pub(crate) slash_commands: SlashCommands,
     pub(crate) http_addr: SocketAddr,
     pub(crate) log_format: LogFormat,
+    pub(crate) voice: Option<VoiceConfig>,
 }
+
+/// Lavalink, when `LAVALINK_NODES` is set.
+#[derive(Debug, Clone)]
+pub(crate) struct VoiceConfig {
+    pub(crate) nodes: Vec<swarmcord_voice::NodeConfig>,
+    pub(crate) password: Secret,
+    pub(crate) failover_after: Duration,
+}
+
+/// The events the voice feature needs besides the configured ones.
+const VOICE_EVENTS: [&str; 3] = ["VOICE_STATE_UPDATE", "VOICE_SERVER_UPDATE", "READY"];
 
 /// Where the worker registers the slash commands at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +153,15 @@ impl WorkerConfig {
                 "must name at least one event type",
             ));
         }
+        let mut bindings = bindings;
+        let voice = Self::voice(env)?;
+        if voice.is_some() {
+            for event in VOICE_EVENTS {
+                if !bindings.iter().any(|b| b == event) {
+                    bindings.push(event.to_owned());
+                }
+            }
+        }
         let prefetch = env.parse::<u16>("WORKER_PREFETCH", 32, "events in flight per worker")?;
         if prefetch == 0 {
             return Err(ConfigError::new("WORKER_PREFETCH", "must be at least 1"));
@@ -192,7 +213,47 @@ impl WorkerConfig {
                 "address of /healthz, /readyz, /metrics",
             )?,
             log_format: env.parse::<LogFormat>("LOG_FORMAT", LogFormat::Json, "json or text")?,
+            voice,
         })
+    }
+
+    fn voice(env: &Env) -> Result<Option<VoiceConfig>, ConfigError> {
+        let nodes = swarmcord_voice::parse_nodes(&env.string(
+            "LAVALINK_NODES",
+            "",
+            "Lavalink nodes, comma-separated name=http://host:port (empty: no music commands)",
+        ))
+        .map_err(|e| ConfigError::new("LAVALINK_NODES", e.to_string()))?;
+        let password = env.secret(
+            "LAVALINK_PASSWORD",
+            false,
+            "Lavalink password (or LAVALINK_PASSWORD_FILE)",
+        )?;
+        let failover_ms = env.parse::<u64>(
+            "LAVALINK_FAILOVER_AFTER_MS",
+            5000,
+            "how long a node may be unreachable before its players move to another node",
+        )?;
+        if nodes.is_empty() {
+            return Ok(None);
+        }
+        let password = password.ok_or_else(|| {
+            ConfigError::new(
+                "LAVALINK_PASSWORD",
+                "is required when LAVALINK_NODES is set",
+            )
+        })?;
+        if failover_ms < 1000 {
+            return Err(ConfigError::new(
+                "LAVALINK_FAILOVER_AFTER_MS",
+                "must be at least 1000",
+            ));
+        }
+        Ok(Some(VoiceConfig {
+            nodes,
+            password,
+            failover_after: Duration::from_millis(failover_ms),
+        }))
     }
 }
 
@@ -222,6 +283,8 @@ mod tests {
             ),
             (("SLASH_COMMANDS", "global,1"), "SLASH_COMMANDS"),
             (("SLASH_COMMANDS", "0"), "SLASH_COMMANDS"),
+            (("LAVALINK_NODES", "a=https://x:1"), "LAVALINK_NODES"),
+            (("LAVALINK_NODES", "a=http://x:1"), "LAVALINK_PASSWORD"),
             (
                 ("DISCORD_GLOBAL_RATE_LIMIT", "0"),
                 "DISCORD_GLOBAL_RATE_LIMIT",
@@ -252,6 +315,20 @@ mod tests {
         let vars = [base(), vec![("SLASH_COMMANDS", "12, 34")]].concat();
         let config = WorkerConfig::from_env(&Env::from_pairs(vars)).expect("valid");
         assert_eq!(config.slash_commands, SlashCommands::Guilds(vec![12, 34]));
+        assert!(config.voice.is_none());
+        let vars = [
+            base(),
+            vec![
+                ("LAVALINK_NODES", "a=http://x:1,b=http://y:2"),
+                ("LAVALINK_PASSWORD", "hunter2"),
+            ],
+        ]
+        .concat();
+        let config = WorkerConfig::from_env(&Env::from_pairs(vars)).expect("valid");
+        let voice = config.voice.as_ref().expect("voice");
+        assert_eq!(voice.nodes.len(), 2);
+        assert!(config.bindings.iter().any(|b| b == "VOICE_SERVER_UPDATE"));
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     /// Every variable the worker reads is in `docs/CONFIGURATION.md` (Worker), and nothing else.

@@ -21,7 +21,7 @@ use swarmcord_ops::http::Health;
 use swarmcord_ops::{shutdown, telemetry};
 use swarmcord_store::{Store, StoreOptions};
 
-use crate::config::{SlashCommands, WorkerConfig};
+use crate::config::{SlashCommands, VoiceConfig, WorkerConfig};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -107,8 +107,20 @@ async fn run(config: WorkerConfig) -> Result<(), Box<dyn std::error::Error>> {
         settings.clone(),
         config.default_prefix.clone(),
     )?;
+    let voice = match &config.voice {
+        Some(voice) => Some(start_voice(&config, voice, redis.clone(), me.id.get())),
+        None => None,
+    };
+    if let Some((music, _)) = &voice {
+        swarmcord_bot::builtin::register_voice(
+            &mut dispatcher,
+            Arc::clone(&http),
+            music.clone(),
+            me.id,
+        )?;
+    }
     register_slash_commands(&http, me.id.cast(), &dispatcher, &config.slash_commands).await;
-    let bot = Arc::new(Bot::new(
+    let bot = Bot::new(
         Arc::clone(&http),
         cache,
         Arc::new(dispatcher),
@@ -121,7 +133,16 @@ async fn run(config: WorkerConfig) -> Result<(), Box<dyn std::error::Error>> {
             owners: config.owners.clone(),
             interaction_defer_after: config.interaction_defer_after,
         },
-    ));
+    );
+    let (bot, nodes) = match voice {
+        Some((music, manager)) => {
+            let stop = stop.clone();
+            let nodes = tokio::spawn(async move { manager.run(stop).await });
+            (bot.with_voice(music), Some(nodes))
+        }
+        None => (bot, None),
+    };
+    let bot = Arc::new(bot);
 
     let sweeper = {
         let bot = Arc::clone(&bot);
@@ -163,10 +184,47 @@ async fn run(config: WorkerConfig) -> Result<(), Box<dyn std::error::Error>> {
     )
     .await;
     let _ = sweeper.await;
+    if let Some(nodes) = nodes {
+        let _ = nodes.await;
+    }
     server_stop.cancel();
     let _ = server.await;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// The music commands' services: op 4 goes out through a publisher to the gateways' reply
+/// queues; every replica competes for the Lavalink nodes' leases.
+fn start_voice(
+    config: &WorkerConfig,
+    voice: &VoiceConfig,
+    redis: swarmcord_coord::ConnectionManager,
+    bot_id: u64,
+) -> (swarmcord_voice::Music, swarmcord_voice::NodeManager) {
+    swarmcord_voice::node::describe_metrics();
+    let (publisher, mut confirms) = swarmcord_broker::Publisher::start(
+        swarmcord_broker::PublisherConfig::new(config.amqp_url.expose(), "worker-voice")
+            .buffer(1000)
+            .window(64),
+    );
+    // Confirms are not needed (a lost op 4 is answered by the user trying again).
+    tokio::spawn(async move { while confirms.recv().await.is_some() {} });
+    let keys = swarmcord_protocol::keys::Keys::new(config.redis_prefix.clone());
+    let registry = swarmcord_coord::GatewayRegistry::new(redis.clone(), keys);
+    let gateway = Arc::new(swarmcord_voice::AmqpVoiceGateway::new(publisher, registry));
+    let rest = swarmcord_voice::Rest::new(voice.password.expose());
+    let redis_for_cache = redis.clone();
+    let store = swarmcord_voice::VoiceStore::new(redis, config.redis_prefix.clone());
+    let cache = swarmcord_cache::CacheReader::new(redis_for_cache, &config.redis_prefix);
+    let music = swarmcord_voice::Music::new(store, rest.clone(), voice.nodes.clone(), gateway)
+        .with_cache(cache);
+    let mut manager_config =
+        swarmcord_voice::NodeManagerConfig::new(uuid::Uuid::new_v4().to_string(), bot_id);
+    manager_config.failover_after = voice.failover_after;
+    let manager =
+        swarmcord_voice::NodeManager::new(music.clone(), rest, voice.nodes.clone(), manager_config);
+    tracing::info!(nodes = ?voice.nodes, "music commands enabled");
+    (music, manager)
 }
 
 /// Publishes the slash command list (a bulk overwrite: idempotent, so every replica may do it

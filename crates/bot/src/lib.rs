@@ -22,6 +22,7 @@ pub mod interaction;
 pub mod permissions;
 pub mod reply;
 pub mod settings;
+pub mod voice;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -79,6 +80,7 @@ pub struct Bot {
     settings: SettingsCache,
     user_id: Id<UserMarker>,
     config: BotConfig,
+    voice: Option<swarmcord_voice::Music>,
 }
 
 impl std::fmt::Debug for Bot {
@@ -109,7 +111,16 @@ impl Bot {
             settings,
             user_id: bot_id,
             config,
+            voice: None,
         }
+    }
+
+    /// Handles the voice events (`VOICE_STATE_UPDATE`, `VOICE_SERVER_UPDATE`, `READY`) with
+    /// `music` (see [`voice`]).
+    #[must_use]
+    pub fn with_voice(mut self, music: swarmcord_voice::Music) -> Self {
+        self.voice = Some(music);
+        self
     }
 
     /// The commands a guild switched off (none in DMs, or when the settings are unavailable:
@@ -302,6 +313,10 @@ impl Handler for Bot {
             match event.kind.as_str() {
                 "MESSAGE_CREATE" => self.on_message(&event).await,
                 "INTERACTION_CREATE" => self.on_interaction(&event).await,
+                "VOICE_STATE_UPDATE" | "VOICE_SERVER_UPDATE" | "READY" => match &self.voice {
+                    Some(music) => voice::handle(music, self.user_id, &event).await,
+                    None => Ok(()),
+                },
                 _ => Ok(()),
             }
         })

@@ -14,6 +14,9 @@ mod general;
 mod info;
 mod moderation;
 mod settings;
+mod voice;
+
+pub use voice::register as register_voice;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};

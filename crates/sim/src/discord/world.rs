@@ -14,8 +14,26 @@ use crate::util::iso_from_unix_ms;
 
 /// Discord's `ADMINISTRATOR` permission bit.
 pub const PERM_ADMINISTRATOR: u64 = 1 << 3;
-/// The permissions `@everyone` gets in a new simulated guild (Discord's defaults for a new guild).
-pub const DEFAULT_EVERYONE_PERMISSIONS: u64 = 0x0006_3264_7ec1_0e41 & !PERM_ADMINISTRATOR;
+/// The permissions `@everyone` gets in a new simulated guild, as in a new Discord server:
+/// Create Invite, Add Reactions, Video, View Channels, Send Messages, Embed Links, Attach Files,
+/// Read Message History, Use External Emojis, Connect, Speak, Use Voice Activity, Change
+/// Nickname, Use Application Commands, Request to Speak, Create Public/Private Threads, Use
+/// External Stickers, Send Messages in Threads, Use Activities, Use Soundboard, Create
+/// Expressions, Create Events, Use External Sounds, Send Voice Messages, Create Polls, Use
+/// External Apps — and no moderation or management permission.
+pub const DEFAULT_EVERYONE_PERMISSIONS: u64 = {
+    const BITS: [u32; 27] = [
+        0, 6, 9, 10, 11, 14, 15, 16, 18, 20, 21, 25, 26, 31, 32, 35, 36, 37, 38, 39, 42, 43, 44,
+        45, 46, 49, 50,
+    ];
+    let mut bits = 0;
+    let mut i = 0;
+    while i < BITS.len() {
+        bits |= 1 << BITS[i];
+        i += 1;
+    }
+    bits
+};
 
 /// A Discord user.
 #[derive(Debug, Clone)]

@@ -1,0 +1,124 @@
+//! Op 4 (voice state update) from a worker to the gateway that owns the guild's shard.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use swarmcord_broker::{Outgoing, Publisher};
+use swarmcord_coord::GatewayRegistry;
+use swarmcord_protocol::command::{CommandEnvelope, GatewayCommand};
+use twilight_model::gateway::payload::outgoing::update_voice_state::UpdateVoiceStateInfo;
+use twilight_model::id::Id;
+
+/// A boxed future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Sends the bot's voice state for a guild (join, move, leave) to Discord.
+pub trait VoiceGateway: Send + Sync {
+    /// Joins `channel_id` in `guild_id` (self-deafened), or leaves with `None`. `via` is a
+    /// gateway reply queue known to be alive (from the event being handled), if any.
+    fn update_voice_state(
+        &self,
+        guild_id: u64,
+        channel_id: Option<u64>,
+        via: Option<String>,
+    ) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// The op-4 command a worker sends.
+pub fn voice_command(guild_id: u64, channel_id: Option<u64>) -> Option<GatewayCommand> {
+    Some(GatewayCommand::UpdateVoiceState(UpdateVoiceStateInfo {
+        channel_id: channel_id.and_then(Id::new_checked),
+        guild_id: Id::new_checked(guild_id)?,
+        self_deaf: true,
+        self_mute: false,
+    }))
+}
+
+/// Publishes gateway commands to the owning gateway's reply queue, found in the gateway
+/// registry (any live gateway when the owner is unknown: gateways re-route to the owner).
+#[derive(Clone)]
+pub struct AmqpVoiceGateway {
+    publisher: Publisher,
+    registry: GatewayRegistry,
+}
+
+impl std::fmt::Debug for AmqpVoiceGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpVoiceGateway").finish_non_exhaustive()
+    }
+}
+
+impl AmqpVoiceGateway {
+    /// Commands go out through `publisher` (default exchange) to the gateways of `registry`.
+    pub fn new(publisher: Publisher, registry: GatewayRegistry) -> Self {
+        Self {
+            publisher,
+            registry,
+        }
+    }
+
+    /// The reply queue of the gateway that should execute `command`: the shard's owner in the
+    /// registry, else any live gateway (it re-routes). A gateway restarting under the same id
+    /// is missing from the registry for a few seconds, so an empty registry is read again
+    /// for up to 6 s.
+    async fn target(&self, command: &GatewayCommand) -> Result<String, String> {
+        let mut gateways = Vec::new();
+        for attempt in 0..12 {
+            gateways = self
+                .registry
+                .gateways()
+                .await
+                .map_err(|e| format!("gateway registry unavailable: {e}"))?;
+            if !gateways.is_empty() {
+                break;
+            }
+            if attempt < 11 {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+        // Gateways cover every shard between them, so the highest shard + 1 is the count.
+        let shard_count = gateways
+            .iter()
+            .flat_map(|(_, info)| info.shards.iter().copied())
+            .max()
+            .map_or(1, |max| max + 1);
+        let target = command.target_shard(shard_count);
+        gateways
+            .iter()
+            .find(|(_, info)| target.is_some_and(|s| info.shards.contains(&s)))
+            .or_else(|| gateways.first())
+            .map(|(_, info)| info.reply_queue.clone())
+            .ok_or_else(|| "no gateway is running".to_owned())
+    }
+
+    async fn send(&self, command: GatewayCommand, via: Option<String>) -> Result<(), String> {
+        let queue = match via {
+            Some(queue) => queue,
+            None => self.target(&command).await?,
+        };
+        let envelope = CommandEnvelope::new(
+            uuid::Uuid::new_v4().to_string(),
+            crate::store::now_ms(),
+            command,
+        );
+        self.publisher
+            .publish(Outgoing::new("", queue, envelope.to_bytes()))
+            .await
+            .map_err(|e| format!("could not publish the voice command: {e}"))
+    }
+}
+
+impl VoiceGateway for AmqpVoiceGateway {
+    fn update_voice_state(
+        &self,
+        guild_id: u64,
+        channel_id: Option<u64>,
+        via: Option<String>,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let command =
+                voice_command(guild_id, channel_id).ok_or_else(|| "invalid guild id".to_owned())?;
+            self.send(command, via).await
+        })
+    }
+}

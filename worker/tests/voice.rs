@@ -1,0 +1,456 @@
+//! End-to-end voice: the Discord simulator, two Lavalink node simulators, the `gateway` and
+//! `worker` binaries, real RabbitMQ and Redis. A simulated user joins a voice channel and runs
+//! the music commands; the node simulators record what the bot asked for.
+
+#[path = "../../gateway/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use common::Cluster;
+use support::{WAIT, Worker};
+use swarmcord_sim::DiscordConfig;
+use swarmcord_sim::discord::control::{Control, GuildSpec, MessageSpec, VoiceSpec};
+use swarmcord_sim::discord::gateway::ShardAction;
+use swarmcord_sim::lavalink::{LavalinkConfig, LavalinkSim, PlayerSnapshot};
+use swarmcord_testkit::unique_name;
+
+/// Posts `content` and waits for the bot's reply to that message; returns its content.
+async fn say(control: &Control, channel_id: u64, author_id: u64, content: &str) -> String {
+    let since = control.log(0, None).len() as u64;
+    let posted = control
+        .post_message(&MessageSpec {
+            channel_id,
+            author_id,
+            content: content.to_owned(),
+        })
+        .expect("post")
+        .to_string();
+    let path = format!("/channels/{channel_id}/messages");
+    let record = control
+        .wait_for_record(since, WAIT + Duration::from_secs(5), |r| {
+            r.kind == "rest"
+                && r.method == "POST"
+                && r.path == path
+                && r.body["message_reference"]["message_id"].as_str() == Some(posted.as_str())
+        })
+        .await
+        .unwrap_or_else(|| panic!("no reply to {content:?}"));
+    record.body["content"].as_str().expect("content").to_owned()
+}
+
+async fn lavalink(name: &str, speed: f64) -> LavalinkSim {
+    LavalinkSim::start(LavalinkConfig {
+        stats_interval: Duration::from_millis(500),
+        player_update_interval: Duration::from_millis(500),
+        playback_speed: speed,
+        node_name: name.to_owned(),
+        ..LavalinkConfig::default()
+    })
+    .await
+    .expect("lavalink simulator")
+}
+
+fn voice_env(nodes: &[&LavalinkSim]) -> Vec<(String, String)> {
+    let list: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("n{i}={}", n.url()))
+        .collect();
+    vec![
+        ("LAVALINK_NODES".to_owned(), list.join(",")),
+        (
+            "LAVALINK_PASSWORD".to_owned(),
+            nodes[0].password().to_owned(),
+        ),
+    ]
+}
+
+async fn worker(cluster: &Cluster, queue: &str, env: &[(String, String)]) -> Worker {
+    let extra: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Worker::start_with(
+        cluster,
+        &unique_name("voice_db").replace('-', "_"),
+        queue,
+        "info,swarmcord_voice=debug,swarmcord_bot=debug",
+        &extra,
+    )
+    .await
+}
+
+/// @everyone: View Channel, Send Messages, Read Message History, Connect, Speak.
+const VOICE_EVERYONE: u64 = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 20) | (1 << 21);
+
+/// A guild on shard 0 of 1 whose members (and the bot) may connect and speak. (The
+/// simulator's default `@everyone` permissions lack Connect and Speak.)
+fn voice_guild(cluster: &Cluster) -> swarmcord_sim::discord::control::CreatedGuild {
+    cluster.sim.control().create_guild(&GuildSpec {
+        name: "music".to_owned(),
+        members: 2,
+        shard: Some((0, 1)),
+        everyone_permissions: Some(VOICE_EVERYONE),
+        ..GuildSpec::default()
+    })
+}
+
+/// The worker's `/metrics` text (its address is in its log).
+async fn metrics(worker: &Worker) -> String {
+    let addr = worker
+        .logs()
+        .lines()
+        .find_map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).ok()?;
+            (value["message"] == "serving /healthz, /readyz and /metrics")
+                .then(|| value["addr"].as_str().map(str::to_owned))
+                .flatten()
+        })
+        .expect("the worker's address");
+    swarmcord_testkit::http::request(&addr, "GET", "/metrics", &[], None)
+        .await
+        .map(|a| a.text())
+        .unwrap_or_default()
+}
+
+async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !cond() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed()
+}
+
+fn player(nodes: &[&LavalinkSim], guild: u64) -> Option<PlayerSnapshot> {
+    nodes.iter().find_map(|n| n.player(guild))
+}
+
+fn title(p: &PlayerSnapshot) -> String {
+    p.track
+        .as_ref()
+        .map(|t| t.info.title.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_user_plays_queues_skips_and_pauses_and_the_queue_plays_to_the_end() {
+    let cluster = Cluster::start(DiscordConfig {
+        identify_interval: Duration::from_millis(100),
+        ..DiscordConfig::default()
+    })
+    .await;
+    let node = lavalink("a", 10.0).await;
+    let guild = &voice_guild(&cluster);
+    // @everyone may read and write but not connect: the bot cannot join there.
+    let locked = cluster.sim.control().create_guild(&GuildSpec {
+        name: "locked".to_owned(),
+        members: 1,
+        shard: Some((0, 1)),
+        everyone_permissions: Some((1 << 10) | (1 << 11)),
+        ..GuildSpec::default()
+    });
+    let gateway = cluster.gateway("gw-voice", &[("SHARD_COUNT", "1")]).await;
+    gateway.wait_ready(WAIT).await;
+    let queue = format!("{}.work", cluster.prefix);
+    let env = voice_env(&[&node]);
+    let w = worker(&cluster, &queue, &env).await;
+    // A second replica: commands and events land on either; one of them owns the node session.
+    let w2 = worker(&cluster, &queue, &env).await;
+    let control = cluster.sim.control();
+    let (text, voice) = (guild.text_channels[0], guild.voice_channels[0]);
+    let user = guild.members[0];
+
+    // Bad input: not in a voice channel; nothing playing.
+    let answer = say(&control, text, user, "!play https://sim.lavalink/track/x").await;
+    assert_eq!(answer, "Join a voice channel first.", "{}", w.logs());
+    let answer = say(&control, text, user, "!skip").await;
+    assert!(answer.contains("not in a voice channel"), "{answer}");
+
+    control
+        .set_voice(&VoiceSpec {
+            guild_id: guild.id,
+            user_id: user,
+            channel_id: Some(voice),
+        })
+        .expect("user joins voice");
+    let answer = say(
+        &control,
+        text,
+        user,
+        "!play https://sim.lavalink/track/first?length=60000",
+    )
+    .await;
+    assert!(
+        answer.starts_with("Now playing **"),
+        "{answer}\n{}",
+        w.logs()
+    );
+    let answer = say(
+        &control,
+        text,
+        user,
+        "!play https://sim.lavalink/track/second?length=60000",
+    )
+    .await;
+    assert!(answer.contains("at position 1"), "{answer}");
+    // A search asks which result; the answer queues it.
+    let question = say(&control, text, user, "!play lofi beats").await;
+    assert!(question.starts_with("Pick a track"), "{question}");
+    let answer = say(&control, text, user, "2").await;
+    assert!(answer.contains("at position 2"), "{answer}");
+    let listed = say(&control, text, user, "!queue").await;
+    assert!(listed.starts_with("Queue (2 tracks, page 1/1)"), "{listed}");
+    let answer = say(&control, text, user, "!play sim:empty").await;
+    assert_eq!(answer, "No results for `sim:empty`.");
+    let answer = say(
+        &control,
+        text,
+        user,
+        "!play https://sim.lavalink/error?message=gone",
+    )
+    .await;
+    assert_eq!(answer, "I could not load that: gone");
+
+    // The bot's op 4 went through the gateway; Discord's answer reached the player.
+    wait_until("the player's voice", WAIT, || {
+        node.player(guild.id).is_some_and(|p| p.connected)
+    })
+    .await;
+    let p = node.player(guild.id).expect("player");
+    assert_eq!(p.voice.channel_id, Some(voice.to_string()));
+    assert!(!p.voice.token.is_empty() && !p.voice.session_id.is_empty());
+    assert!(title(&p).contains("first"), "{p:?}");
+
+    let answer = say(&control, text, user, "!skip").await;
+    assert!(answer.starts_with("Skipped. Now playing **"), "{answer}");
+    assert!(title(&node.player(guild.id).expect("player")).contains("second"));
+    assert_eq!(say(&control, text, user, "!pause").await, "Paused.");
+    assert!(node.player(guild.id).expect("player").paused);
+    let np = say(&control, text, user, "!np").await;
+    assert!(np.contains("(paused)"), "{np}");
+    assert_eq!(say(&control, text, user, "!resume").await, "Resumed.");
+    assert_eq!(
+        say(&control, text, user, "!volume 80").await,
+        "Volume set to 80."
+    );
+    let answer = say(&control, text, user, "!volume 5000").await;
+    assert!(
+        answer.contains("1000"),
+        "bad argument, clear answer: {answer}"
+    );
+
+    // second (60 s) and the chosen search result (length from the catalogue) play to the end
+    // at 10× speed; each end advances the queue once, with two replicas.
+    wait_until(
+        "the queue to play to its end",
+        Duration::from_secs(60),
+        || node.player(guild.id).is_some_and(|p| p.track.is_none()),
+    )
+    .await;
+    let starts: Vec<String> = node
+        .recorder()
+        .since(0, Some("lavalink"))
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with(&format!("/players/{}", guild.id)))
+        .filter_map(|r| r.body["track"]["encoded"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        starts.len(),
+        3,
+        "first, second, the search result: {starts:?}"
+    );
+    let answer = say(&control, text, user, "!np").await;
+    assert_eq!(answer, "Nothing is playing.");
+
+    // The bot lacks Connect in the locked guild.
+    control
+        .set_voice(&VoiceSpec {
+            guild_id: locked.id,
+            user_id: locked.members[0],
+            channel_id: Some(locked.voice_channels[0]),
+        })
+        .expect("user joins voice");
+    let answer = say(
+        &control,
+        locked.text_channels[0],
+        locked.members[0],
+        "!join",
+    )
+    .await;
+    assert!(answer.starts_with("I can't join"), "{answer}");
+
+    // Players per node and node health are exported by the worker holding the session.
+    let mut text_metrics = metrics(&w).await;
+    if !text_metrics.contains("swarmcord_voice_node_owned{node=\"n0\"} 1") {
+        text_metrics = metrics(&w2).await;
+    }
+    assert!(
+        text_metrics.contains("swarmcord_voice_node_connected{node=\"n0\"} 1"),
+        "{text_metrics}"
+    );
+    assert!(
+        text_metrics.contains("swarmcord_voice_players{node=\"n0\"}"),
+        "{text_metrics}"
+    );
+    assert!(text_metrics.contains("swarmcord_voice_node_events_total{"));
+
+    assert_eq!(
+        say(&control, text, user, "!leave").await,
+        "Left the voice channel."
+    );
+    assert!(node.player(guild.id).is_none());
+    drop((w, w2));
+    gateway.terminate().await;
+}
+
+#[tokio::test]
+async fn playback_survives_a_killed_worker_a_gateway_restart_and_a_dead_node() {
+    let cluster = Cluster::start(DiscordConfig {
+        identify_interval: Duration::from_millis(100),
+        ..DiscordConfig::default()
+    })
+    .await;
+    let (a, b) = (lavalink("a", 1.0).await, lavalink("b", 1.0).await);
+    let nodes = [&a, &b];
+    let guild = &voice_guild(&cluster);
+    let gateway = cluster.gateway("gw-voice2", &[("SHARD_COUNT", "1")]).await;
+    gateway.wait_ready(WAIT).await;
+    let queue = format!("{}.work", cluster.prefix);
+    let env = voice_env(&nodes);
+    let control = cluster.sim.control();
+    let (text, voice) = (guild.text_channels[0], guild.voice_channels[0]);
+    let user = guild.members[0];
+    // The user joins before any worker runs: the gateway's cache has the voice state.
+    control
+        .set_voice(&VoiceSpec {
+            guild_id: guild.id,
+            user_id: user,
+            channel_id: Some(voice),
+        })
+        .expect("user joins voice");
+
+    // Worker 1 starts playback (it is the only replica, so it also owns both node sessions).
+    let first = worker(&cluster, &queue, &env).await;
+    let answer = say(
+        &control,
+        text,
+        user,
+        "!play https://sim.lavalink/track/long?length=600000",
+    )
+    .await;
+    assert!(
+        answer.starts_with("Now playing"),
+        "{answer}\n{}",
+        first.logs()
+    );
+    let answer = say(
+        &control,
+        text,
+        user,
+        "!play https://sim.lavalink/track/after?length=600000",
+    )
+    .await;
+    assert!(answer.contains("position 1"), "{answer}");
+    wait_until("the voice connection", WAIT, || {
+        player(&nodes, guild.id).is_some_and(|p| p.connected)
+    })
+    .await;
+
+    // kill -9 the worker: playback continues; another replica answers the next command.
+    let second = worker(&cluster, &queue, &env).await;
+    drop(first);
+    let before = player(&nodes, guild.id).expect("player").position;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = player(&nodes, guild.id).expect("player");
+    assert!(
+        after.position > before && after.track.is_some(),
+        "still playing"
+    );
+    assert_eq!(
+        say(&control, text, user, "!pause").await,
+        "Paused.",
+        "{}",
+        second.logs()
+    );
+    assert_eq!(say(&control, text, user, "!resume").await, "Resumed.");
+    // The new replica resumes the node sessions (lease TTL 10 s): sessions are not recreated.
+    wait_until(
+        "the sessions to be resumed",
+        Duration::from_secs(20),
+        || a.stats().resumes + b.stats().resumes >= 2,
+    )
+    .await;
+    assert_eq!(a.stats().sessions + b.stats().sessions, 2, "no new session");
+    // `skip` through the second worker advances the queue.
+    let answer = say(&control, text, user, "!skip").await;
+    assert!(answer.contains("after"), "{answer}");
+
+    // Gateway restart (SIGTERM, resume): the voice connection is kept, no new op 4 is needed.
+    let voice_ops = |c: &Control| {
+        c.log(0, Some("gateway"))
+            .into_iter()
+            .filter(|r| r.method == "VOICE_STATE_UPDATE")
+            .count()
+    };
+    let ops_before = voice_ops(&control);
+    // The replacement starts first and waits for the shard's lease (a rolling update).
+    let replacement = gateway.respawn().await;
+    gateway.terminate().await;
+    replacement.wait_ready(WAIT).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let p = player(&nodes, guild.id).expect("player");
+    assert!(p.connected && p.track.is_some() && !p.paused, "{p:?}");
+    assert_eq!(
+        voice_ops(&control),
+        ops_before,
+        "resumed: no re-join needed"
+    );
+    assert_eq!(say(&control, text, user, "!pause").await, "Paused.");
+    assert_eq!(say(&control, text, user, "!resume").await, "Resumed.");
+
+    // A new identify (the session is invalidated): Discord forgot the bot's voice connection,
+    // so the worker that handles READY joins again and the player gets the new connection.
+    let session_before = player(&nodes, guild.id).expect("player").voice.session_id;
+    control.shard_action(0, ShardAction::Invalidate);
+    wait_until(
+        "a re-join after the identify",
+        Duration::from_secs(20),
+        || {
+            voice_ops(&control) > ops_before
+                && player(&nodes, guild.id)
+                    .is_some_and(|p| p.connected && p.voice.session_id != session_before)
+        },
+    )
+    .await;
+    assert!(player(&nodes, guild.id).is_some_and(|p| p.track.is_some() && !p.paused));
+
+    // Kill the node holding the player: it moves to the other node at its position.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (dead, alive) = if a.player(guild.id).is_some() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    let position = dead.player(guild.id).expect("player").position;
+    dead.crash();
+    let took = wait_until(
+        "the player on the other node",
+        Duration::from_secs(15),
+        || alive.player(guild.id).is_some_and(|p| p.track.is_some()),
+    )
+    .await;
+    let moved = alive.player(guild.id).expect("player");
+    let expected = position + u64::try_from(took.as_millis()).unwrap_or(0);
+    let error = moved.position.abs_diff(expected);
+    println!(
+        "node failover: {took:?}, position {} ms, expected {expected} ms, error {error} ms",
+        moved.position
+    );
+    assert!(error <= 2_000, "position error {error} ms");
+    assert!(moved.connected, "{moved:?}");
+    assert!(title(&moved).contains("after"));
+    let np = say(&control, text, user, "!np").await;
+    assert!(np.contains("after"), "{np}");
+    drop(second);
+    replacement.terminate().await;
+}
