@@ -115,6 +115,7 @@ async fn run(config: WorkerConfig) -> Result<(), Box<dyn std::error::Error>> {
         swarmcord_bot::builtin::register_voice(
             &mut dispatcher,
             Arc::clone(&http),
+            cache.clone(),
             music.clone(),
             me.id,
         )?;

@@ -82,8 +82,8 @@ async fn worker(cluster: &Cluster, queue: &str, env: &[(String, String)]) -> Wor
 /// @everyone: View Channel, Send Messages, Read Message History, Connect, Speak.
 const VOICE_EVERYONE: u64 = (1 << 10) | (1 << 11) | (1 << 16) | (1 << 20) | (1 << 21);
 
-/// A guild on shard 0 of 1 whose members (and the bot) may connect and speak. (The
-/// simulator's default `@everyone` permissions lack Connect and Speak.)
+/// A guild on shard 0 of 1 whose members (and the bot) may connect and speak, with exactly
+/// the permissions the music commands need (nothing else granted by `@everyone`).
 fn voice_guild(cluster: &Cluster) -> swarmcord_sim::discord::control::CreatedGuild {
     cluster.sim.control().create_guild(&GuildSpec {
         name: "music".to_owned(),

@@ -25,6 +25,7 @@ use super::SetupError;
 #[derive(Clone)]
 struct Voice {
     http: Arc<Client>,
+    cache: swarmcord_cache::FallbackReader,
     music: Music,
     bot_id: Id<UserMarker>,
 }
@@ -51,11 +52,13 @@ enum Action {
 pub fn register(
     dispatcher: &mut Dispatcher,
     http: Arc<Client>,
+    cache: swarmcord_cache::FallbackReader,
     music: Music,
     bot_id: Id<UserMarker>,
 ) -> Result<(), SetupError> {
     let voice = Voice {
         http,
+        cache,
         music,
         bot_id,
     };
@@ -196,6 +199,14 @@ impl Voice {
         guild_id: Id<GuildMarker>,
         channel: Id<ChannelMarker>,
     ) -> Option<Permissions> {
+        // The gateways' cache first; Discord REST when it cannot tell.
+        if let Ok(swarmcord_cache::PermissionLookup::Known(permissions)) = self
+            .cache
+            .member_permissions_in_channel(guild_id, channel, self.bot_id)
+            .await
+        {
+            return Some(permissions);
+        }
         let guild = self.http.guild(guild_id).await.ok()?.model().await.ok()?;
         let channel = self.http.channel(channel).await.ok()?.model().await.ok()?;
         let member = self
