@@ -39,6 +39,18 @@ static REGISTER: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+/// KEYS: gateways, heartbeats. ARGV: id, `"started_at_ms":<n>` of the instance. Removes the
+/// entry only if that instance wrote it (a replacement with the same id keeps its entry).
+static DEREGISTER_INSTANCE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local info = redis.call('HGET', KEYS[1], ARGV[1])\n\
+         if info and not string.find(info, ARGV[2], 1, true) then return 0 end\n\
+         redis.call('HDEL', KEYS[1], ARGV[1])\n\
+         redis.call('ZREM', KEYS[2], ARGV[1])\n\
+         return 1\n",
+    )
+});
+
 /// KEYS: gateways, heartbeats. Returns `[id, info, id, info, …]` of live entries.
 static LIVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
@@ -140,6 +152,21 @@ impl GatewayRegistry {
             .map_err(|error| CoordError::redis("gateway deregistration", error))
     }
 
+    /// Removes `gateway_id` from the registry if the entry is still the one of the instance
+    /// that started at `started_at_ms`: a replacement that registered under the same id in the
+    /// meantime keeps its entry. Returns whether an entry was removed.
+    pub async fn deregister_instance(&self, gateway_id: &str, started_at_ms: u64) -> Result<bool> {
+        let removed: i64 = DEREGISTER_INSTANCE
+            .key(self.keys.gateways())
+            .key(self.keys.gateway_heartbeats())
+            .arg(gateway_id)
+            .arg(format!("\"started_at_ms\":{started_at_ms},"))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|error| CoordError::redis("gateway deregistration", error))?;
+        Ok(removed == 1)
+    }
+
     /// The live gateways, sorted by id. Entries that cannot be decoded are logged and skipped.
     pub async fn gateways(&self) -> Result<Vec<(String, GatewayInfo)>> {
         let flat: Vec<String> = LIVE
@@ -190,7 +217,10 @@ impl GatewayRegistry {
                 () = tokio::time::sleep(period) => {}
             }
         }
-        if let Err(error) = self.deregister(gateway_id).await {
+        if let Err(error) = self
+            .deregister_instance(gateway_id, info.started_at_ms)
+            .await
+        {
             tracing::warn!(gateway_id, %error, "could not deregister gateway; it expires by itself");
         }
     }

@@ -71,6 +71,33 @@ async fn register_list_expire_and_deregister() {
 }
 
 #[tokio::test]
+async fn a_stopping_instance_does_not_remove_its_replacement() {
+    init_tracing();
+    let conn = connect(&redis_url()).await.unwrap();
+    let keys = Keys::new(unique_name("registry"));
+    let registry = GatewayRegistry::new(conn, keys);
+    let old = GatewayInfo {
+        started_at_ms: 100,
+        ..info("gw-r", vec![0])
+    };
+    let new = GatewayInfo {
+        started_at_ms: 1000,
+        ..info("gw-r", vec![0])
+    };
+    registry.register("gw-r", &old).await.unwrap();
+    // The replacement registers before the old instance has finished stopping.
+    registry.register("gw-r", &new).await.unwrap();
+    assert!(!registry.deregister_instance("gw-r", 100).await.unwrap());
+    assert_eq!(registry.gateway("gw-r").await.unwrap(), Some(new));
+    // 10 is a prefix of 100 and 1000: only the exact instance matches.
+    assert!(!registry.deregister_instance("gw-r", 10).await.unwrap());
+    assert!(registry.deregister_instance("gw-r", 1000).await.unwrap());
+    assert_eq!(registry.gateway("gw-r").await.unwrap(), None);
+    // Nothing to remove is not an error.
+    assert!(registry.deregister_instance("gw-r", 1000).await.unwrap());
+}
+
+#[tokio::test]
 async fn keep_registered_heartbeats_until_cancelled() {
     init_tracing();
     let conn = connect(&redis_url()).await.unwrap();

@@ -104,6 +104,8 @@ fn unix_ms() -> u64 {
 
 /// What every task of the replica shares.
 struct Ctx {
+    /// When this replica started (Unix ms): identifies its registry entry.
+    started_at_ms: u64,
     config: GatewayConfig,
     total: u32,
     owned: Vec<u32>,
@@ -220,6 +222,7 @@ pub async fn run(
     );
 
     let ctx = Arc::new(Ctx {
+        started_at_ms: unix_ms(),
         states: owned
             .iter()
             .map(|s| (*s, AtomicU8::new(STATE_WAITING)))
@@ -244,7 +247,7 @@ pub async fn run(
             &GatewayInfo {
                 reply_queue: ctx.reply_queue.clone(),
                 shards: ctx.owned.clone(),
-                started_at_ms: unix_ms(),
+                started_at_ms: ctx.started_at_ms,
                 heartbeat_latency_ms: std::collections::BTreeMap::new(),
             },
         )
@@ -326,7 +329,11 @@ pub async fn run(
             tracing::warn!(%error, "shard ended with an error during shutdown");
         }
     }
-    if let Err(error) = registry.deregister(&ctx.config.gateway_id).await {
+    // Only our own entry: a replacement started with the same GATEWAY_ID keeps its entry.
+    if let Err(error) = registry
+        .deregister_instance(&ctx.config.gateway_id, ctx.started_at_ms)
+        .await
+    {
         tracing::warn!(%error, "could not deregister the gateway");
     }
     background.abort_all();
@@ -1039,7 +1046,6 @@ async fn monitor(
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_register = Instant::now();
-    let started_at_ms = unix_ms();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -1079,7 +1085,7 @@ async fn monitor(
             let info = GatewayInfo {
                 reply_queue: ctx.reply_queue.clone(),
                 shards: ctx.owned.clone(),
-                started_at_ms,
+                started_at_ms: ctx.started_at_ms,
                 heartbeat_latency_ms: ctx
                     .latency_us
                     .iter()
