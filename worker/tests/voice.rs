@@ -9,36 +9,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use common::Cluster;
-use support::{WAIT, Worker};
-use swarmcord_sim::DiscordConfig;
-use swarmcord_sim::discord::control::{Control, GuildSpec, MessageSpec, VoiceSpec};
+use support::{WAIT, Worker, fast_identify, say};
+use swarmcord_sim::discord::control::{Control, GuildSpec, VoiceSpec};
 use swarmcord_sim::discord::gateway::ShardAction;
 use swarmcord_sim::lavalink::{LavalinkConfig, LavalinkSim, PlayerSnapshot};
 use swarmcord_testkit::unique_name;
-
-/// Posts `content` and waits for the bot's reply to that message; returns its content.
-async fn say(control: &Control, channel_id: u64, author_id: u64, content: &str) -> String {
-    let since = control.log(0, None).len() as u64;
-    let posted = control
-        .post_message(&MessageSpec {
-            channel_id,
-            author_id,
-            content: content.to_owned(),
-        })
-        .expect("post")
-        .to_string();
-    let path = format!("/channels/{channel_id}/messages");
-    let record = control
-        .wait_for_record(since, WAIT + Duration::from_secs(5), |r| {
-            r.kind == "rest"
-                && r.method == "POST"
-                && r.path == path
-                && r.body["message_reference"]["message_id"].as_str() == Some(posted.as_str())
-        })
-        .await
-        .unwrap_or_else(|| panic!("no reply to {content:?}"));
-    record.body["content"].as_str().expect("content").to_owned()
-}
 
 async fn lavalink(name: &str, speed: f64) -> LavalinkSim {
     LavalinkSim::start(LavalinkConfig {
@@ -134,11 +109,7 @@ fn title(p: &PlayerSnapshot) -> String {
 
 #[tokio::test]
 async fn a_user_plays_queues_skips_and_pauses_and_the_queue_plays_to_the_end() {
-    let cluster = Cluster::start(DiscordConfig {
-        identify_interval: Duration::from_millis(100),
-        ..DiscordConfig::default()
-    })
-    .await;
+    let cluster = Cluster::start(fast_identify()).await;
     let node = lavalink("a", 10.0).await;
     let guild = &voice_guild(&cluster);
     // @everyone may read and write but not connect: the bot cannot join there.
@@ -305,11 +276,7 @@ async fn a_user_plays_queues_skips_and_pauses_and_the_queue_plays_to_the_end() {
 
 #[tokio::test]
 async fn playback_survives_a_killed_worker_a_gateway_restart_and_a_dead_node() {
-    let cluster = Cluster::start(DiscordConfig {
-        identify_interval: Duration::from_millis(100),
-        ..DiscordConfig::default()
-    })
-    .await;
+    let cluster = Cluster::start(fast_identify()).await;
     let (a, b) = (lavalink("a", 1.0).await, lavalink("b", 1.0).await);
     let nodes = [&a, &b];
     let guild = &voice_guild(&cluster);

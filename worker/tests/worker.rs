@@ -10,18 +10,10 @@ use std::time::Duration;
 
 use common::Cluster;
 use serde_json::json;
-use support::{WAIT, Worker};
+use support::{WAIT, Worker, fast_identify, say};
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{Control, MessageSpec};
 use swarmcord_testkit::{mongo_url, unique_name};
-
-/// A simulator that lets shards identify every 100 ms.
-fn fast_identify() -> DiscordConfig {
-    DiscordConfig {
-        identify_interval: Duration::from_millis(100),
-        ..DiscordConfig::default()
-    }
-}
 
 /// A ready gateway owning the single shard, and a fresh database name.
 async fn one_shard_gateway(
@@ -32,34 +24,6 @@ async fn one_shard_gateway(
     let gateway = cluster.gateway(gateway, &[("SHARD_COUNT", "1")]).await;
     gateway.wait_ready(WAIT).await;
     (gateway, unique_name(database).replace('-', "_"))
-}
-
-/// Posts `content` and waits for the bot's reply to that very message; returns its content.
-///
-/// Only a reply referencing the new message counts: a worker may legitimately re-send an
-/// earlier reply (a redelivered event whose command already ran) while we wait.
-async fn say(control: &Control, channel_id: u64, author_id: u64, content: &str) -> String {
-    let since = control.log(0, None).len() as u64;
-    let posted = control
-        .post_message(&MessageSpec {
-            channel_id,
-            author_id,
-            content: content.to_owned(),
-        })
-        .expect("post")
-        .to_string();
-    let path = format!("/channels/{channel_id}/messages");
-    let record = control
-        .wait_for_record(since, WAIT + Duration::from_secs(5), |r| {
-            r.kind == "rest"
-                && r.method == "POST"
-                && r.path == path
-                && r.body["message_reference"]["message_id"].as_str() == Some(posted.as_str())
-        })
-        .await
-        .unwrap_or_else(|| panic!("no reply to {content:?}"));
-    assert_eq!(record.status, 200, "{record:?}");
-    record.body["content"].as_str().expect("content").to_owned()
 }
 
 #[tokio::test]
