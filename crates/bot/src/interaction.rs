@@ -114,10 +114,9 @@ impl Bot {
 
 /// Time since the gateway received the event (zero if the clocks disagree).
 fn since_received(event: &Event) -> Duration {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Duration::from_millis(now_ms.saturating_sub(event.headers.received_at_ms))
+    Duration::from_millis(
+        swarmcord_commands::prompt::now_ms().saturating_sub(event.headers.received_at_ms),
+    )
 }
 
 /// The REST calls that answer one interaction.

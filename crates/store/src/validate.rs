@@ -133,7 +133,9 @@ mod tests {
         for ok in ["en-US", "fr", "es-419", "zh-CN", "pt-BR"] {
             assert!(locale(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "en_US", "EN-us", "english", "en-", "-US", "en-USA", "e"] {
+        for bad in [
+            "", "en_US", "EN-us", "en-us", "english", "en-", "-US", "en-USA", "en-US-x", "e",
+        ] {
             assert!(locale(bad).is_err(), "{bad}");
         }
     }

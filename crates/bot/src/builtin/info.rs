@@ -12,7 +12,7 @@ use swarmcord_commands::{
 use twilight_model::id::Id;
 use twilight_model::id::marker::GuildMarker;
 
-use super::{Services, SetupError, created_at, embed, is_status};
+use super::{Services, SetupError, created_at, embed, is_status, listed};
 
 pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Result<(), SetupError> {
     dispatcher.register(
@@ -180,16 +180,7 @@ impl Command for UserInfo {
                         if let Some(joined) = &member.joined_at {
                             fields.push(("Joined", discord_date(joined)));
                         }
-                        let roles = if member.roles.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            member
-                                .roles
-                                .iter()
-                                .map(|r| format!("<@&{r}>"))
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        };
+                        let roles = listed(&member.roles, " ", |r| format!("<@&{r}>"));
                         fields.push(("Roles", roles));
                         tracing::debug!(?source, "member read");
                     }

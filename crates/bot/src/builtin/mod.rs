@@ -107,6 +107,14 @@ fn is_status(error: &twilight_http::Error, code: u16) -> bool {
     matches!(error.kind(), twilight_http::error::ErrorType::Response { status, .. } if status.get() == code)
 }
 
+/// `items` rendered and joined with `separator`, or `none` when there are none.
+fn listed<T>(items: &[T], separator: &str, render: impl Fn(&T) -> String) -> String {
+    if items.is_empty() {
+        return "none".to_owned();
+    }
+    items.iter().map(render).collect::<Vec<_>>().join(separator)
+}
+
 /// A snowflake's creation time, Unix seconds.
 fn created_at(id: u64) -> u64 {
     ((id >> 22) + 1_420_070_400_000) / 1000
