@@ -238,7 +238,7 @@ async fn end_to_end(workers: usize, seconds: u64, burst: u64) -> Vec<Row> {
         replicas.push(Worker::start_with(&cluster, &database, &queue, &filter, &extra).await);
     }
     // Warm-up: connections, the settings copies in Redis, the JIT-less but cold caches.
-    let since = control.log(0, None).len() as u64;
+    let since = control.log_len();
     let warm = post_commands(&control, &guilds, 200, 400).await;
     latencies(&control, since, &warm, Duration::from_secs(30)).await;
 
@@ -255,7 +255,7 @@ async fn end_to_end(workers: usize, seconds: u64, burst: u64) -> Vec<Row> {
     let mut rows = Vec::new();
     for rate in [100, 1000] {
         let before = CpuSnapshot::take(&parts);
-        let since = control.log(0, None).len() as u64;
+        let since = control.log_len();
         let started = Instant::now();
         let posted = post_commands(&control, &guilds, rate, rate * seconds).await;
         let found = latencies(&control, since, &posted, Duration::from_secs(60)).await;
@@ -273,7 +273,7 @@ async fn end_to_end(workers: usize, seconds: u64, burst: u64) -> Vec<Row> {
         });
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let since = control.log(0, None).len() as u64;
+    let since = control.log_len();
     let before = CpuSnapshot::take(&parts);
     let posted = post_commands(&control, &guilds, 0, burst).await;
     let found = latencies(&control, since, &posted, Duration::from_secs(120)).await;

@@ -125,7 +125,7 @@ async fn a_ban_confirmed_after_the_asking_worker_was_killed_is_completed_by_anot
     drop(first); // kill -9: the conversation lives in Redis, not in the worker
 
     let second = Worker::start(&cluster, &database, &queue).await;
-    let since = control.log(0, None).len() as u64;
+    let since = control.log_len();
     let done = tokio::time::timeout(
         WAIT + Duration::from_secs(1),
         say(&control, channel, owner, "yes"),
@@ -286,7 +286,7 @@ async fn slash(
     swarmcord_sim::Record,
     Duration,
 ) {
-    let since = control.log(0, None).len() as u64;
+    let since = control.log_len();
     let created_at = std::time::SystemTime::now();
     let interaction = control
         .create_interaction(&swarmcord_sim::discord::control::InteractionSpec {
@@ -506,7 +506,7 @@ async fn setup_wizard_settings_and_moderation_commands() {
         question.starts_with(&format!("Kick <@{target}> for \"rude\"?")),
         "{question}"
     );
-    let since = control.log(0, None).len() as u64;
+    let since = control.log_len();
     assert_eq!(
         say(&control, channel, owner, "yes").await,
         format!("Kicked <@{target}>.")
@@ -532,7 +532,7 @@ async fn setup_wizard_settings_and_moderation_commands() {
     );
 
     // Permissions come from the gateways' cache: no REST lookups.
-    let since = control.log(0, None).len() as u64;
+    let since = control.log_len();
     assert!(
         say(&control, channel, owner, "$settings")
             .await
@@ -587,7 +587,7 @@ async fn slow_ping_is_deferred_then_edited(
         }]),
         ..Default::default()
     });
-    let since = control.log(0, None).len() as u64;
+    let since = control.log_len();
     let (interaction, deferred, took) =
         slash(control, guild_id, channel, owner, "ping", json!([])).await;
     assert_eq!(deferred.status, 204, "{deferred:?}");
@@ -643,7 +643,7 @@ async fn info_commands_read_the_cache(
     member: u64,
 ) {
     // Information commands (from the cache).
-    let since = control.log(0, None).len() as u64;
+    let since = control.log_len();
     say(control, channel, member, &format!("$userinfo <@{owner}>")).await;
     let info = control
         .log(since, Some("rest"))
@@ -662,7 +662,7 @@ async fn info_commands_read_the_cache(
         say(control, channel, member, "$serverinfo").await,
         "**wizardry**"
     );
-    let since = control.log(0, None).len() as u64;
+    let since = control.log_len();
     say(
         control,
         channel,

@@ -107,7 +107,7 @@ pub fn fast_identify() -> DiscordConfig {
 /// Only a reply referencing the new message counts: a worker may legitimately re-send an
 /// earlier reply (a redelivered event whose command already ran) while we wait.
 pub async fn say(control: &Control, channel_id: u64, author_id: u64, content: &str) -> String {
-    let since = control.log(0, None).len() as u64;
+    let since = control.log_len();
     let posted = control
         .post_message(&MessageSpec {
             channel_id,

@@ -965,6 +965,12 @@ impl Control {
         self.shared.gateway.sessions()
     }
 
+    /// Number of records so far: the index the next one gets (a `since` for [`Self::log`] and
+    /// [`Self::wait_for_record`] that skips everything recorded before), without copying the log.
+    pub fn log_len(&self) -> u64 {
+        self.shared.recorder.len()
+    }
+
     /// Recorded requests since `since`, optionally of one kind (`rest`, `gateway`).
     pub fn log(&self, since: u64, kind: Option<&str>) -> Vec<Record> {
         self.shared.recorder.since(since, kind)
