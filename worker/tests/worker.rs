@@ -15,6 +15,17 @@ use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{Control, MessageSpec};
 use swarmcord_testkit::{mongo_url, unique_name};
 
+/// The workers' MongoDB database, as the test reads it.
+async fn store(database: &str) -> swarmcord_store::Store {
+    swarmcord_store::Store::connect(
+        &mongo_url(),
+        database,
+        swarmcord_store::StoreOptions::default(),
+    )
+    .await
+    .expect("store")
+}
+
 /// A ready gateway owning the single shard, and a fresh database name.
 async fn one_shard_gateway(
     cluster: &Cluster,
@@ -62,13 +73,7 @@ async fn prefix_commands_answer_through_rest_and_settings_persist_in_mongodb() {
     assert!(help.contains("ping") && help.contains("prefix"), "{help}");
 
     // The setting is in MongoDB.
-    let store = swarmcord_store::Store::connect(
-        &mongo_url(),
-        &database,
-        swarmcord_store::StoreOptions::default(),
-    )
-    .await
-    .expect("store");
+    let store = store(&database).await;
     let settings = store
         .guild_settings()
         .get(guild.id)
@@ -149,13 +154,7 @@ async fn a_ban_confirmed_after_the_asking_worker_was_killed_is_completed_by_anot
         listed.contains(&format!("Ban <@{target}> by <@{owner}>: spamming")),
         "{listed}"
     );
-    let store = swarmcord_store::Store::connect(
-        &mongo_url(),
-        &database,
-        swarmcord_store::StoreOptions::default(),
-    )
-    .await
-    .expect("store");
+    let store = store(&database).await;
     assert_eq!(
         store
             .infractions()
@@ -260,13 +259,7 @@ async fn a_burst_of_1000_commands_gets_exactly_one_reply_each_when_a_worker_is_k
         (0, 0),
         "every command gets exactly one reply"
     );
-    let store = swarmcord_store::Store::connect(
-        &mongo_url(),
-        &database,
-        swarmcord_store::StoreOptions::default(),
-    )
-    .await
-    .expect("store");
+    let store = store(&database).await;
     store.drop_database().await.ok();
     drop(survivor);
     gateway.terminate().await;
