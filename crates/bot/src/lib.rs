@@ -16,7 +16,6 @@
 //! Either way the answer is remembered per event before it is sent, so a redelivered event
 //! re-sends it instead of running the command again.
 
-pub mod builtin;
 mod handled;
 pub mod interaction;
 pub mod permissions;
@@ -24,7 +23,7 @@ pub mod reply;
 pub mod settings;
 pub mod voice;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,6 +37,9 @@ use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker, UserMar
 
 use crate::handled::HandledLog;
 use crate::settings::SettingsCache;
+
+/// The events the voice feature needs.
+pub const VOICE_EVENTS: [&str; 3] = ["VOICE_STATE_UPDATE", "VOICE_SERVER_UPDATE", "READY"];
 
 /// Settings of the bot.
 #[derive(Debug, Clone)]
@@ -71,6 +73,11 @@ pub(crate) fn record_command(command: &str, source: &'static str, started: Insta
         .record(started.elapsed().as_secs_f64());
 }
 
+/// An extra handler of one event type (the SDK's typed event handlers), run after the bot's
+/// own handling of the event.
+pub type Listener =
+    Arc<dyn Fn(Event) -> BoxFuture<'static, Result<(), HandlerError>> + Send + Sync>;
+
 /// The bot's event handler.
 pub struct Bot {
     http: Arc<Client>,
@@ -81,6 +88,7 @@ pub struct Bot {
     user_id: Id<UserMarker>,
     config: BotConfig,
     voice: Option<swarmcord_voice::Music>,
+    listeners: HashMap<String, Vec<Listener>>,
 }
 
 impl std::fmt::Debug for Bot {
@@ -112,7 +120,33 @@ impl Bot {
             user_id: bot_id,
             config,
             voice: None,
+            listeners: HashMap::new(),
         }
+    }
+
+    /// Runs `listeners` (by event type) for every event of their type, after the bot's own
+    /// handling and in registration order; the event is acknowledged once all succeeded.
+    #[must_use]
+    pub fn with_listeners(mut self, listeners: HashMap<String, Vec<Listener>>) -> Self {
+        self.listeners = listeners;
+        self
+    }
+
+    /// The event types the bot has something to do with: messages and interactions (commands),
+    /// the voice events when music is on, and every type with a listener.
+    pub fn event_types(&self) -> Vec<String> {
+        let mut types = vec!["MESSAGE_CREATE".to_owned(), "INTERACTION_CREATE".to_owned()];
+        if self.voice.is_some() {
+            types.extend(VOICE_EVENTS.iter().map(|&e| e.to_owned()));
+        }
+        let mut listened: Vec<&String> = self.listeners.keys().collect();
+        listened.sort();
+        for name in listened {
+            if !types.contains(name) {
+                types.push(name.clone());
+            }
+        }
+        types
     }
 
     /// Handles the voice events (`VOICE_STATE_UPDATE`, `VOICE_SERVER_UPDATE`, `READY`) with
@@ -311,14 +345,21 @@ impl Handler for Bot {
     fn handle(&self, event: Event) -> BoxFuture<'_, Result<(), HandlerError>> {
         Box::pin(async move {
             match event.kind.as_str() {
-                "MESSAGE_CREATE" => self.on_message(&event).await,
-                "INTERACTION_CREATE" => self.on_interaction(&event).await,
-                "VOICE_STATE_UPDATE" | "VOICE_SERVER_UPDATE" | "READY" => match &self.voice {
-                    Some(music) => voice::handle(music, self.user_id, &event).await,
-                    None => Ok(()),
-                },
-                _ => Ok(()),
+                "MESSAGE_CREATE" => self.on_message(&event).await?,
+                "INTERACTION_CREATE" => self.on_interaction(&event).await?,
+                "VOICE_STATE_UPDATE" | "VOICE_SERVER_UPDATE" | "READY" => {
+                    if let Some(music) = &self.voice {
+                        voice::handle(music, self.user_id, &event).await?;
+                    }
+                }
+                _ => {}
             }
+            if let Some(listeners) = self.listeners.get(&event.kind) {
+                for listener in listeners {
+                    listener(event.clone()).await?;
+                }
+            }
+            Ok(())
         })
     }
 }

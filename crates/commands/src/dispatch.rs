@@ -73,6 +73,18 @@ impl Reply {
     }
 }
 
+impl From<String> for Reply {
+    fn from(content: String) -> Self {
+        Self::text(content)
+    }
+}
+
+impl From<&str> for Reply {
+    fn from(content: &str) -> Self {
+        Self::text(content)
+    }
+}
+
 /// A failed command.
 #[derive(Debug)]
 pub enum CommandError {
@@ -275,7 +287,7 @@ impl Dispatcher {
             Err(error) => tracing::error!(%error, "could not check for an open prompt"),
         }
         let invocation = parse_prefix(content, prefixes, bot_id)?;
-        let spec = self.registry.get(invocation.name)?;
+        let spec = self.registry.get(invocation.name).filter(|s| s.prefix)?;
         let help_prefix = prefixes.first().copied().unwrap_or(invocation.prefix);
         Some(
             self.invoke(
@@ -301,7 +313,7 @@ impl Dispatcher {
         bot_id: Id<UserMarker>,
     ) -> Option<&CommandSpec> {
         let invocation = parse_prefix(content, prefixes, bot_id)?;
-        self.registry.get(invocation.name)
+        self.registry.get(invocation.name).filter(|s| s.prefix)
     }
 
     /// Handles a slash command. `None` when no slash command has that name.

@@ -318,6 +318,8 @@ pub struct CommandSpec {
     pub category: String,
     /// Whether the command is registered as a slash command.
     pub slash: bool,
+    /// Whether the command answers prefix invocations (`!name`).
+    pub prefix: bool,
     /// Whether the handler reads [`InvocationContext::member_permissions`] itself (beyond
     /// [`required_permissions`](Self::required_permissions)).
     ///
@@ -358,6 +360,7 @@ impl CommandSpec {
                 cooldown: None,
                 category: "General".to_owned(),
                 slash: true,
+                prefix: true,
                 reads_permissions: false,
                 extra: Vec::new(),
             },
@@ -550,6 +553,13 @@ impl CommandSpecBuilder {
     #[must_use]
     pub fn slash(mut self, slash: bool) -> Self {
         self.spec.slash = slash;
+        self
+    }
+
+    /// Whether the command answers prefix invocations such as `!name` (default `true`).
+    #[must_use]
+    pub fn prefix(mut self, prefix: bool) -> Self {
+        self.spec.prefix = prefix;
         self
     }
 

@@ -40,6 +40,7 @@
 //!   messages are scrubbed of URL credentials.
 //! - Times are `SystemTime`s stored as BSON dates (millisecond precision).
 
+mod collection;
 mod error;
 mod guild;
 mod infraction;
@@ -47,6 +48,7 @@ mod store;
 mod user;
 mod validate;
 
+pub use collection::Collection;
 pub use error::StoreError;
 pub use guild::{GuildSettings, GuildSettingsRepo};
 pub use infraction::{

@@ -155,6 +155,12 @@ impl Store {
         )
     }
 
+    /// A collection of your own documents (`name` in the bot's database), with the same
+    /// timeout and error mapping as the built-in repositories.
+    pub fn collection<T: Send + Sync>(&self, name: &str) -> crate::Collection<T> {
+        crate::Collection::new(self.clone(), self.database.collection(name))
+    }
+
     /// Runs one operation under the operation timeout, logging failures without secrets.
     pub(crate) async fn run<T>(
         &self,

@@ -91,6 +91,12 @@ impl AmqpVoiceGateway {
             .ok_or_else(|| "no gateway is running".to_owned())
     }
 
+    /// Sends any gateway command to the gateway that owns its shard (presence updates without
+    /// a shard go to one gateway, which applies them to its shards).
+    pub async fn command(&self, command: GatewayCommand) -> Result<(), String> {
+        self.send(command, None).await
+    }
+
     async fn send(&self, command: GatewayCommand, via: Option<String>) -> Result<(), String> {
         let queue = match via {
             Some(queue) => queue,

@@ -1,4 +1,5 @@
-//! The worker's configuration, read from environment variables.
+//! The worker's configuration, read from environment variables (`docs/CONFIGURATION.md`,
+//! section Worker). Every variable is validated at start-up; a bad one is reported by name.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -8,15 +9,17 @@ use swarmcord_ops::Secret;
 use swarmcord_ops::config::{ConfigError, Env, split_list};
 use swarmcord_ops::telemetry::LogFormat;
 
-/// Everything the worker needs, validated.
+/// Everything the worker needs, validated. Read it with [`WorkerConfig::from_env`]; secrets
+/// never appear in its `Debug` output.
 #[derive(Debug, Clone)]
-pub(crate) struct WorkerConfig {
+pub struct WorkerConfig {
     pub(crate) token: Secret,
     pub(crate) api_proxy: Option<String>,
     pub(crate) amqp_url: Secret,
     pub(crate) events_exchange: String,
     pub(crate) queue: String,
-    pub(crate) bindings: Vec<String>,
+    /// `WORKER_EVENTS` when set; otherwise the bindings follow from the registered handlers.
+    pub(crate) bindings: Option<Vec<String>>,
     pub(crate) prefetch: u16,
     pub(crate) max_attempts: u64,
     pub(crate) redis_url: Secret,
@@ -41,12 +44,9 @@ pub(crate) struct VoiceConfig {
     pub(crate) failover_after: Duration,
 }
 
-/// The events the voice feature needs besides the configured ones.
-const VOICE_EVENTS: [&str; 3] = ["VOICE_STATE_UPDATE", "VOICE_SERVER_UPDATE", "READY"];
-
-/// Where the worker registers the slash commands at start-up.
+/// Where the worker registers the slash commands at start-up (`SLASH_COMMANDS`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SlashCommands {
+pub enum SlashCommands {
     /// As global commands (production).
     Global,
     /// As guild commands of these guilds (they update instantly: development).
@@ -95,7 +95,8 @@ impl std::str::FromStr for SlashCommands {
 }
 
 impl WorkerConfig {
-    pub(crate) fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    /// Reads and validates the configuration; the error names the first bad variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let required = |name: &str, help: &str| {
             env.secret(name, true, help)?
                 .ok_or_else(|| ConfigError::new(name, "is required"))
@@ -142,26 +143,23 @@ impl WorkerConfig {
                 "must be at most 2500 (Discord's deadline for a first answer is 3000 ms)",
             ));
         }
-        let bindings = split_list(&env.string(
+        let bindings = match env.optional(
             "WORKER_EVENTS",
-            "MESSAGE_CREATE,INTERACTION_CREATE",
-            "event types the workers consume, comma-separated",
-        ));
-        if bindings.is_empty() {
-            return Err(ConfigError::new(
-                "WORKER_EVENTS",
-                "must name at least one event type",
-            ));
-        }
-        let mut bindings = bindings;
-        let voice = Self::voice(env)?;
-        if voice.is_some() {
-            for event in VOICE_EVENTS {
-                if !bindings.iter().any(|b| b == event) {
-                    bindings.push(event.to_owned());
+            "event types the workers consume, comma-separated (default: those the bot has handlers for)",
+        ) {
+            None => None,
+            Some(list) => {
+                let bindings = split_list(&list);
+                if bindings.is_empty() {
+                    return Err(ConfigError::new(
+                        "WORKER_EVENTS",
+                        "must name at least one event type",
+                    ));
                 }
+                Some(bindings)
             }
-        }
+        };
+        let voice = Self::voice(env)?;
         let prefetch = env.parse::<u16>("WORKER_PREFETCH", 32, "events in flight per worker")?;
         if prefetch == 0 {
             return Err(ConfigError::new("WORKER_PREFETCH", "must be at least 1"));
@@ -308,7 +306,7 @@ mod tests {
     fn defaults_and_redaction() {
         let config = WorkerConfig::from_env(&Env::from_pairs(base())).expect("valid");
         assert_eq!(config.default_prefix, "!");
-        assert_eq!(config.bindings, ["MESSAGE_CREATE", "INTERACTION_CREATE"]);
+        assert_eq!(config.bindings, None);
         assert!(!format!("{config:?}").contains("mongodb://h"));
         assert_eq!(config.slash_commands, SlashCommands::Global);
         assert_eq!(config.interaction_defer_after, Duration::from_millis(1500));
@@ -327,7 +325,6 @@ mod tests {
         let config = WorkerConfig::from_env(&Env::from_pairs(vars)).expect("valid");
         let voice = config.voice.as_ref().expect("voice");
         assert_eq!(voice.nodes.len(), 2);
-        assert!(config.bindings.iter().any(|b| b == "VOICE_SERVER_UPDATE"));
         assert!(!format!("{config:?}").contains("hunter2"));
     }
 
@@ -338,7 +335,7 @@ mod tests {
         WorkerConfig::from_env(&env).expect("valid");
         let doc = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../docs/CONFIGURATION.md"
+            "/../../docs/CONFIGURATION.md"
         ))
         .expect("docs/CONFIGURATION.md");
         if let Err(problems) = env.check_reference(&doc, "Worker") {

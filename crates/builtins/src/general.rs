@@ -5,17 +5,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use swarmcord_commands::precondition::BoxFuture;
-use swarmcord_commands::{
-    Args, Command, CommandError, CommandSpec, CooldownScope, Dispatcher, EventSource,
-    InvocationContext, Reply,
+use swarmcord::commands::precondition::BoxFuture;
+use swarmcord::commands::{
+    Args, Command, CommandError, CommandSpec, CooldownScope, EventSource, InvocationContext, Reply,
 };
-use twilight_http::Client;
+use swarmcord::http::Client;
 
-use super::{Services, SetupError};
+use swarmcord::{Setup, SetupError};
 
-pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Result<(), SetupError> {
-    dispatcher.register(
+use super::Services;
+
+pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(), SetupError> {
+    setup.command_impl(
         CommandSpec::builder("ping")
             .description("Check that the bot answers, with the Discord REST round trip")
             .category("General")
@@ -31,7 +32,7 @@ pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Resu
 
 struct Ping {
     http: Arc<Client>,
-    gateways: swarmcord_coord::GatewayRegistry,
+    gateways: swarmcord::coord::GatewayRegistry,
 }
 
 impl Ping {
@@ -48,7 +49,7 @@ impl Ping {
             Ok(None) => "gateway gone".to_owned(),
             Err(_) => "unknown".to_owned(),
         };
-        let delivery = swarmcord_commands::prompt::now_ms().saturating_sub(source.received_at_ms);
+        let delivery = swarmcord::commands::prompt::now_ms().saturating_sub(source.received_at_ms);
         format!(
             " Gateway heartbeat (shard {}): {heartbeat}. Event delivery: {delivery} ms.",
             source.shard_id

@@ -1,19 +1,20 @@
 //! `prefix`, `settings` and the `setup` wizard.
 
-use swarmcord_commands::precondition::BoxFuture;
-use swarmcord_commands::{
-    ArgSpec, Args, Command, CommandError, CommandSpec, Dispatcher, InvocationContext, PromptState,
-    Reply,
+use swarmcord::commands::precondition::BoxFuture;
+use swarmcord::commands::{
+    ArgSpec, Args, Command, CommandError, CommandSpec, InvocationContext, PromptState, Reply,
 };
-use swarmcord_store::GuildSettings;
-use twilight_model::guild::Permissions;
-use twilight_model::id::Id;
-use twilight_model::id::marker::{ChannelMarker, GuildMarker};
+use swarmcord::model::guild::Permissions;
+use swarmcord::model::id::Id;
+use swarmcord::model::id::marker::{ChannelMarker, GuildMarker};
+use swarmcord::store::GuildSettings;
 
-use super::{Services, SetupError, confirms, listed, unavailable};
+use swarmcord::{Setup, SetupError};
 
-pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Result<(), SetupError> {
-    dispatcher.register(
+use super::{Services, confirms, listed, unavailable};
+
+pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(), SetupError> {
+    setup.command_impl(
         CommandSpec::builder("prefix")
             .description("Show or change this server's command prefix")
             .category("Settings")
@@ -27,7 +28,7 @@ pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Resu
             .build()?,
         Prefix(services.clone()),
     )?;
-    dispatcher.register(
+    setup.command_impl(
         CommandSpec::builder("settings")
             .description("Show or change this server's settings")
             .category("Settings")
@@ -46,14 +47,14 @@ pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Resu
             .build()?,
         Settings(services.clone()),
     )?;
-    dispatcher.register(
+    setup.command_impl(
         CommandSpec::builder("setup")
             .description("Set this server up step by step: prefix, then mod-log channel")
             .category("Settings")
             .guild_only()
             .permissions(Permissions::MANAGE_GUILD)
             .build()?,
-        Setup(services.clone()),
+        SetupWizard(services.clone()),
     )?;
     Ok(())
 }
@@ -202,7 +203,11 @@ impl Command for Settings {
                 }
                 Some(verb @ ("disable" | "enable")) => {
                     let name = value.to_lowercase();
-                    let known = self.0.commands.get().is_some_and(|c| c.contains(&name));
+                    let known = self
+                        .0
+                        .sdk
+                        .commands()
+                        .is_some_and(|c| c.iter().any(|s| s.name == name));
                     if !known {
                         return Err(CommandError::user(format!(
                             "There is no command called `{}`.",
@@ -239,9 +244,9 @@ const STEP_PREFIX: u32 = 1;
 const STEP_MOD_LOG: u32 = 2;
 const STEP_CONFIRM: u32 = 3;
 
-struct Setup(Services);
+struct SetupWizard(Services);
 
-impl Setup {
+impl SetupWizard {
     fn ask_mod_log(state: &PromptState, data: serde_json::Value) -> Reply {
         Reply::ask(state.next(
             STEP_MOD_LOG,
@@ -251,7 +256,7 @@ impl Setup {
     }
 }
 
-impl Command for Setup {
+impl Command for SetupWizard {
     fn run<'a>(
         &'a self,
         ctx: &'a InvocationContext,
@@ -293,7 +298,7 @@ impl Command for Setup {
             match state.step {
                 STEP_PREFIX => {
                     if !answer.eq_ignore_ascii_case("skip") {
-                        if let Err(error) = swarmcord_store::validate_prefix(answer) {
+                        if let Err(error) = swarmcord::store::validate_prefix(answer) {
                             return Ok(Reply::ask(state.next(
                                 STEP_PREFIX,
                                 data,

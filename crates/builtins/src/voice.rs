@@ -2,30 +2,29 @@
 //! `resume`, `skip`, `stop`, `queue`, `nowplaying`, `volume`, `seek`, `loop`, `shuffle`.
 //!
 //! Every command works on any worker replica: the state is in Redis and the player is driven
-//! through the node's REST API ([`swarmcord_voice::Music`]).
+//! through the node's REST API ([`swarmcord::voice::Music`]).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use swarmcord_commands::precondition::BoxFuture;
-use swarmcord_commands::{
-    ArgSpec, Args, Command, CommandError, CommandSpec, Dispatcher, InvocationContext, PromptState,
-    Reply,
+use swarmcord::commands::precondition::BoxFuture;
+use swarmcord::commands::{
+    ArgSpec, Args, Command, CommandError, CommandSpec, InvocationContext, PromptState, Reply,
 };
-use swarmcord_voice::model::{LoadResult, Track};
-use swarmcord_voice::{Enqueued, Entry, LoopMode, Music, MusicError};
-use twilight_http::Client;
-use twilight_model::guild::Permissions;
-use twilight_model::id::Id;
-use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
+use swarmcord::http::Client;
+use swarmcord::model::guild::Permissions;
+use swarmcord::model::id::Id;
+use swarmcord::model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
+use swarmcord::voice::model::{LoadResult, Track};
+use swarmcord::voice::{Enqueued, Entry, LoopMode, Music, MusicError};
 
-use super::SetupError;
+use swarmcord::{Setup, SetupError};
 
 /// What the music commands use.
 #[derive(Clone)]
 struct Voice {
     http: Arc<Client>,
-    cache: swarmcord_cache::FallbackReader,
+    cache: swarmcord::cache::FallbackReader,
     music: Music,
     bot_id: Id<UserMarker>,
 }
@@ -49,10 +48,10 @@ enum Action {
 }
 
 /// Registers the music commands (call only when Lavalink nodes are configured).
-pub fn register(
-    dispatcher: &mut Dispatcher,
+pub(crate) fn register(
+    setup: &mut Setup<'_>,
     http: Arc<Client>,
-    cache: swarmcord_cache::FallbackReader,
+    cache: swarmcord::cache::FallbackReader,
     music: Music,
     bot_id: Id<UserMarker>,
 ) -> Result<(), SetupError> {
@@ -138,7 +137,7 @@ pub fn register(
         ),
     ];
     for (spec, action) in commands {
-        dispatcher.register(
+        setup.command_impl(
             spec,
             MusicCommand {
                 voice: voice.clone(),
@@ -200,7 +199,7 @@ impl Voice {
         channel: Id<ChannelMarker>,
     ) -> Option<Permissions> {
         // The gateways' cache first; Discord REST when it cannot tell.
-        if let Ok(swarmcord_cache::PermissionLookup::Known(permissions)) = self
+        if let Ok(swarmcord::cache::PermissionLookup::Known(permissions)) = self
             .cache
             .member_permissions_in_channel(guild_id, channel, self.bot_id)
             .await
@@ -218,17 +217,17 @@ impl Voice {
             .await
             .ok()?;
         let overwrites = channel.permission_overwrites.unwrap_or_default();
-        Some(crate::permissions::compute(
-            &crate::permissions::PermissionInputs {
+        Some(swarmcord::runtime::permissions::compute(
+            &swarmcord::runtime::permissions::PermissionInputs {
                 guild_id,
                 owner_id: guild.owner_id,
                 roles: &guild.roles,
                 user_id: self.bot_id,
                 member_roles: &member.roles,
                 overwrites: &overwrites,
-                timed_out: member
-                    .communication_disabled_until
-                    .is_some_and(|until| until.as_secs() > crate::permissions::now_secs()),
+                timed_out: member.communication_disabled_until.is_some_and(|until| {
+                    until.as_secs() > swarmcord::runtime::permissions::now_secs()
+                }),
             },
         ))
     }
@@ -482,7 +481,7 @@ fn queue_page(entries: &[Entry], len: usize, page: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swarmcord_voice::model::TrackInfo;
+    use swarmcord::voice::model::TrackInfo;
 
     fn track(title: &str, length: u64) -> Track {
         Track {

@@ -3,19 +3,20 @@
 
 use std::time::Duration;
 
-use swarmcord_cache::CachedChannel;
-use swarmcord_commands::precondition::BoxFuture;
-use swarmcord_commands::{
-    ArgSpec, Args, Command, CommandError, CommandSpec, CooldownScope, Dispatcher,
-    InvocationContext, Reply,
+use swarmcord::cache::CachedChannel;
+use swarmcord::commands::precondition::BoxFuture;
+use swarmcord::commands::{
+    ArgSpec, Args, Command, CommandError, CommandSpec, CooldownScope, InvocationContext, Reply,
 };
-use twilight_model::id::Id;
-use twilight_model::id::marker::GuildMarker;
+use swarmcord::model::id::Id;
+use swarmcord::model::id::marker::GuildMarker;
 
-use super::{Services, SetupError, created_at, embed, is_status, listed};
+use swarmcord::{Setup, SetupError};
 
-pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Result<(), SetupError> {
-    dispatcher.register(
+use super::{Services, created_at, embed, is_status, listed};
+
+pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(), SetupError> {
+    setup.command_impl(
         CommandSpec::builder("serverinfo")
             .alias("guildinfo")
             .description("Show this server's details")
@@ -25,7 +26,7 @@ pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Resu
             .build()?,
         ServerInfo(services.clone()),
     )?;
-    dispatcher.register(
+    setup.command_impl(
         CommandSpec::builder("userinfo")
             .alias("whois")
             .description("Show a user's details (yours by default)")
@@ -35,7 +36,7 @@ pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Resu
             .build()?,
         UserInfo(services.clone()),
     )?;
-    dispatcher.register(
+    setup.command_impl(
         CommandSpec::builder("channelinfo")
             .description("Show a channel's details (this one by default)")
             .category("General")
@@ -48,7 +49,7 @@ pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Resu
     Ok(())
 }
 
-fn rest_failure(error: &twilight_http::Error) -> CommandError {
+fn rest_failure(error: &swarmcord::http::Error) -> CommandError {
     if is_status(error, 404) || is_status(error, 403) {
         CommandError::user("Discord doesn't know that (or won't show it to me).")
     } else {
@@ -56,13 +57,13 @@ fn rest_failure(error: &twilight_http::Error) -> CommandError {
     }
 }
 
-fn cache_failure(error: &swarmcord_cache::CacheError) -> CommandError {
+fn cache_failure(error: &swarmcord::cache::CacheError) -> CommandError {
     CommandError::internal(error.to_string())
 }
 
 /// Discord's timestamps (`2021-01-01T00:00:00.000000+00:00`) as `<t:…:D>`, or as given.
 fn discord_date(iso: &str) -> String {
-    twilight_model::util::Timestamp::parse(iso)
+    swarmcord::model::util::Timestamp::parse(iso)
         .map_or_else(|_| iso.to_owned(), |t| format!("<t:{}:D>", t.as_secs()))
 }
 

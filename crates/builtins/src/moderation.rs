@@ -1,19 +1,20 @@
 //! `ban`, `kick` (both ask for confirmation), `unban` and `infractions`.
 
-use swarmcord_commands::precondition::BoxFuture;
-use swarmcord_commands::{
-    ArgSpec, Args, Command, CommandError, CommandSpec, Dispatcher, InvocationContext, PromptState,
-    Reply,
+use swarmcord::commands::precondition::BoxFuture;
+use swarmcord::commands::{
+    ArgSpec, Args, Command, CommandError, CommandSpec, InvocationContext, PromptState, Reply,
 };
-use swarmcord_store::{Infraction, InfractionKind};
-use twilight_http::request::AuditLogReason;
-use twilight_model::guild::Permissions;
-use twilight_model::id::Id;
-use twilight_model::id::marker::{GuildMarker, UserMarker};
+use swarmcord::http::request::AuditLogReason;
+use swarmcord::model::guild::Permissions;
+use swarmcord::model::id::Id;
+use swarmcord::model::id::marker::{GuildMarker, UserMarker};
+use swarmcord::store::{Infraction, InfractionKind};
 
-use super::{Services, SetupError, confirms, is_status, unavailable};
+use swarmcord::{Setup, SetupError};
 
-pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Result<(), SetupError> {
+use super::{Services, confirms, is_status, unavailable};
+
+pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(), SetupError> {
     for (kind, permission, description) in [
         (
             InfractionKind::Ban,
@@ -26,7 +27,7 @@ pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Resu
             "Kick a member, after you confirm",
         ),
     ] {
-        dispatcher.register(
+        setup.command_impl(
             CommandSpec::builder(kind.as_str())
                 .description(description)
                 .category("Moderation")
@@ -45,7 +46,7 @@ pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Resu
             },
         )?;
     }
-    dispatcher.register(
+    setup.command_impl(
         CommandSpec::builder("unban")
             .description("Lift a ban")
             .category("Moderation")
@@ -60,7 +61,7 @@ pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Resu
             .build()?,
         Unban(services.clone()),
     )?;
-    dispatcher.register(
+    setup.command_impl(
         CommandSpec::builder("infractions")
             .description("List the moderation actions of this server, or of one member")
             .category("Moderation")
@@ -102,7 +103,9 @@ async fn record(services: &Services, infraction: Infraction) -> String {
         );
         let reply = Reply::text(line);
         let key = format!("modlog:{}", infraction.id);
-        if let Err(error) = crate::reply::send(&services.http, channel, None, &reply, &key).await {
+        if let Err(error) =
+            swarmcord::runtime::reply::send(&services.http, channel, None, &reply, &key).await
+        {
             tracing::warn!(%error, "could not post to the mod-log channel");
             note.push_str(" (the mod-log channel could not be reached)");
         }
@@ -133,7 +136,7 @@ impl Sanction {
         guild_id: Id<GuildMarker>,
         user: Id<UserMarker>,
         audit: &str,
-    ) -> Result<(), twilight_http::Error> {
+    ) -> Result<(), swarmcord::http::Error> {
         let http = &self.services.http;
         match self.kind {
             InfractionKind::Kick => http
@@ -249,7 +252,7 @@ impl Command for Unban {
                 }
                 Err(error) => return Err(CommandError::internal(error.to_string())),
             }
-            let at = swarmcord_commands::prompt::now_ms();
+            let at = swarmcord::commands::prompt::now_ms();
             let id = format!("unban:{guild_id}:{user}:{at}");
             let mut infraction = Infraction::new(
                 id,

@@ -1,0 +1,143 @@
+//! Typed command arguments: the Rust types a `#[command]` parameter may have.
+//!
+//! | Rust type | argument | prefix form | slash option |
+//! |---|---|---|---|
+//! | `String` | one word, or a quoted phrase (`#[rest]`: the rest of the line) | `hello`, `"two words"` | string |
+//! | `i64`, `i32`, `u32`, `u16`, `u8` | a whole number, within the type's range | `42` | integer |
+//! | `f64` | a finite decimal number | `2.5` | number |
+//! | `bool` | yes/no | `yes`, `off`, `1` | boolean |
+//! | `Id<UserMarker>` | a user | `@user`, `<@id>`, an id | user |
+//! | `Id<ChannelMarker>` | a channel | `#channel`, `<#id>`, an id | channel |
+//! | `Id<RoleMarker>` | a role | `@role`, `<@&id>`, an id | role |
+//! | `Duration` | a duration | `90s`, `1h30m`, `2d` | string |
+//! | `Option<T>` | an optional `T` | | not required |
+//!
+//! Bounds (`#[min = 1]`, `#[max = 100]`; seconds for durations) are checked before the
+//! command runs, with a clear message to the user, and sent to Discord as option bounds.
+
+use std::time::Duration;
+
+use swarmcord_commands::{ArgKind, ArgSpec, Args, CommandError};
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, RoleMarker, UserMarker};
+
+/// A Rust type usable as a command argument (see the [module docs](self) for the list).
+pub trait ArgType: Sized {
+    /// The declaration of a required argument `name` of this type.
+    fn spec(name: &str) -> ArgSpec;
+
+    /// The value of `name` in parsed arguments. The arguments were validated against
+    /// [`spec`](Self::spec) first, so an error here is a bug (reported as an internal error).
+    fn extract(args: &Args, name: &str) -> Result<Self, CommandError>;
+}
+
+fn missing(name: &str) -> CommandError {
+    CommandError::internal(format!(
+        "argument `{name}` is missing or of another type than declared"
+    ))
+}
+
+macro_rules! arg_types {
+    ($($ty:ty => $spec:expr, |$args:ident, $name:ident| $read:expr;)*) => {$(
+        impl ArgType for $ty {
+            fn spec(name: &str) -> ArgSpec {
+                ($spec)(name)
+            }
+
+            fn extract($args: &Args, $name: &str) -> Result<Self, CommandError> {
+                $read.ok_or_else(|| missing($name))
+            }
+        }
+    )*};
+}
+
+arg_types! {
+    String => ArgSpec::string, |args, name| args.string(name).map(str::to_owned);
+    i64 => ArgSpec::integer, |args, name| args.integer(name);
+    i32 => |n| ArgSpec::integer_in(n, i32::MIN.into(), i32::MAX.into()),
+        |args, name| args.integer(name).and_then(|v| v.try_into().ok());
+    u32 => |n| ArgSpec::integer_in(n, 0, u32::MAX.into()),
+        |args, name| args.integer(name).and_then(|v| v.try_into().ok());
+    u16 => |n| ArgSpec::integer_in(n, 0, u16::MAX.into()),
+        |args, name| args.integer(name).and_then(|v| v.try_into().ok());
+    u8 => |n| ArgSpec::integer_in(n, 0, u8::MAX.into()),
+        |args, name| args.integer(name).and_then(|v| v.try_into().ok());
+    f64 => ArgSpec::number, |args, name| args.number(name);
+    bool => ArgSpec::boolean, |args, name| args.boolean(name);
+    Id<UserMarker> => ArgSpec::user, |args, name| args.user(name);
+    Id<ChannelMarker> => ArgSpec::channel, |args, name| args.channel(name);
+    Id<RoleMarker> => ArgSpec::role, |args, name| args.role(name);
+    Duration => ArgSpec::duration, |args, name| args.duration(name);
+}
+
+impl<T: ArgType> ArgType for Option<T> {
+    fn spec(name: &str) -> ArgSpec {
+        T::spec(name).optional()
+    }
+
+    fn extract(args: &Args, name: &str) -> Result<Self, CommandError> {
+        if args.get(name).is_none() {
+            return Ok(None);
+        }
+        T::extract(args, name).map(Some)
+    }
+}
+
+/// `#[rest]`: a string argument that takes the rest of the line (prefix commands).
+#[doc(hidden)]
+pub fn rest(spec: ArgSpec) -> ArgSpec {
+    ArgSpec {
+        kind: ArgKind::Rest,
+        ..spec
+    }
+}
+
+/// A `#[min]`/`#[max]` literal as the bound type of [`ArgSpec::min`].
+#[doc(hidden)]
+pub fn bound(value: impl Into<f64>) -> f64 {
+    value.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarmcord_commands::{CommandSpec, parse_args};
+
+    fn parse(specs: Vec<ArgSpec>, input: &str) -> Result<Args, String> {
+        let mut builder = CommandSpec::builder("t").description("test");
+        for spec in specs {
+            builder = builder.arg(spec);
+        }
+        let spec = builder.build().expect("valid spec");
+        parse_args(&spec, "!", input).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn typed_arguments_round_trip() {
+        let args = parse(
+            vec![
+                u8::spec("small"),
+                <Option<Duration>>::spec("wait"),
+                rest(<Option<String>>::spec("reason")),
+            ],
+            "200 90s because I said so",
+        )
+        .expect("parses");
+        assert_eq!(u8::extract(&args, "small").expect("u8"), 200);
+        assert_eq!(
+            <Option<Duration>>::extract(&args, "wait").expect("duration"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            <Option<String>>::extract(&args, "reason").expect("rest"),
+            Some("because I said so".to_owned())
+        );
+        // The type's range is the argument's bound: the user is told, the command never runs.
+        let error = parse(vec![u8::spec("small")], "300").expect_err("out of range");
+        assert!(error.contains("255"), "{error}");
+        // An absent optional argument is None; a value of another type is a bug, not a panic.
+        let args = parse(vec![<Option<i64>>::spec("n")], "").expect("parses");
+        assert_eq!(<Option<i64>>::extract(&args, "n").expect("absent"), None);
+        assert!(bool::extract(&args, "n").is_err());
+    }
+}

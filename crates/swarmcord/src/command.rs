@@ -1,0 +1,185 @@
+//! [`CommandDef`]: a command's declaration and its handler, as `#[command]` produces it (or as
+//! you build it by hand with [`CommandDef::from_fn`] for a closure).
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use swarmcord_commands::precondition::BoxFuture;
+use swarmcord_commands::spec::CommandSpecBuilder;
+use swarmcord_commands::{
+    Args, Command, CommandError, CommandSpec, InvocationContext, PromptState, Reply, SpecError,
+};
+
+use crate::context::{Context, Services};
+
+type RunFn = dyn Fn(Context, Args) -> BoxFuture<'static, Result<Reply, CommandError>> + Send + Sync;
+type AnswerFn = dyn Fn(Context, PromptState, String) -> BoxFuture<'static, Result<Reply, CommandError>>
+    + Send
+    + Sync;
+
+/// What a command handler may return: a [`Reply`], text, or a `Result` of either.
+pub trait IntoCommandResult {
+    /// The reply, or the error to show.
+    fn into_command_result(self) -> Result<Reply, CommandError>;
+}
+
+impl IntoCommandResult for Reply {
+    fn into_command_result(self) -> Result<Reply, CommandError> {
+        Ok(self)
+    }
+}
+
+impl IntoCommandResult for String {
+    fn into_command_result(self) -> Result<Reply, CommandError> {
+        Ok(Reply::text(self))
+    }
+}
+
+impl IntoCommandResult for &str {
+    fn into_command_result(self) -> Result<Reply, CommandError> {
+        Ok(Reply::text(self))
+    }
+}
+
+impl<R: Into<Reply>, E: Into<CommandError>> IntoCommandResult for Result<R, E> {
+    fn into_command_result(self) -> Result<Reply, CommandError> {
+        self.map(Into::into).map_err(Into::into)
+    }
+}
+
+/// A declared command with its handler. `#[swarmcord::command]` turns an `async fn` into a
+/// function returning one; [`Worker::command`](crate::Worker::command) registers it.
+pub struct CommandDef {
+    spec: Result<CommandSpec, SpecError>,
+    run: Arc<RunFn>,
+    on_answer: Option<Arc<AnswerFn>>,
+}
+
+impl fmt::Debug for CommandDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandDef")
+            .field("spec", &self.spec)
+            .field("on_answer", &self.on_answer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommandDef {
+    /// A command declared by `spec` (validated when the worker starts) whose handler is `run`.
+    ///
+    /// ```
+    /// use swarmcord::commands::{ArgSpec, CommandSpec};
+    ///
+    /// let echo = swarmcord::CommandDef::from_fn(
+    ///     CommandSpec::builder("echo")
+    ///         .description("Says it back")
+    ///         .arg(ArgSpec::rest("text")),
+    ///     |_ctx, args| async move { args.string("text").unwrap_or_default().to_owned() },
+    /// );
+    /// assert_eq!(echo.name(), Some("echo"));
+    /// ```
+    pub fn from_fn<F, Fut, R>(spec: CommandSpecBuilder, run: F) -> Self
+    where
+        F: Fn(Context, Args) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoCommandResult,
+    {
+        Self {
+            spec: spec.build(),
+            run: Arc::new(move |ctx, args| {
+                let future = run(ctx, args);
+                Box::pin(async move { future.await.into_command_result() })
+            }),
+            on_answer: None,
+        }
+    }
+
+    /// Continues a conversation: the user's next message in the channel after the command
+    /// returned [`Reply::ask`] goes to `handler` (on whichever replica receives it).
+    #[must_use]
+    pub fn on_answer<F, Fut, R>(mut self, handler: F) -> Self
+    where
+        F: Fn(Context, PromptState, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoCommandResult,
+    {
+        self.on_answer = Some(Arc::new(move |ctx, state, answer| {
+            let future = handler(ctx, state, answer);
+            Box::pin(async move { future.await.into_command_result() })
+        }));
+        self
+    }
+
+    /// The command's name, when its declaration is valid.
+    pub fn name(&self) -> Option<&str> {
+        self.spec.as_ref().ok().map(|spec| spec.name.as_str())
+    }
+
+    /// The validated declaration and a handler bound to `services`.
+    pub(crate) fn bind(self, services: Services) -> Result<(CommandSpec, FnCommand), SpecError> {
+        let spec = self.spec?;
+        Ok((
+            spec,
+            FnCommand {
+                services,
+                run: self.run,
+                on_answer: self.on_answer,
+            },
+        ))
+    }
+}
+
+/// Anything [`Worker::command`](crate::Worker::command) accepts: a [`CommandDef`], or the
+/// function `#[command]` generates (`.command(roll)`).
+pub trait IntoCommandDef {
+    /// The definition.
+    fn into_command_def(self) -> CommandDef;
+}
+
+impl IntoCommandDef for CommandDef {
+    fn into_command_def(self) -> CommandDef {
+        self
+    }
+}
+
+impl<F: FnOnce() -> CommandDef> IntoCommandDef for F {
+    fn into_command_def(self) -> CommandDef {
+        self()
+    }
+}
+
+/// A [`CommandDef`]'s handler as the dispatcher runs it.
+pub(crate) struct FnCommand {
+    services: Services,
+    run: Arc<RunFn>,
+    on_answer: Option<Arc<AnswerFn>>,
+}
+
+impl Command for FnCommand {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        (self.run)(Context::new(self.services.clone(), ctx.clone()), args)
+    }
+
+    fn on_answer<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        state: PromptState,
+        answer: String,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        match &self.on_answer {
+            Some(handler) => handler(
+                Context::new(self.services.clone(), ctx.clone()),
+                state,
+                answer,
+            ),
+            None => Box::pin(std::future::ready(Ok(Reply::text(
+                "This conversation has ended.",
+            )))),
+        }
+    }
+}
