@@ -192,12 +192,37 @@ impl Argument {
                     let name: LitStr = syn::parse2(quote!(#value))?;
                     argument.name = name.value();
                 }
+                "arg" => attr.parse_nested_meta(|meta| {
+                    let key = meta
+                        .path
+                        .get_ident()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    match key.as_str() {
+                        "description" => argument.description = Some(meta.value()?.parse()?),
+                        "min" => argument.min = Some(meta.value()?.parse()?),
+                        "max" => argument.max = Some(meta.value()?.parse()?),
+                        "rest" => argument.rest = true,
+                        "rename" => {
+                            let name: LitStr = meta.value()?.parse()?;
+                            argument.name = name.value();
+                        }
+                        _ => {
+                            return Err(meta.error(
+                                "unknown argument option; expected description = \"…\", \
+                                 min = …, max = …, rest or rename = \"…\"",
+                            ));
+                        }
+                    }
+                    Ok(())
+                })?,
                 _ if attr.path().is_ident("doc") => kept.push(attr),
                 _ => {
                     return Err(syn::Error::new(
                         attr.span(),
-                        "unknown argument attribute; expected #[description = \"…\"], \
-                         #[min = …], #[max = …], #[rest] or #[rename = \"…\"]",
+                        "unknown argument attribute; expected #[arg(description = \"…\", \
+                         min = …, max = …, rest, rename = \"…\")] or the same as separate \
+                         attributes (#[description = \"…\"], #[min = …], …)",
                     ));
                 }
             }

@@ -18,6 +18,9 @@ pub enum StoreError {
     /// The input was rejected before reaching the database (a bad prefix, locale, id…).
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// A document with the same unique key (`_id` or a unique index) already exists.
+    #[error("duplicate key: {0}")]
+    Duplicate(String),
     /// Any other database failure, including documents that do not have the expected shape.
     #[error("MongoDB error: {0}")]
     Database(String),
@@ -27,6 +30,12 @@ impl StoreError {
     /// Whether the database could not be reached (a transient condition).
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
+    }
+
+    /// Whether a document with the same unique key already exists (an insert that was
+    /// already done, for example by an earlier delivery of the same event).
+    pub fn is_duplicate_key(&self) -> bool {
+        matches!(self, Self::Duplicate(_))
     }
 
     /// Whether the input was rejected by validation.
@@ -77,6 +86,8 @@ impl From<mongodb::error::Error> for StoreError {
         let message = redact(&error.to_string());
         if unavailable {
             Self::Unavailable(message)
+        } else if is_duplicate_key(&error) {
+            Self::Duplicate(message)
         } else {
             Self::Database(message)
         }

@@ -48,6 +48,19 @@ impl<R: Into<Reply>, E: Into<CommandError>> IntoCommandResult for Result<R, E> {
     }
 }
 
+/// What the user sees for a failed store operation: "try again in a moment" while the database
+/// is unreachable, the validation message for invalid input, the generic internal error (with
+/// the details in the logs) otherwise. Use it as `.await.map_err(swarmcord::store_error)?`.
+pub fn store_error(error: swarmcord_store::StoreError) -> CommandError {
+    if error.is_unavailable() {
+        CommandError::user("The database is unavailable right now; try again in a moment.")
+    } else if error.is_invalid() {
+        CommandError::user(error.to_string())
+    } else {
+        CommandError::internal(error)
+    }
+}
+
 /// A declared command with its handler. `#[swarmcord::command]` turns an `async fn` into a
 /// function returning one; [`Worker::command`](crate::Worker::command) registers it.
 pub struct CommandDef {

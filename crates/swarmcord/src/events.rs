@@ -165,6 +165,31 @@ impl From<MissingData> for EventError {
     }
 }
 
+/// A handler of events of type `E`: any `async fn(EventContext, E) -> Result<(), EventError>`
+/// (or a closure returning such a future).
+pub trait EventHandler<E>: Send + Sync + 'static {
+    /// Handles one event.
+    fn call(
+        &self,
+        ctx: EventContext,
+        event: E,
+    ) -> swarmcord_consumer::BoxFuture<'static, Result<(), EventError>>;
+}
+
+impl<E, F, Fut> EventHandler<E> for F
+where
+    F: Fn(EventContext, E) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), EventError>> + Send + 'static,
+{
+    fn call(
+        &self,
+        ctx: EventContext,
+        event: E,
+    ) -> swarmcord_consumer::BoxFuture<'static, Result<(), EventError>> {
+        Box::pin(self(ctx, event))
+    }
+}
+
 /// The raw form of an event, for [`Worker::on_raw`](crate::Worker::on_raw).
 #[derive(Debug, Clone)]
 pub struct RawEvent {
@@ -187,12 +212,7 @@ pub(crate) struct EventHandlers {
 }
 
 impl EventHandlers {
-    pub(crate) fn typed<E, F, Fut>(&mut self, handler: F)
-    where
-        E: DispatchEvent,
-        F: Fn(EventContext, E) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), EventError>> + Send + 'static,
-    {
+    pub(crate) fn typed<E: DispatchEvent>(&mut self, handler: impl EventHandler<E>) {
         let handler = Arc::new(handler);
         self.handlers.push((
             E::NAME.to_owned(),
@@ -203,17 +223,13 @@ impl EventHandlers {
                         HandlerError::Reject(format!("{} payload does not parse: {error}", E::NAME))
                     })?;
                     let ctx = EventContext::new(services, event);
-                    handler(ctx, parsed).await.map_err(HandlerError::from)
+                    handler.call(ctx, parsed).await.map_err(HandlerError::from)
                 })
             }),
         ));
     }
 
-    pub(crate) fn raw<F, Fut>(&mut self, name: &str, handler: F)
-    where
-        F: Fn(EventContext, RawEvent) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), EventError>> + Send + 'static,
-    {
+    pub(crate) fn raw(&mut self, name: &str, handler: impl EventHandler<RawEvent>) {
         let handler = Arc::new(handler);
         self.handlers.push((
             name.to_owned(),
@@ -224,7 +240,8 @@ impl EventHandlers {
                         kind: event.kind.clone(),
                         body: event.body.clone(),
                     };
-                    handler(EventContext::new(services, event), raw)
+                    handler
+                        .call(EventContext::new(services, event), raw)
                         .await
                         .map_err(HandlerError::from)
                 })

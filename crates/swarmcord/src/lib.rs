@@ -57,10 +57,10 @@ mod plugin;
 mod worker;
 
 pub use args::ArgType;
-pub use command::{CommandDef, IntoCommandDef, IntoCommandResult};
+pub use command::{CommandDef, IntoCommandDef, IntoCommandResult, store_error};
 pub use config::WorkerConfig;
 pub use context::{Context, EventContext, MissingData, Services};
-pub use events::{DispatchEvent, EventError, RawEvent};
+pub use events::{DispatchEvent, EventError, EventHandler, RawEvent};
 pub use gateway::{GatewayCommandError, GatewayCommands};
 pub use plugin::{Plugin, Setup, SetupError};
 pub use worker::{Worker, WorkerError};

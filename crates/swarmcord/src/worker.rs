@@ -2,7 +2,6 @@
 //! forward, runs your commands and handlers, and replies through Discord REST.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -17,13 +16,13 @@ use swarmcord_ops::{shutdown, telemetry};
 use swarmcord_store::{Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
+use crate::CommandDef;
 use crate::command::IntoCommandDef;
 use crate::config::{SlashCommands, VoiceConfig, WorkerConfig};
 use crate::context::{DataMap, Inner, Services};
-use crate::events::{DispatchEvent, EventError, EventHandlers, RawEvent};
+use crate::events::{DispatchEvent, EventHandler, EventHandlers, RawEvent};
 use crate::gateway::GatewayCommands;
 use crate::plugin::{Plugin, Setup, SetupError};
-use crate::{CommandDef, EventContext};
 
 /// Why a worker stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +75,7 @@ pub struct Worker {
     events: EventHandlers,
     bad_event_names: Vec<String>,
     data: DataMap,
+    health: Option<Health>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -108,6 +108,7 @@ impl Worker {
             events: EventHandlers::default(),
             bad_event_names: Vec::new(),
             data: HashMap::new(),
+            health: None,
         }
     }
 
@@ -129,24 +130,15 @@ impl Worker {
     /// Runs `handler` for every event of type `E` (e.g. `MemberAdd` for `GUILD_MEMBER_ADD`).
     /// The workers' queue is bound to the event type automatically.
     #[must_use]
-    pub fn on<E, F, Fut>(mut self, handler: F) -> Self
-    where
-        E: DispatchEvent,
-        F: Fn(EventContext, E) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), EventError>> + Send + 'static,
-    {
-        self.events.typed::<E, F, Fut>(handler);
+    pub fn on<E: DispatchEvent>(mut self, handler: impl EventHandler<E>) -> Self {
+        self.events.typed::<E>(handler);
         self
     }
 
     /// Runs `handler` for every event called `name` (Discord's `t`), with its raw JSON: for
     /// events without a typed form, or to parse them yourself.
     #[must_use]
-    pub fn on_raw<F, Fut>(mut self, name: &str, handler: F) -> Self
-    where
-        F: Fn(EventContext, RawEvent) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), EventError>> + Send + 'static,
-    {
+    pub fn on_raw(mut self, name: &str, handler: impl EventHandler<RawEvent>) -> Self {
         if !crate::events::is_event_name(name) {
             self.bad_event_names.push(name.to_owned());
         }
@@ -159,6 +151,14 @@ impl Worker {
     pub fn data<T: Send + Sync + 'static>(mut self, data: T) -> Self {
         self.data
             .insert(std::any::TypeId::of::<T>(), Arc::new(data));
+        self
+    }
+
+    /// Reports readiness into `health` (also served on `/readyz`): for processes and tests
+    /// that embed a worker and need to know when it consumes events.
+    #[must_use]
+    pub fn health(mut self, health: Health) -> Self {
+        self.health = Some(health);
         self
     }
 
@@ -196,7 +196,7 @@ impl Worker {
         let startup = |what: &str, error: &dyn std::fmt::Display| {
             WorkerError::Startup(format!("{what}: {error}"))
         };
-        let health = Health::new();
+        let health = self.health.unwrap_or_default();
         health.fail("events", "not consuming yet");
         health.fail("dependencies", "connecting");
         let server_stop = shutdown::Token::new();
