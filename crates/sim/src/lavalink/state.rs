@@ -472,6 +472,9 @@ impl Node {
                 session.send(stats, false);
             }
         }
+        // The engine may be asleep until much later: have it schedule this session's stats.
+        drop(st);
+        self.wake.notify_one();
         (id, false)
     }
 
@@ -634,6 +637,12 @@ impl Node {
             .entry(guild_id)
             .or_insert_with(|| Player::new(guild_id));
         let mut outbox = Vec::new();
+        // Lavalink's immediate `playerUpdate`s (after a seek of a loaded track, after a filter
+        // change; not while the session is disconnected): sent before the events, not buffered.
+        let mut updates = Vec::new();
+        let connected = session.conn.is_some();
+        let filters_changed = connected && update.filters.is_some();
+        let seek = connected && update.position.is_some();
 
         if let Some(voice) = update.voice {
             player.voice = voice;
@@ -643,6 +652,12 @@ impl Node {
         }
         if let Some(volume) = update.volume {
             player.volume = volume;
+        }
+        // With a track update, Lavalink applies the filters (and sends their playerUpdate)
+        // before the track changes.
+        if filters_changed && matches!(update.track, Some(TrackChange::Play(_) | TrackChange::Stop))
+        {
+            updates.push(player_update_json(player, now, speed));
         }
         let mut paused = update.paused;
         match update.track {
@@ -689,8 +704,12 @@ impl Node {
                     p.track.user_data = data;
                 }
                 apply_seek_and_end(player, update.position, update.end_time, now);
+                seek_and_filter_updates(player, seek, filters_changed, now, speed, &mut updates);
             }
-            None => apply_seek_and_end(player, update.position, update.end_time, now),
+            None => {
+                apply_seek_and_end(player, update.position, update.end_time, now);
+                seek_and_filter_updates(player, seek, filters_changed, now, speed, &mut updates);
+            }
         }
         if let Some(p) = paused
             && p != player.paused
@@ -699,6 +718,9 @@ impl Node {
             player.paused = p;
         }
         let response = player.to_json(now, speed);
+        for msg in updates {
+            session.send(msg, false);
+        }
         for msg in outbox {
             session.send(msg, true);
         }
@@ -729,7 +751,10 @@ impl Node {
                     "reason": reason,
                     "byRemote": by_remote,
                 });
+                // Lavalink follows the event with a playerUpdate (now `connected: false`).
+                let update = player_update_json(player, Instant::now(), self.speed());
                 session.send(msg.to_string(), true);
+                session.send(update, false);
                 return true;
             }
         }
@@ -794,7 +819,6 @@ impl Node {
                 "systemLoad": 0.05,
                 "lavalinkLoad": 0.01 + 0.001 * u64_to_f64(players_u64),
             },
-            "frameStats": Value::Null,
         });
         if op {
             stats["op"] = json!("stats");
@@ -806,7 +830,7 @@ impl Node {
         stats
     }
 
-    /// `GET /v4/stats` (no `op`, `frameStats` null).
+    /// `GET /v4/stats` (no `op`, no `frameStats`: Lavalink omits the null default).
     pub(crate) fn stats_json(&self) -> Value {
         let st = self.lock();
         self.stats_from(&st, false)
@@ -1004,6 +1028,25 @@ fn f64_to_u64(x: f64) -> u64 {
     }
 }
 
+/// The `playerUpdate`s Lavalink sends for an update without a new track, in its order: one
+/// after a seek of a loaded track, one after a filter change (the flags are false while the
+/// session is disconnected).
+fn seek_and_filter_updates(
+    player: &Player,
+    seek: bool,
+    filters: bool,
+    now: Instant,
+    speed: f64,
+    updates: &mut Vec<String>,
+) {
+    if seek && player.playing.is_some() {
+        updates.push(player_update_json(player, now, speed));
+    }
+    if filters {
+        updates.push(player_update_json(player, now, speed));
+    }
+}
+
 #[allow(clippy::option_option)]
 fn apply_seek_and_end(
     player: &mut Player,
@@ -1163,12 +1206,20 @@ fn parse_update(body: &Value) -> Result<Update, ApiError> {
                 Some(Value::Number(n)) => Some(n.to_string()),
                 Some(_) => return Err(ApiError::bad("voice.channelId must be a string")),
             };
-            update.voice = Some(VoiceState {
+            let voice = VoiceState {
                 token: field("token")?,
                 endpoint: field("endpoint")?,
                 session_id: field("sessionId")?,
                 channel_id,
-            });
+            };
+            if voice.token.is_empty() || voice.endpoint.is_empty() || voice.session_id.is_empty() {
+                // Lavalink's message ends with the Kotlin data class's toString.
+                return Err(ApiError::bad(format!(
+                    "Partial Lavalink voice state: VoiceState(token={}, endpoint={}, sessionId={})",
+                    voice.token, voice.endpoint, voice.session_id
+                )));
+            }
+            update.voice = Some(voice);
         }
         Some(_) => return Err(ApiError::bad("voice must be an object")),
     }
