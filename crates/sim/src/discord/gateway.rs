@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 use super::world::{ChannelKind, VoiceState};
 use super::{ALL_INTENTS, PRIVILEGED_INTENTS, Shared};
-use crate::util::random_hex;
+use crate::util::{random_hex, snowflake};
 
 /// Gateway close codes, as documented.
 pub mod close_code {
@@ -84,6 +84,9 @@ struct Conn {
     id: u64,
     tx: mpsc::UnboundedSender<Out>,
     zombie: Arc<AtomicBool>,
+    /// Set when a forced op 9 invalidated the session: the connection becomes unauthenticated
+    /// (its next payload sees no session), so RESUME or IDENTIFY on the same socket work.
+    invalidated: Arc<AtomicBool>,
 }
 
 impl Conn {
@@ -273,12 +276,19 @@ impl Gateway {
                 ShardAction::Reconnect => conn.send(Out::Frame(Arc::from(
                     r#"{"op":7,"d":null,"s":null,"t":null}"#,
                 ))),
+                // Op 9 ends the connection's authentication (Discord expects a RESUME or
+                // IDENTIFY next, on this socket or a new one): the connection forgets its
+                // session; a resumable session waits detached, as after a disconnect.
                 ShardAction::InvalidateResumable => {
+                    conn.invalidated.store(true, Ordering::SeqCst);
                     conn.send(Out::Frame(Arc::from(
                         r#"{"op":9,"d":true,"s":null,"t":null}"#,
                     )));
+                    session.conn = None;
+                    session.disconnected_at = Some(Instant::now());
                 }
                 ShardAction::Invalidate => {
+                    conn.invalidated.store(true, Ordering::SeqCst);
                     conn.send(Out::Frame(Arc::from(
                         r#"{"op":9,"d":false,"s":null,"t":null}"#,
                     )));
@@ -595,6 +605,7 @@ async fn connection(shared: Arc<Shared>, query: ConnectQuery, socket: WebSocket)
         id: conn_id,
         tx,
         zombie: Arc::clone(&zombie),
+        invalidated: Arc::new(AtomicBool::new(false)),
     };
     let compress = query.compress.as_deref() == Some("zlib-stream");
     let (sink, mut stream) = socket.split();
@@ -678,15 +689,19 @@ async fn connection(shared: Arc<Shared>, query: ConnectQuery, socket: WebSocket)
         if let Some(id) = &state.session_id
             && let Some(session) = inner.sessions.get_mut(id)
         {
-            if session.conn.as_ref().is_some_and(|c| c.id == conn_id) {
+            let attached = session.conn.as_ref().is_some_and(|c| c.id == conn_id);
+            if attached {
                 session.conn = None;
                 session.disconnected_at = Some(Instant::now());
             }
-            let ends_session = match ending {
-                Ending::ClientClosed(Some(code)) => matches!(code, 1000 | 1001),
-                Ending::ClientClosed(None) | Ending::Dropped => false,
-                Ending::ServerClosed(code) => !resumable_close(code),
-            };
+            // Only the connection a session is attached to can end it (not one a forced op 9
+            // or a RESUME elsewhere detached it from).
+            let ends_session = attached
+                && match ending {
+                    Ending::ClientClosed(Some(code)) => matches!(code, 1000 | 1001),
+                    Ending::ClientClosed(None) | Ending::Dropped => false,
+                    Ending::ServerClosed(code) => !resumable_close(code),
+                };
             if ends_session {
                 forget = Some(id.clone());
             }
@@ -826,6 +841,9 @@ impl ConnState {
     /// Handles one client payload; `Some` ends the connection.
     fn handle(&mut self, text: &str) -> Option<Ending> {
         let now = Instant::now();
+        if self.conn.invalidated.swap(false, Ordering::SeqCst) {
+            self.session_id = None;
+        }
         while self
             .recent
             .front()
@@ -1117,11 +1135,11 @@ impl ConnState {
     }
 
     fn voice_state_update(&self, d: Value) -> Option<Ending> {
-        let guild_id = d["guild_id"].as_str().and_then(|s| s.parse::<u64>().ok());
+        // Snowflakes may be strings or integers (Discord's ID serialization).
+        let guild_id = snowflake(&d["guild_id"]);
         let channel_id = match &d["channel_id"] {
             Value::Null => Some(None),
-            Value::String(s) => s.parse::<u64>().ok().map(Some),
-            _ => None,
+            other => snowflake(other).map(Some),
         };
         let (Some(guild_id), Some(channel_id), Some(self_mute), Some(self_deaf)) = (
             guild_id,
@@ -1186,19 +1204,14 @@ impl ConnState {
     }
 
     fn request_members(&self, d: &Value) -> Option<Ending> {
-        let Some(guild_id) = d["guild_id"].as_str().and_then(|s| s.parse::<u64>().ok()) else {
+        let Some(guild_id) = snowflake(&d["guild_id"]) else {
             return Some(self.close(close_code::DECODE_ERROR, "Error while decoding payload."));
         };
         self.record("REQUEST_GUILD_MEMBERS", d.clone());
         let query = d["query"].as_str().map(str::to_lowercase);
         let user_ids: Option<Vec<u64>> = match &d["user_ids"] {
-            Value::String(s) => s.parse().ok().map(|id| vec![id]),
-            Value::Array(a) => Some(
-                a.iter()
-                    .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
-                    .collect(),
-            ),
-            _ => None,
+            Value::Array(a) => Some(a.iter().filter_map(snowflake).collect()),
+            one => snowflake(one).map(|id| vec![id]),
         };
         let limit = d["limit"]
             .as_u64()
