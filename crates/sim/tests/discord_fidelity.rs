@@ -334,3 +334,67 @@ async fn every_rest_response_has_via_date_and_json_content_type() {
         );
     }
 }
+
+/// The next binary message (transport-compressed payload).
+async fn next_binary(ws: &mut Ws) -> Vec<u8> {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("timed out")
+            .expect("open")
+            .expect("frame")
+        {
+            Message::Binary(bytes) => return bytes.to_vec(),
+            Message::Text(text) => panic!("uncompressed payload: {text}"),
+            _ => {}
+        }
+    }
+}
+
+/// Decodes the messages of a `zstd-stream` received so far: they must form one frame that a
+/// streaming decoder can stop at after any message (closed here with an empty last block).
+fn zstd_decode(messages: &[Vec<u8>]) -> String {
+    use std::io::Read as _;
+    let mut bytes = messages.concat();
+    bytes.extend_from_slice(&[1, 0, 0]);
+    let mut decoder =
+        ruzstd::decoding::StreamingDecoder::new(bytes.as_slice()).expect("a zstd frame header");
+    let mut out = String::new();
+    decoder.read_to_string(&mut out).expect("decodes");
+    out
+}
+
+#[tokio::test]
+async fn zstd_stream_is_one_frame_flushed_per_payload() {
+    let sim = sim().await;
+    let g = guild(&sim);
+    let url = format!(
+        "{}/?v=10&encoding=json&compress=zstd-stream",
+        sim.gateway_url()
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    let mut messages = vec![next_binary(&mut ws).await];
+    send(&mut ws, &identify(&sim.token())).await;
+    // READY, then GUILD_CREATE (large: several kilobytes, compresses well).
+    messages.push(next_binary(&mut ws).await);
+    messages.push(next_binary(&mut ws).await);
+    let mut decoded = String::new();
+    let mut payloads = Vec::new();
+    for k in 1..=messages.len() {
+        let all = zstd_decode(&messages[..k]);
+        let new = all
+            .strip_prefix(decoded.as_str())
+            .expect("earlier payloads decode the same");
+        payloads.push(serde_json::from_str::<Value>(new).expect("exactly one JSON payload"));
+        decoded = all;
+    }
+    assert_eq!(payloads[0]["op"], 10);
+    assert_eq!(payloads[1]["t"], "READY");
+    assert_eq!(payloads[2]["t"], "GUILD_CREATE");
+    assert_eq!(payloads[2]["d"]["id"], g.id.to_string());
+    let compressed = messages[2].len();
+    let plain = payloads[2].to_string().len();
+    assert!(compressed < plain, "{compressed} bytes for {plain}");
+}

@@ -4,7 +4,7 @@
 //! READY (with `resume_gateway_url` pointing back at this simulator) → one `GUILD_CREATE` per guild
 //! of the shard; heartbeats and ACKs; RESUME replays every dispatch the session missed, then
 //! RESUMED; RECONNECT (op 7) and `INVALID_SESSION` (op 9) on demand; the documented close codes;
-//! identify rate limiting by `max_concurrency` bucket; `zlib-stream` transport compression; a
+//! identify rate limiting by `max_concurrency` bucket; `zlib-stream` and `zstd-stream` transport compression; a
 //! proper close handshake (a client's close frame is always answered with a close frame).
 
 use std::collections::{HashMap, VecDeque};
@@ -607,7 +607,11 @@ async fn connection(shared: Arc<Shared>, query: ConnectQuery, socket: WebSocket)
         zombie: Arc::clone(&zombie),
         invalidated: Arc::new(AtomicBool::new(false)),
     };
-    let compress = query.compress.as_deref() == Some("zlib-stream");
+    let compress = match query.compress.as_deref() {
+        Some("zlib-stream") => Transport::Zlib,
+        Some("zstd-stream") => Transport::Zstd,
+        _ => Transport::Plain,
+    };
     let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(writer(sink, rx, compress));
 
@@ -634,7 +638,11 @@ async fn connection(shared: Arc<Shared>, query: ConnectQuery, socket: WebSocket)
                 "Only the json encoding is simulated.",
             );
         }
-        if let Some(other) = query.compress.as_deref().filter(|c| *c != "zlib-stream") {
+        if let Some(other) = query
+            .compress
+            .as_deref()
+            .filter(|c| !matches!(*c, "zlib-stream" | "zstd-stream"))
+        {
             tracing::debug!(
                 compress = other,
                 "unsupported transport compression requested"
@@ -748,20 +756,33 @@ enum WriterEnd {
     Failed,
 }
 
+/// The transport compression a connection asked for (`compress=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Plain,
+    Zlib,
+    Zstd,
+}
+
 async fn writer(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut rx: mpsc::UnboundedReceiver<Out>,
-    compress: bool,
+    transport: Transport,
 ) -> WriterEnd {
-    let mut zlib = compress.then(|| Compress::new(Compression::fast(), true));
+    let mut zlib = (transport == Transport::Zlib).then(|| Compress::new(Compression::fast(), true));
+    let mut zstd = (transport == Transport::Zstd).then(ZstdStream::default);
     while let Some(out) = rx.recv().await {
         let result = match out {
-            Out::Frame(text) => match zlib.as_mut() {
-                Some(z) => {
+            Out::Frame(text) => match (zlib.as_mut(), zstd.as_mut()) {
+                (Some(z), _) => {
                     sink.send(Message::Binary(deflate_sync(z, text.as_bytes()).into()))
                         .await
                 }
-                None => sink.send(Message::Text(text.as_ref().into())).await,
+                (None, Some(z)) => {
+                    sink.send(Message::Binary(z.encode(text.as_bytes()).into()))
+                        .await
+                }
+                (None, None) => sink.send(Message::Text(text.as_ref().into())).await,
             },
             Out::Close(code, reason) => {
                 let _ = sink
@@ -780,6 +801,66 @@ async fn writer(
         }
     }
     WriterEnd::Failed
+}
+
+/// Discord's `zstd-stream`: one zstd frame per connection that never ends; every payload is
+/// appended to it as whole blocks (what `ZSTD_e_flush` produces), so a streaming decoder yields
+/// each payload as soon as its message arrives. Blocks come from the pure-Rust `ruzstd` encoder
+/// compressing each payload on its own (it never uses repeat offsets or tables from earlier
+/// frames, so its blocks decode the same inside the long frame); matches never reach back into
+/// earlier payloads, which costs ratio compared with Discord's, not correctness.
+#[derive(Debug, Default)]
+struct ZstdStream {
+    started: bool,
+}
+
+/// Frame header of the connection's stream: magic, no content size, not single-segment, no
+/// checksum, no dictionary; window 128 KiB (`ruzstd`'s match window, so every match fits).
+const ZSTD_STREAM_HEADER: [u8; 6] = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38];
+
+impl ZstdStream {
+    fn encode(&mut self, input: &[u8]) -> Vec<u8> {
+        let frame =
+            ruzstd::encoding::compress_to_vec(input, ruzstd::encoding::CompressionLevel::Fastest);
+        let mut out = Vec::with_capacity(frame.len() + ZSTD_STREAM_HEADER.len());
+        if !self.started {
+            out.extend_from_slice(&ZSTD_STREAM_HEADER);
+            self.started = true;
+        }
+        let mut pos = zstd_first_block(&frame).unwrap_or(frame.len());
+        while let Some(header) = frame.get(pos..pos + 3) {
+            let h = u32::from(header[0]) | u32::from(header[1]) << 8 | u32::from(header[2]) << 16;
+            let last = h & 1 == 1;
+            let size = usize::try_from(h >> 3).unwrap_or(usize::MAX);
+            // Raw and compressed blocks carry `size` bytes, RLE blocks one.
+            let len = if (h >> 1) & 3 == 1 { 1 } else { size };
+            let Some(body) = frame.get(pos + 3..pos + 3 + len) else {
+                break;
+            };
+            let open = h & !1;
+            out.extend_from_slice(&open.to_le_bytes()[..3]);
+            out.extend_from_slice(body);
+            pos += 3 + len;
+            if last {
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// Where the first block of a single zstd frame starts (after magic and frame header).
+fn zstd_first_block(frame: &[u8]) -> Option<usize> {
+    let descriptor = *frame.get(4)?;
+    let single_segment = descriptor & 0x20 != 0;
+    let dict_len = [0, 1, 2, 4][usize::from(descriptor & 3)];
+    let fcs_len = match descriptor >> 6 {
+        0 => usize::from(single_segment),
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    Some(5 + usize::from(!single_segment) + dict_len + fcs_len)
 }
 
 /// Compresses one payload into the connection's zlib stream, ending with a sync flush
