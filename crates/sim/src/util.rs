@@ -81,6 +81,16 @@ pub fn random_hex(len: usize) -> String {
         .collect()
 }
 
+/// A snowflake as Discord accepts it in JSON ("ID Serialization"): a string of digits or an
+/// integer.
+pub(crate) fn snowflake(value: &serde_json::Value) -> Option<u64> {
+    match value {
+        serde_json::Value::String(s) => s.parse().ok(),
+        serde_json::Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

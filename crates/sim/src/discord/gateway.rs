@@ -4,7 +4,7 @@
 //! READY (with `resume_gateway_url` pointing back at this simulator) → one `GUILD_CREATE` per guild
 //! of the shard; heartbeats and ACKs; RESUME replays every dispatch the session missed, then
 //! RESUMED; RECONNECT (op 7) and `INVALID_SESSION` (op 9) on demand; the documented close codes;
-//! identify rate limiting by `max_concurrency` bucket; `zlib-stream` transport compression; a
+//! identify rate limiting by `max_concurrency` bucket; `zlib-stream` and `zstd-stream` transport compression; a
 //! proper close handshake (a client's close frame is always answered with a close frame).
 
 use std::collections::{HashMap, VecDeque};
@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 use super::world::{ChannelKind, VoiceState};
 use super::{ALL_INTENTS, PRIVILEGED_INTENTS, Shared};
-use crate::util::random_hex;
+use crate::util::{random_hex, snowflake};
 
 /// Gateway close codes, as documented.
 pub mod close_code {
@@ -84,6 +84,9 @@ struct Conn {
     id: u64,
     tx: mpsc::UnboundedSender<Out>,
     zombie: Arc<AtomicBool>,
+    /// Set when a forced op 9 invalidated the session: the connection becomes unauthenticated
+    /// (its next payload sees no session), so RESUME or IDENTIFY on the same socket work.
+    invalidated: Arc<AtomicBool>,
 }
 
 impl Conn {
@@ -273,12 +276,19 @@ impl Gateway {
                 ShardAction::Reconnect => conn.send(Out::Frame(Arc::from(
                     r#"{"op":7,"d":null,"s":null,"t":null}"#,
                 ))),
+                // Op 9 ends the connection's authentication (Discord expects a RESUME or
+                // IDENTIFY next, on this socket or a new one): the connection forgets its
+                // session; a resumable session waits detached, as after a disconnect.
                 ShardAction::InvalidateResumable => {
+                    conn.invalidated.store(true, Ordering::SeqCst);
                     conn.send(Out::Frame(Arc::from(
                         r#"{"op":9,"d":true,"s":null,"t":null}"#,
                     )));
+                    session.conn = None;
+                    session.disconnected_at = Some(Instant::now());
                 }
                 ShardAction::Invalidate => {
+                    conn.invalidated.store(true, Ordering::SeqCst);
                     conn.send(Out::Frame(Arc::from(
                         r#"{"op":9,"d":false,"s":null,"t":null}"#,
                     )));
@@ -595,8 +605,13 @@ async fn connection(shared: Arc<Shared>, query: ConnectQuery, socket: WebSocket)
         id: conn_id,
         tx,
         zombie: Arc::clone(&zombie),
+        invalidated: Arc::new(AtomicBool::new(false)),
     };
-    let compress = query.compress.as_deref() == Some("zlib-stream");
+    let compress = match query.compress.as_deref() {
+        Some("zlib-stream") => Transport::Zlib,
+        Some("zstd-stream") => Transport::Zstd,
+        _ => Transport::Plain,
+    };
     let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(writer(sink, rx, compress));
 
@@ -623,7 +638,11 @@ async fn connection(shared: Arc<Shared>, query: ConnectQuery, socket: WebSocket)
                 "Only the json encoding is simulated.",
             );
         }
-        if let Some(other) = query.compress.as_deref().filter(|c| *c != "zlib-stream") {
+        if let Some(other) = query
+            .compress
+            .as_deref()
+            .filter(|c| !matches!(*c, "zlib-stream" | "zstd-stream"))
+        {
             tracing::debug!(
                 compress = other,
                 "unsupported transport compression requested"
@@ -678,15 +697,19 @@ async fn connection(shared: Arc<Shared>, query: ConnectQuery, socket: WebSocket)
         if let Some(id) = &state.session_id
             && let Some(session) = inner.sessions.get_mut(id)
         {
-            if session.conn.as_ref().is_some_and(|c| c.id == conn_id) {
+            let attached = session.conn.as_ref().is_some_and(|c| c.id == conn_id);
+            if attached {
                 session.conn = None;
                 session.disconnected_at = Some(Instant::now());
             }
-            let ends_session = match ending {
-                Ending::ClientClosed(Some(code)) => matches!(code, 1000 | 1001),
-                Ending::ClientClosed(None) | Ending::Dropped => false,
-                Ending::ServerClosed(code) => !resumable_close(code),
-            };
+            // Only the connection a session is attached to can end it (not one a forced op 9
+            // or a RESUME elsewhere detached it from).
+            let ends_session = attached
+                && match ending {
+                    Ending::ClientClosed(Some(code)) => matches!(code, 1000 | 1001),
+                    Ending::ClientClosed(None) | Ending::Dropped => false,
+                    Ending::ServerClosed(code) => !resumable_close(code),
+                };
             if ends_session {
                 forget = Some(id.clone());
             }
@@ -733,20 +756,33 @@ enum WriterEnd {
     Failed,
 }
 
+/// The transport compression a connection asked for (`compress=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Plain,
+    Zlib,
+    Zstd,
+}
+
 async fn writer(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut rx: mpsc::UnboundedReceiver<Out>,
-    compress: bool,
+    transport: Transport,
 ) -> WriterEnd {
-    let mut zlib = compress.then(|| Compress::new(Compression::fast(), true));
+    let mut zlib = (transport == Transport::Zlib).then(|| Compress::new(Compression::fast(), true));
+    let mut zstd = (transport == Transport::Zstd).then(ZstdStream::default);
     while let Some(out) = rx.recv().await {
         let result = match out {
-            Out::Frame(text) => match zlib.as_mut() {
-                Some(z) => {
+            Out::Frame(text) => match (zlib.as_mut(), zstd.as_mut()) {
+                (Some(z), _) => {
                     sink.send(Message::Binary(deflate_sync(z, text.as_bytes()).into()))
                         .await
                 }
-                None => sink.send(Message::Text(text.as_ref().into())).await,
+                (None, Some(z)) => {
+                    sink.send(Message::Binary(z.encode(text.as_bytes()).into()))
+                        .await
+                }
+                (None, None) => sink.send(Message::Text(text.as_ref().into())).await,
             },
             Out::Close(code, reason) => {
                 let _ = sink
@@ -765,6 +801,66 @@ async fn writer(
         }
     }
     WriterEnd::Failed
+}
+
+/// Discord's `zstd-stream`: one zstd frame per connection that never ends; every payload is
+/// appended to it as whole blocks (what `ZSTD_e_flush` produces), so a streaming decoder yields
+/// each payload as soon as its message arrives. Blocks come from the pure-Rust `ruzstd` encoder
+/// compressing each payload on its own (it never uses repeat offsets or tables from earlier
+/// frames, so its blocks decode the same inside the long frame); matches never reach back into
+/// earlier payloads, which costs ratio compared with Discord's, not correctness.
+#[derive(Debug, Default)]
+struct ZstdStream {
+    started: bool,
+}
+
+/// Frame header of the connection's stream: magic, no content size, not single-segment, no
+/// checksum, no dictionary; window 128 KiB (`ruzstd`'s match window, so every match fits).
+const ZSTD_STREAM_HEADER: [u8; 6] = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38];
+
+impl ZstdStream {
+    fn encode(&mut self, input: &[u8]) -> Vec<u8> {
+        let frame =
+            ruzstd::encoding::compress_to_vec(input, ruzstd::encoding::CompressionLevel::Fastest);
+        let mut out = Vec::with_capacity(frame.len() + ZSTD_STREAM_HEADER.len());
+        if !self.started {
+            out.extend_from_slice(&ZSTD_STREAM_HEADER);
+            self.started = true;
+        }
+        let mut pos = zstd_first_block(&frame).unwrap_or(frame.len());
+        while let Some(header) = frame.get(pos..pos + 3) {
+            let h = u32::from(header[0]) | u32::from(header[1]) << 8 | u32::from(header[2]) << 16;
+            let last = h & 1 == 1;
+            let size = usize::try_from(h >> 3).unwrap_or(usize::MAX);
+            // Raw and compressed blocks carry `size` bytes, RLE blocks one.
+            let len = if (h >> 1) & 3 == 1 { 1 } else { size };
+            let Some(body) = frame.get(pos + 3..pos + 3 + len) else {
+                break;
+            };
+            let open = h & !1;
+            out.extend_from_slice(&open.to_le_bytes()[..3]);
+            out.extend_from_slice(body);
+            pos += 3 + len;
+            if last {
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// Where the first block of a single zstd frame starts (after magic and frame header).
+fn zstd_first_block(frame: &[u8]) -> Option<usize> {
+    let descriptor = *frame.get(4)?;
+    let single_segment = descriptor & 0x20 != 0;
+    let dict_len = [0, 1, 2, 4][usize::from(descriptor & 3)];
+    let fcs_len = match descriptor >> 6 {
+        0 => usize::from(single_segment),
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    Some(5 + usize::from(!single_segment) + dict_len + fcs_len)
 }
 
 /// Compresses one payload into the connection's zlib stream, ending with a sync flush
@@ -826,6 +922,9 @@ impl ConnState {
     /// Handles one client payload; `Some` ends the connection.
     fn handle(&mut self, text: &str) -> Option<Ending> {
         let now = Instant::now();
+        if self.conn.invalidated.swap(false, Ordering::SeqCst) {
+            self.session_id = None;
+        }
         while self
             .recent
             .front()
@@ -1117,11 +1216,11 @@ impl ConnState {
     }
 
     fn voice_state_update(&self, d: Value) -> Option<Ending> {
-        let guild_id = d["guild_id"].as_str().and_then(|s| s.parse::<u64>().ok());
+        // Snowflakes may be strings or integers (Discord's ID serialization).
+        let guild_id = snowflake(&d["guild_id"]);
         let channel_id = match &d["channel_id"] {
             Value::Null => Some(None),
-            Value::String(s) => s.parse::<u64>().ok().map(Some),
-            _ => None,
+            other => snowflake(other).map(Some),
         };
         let (Some(guild_id), Some(channel_id), Some(self_mute), Some(self_deaf)) = (
             guild_id,
@@ -1186,19 +1285,14 @@ impl ConnState {
     }
 
     fn request_members(&self, d: &Value) -> Option<Ending> {
-        let Some(guild_id) = d["guild_id"].as_str().and_then(|s| s.parse::<u64>().ok()) else {
+        let Some(guild_id) = snowflake(&d["guild_id"]) else {
             return Some(self.close(close_code::DECODE_ERROR, "Error while decoding payload."));
         };
         self.record("REQUEST_GUILD_MEMBERS", d.clone());
         let query = d["query"].as_str().map(str::to_lowercase);
         let user_ids: Option<Vec<u64>> = match &d["user_ids"] {
-            Value::String(s) => s.parse().ok().map(|id| vec![id]),
-            Value::Array(a) => Some(
-                a.iter()
-                    .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
-                    .collect(),
-            ),
-            _ => None,
+            Value::Array(a) => Some(a.iter().filter_map(snowflake).collect()),
+            one => snowflake(one).map(|id| vec![id]),
         };
         let limit = d["limit"]
             .as_u64()

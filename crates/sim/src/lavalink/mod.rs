@@ -19,8 +19,11 @@
 //! | `POST /_sim/players/{guildId}/voice-closed?code=&reason=&byRemote=` | control API: [`LavalinkSim::voice_closed`] (204, 404 without player) |
 //! | `POST /_sim/players/{guildId}/stuck?thresholdMs=` | control API: [`LavalinkSim::track_stuck`] (204, 404 without track) |
 //!
-//! Every route except `/_sim/...` requires `Authorization: <password>` (401 otherwise). Errors use
-//! Lavalink's body `{timestamp, status, error, message, path}` (plus `trace` with `?trace=true`).
+//! Every route except `/_sim/...` requires `Authorization: <password>`: as Lavalink 4.0.8, REST
+//! answers 401 without the header and 403 with a wrong one, the WebSocket upgrade 401 in both
+//! cases, with empty bodies. Every response carries `Lavalink-Api-Version: 4`. Other errors use
+//! Lavalink's body `{timestamp, status, error, message, path}` (plus `trace` with `?trace=true`);
+//! a voice state with an empty field is 400 `Partial Lavalink voice state: ...`.
 //!
 //! # Behaviour
 //!
@@ -31,12 +34,19 @@
 //!   disconnected, in order, then a `playerUpdate` for each player with a track.
 //! - When a socket closes, a session with resuming enabled keeps playing for `timeout` seconds
 //!   (default 60), buffering events; otherwise it is destroyed with its players.
-//! - `stats` is sent to every connected session every [`LavalinkConfig::stats_interval`], and
+//! - `stats` is sent to each session right after its `ready` (as Lavalink schedules it per
+//!   session, first at once), then every [`LavalinkConfig::stats_interval`] while connected, and
 //!   `playerUpdate` every [`LavalinkConfig::player_update_interval`] for each player that has a
 //!   track (playing or paused), starting when the track starts, as Lavalink does. Player updates
 //!   are not buffered for resuming; events are.
+//! - A seek of a loaded track, a filter change and a `WebSocketClosedEvent` are each followed by
+//!   an immediate `playerUpdate` (the last with `connected: false`), as Lavalink sends them.
+//!   `frameStats` is left out of `GET /v4/stats` and of `stats` ops without players.
+//! - A client's close frame is answered with one (the close handshake completes).
 //! - Playback is simulated: the position advances by wall time × [`LavalinkConfig::playback_speed`]
-//!   while not paused. Starting a track emits `TrackStartEvent`; reaching the end (or `endTime`)
+//!   while not paused. A new track or a stop (`track.encoded: null`) sets `paused` to the
+//!   request's value, `false` when absent (Lavalink's rule; `noReplace` with a track playing
+//!   ignores both). Starting a track emits `TrackStartEvent`; reaching the end (or `endTime`)
 //!   `TrackEndEvent` `finished`; a new track `replaced`; `track.encoded: null` or
 //!   `DELETE` of the player `stopped`; a failing catalogue track (`https://sim.lavalink/broken/..`
 //!   or `..?fail=<ms>`) `TrackExceptionEvent` then `TrackEndEvent` `loadFailed`.
@@ -74,7 +84,8 @@ pub struct LavalinkConfig {
     pub bind: SocketAddr,
     /// The password clients must send in `Authorization`.
     pub password: String,
-    /// Interval of the `stats` op (Lavalink: 60 s). Zero disables it.
+    /// Interval of the `stats` op (Lavalink: 60 s), per session, the first right after `ready`.
+    /// Zero disables it.
     pub stats_interval: Duration,
     /// Interval of `playerUpdate` ops (Lavalink's default: 5 s). Zero disables them.
     pub player_update_interval: Duration,
@@ -274,13 +285,13 @@ fn router(node: Arc<Node>) -> Router {
         .merge(lavalink)
         .nest("/_sim", control::router())
         .fallback(rest::not_found)
+        .layer(middleware::from_fn(rest::api_version))
         .with_state(node)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// One `Connection: close` request; returns the status and the body.
@@ -339,11 +350,13 @@ mod tests {
                 Some("youshallnotpas"),
             ] {
                 let (status, body) = request(addr, method, path, auth).await;
-                assert_eq!(status, 401, "{method} {path} with {auth:?}");
-                let body: Value = serde_json::from_str(&body).expect("JSON error body");
-                assert_eq!(body["status"], 401);
-                assert_eq!(body["error"], "Unauthorized");
-                assert_eq!(body["path"], path.split('?').next().unwrap_or_default());
+                let expected = if auth.is_none() || path == "/v4/websocket" {
+                    401
+                } else {
+                    403
+                };
+                assert_eq!(status, expected, "{method} {path} with {auth:?}");
+                assert_eq!(body, "", "{method} {path} with {auth:?}: empty body");
             }
         }
         // With the password, the same routes answer (404 for the unknown session).
@@ -371,6 +384,6 @@ mod tests {
         assert_eq!(status, 200);
         let rejected = sim.recorder().since(0, Some("lavalink"));
         assert_eq!(rejected.len(), 12);
-        assert!(rejected.iter().all(|r| r.status == 401));
+        assert!(rejected.iter().all(|r| matches!(r.status, 401 | 403)));
     }
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -42,22 +42,29 @@ fn api_error(error: &ApiError, uri: &Uri) -> Response {
     error_response(error.status, &error.message, uri)
 }
 
-/// Rejects requests without the right `Authorization` header (401) and every request while the
-/// node is killed (503). Rejected `PATCH`/`DELETE` requests are recorded too.
+/// Rejects requests without the right `Authorization` header and every request while the node
+/// is killed (503, Lavalink's error body). As Lavalink 4.0.8: REST answers 401 without the
+/// header and 403 with a wrong password (`RequestAuthorizationFilter`), the WebSocket upgrade 401
+/// in both cases (`HandshakeInterceptorImpl`), all with empty bodies. Rejected `PATCH`/`DELETE`
+/// requests are recorded too.
 pub(crate) async fn auth(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
-    let (status, message) = if node.is_killed() {
-        (503, "Lavalink node is unavailable")
-    } else if request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes() == node.config.password.as_bytes())
-    {
+    let given = request.headers().get(header::AUTHORIZATION);
+    let uri = request.uri().clone();
+    let (status, response) = if node.is_killed() {
+        (
+            503,
+            error_response(503, "Lavalink node is unavailable", &uri),
+        )
+    } else if given.is_some_and(|v| v.as_bytes() == node.config.password.as_bytes()) {
         return next.run(request).await;
     } else {
-        (401, "Unauthorized")
+        let status = if given.is_none() || uri.path() == "/v4/websocket" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        (status.as_u16(), status.into_response())
     };
-    let uri = request.uri().clone();
-    let response = error_response(status, message, &uri);
     let method = request.method().clone();
     if method == Method::PATCH || method == Method::DELETE {
         let body = axum::body::to_bytes(request.into_body(), 1 << 20)
@@ -71,6 +78,16 @@ pub(crate) async fn auth(State(node): State<Arc<Node>>, request: Request, next: 
             body_for_record(&body),
         );
     }
+    response
+}
+
+/// Adds `Lavalink-Api-Version: 4` to every response, as Lavalink's `ResponseHeaderFilter` does
+/// (REST, errors and the WebSocket upgrade alike).
+pub(crate) async fn api_version(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert("Lavalink-Api-Version", HeaderValue::from_static("4"));
     response
 }
 

@@ -162,6 +162,9 @@ struct Session {
     disconnected_at: Option<Instant>,
     backlog: Vec<String>,
     players: BTreeMap<u64, Player>,
+    /// When this session's next `stats` op is due (Lavalink schedules one per session: right
+    /// after it is created, then every [`LavalinkConfig::stats_interval`]).
+    next_stats: Option<Instant>,
 }
 
 impl Session {
@@ -337,7 +340,6 @@ enum TrackChange {
 #[derive(Debug)]
 struct State {
     sessions: HashMap<String, Session>,
-    next_stats: Option<Instant>,
 }
 
 /// The simulated node: every session, player and counter, and the playback engine.
@@ -362,14 +364,12 @@ pub(crate) struct Node {
 impl Node {
     pub(crate) fn new(config: LavalinkConfig) -> Self {
         let now = Instant::now();
-        let next_stats = nonzero(config.stats_interval).map(|i| now + i);
         Self {
             config,
             recorder: Recorder::new(),
             started: now,
             state: Mutex::new(State {
                 sessions: HashMap::new(),
-                next_stats,
             }),
             wake: Notify::new(),
             killed: AtomicBool::new(false),
@@ -460,10 +460,21 @@ impl Node {
             disconnected_at: None,
             backlog: Vec::new(),
             players: BTreeMap::new(),
+            next_stats: nonzero(self.config.stats_interval).map(|i| now + i),
         };
         let ready = json!({"op": "ready", "resumed": false, "sessionId": id});
         session.send(ready.to_string(), false);
         st.sessions.insert(id.clone(), session);
+        // Lavalink's first `stats` follows the new session at once (then one per interval).
+        if nonzero(self.config.stats_interval).is_some() {
+            let stats = self.stats_from(&st, true).to_string();
+            if let Some(session) = st.sessions.get_mut(&id) {
+                session.send(stats, false);
+            }
+        }
+        // The engine may be asleep until much later: have it schedule this session's stats.
+        drop(st);
+        self.wake.notify_one();
         (id, false)
     }
 
@@ -626,6 +637,12 @@ impl Node {
             .entry(guild_id)
             .or_insert_with(|| Player::new(guild_id));
         let mut outbox = Vec::new();
+        // Lavalink's immediate `playerUpdate`s (after a seek of a loaded track, after a filter
+        // change; not while the session is disconnected): sent before the events, not buffered.
+        let mut updates = Vec::new();
+        let connected = session.conn.is_some();
+        let filters_changed = connected && update.filters.is_some();
+        let seek = connected && update.position.is_some();
 
         if let Some(voice) = update.voice {
             player.voice = voice;
@@ -636,21 +653,28 @@ impl Node {
         if let Some(volume) = update.volume {
             player.volume = volume;
         }
+        // With a track update, Lavalink applies the filters (and sends their playerUpdate)
+        // before the track changes.
+        if filters_changed && matches!(update.track, Some(TrackChange::Play(_) | TrackChange::Stop))
+        {
+            updates.push(player_update_json(player, now, speed));
+        }
         let mut paused = update.paused;
         match update.track {
             Some(TrackChange::Play(_) | TrackChange::Stop)
                 if no_replace && player.playing.is_some() =>
             {
-                // noReplace: the current track stays, and so do its position and end time.
+                // noReplace: the current track stays, and so do its position, end time and
+                // pause (Lavalink answers before looking at them).
+                paused = None;
             }
             Some(TrackChange::Play(track)) => {
                 if let Some(old) = &player.playing {
                     let pos = player.position(now, speed);
                     outbox.push(track_end_json(guild_id, &old.track, pos, "replaced"));
                 }
-                if let Some(p) = paused.take() {
-                    player.paused = p;
-                }
+                // Lavalink: a new track sets `paused` to the request's value, false if absent.
+                player.paused = paused.take().unwrap_or(false);
                 let start = update.position.unwrap_or(0).min(track.info.length);
                 outbox.push(event_json(
                     guild_id,
@@ -671,6 +695,8 @@ impl Node {
                 if let Some(old) = player.playing.take() {
                     outbox.push(track_end_json(guild_id, &old.track, pos, "stopped"));
                 }
+                // As for a new track: `paused` becomes the request's value, false if absent.
+                player.paused = paused.take().unwrap_or(false);
                 player.next_update = None;
             }
             Some(TrackChange::UserData(data)) => {
@@ -678,8 +704,12 @@ impl Node {
                     p.track.user_data = data;
                 }
                 apply_seek_and_end(player, update.position, update.end_time, now);
+                seek_and_filter_updates(player, seek, filters_changed, now, speed, &mut updates);
             }
-            None => apply_seek_and_end(player, update.position, update.end_time, now),
+            None => {
+                apply_seek_and_end(player, update.position, update.end_time, now);
+                seek_and_filter_updates(player, seek, filters_changed, now, speed, &mut updates);
+            }
         }
         if let Some(p) = paused
             && p != player.paused
@@ -688,6 +718,9 @@ impl Node {
             player.paused = p;
         }
         let response = player.to_json(now, speed);
+        for msg in updates {
+            session.send(msg, false);
+        }
         for msg in outbox {
             session.send(msg, true);
         }
@@ -718,7 +751,10 @@ impl Node {
                     "reason": reason,
                     "byRemote": by_remote,
                 });
+                // Lavalink follows the event with a playerUpdate (now `connected: false`).
+                let update = player_update_json(player, Instant::now(), self.speed());
                 session.send(msg.to_string(), true);
+                session.send(update, false);
                 return true;
             }
         }
@@ -783,7 +819,6 @@ impl Node {
                 "systemLoad": 0.05,
                 "lavalinkLoad": 0.01 + 0.001 * u64_to_f64(players_u64),
             },
-            "frameStats": Value::Null,
         });
         if op {
             stats["op"] = json!("stats");
@@ -795,7 +830,7 @@ impl Node {
         stats
     }
 
-    /// `GET /v4/stats` (no `op`, `frameStats` null).
+    /// `GET /v4/stats` (no `op`, no `frameStats`: Lavalink omits the null default).
     pub(crate) fn stats_json(&self) -> Value {
         let st = self.lock();
         self.stats_from(&st, false)
@@ -875,21 +910,34 @@ impl Node {
         let mut st = self.lock();
         let mut next = now + MAX_SLEEP;
 
-        if let (Some(due), Some(interval)) = (st.next_stats, stats_interval)
-            && due <= now
-        {
-            let stats = self.stats_from(&st, true).to_string();
-            for session in st.sessions.values_mut().filter(|s| s.conn.is_some()) {
-                session.send(stats.clone(), false);
+        if let Some(interval) = stats_interval {
+            let due_now = st
+                .sessions
+                .values()
+                .any(|s| s.next_stats.is_some_and(|due| due <= now));
+            let stats = due_now.then(|| self.stats_from(&st, true).to_string());
+            for session in st.sessions.values_mut() {
+                let Some(due) = session.next_stats else {
+                    continue;
+                };
+                if due <= now {
+                    // Sent only while connected (not buffered for resuming), on the
+                    // session's own cadence either way.
+                    if session.conn.is_some()
+                        && let Some(stats) = &stats
+                    {
+                        session.send(stats.clone(), false);
+                    }
+                    let mut due = due + interval;
+                    if due <= now {
+                        due = now + interval;
+                    }
+                    session.next_stats = Some(due);
+                }
+                if let Some(due) = session.next_stats {
+                    next = next.min(due);
+                }
             }
-            let mut due = due + interval;
-            if due <= now {
-                due = now + interval;
-            }
-            st.next_stats = Some(due);
-        }
-        if let Some(due) = st.next_stats {
-            next = next.min(due);
         }
 
         st.sessions
@@ -977,6 +1025,25 @@ fn f64_to_u64(x: f64) -> u64 {
     } else {
         // `as` saturates at u64::MAX.
         x as u64
+    }
+}
+
+/// The `playerUpdate`s Lavalink sends for an update without a new track, in its order: one
+/// after a seek of a loaded track, one after a filter change (the flags are false while the
+/// session is disconnected).
+fn seek_and_filter_updates(
+    player: &Player,
+    seek: bool,
+    filters: bool,
+    now: Instant,
+    speed: f64,
+    updates: &mut Vec<String>,
+) {
+    if seek && player.playing.is_some() {
+        updates.push(player_update_json(player, now, speed));
+    }
+    if filters {
+        updates.push(player_update_json(player, now, speed));
     }
 }
 
@@ -1139,12 +1206,20 @@ fn parse_update(body: &Value) -> Result<Update, ApiError> {
                 Some(Value::Number(n)) => Some(n.to_string()),
                 Some(_) => return Err(ApiError::bad("voice.channelId must be a string")),
             };
-            update.voice = Some(VoiceState {
+            let voice = VoiceState {
                 token: field("token")?,
                 endpoint: field("endpoint")?,
                 session_id: field("sessionId")?,
                 channel_id,
-            });
+            };
+            if voice.token.is_empty() || voice.endpoint.is_empty() || voice.session_id.is_empty() {
+                // Lavalink's message ends with the Kotlin data class's toString.
+                return Err(ApiError::bad(format!(
+                    "Partial Lavalink voice state: VoiceState(token={}, endpoint={}, sessionId={})",
+                    voice.token, voice.endpoint, voice.session_id
+                )));
+            }
+            update.voice = Some(voice);
         }
         Some(_) => return Err(ApiError::bad("voice must be an object")),
     }
@@ -1312,6 +1387,78 @@ mod tests {
                 .iter()
                 .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
                 .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_new_track_or_a_stop_sets_paused_to_the_request_or_false() {
+        let node = node(1.0);
+        let (id, _rx) = connect(&node);
+        let paused = |body: Value, no_replace: bool| {
+            node.update_player(&id, 3, &body, no_replace)
+                .map_or(Value::Null, |p| p["paused"].clone())
+        };
+        assert_eq!(
+            paused(
+                json!({"encodedTrack": track_url(60_000), "paused": true}),
+                false
+            ),
+            true
+        );
+        // A new track without `paused` plays: Lavalink resets it to false.
+        assert_eq!(
+            paused(json!({"encodedTrack": track_url(60_000)}), false),
+            false
+        );
+        assert_eq!(paused(json!({"paused": true}), false), true);
+        // noReplace with a track playing: the request's `paused` is ignored with the track.
+        assert_eq!(
+            paused(
+                json!({"encodedTrack": track_url(1_000), "paused": false}),
+                true
+            ),
+            true
+        );
+        // A stop without `paused` un-pauses too; with it, keeps the request's value.
+        assert_eq!(paused(json!({"track": {"encoded": null}}), false), false);
+        assert_eq!(
+            paused(json!({"track": {"encoded": null}, "paused": true}), false),
+            true
+        );
+    }
+
+    #[test]
+    fn stats_follow_ready_at_once_then_each_interval_per_session() {
+        let second = Duration::from_secs(1);
+        let node = Node::new(LavalinkConfig {
+            stats_interval: second,
+            ..LavalinkConfig::default()
+        });
+        let ops = |rx: &mut mpsc::UnboundedReceiver<String>| -> Vec<String> {
+            drain(rx)
+                .iter()
+                .map(|m| m["op"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let (_, mut a) = connect(&node);
+        let a_at = Instant::now();
+        assert_eq!(ops(&mut a), ["ready", "stats"]);
+        std::thread::sleep(Duration::from_millis(300));
+        let (_, mut b) = connect(&node);
+        let b_at = Instant::now();
+        assert_eq!(ops(&mut b), ["ready", "stats"]);
+        node.tick(a_at + Duration::from_millis(500));
+        assert!(ops(&mut a).is_empty(), "not due yet");
+        // One interval after each session's start, that session (only) gets its stats.
+        node.tick(a_at + second + Duration::from_millis(50));
+        assert_eq!(
+            (ops(&mut a), ops(&mut b)),
+            (vec!["stats".to_owned()], vec![])
+        );
+        node.tick(b_at + second + Duration::from_millis(50));
+        assert_eq!(
+            (ops(&mut a), ops(&mut b)),
+            (vec![], vec!["stats".to_owned()])
         );
     }
 

@@ -1,12 +1,13 @@
 //! The `/v4/websocket` endpoint: `ready`, then `stats`, `playerUpdate` and `event` ops.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderValue, Uri};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -26,7 +27,8 @@ pub(crate) async fn websocket(
 ) -> Response {
     let Some(user_id) = header_str(&headers, "user-id").and_then(|v| v.trim().parse::<u64>().ok())
     else {
-        return error_response(400, "Missing or invalid User-Id header", &uri);
+        // Lavalink's handshake interceptor answers a bare 400.
+        return StatusCode::BAD_REQUEST.into_response();
     };
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
@@ -93,9 +95,14 @@ async fn run(
                 None => break "session gone",
             },
             incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(frame))) => {
-                    // Answer the close frame with one (tungstenite also flushes its reply).
-                    let _ = socket.send(Message::Close(frame)).await;
+                Some(Ok(Message::Close(_))) => {
+                    // tungstenite has queued the close reply (echoing the client's code); it is
+                    // flushed by the next read, so keep reading until the stream ends (as the
+                    // Discord simulator does) instead of dropping the socket with it unsent.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                        while let Some(Ok(_)) = socket.recv().await {}
+                    })
+                    .await;
                     break "closed by client";
                 }
                 // Lavalink v4 ignores anything clients send on the socket.

@@ -197,8 +197,8 @@ impl MessageBody {
                     .is_some_and(|p| p.iter().any(|v| v == "users"));
                 parse_users
                     || am["users"].as_array().is_some_and(|u| {
-                        u.iter()
-                            .any(|v| v.as_str() == Some(id.to_string().as_str()))
+                        // Snowflakes may be strings or integers (Discord's ID serialization).
+                        u.iter().any(|v| crate::util::snowflake(v) == Some(id))
                     })
             }
         };

@@ -13,6 +13,7 @@
 //! |---|---|
 //! | `GET /gateway`, `GET /gateway/bot` | gateway URL, shards, `session_start_limit` |
 //! | `GET /users/@me`, `GET /users/{id}`, `POST /users/@me/channels` | users, DM channels |
+//! | `GET /applications/@me`, `GET /oauth2/applications/@me` | the bot's application |
 //! | `GET /channels/{id}`, `GET/POST /channels/{id}/messages`, `GET/PATCH/DELETE /channels/{id}/messages/{mid}` | channels and messages |
 //! | `GET /guilds/{id}[/channels\|/roles\|/members[/{uid}]\|/bans[/{uid}]]`, `DELETE /guilds/{id}/members/{uid}`, `PUT/DELETE /guilds/{id}/bans/{uid}` | guilds, members, bans |
 //! | `GET/PUT/POST /applications/{app}[/guilds/{gid}]/commands`, `GET/PATCH/DELETE …/commands/{cid}` | application commands |
@@ -313,6 +314,16 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     };
     *response.status_mut() = outcome.status;
     response.headers_mut().extend(outcome.headers);
+    // Every response from Discord's API passes Google's load balancer (`Via: 1.1 google`) and
+    // carries a `Date`; clients tell a Cloudflare ban (a 429 without `Via`) from a rate limit by
+    // the former, and some correct their clocks with the latter.
+    response
+        .headers_mut()
+        .insert(header::VIA, HeaderValue::from_static("1.1 google"));
+    if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
+    {
+        response.headers_mut().insert(header::DATE, date);
+    }
     response
 }
 
@@ -481,6 +492,7 @@ fn execute(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         Endpoint::GetGateway => Ok(users::get_gateway(ctx)),
         Endpoint::GetGatewayBot => Ok(users::get_gateway_bot(ctx)),
         Endpoint::GetCurrentUser => Ok(users::get_current_user(ctx)),
+        Endpoint::GetCurrentApplication => Ok(users::get_current_application(ctx)),
         Endpoint::GetUser => users::get_user(ctx),
         Endpoint::CreateDm => users::create_dm(ctx),
         Endpoint::GetChannel => messages::get_channel(ctx),

@@ -43,6 +43,54 @@ pub(super) fn get_current_user(ctx: &Ctx<'_>) -> Reply {
     Reply::json(user)
 }
 
+/// `GET /applications/@me` and `GET /oauth2/applications/@me`: the bot's application (its id
+/// is the bot's user id). `flags` carries the `GATEWAY_*_LIMITED` bits of the privileged intents
+/// the application may use; the owner is the owner of the first guild, if any.
+pub(super) fn get_current_application(ctx: &Ctx<'_>) -> Reply {
+    const PRESENCES: u64 = 1 << 8;
+    const MEMBERS: u64 = 1 << 1;
+    const MESSAGE_CONTENT: u64 = 1 << 15;
+    let allowed = ctx.config.allowed_privileged_intents;
+    let flags = [
+        (PRESENCES, 1_u64 << 13),
+        (MEMBERS, 1 << 15),
+        (MESSAGE_CONTENT, 1 << 19),
+    ]
+    .iter()
+    .filter(|(intent, _)| allowed & intent != 0)
+    .fold(0, |acc, (_, flag)| acc | flag);
+    let world = ctx.shared.world();
+    let bot = world.bot.to_json();
+    let mut app = json!({
+        "id": world.bot.id.to_string(),
+        "name": world.bot.username,
+        "icon": null,
+        "description": "",
+        "summary": "",
+        "type": null,
+        "bot_public": true,
+        "bot_require_code_grant": false,
+        "verify_key": format!("{:064x}", world.bot.id),
+        "flags": flags,
+        "hook": true,
+        "team": null,
+        "bot": bot,
+        "approximate_guild_count": world.guilds.len(),
+        "redirect_uris": [],
+        "interactions_endpoint_url": null,
+        "integration_types_config": {"0": {}},
+    });
+    let owner = world
+        .guilds
+        .values()
+        .next()
+        .and_then(|g| world.users.get(&g.owner_id));
+    if let Some(owner) = owner {
+        app["owner"] = owner.to_json();
+    }
+    Reply::json(app)
+}
+
 /// `GET /users/{user_id}`.
 pub(super) fn get_user(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let id = ctx.id("user_id")?;
