@@ -17,4 +17,6 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 scripts/validate-deploy.sh
 scripts/sandbox.sh --say '!ping'
+# The SDK's compile-time errors (trybuild; excluded from nextest by .config/nextest.toml).
+cargo test --locked -p swarmcord --test command_macro
 cargo nextest run --workspace --locked --profile ci
