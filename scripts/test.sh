@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it: install cargo-nextest if it is missing, start the
 # test services, check formatting and lints, validate the deployment files, run the README's
-# first command as a smoke test (the bot answers !ping in the sandbox), then every test (unit,
-# integration against real services, end-to-end against the simulators) with cargo-nextest.
+# first command as a smoke test (the bot answers !ping in the sandbox), the SDK's compile-fail
+# tests (cargo test), then every other test (unit, integration against real services,
+# end-to-end against the simulators) with cargo-nextest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
