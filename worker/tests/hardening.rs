@@ -1,0 +1,132 @@
+//! End-to-end tests of issue 11's findings: the simulator, the `gateway` and `worker`
+//! binaries, real RabbitMQ, Redis and MongoDB (FerretDB).
+
+#[path = "../../gateway/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::time::Duration;
+
+use common::Cluster;
+use support::{WAIT, Worker, fast_identify, say};
+use swarmcord_sim::discord::RestFault;
+use swarmcord_sim::discord::control::{Control, MessageSpec};
+use swarmcord_testkit::unique_name;
+
+/// A ready gateway owning the single shard, a worker, and the guild.
+async fn bot(
+    cluster: &Cluster,
+    name: &str,
+) -> (
+    common::Gateway,
+    Worker,
+    swarmcord_sim::discord::control::CreatedGuild,
+) {
+    let guild = cluster.guilds_on_shards([0], 1)[&0].clone();
+    let gateway = cluster
+        .gateway(&format!("gw-{name}"), &[("SHARD_COUNT", "1")])
+        .await;
+    gateway.wait_ready(WAIT).await;
+    let database = unique_name(name).replace('-', "_");
+    let worker = Worker::start(cluster, &database, &format!("{}.work", cluster.prefix)).await;
+    (gateway, worker, guild)
+}
+
+/// Posts `content` and returns the message id and the log position before it.
+fn post(control: &Control, channel_id: u64, author_id: u64, content: &str) -> (u64, u64) {
+    let since = control.log_len();
+    let id = control
+        .post_message(&MessageSpec {
+            channel_id,
+            author_id,
+            content: content.to_owned(),
+        })
+        .expect("post");
+    (id, since)
+}
+
+/// The statuses of the bot's reply attempts to message `id`, in order.
+fn reply_statuses(control: &Control, since: u64, channel_id: u64, id: u64) -> Vec<u16> {
+    let path = format!("/channels/{channel_id}/messages");
+    control
+        .log(since, Some("rest"))
+        .into_iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path == path
+                && r.body["message_reference"]["message_id"].as_str()
+                    == Some(id.to_string().as_str())
+        })
+        .map(|r| r.status)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_reply_that_failed_with_502_is_sent_exactly_once_by_the_retry() {
+    let cluster = Cluster::start(fast_identify()).await;
+    let (gateway, worker, guild) = bot(&cluster, "retry").await;
+    let control = cluster.sim.control();
+    let (channel, member) = (guild.text_channels[0], guild.members[0]);
+    // The pipeline works before the fault.
+    assert!(
+        say(&control, channel, member, "!ping")
+            .await
+            .starts_with("Pong!")
+    );
+
+    control.fail_rest(&RestFault {
+        method: "POST".to_owned(),
+        path_prefix: format!("/channels/{channel}/messages"),
+        status: 502,
+        count: 1,
+    });
+    let (posted, since) = post(&control, channel, member, "!ping");
+    let path = format!("/channels/{channel}/messages");
+    let answered = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest"
+                && r.method == "POST"
+                && r.path == path
+                && r.status == 200
+                && r.body["message_reference"]["message_id"].as_str()
+                    == Some(posted.to_string().as_str())
+        })
+        .await;
+    assert!(
+        answered.is_some(),
+        "the retried event never replied: {:?}\n{}",
+        reply_statuses(&control, since, channel, posted),
+        worker.logs()
+    );
+    // Give a wrong second reply time to show up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        reply_statuses(&control, since, channel, posted),
+        [502, 200],
+        "one failed attempt, one retry"
+    );
+    let bot_id = swarmcord_sim::DiscordConfig::default().bot_id;
+    let replies = cluster
+        .sim
+        .shared()
+        .world()
+        .messages
+        .values()
+        .filter(|m| {
+            m.author_id == bot_id
+                && m.reference
+                    .as_ref()
+                    .and_then(|r| r.get("message_id"))
+                    .and_then(serde_json::Value::as_str)
+                    == Some(posted.to_string().as_str())
+        })
+        .count();
+    assert_eq!(replies, 1, "exactly one reply message exists");
+    assert!(
+        worker.logs().contains("handling failed; retrying"),
+        "{}",
+        worker.logs()
+    );
+    drop(worker);
+    gateway.terminate().await;
+}
