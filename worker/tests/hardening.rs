@@ -130,3 +130,141 @@ async fn a_reply_that_failed_with_502_is_sent_exactly_once_by_the_retry() {
     drop(worker);
     gateway.terminate().await;
 }
+
+/// Whether the log since `since` has a REST call `method` `path`.
+fn called(control: &Control, since: u64, method: &str, path: &str) -> usize {
+    control
+        .log(since, Some("rest"))
+        .into_iter()
+        .filter(|r| r.method == method && r.path == path)
+        .count()
+}
+
+#[tokio::test]
+async fn ban_and_kick_respect_the_role_hierarchy_before_asking_and_when_confirmed() {
+    let cluster = Cluster::start(fast_identify()).await;
+    let (gateway, worker, guild) = bot(&cluster, "hierarchy").await;
+    let control = cluster.sim.control();
+    let channel = guild.text_channels[0];
+    let (owner, moderator, admin) = (guild.owner_id, guild.members[0], guild.members[1]);
+    let bot_id = swarmcord_sim::DiscordConfig::default().bot_id;
+    // Positions: Moderator 1 (Ban + Kick Members, built in), filler 2, Administrator 3,
+    // filler 4, the bot's role 5.
+    let _ = control.create_role(guild.id, "filler-2", 0).expect("role");
+    let admin_role = control
+        .create_role(guild.id, "Administrator", 1 << 3)
+        .expect("role");
+    let _ = control.create_role(guild.id, "filler-4", 0).expect("role");
+    let bot_role = control
+        .create_role(guild.id, "Bot", (1 << 1) | (1 << 2))
+        .expect("role");
+    let positions: Vec<(u64, i64)> = cluster.sim.shared().world().guilds[&guild.id]
+        .roles
+        .iter()
+        .map(|r| (r.id, r.position))
+        .collect();
+    assert!(
+        positions.contains(&(guild.moderator_role, 1)),
+        "{positions:?}"
+    );
+    assert!(positions.contains(&(admin_role, 3)), "{positions:?}");
+    assert!(positions.contains(&(bot_role, 5)), "{positions:?}");
+    control
+        .update_member(guild.id, bot_id, None, &[bot_role])
+        .expect("bot role");
+    control
+        .update_member(guild.id, moderator, None, &[guild.moderator_role])
+        .expect("moderator role");
+    control
+        .update_member(guild.id, admin, None, &[admin_role])
+        .expect("admin role");
+    let bans = format!("/guilds/{}/bans/", guild.id);
+    let ban_of = |user: u64| format!("{bans}{user}");
+
+    // The reported case: refused before asking, and nothing reaches Discord.
+    let since = control.log_len();
+    let refused = say(
+        &control,
+        channel,
+        moderator,
+        &format!("!ban <@{admin}> test"),
+    )
+    .await;
+    assert_eq!(
+        refused,
+        "You can only do that to members whose highest role is below yours.",
+        "{}",
+        worker.logs()
+    );
+    assert_eq!(called(&control, since, "PUT", &ban_of(admin)), 0);
+    assert!(
+        !cluster.sim.shared().world().guilds[&guild.id]
+            .bans
+            .contains_key(&admin)
+    );
+
+    // Checked again at confirmation: the target was promoted while the question was open.
+    let question = say(&control, channel, admin, &format!("!kick <@{moderator}>")).await;
+    assert!(
+        question.starts_with(&format!("Kick <@{moderator}>?")),
+        "{question}"
+    );
+    control
+        .update_member(guild.id, moderator, None, &[admin_role])
+        .expect("promote");
+    let since = control.log_len();
+    let refused = say(&control, channel, admin, "yes").await;
+    assert_eq!(
+        refused,
+        "You can only do that to members whose highest role is below yours."
+    );
+    let kick = format!("/guilds/{}/members/{moderator}", guild.id);
+    assert_eq!(called(&control, since, "DELETE", &kick), 0);
+
+    // A legitimate ban still works: the administrator bans the moderator.
+    control
+        .update_member(guild.id, moderator, None, &[guild.moderator_role])
+        .expect("demote");
+    let question = say(
+        &control,
+        channel,
+        admin,
+        &format!("!ban <@{moderator}> spam"),
+    )
+    .await;
+    assert!(
+        question.starts_with(&format!("Ban <@{moderator}> for \"spam\"?")),
+        "{question}"
+    );
+    let since = control.log_len();
+    assert_eq!(
+        say(&control, channel, admin, "yes").await,
+        format!("Banned <@{moderator}>.")
+    );
+    let banned: Vec<u16> = control
+        .log(since, Some("rest"))
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path == ban_of(moderator))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(banned, [204]);
+
+    // Nobody acts on the owner; and not even the owner acts beyond the bot's reach.
+    let top = control.create_role(guild.id, "Top", 1 << 2).expect("role");
+    control
+        .update_member(guild.id, admin, None, &[top])
+        .expect("top role");
+    let since = control.log_len();
+    assert_eq!(
+        say(&control, channel, owner, &format!("!ban <@{admin}>")).await,
+        "I can only do that to members whose highest role is below mine (move my role higher)."
+    );
+    assert_eq!(
+        say(&control, channel, admin, &format!("!ban <@{owner}>")).await,
+        "Nobody can do that to the server owner."
+    );
+    assert_eq!(called(&control, since, "PUT", &ban_of(admin)), 0);
+    assert_eq!(called(&control, since, "PUT", &ban_of(owner)), 0);
+    drop(worker);
+    gateway.terminate().await;
+}

@@ -18,6 +18,7 @@
 
 pub mod builtin;
 mod handled;
+pub mod hierarchy;
 pub mod interaction;
 pub mod permissions;
 pub mod reply;

@@ -1,4 +1,7 @@
 //! `ban`, `kick` (both ask for confirmation), `unban` and `infractions`.
+//!
+//! Ban and kick respect Discord's role hierarchy ([`crate::hierarchy`]): checked before asking
+//! and again when the answer comes.
 
 use swarmcord_commands::precondition::BoxFuture;
 use swarmcord_commands::{
@@ -12,8 +15,10 @@ use twilight_model::id::Id;
 use twilight_model::id::marker::{GuildMarker, UserMarker};
 
 use super::{Services, SetupError, confirms, is_status, unavailable};
+use crate::hierarchy::BotUser;
 
 pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Result<(), SetupError> {
+    let bot_user = BotUser::default();
     for (kind, permission, description) in [
         (
             InfractionKind::Ban,
@@ -42,6 +47,7 @@ pub(super) fn register(dispatcher: &mut Dispatcher, services: &Services) -> Resu
             Sanction {
                 services: services.clone(),
                 kind,
+                bot: bot_user.clone(),
             },
         )?;
     }
@@ -118,6 +124,7 @@ fn audit_reason(moderator: Id<UserMarker>, reason: Option<&str>) -> String {
 struct Sanction {
     services: Services,
     kind: InfractionKind,
+    bot: BotUser,
 }
 
 impl Sanction {
@@ -126,6 +133,19 @@ impl Sanction {
             InfractionKind::Kick => ("Kick", "Kicked"),
             _ => ("Ban", "Banned"),
         }
+    }
+
+    /// Discord's role hierarchy between the invoker, the target and the bot (fails closed).
+    async fn check_hierarchy(
+        &self,
+        ctx: &InvocationContext,
+        user: Id<UserMarker>,
+    ) -> Result<(), CommandError> {
+        let Some(guild_id) = ctx.guild_id else {
+            return Err(CommandError::user("This command only works in a server."));
+        };
+        let bot = self.bot.id(&self.services.http).await?;
+        crate::hierarchy::check_target(&self.services.cache, bot, guild_id, ctx.user_id, user).await
     }
 
     async fn act(
@@ -163,6 +183,7 @@ impl Command for Sanction {
             if user == ctx.user_id {
                 return Err(CommandError::user("You can't do that to yourself."));
             }
+            self.check_hierarchy(ctx, user).await?;
             let reason = args.string("reason").map(str::to_owned);
             let question = format!(
                 "{} <@{user}>{}? Answer `yes` to confirm (anything else, or `cancel`, aborts).",
@@ -197,6 +218,8 @@ impl Command for Sanction {
             let (Some(guild_id), Some(user)) = (ctx.guild_id, user) else {
                 return Err(CommandError::internal("prompt without a guild or user"));
             };
+            // The roles may have changed while the question was open.
+            self.check_hierarchy(ctx, user).await?;
             let reason = state.data["reason"].as_str().map(str::to_owned);
             let audit = audit_reason(ctx.user_id, reason.as_deref());
             if let Err(error) = self.act(guild_id, user, &audit).await {
