@@ -268,3 +268,69 @@ async fn ban_and_kick_respect_the_role_hierarchy_before_asking_and_when_confirme
     drop(worker);
     gateway.terminate().await;
 }
+
+#[tokio::test]
+async fn slash_answers_callbacks_and_edits_never_ping() {
+    let cluster = Cluster::start(fast_identify()).await;
+    let (gateway, worker, guild) = bot(&cluster, "mentions").await;
+    let control = cluster.sim.control();
+    let (channel, member) = (guild.text_channels[0], guild.members[0]);
+    let bot_id = swarmcord_sim::DiscordConfig::default().bot_id;
+    let no_pings = serde_json::json!({"parse": []});
+    let interact = |name: &str| {
+        control
+            .create_interaction(&swarmcord_sim::discord::control::InteractionSpec {
+                guild_id: Some(guild.id),
+                channel_id: channel,
+                user_id: member,
+                name: name.to_owned(),
+                options: serde_json::json!([]),
+            })
+            .expect("interaction")
+    };
+
+    // An immediate answer (the callback): /userinfo shows a user-controlled name.
+    let since = control.log_len();
+    let interaction = interact("userinfo");
+    let callback_path = format!(
+        "/interactions/{}/{}/callback",
+        interaction.id, interaction.token
+    );
+    let callback = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest" && r.path.starts_with(&callback_path)
+        })
+        .await
+        .unwrap_or_else(|| panic!("no callback\n{}", worker.logs()));
+    assert_eq!(callback.body["type"], 4, "{callback:?}");
+    assert_eq!(
+        callback.body["data"]["allowed_mentions"], no_pings,
+        "{callback:?}"
+    );
+
+    // A deferred answer (the edit of the original response).
+    control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
+        rest_delays: Some(vec![swarmcord_sim::discord::RestDelay {
+            method: "GET".to_owned(),
+            path_prefix: "/users/@me".to_owned(),
+            delay_ms: 3000,
+        }]),
+        ..Default::default()
+    });
+    let since = control.log_len();
+    let interaction = interact("ping");
+    let edit_path = format!(
+        "/webhooks/{bot_id}/{}/messages/@original",
+        interaction.token
+    );
+    let edited = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest" && r.method == "PATCH" && r.path == edit_path
+        })
+        .await
+        .unwrap_or_else(|| panic!("the deferred response was never edited\n{}", worker.logs()));
+    assert_eq!(edited.status, 200, "{edited:?}");
+    assert_eq!(edited.body["allowed_mentions"], no_pings, "{edited:?}");
+    drop(worker);
+    gateway.terminate().await;
+}

@@ -147,6 +147,7 @@ impl Responder<'_> {
                     content: Some(fit(&reply.content).into_owned()),
                     embeds: (!reply.embeds.is_empty()).then(|| reply.embeds.clone()),
                     flags: reply.ephemeral.then_some(MessageFlags::EPHEMERAL),
+                    allowed_mentions: Some(crate::reply::allowed_mentions()),
                     ..InteractionResponseData::default()
                 }),
             };
@@ -154,6 +155,7 @@ impl Responder<'_> {
         }
         let client = self.http.interaction(self.application_id);
         let content = fit(&reply.content);
+        let mentions = crate::reply::allowed_mentions();
         if reply.ephemeral {
             // The "thinking…" message is public: answer privately, then remove it.
             let embeds = reply.embeds.clone();
@@ -161,6 +163,7 @@ impl Responder<'_> {
                 .create_followup(self.token)
                 .content(&content)
                 .embeds(&embeds)
+                .allowed_mentions(Some(&mentions))
                 .flags(MessageFlags::EPHEMERAL);
             outcome("create_followup", timed(followup).await)?;
             let delete = client.delete_response(self.token);
@@ -170,7 +173,8 @@ impl Responder<'_> {
         let update = client
             .update_response(self.token)
             .content(Some(&content))
-            .embeds(Some(&embeds));
+            .embeds(Some(&embeds))
+            .allowed_mentions(Some(&mentions));
         outcome("update_response", timed(update).await)
     }
 
@@ -185,10 +189,12 @@ impl Responder<'_> {
                 }
                 let data = response.data.clone().unwrap_or_default();
                 let embeds = data.embeds.unwrap_or_default();
+                let mentions = crate::reply::allowed_mentions();
                 let update = client
                     .update_response(self.token)
                     .content(data.content.as_deref())
-                    .embeds(Some(&embeds));
+                    .embeds(Some(&embeds))
+                    .allowed_mentions(Some(&mentions));
                 outcome("update_response", timed(update).await)
             }
             result => outcome("create_response", result),
