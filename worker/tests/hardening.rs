@@ -334,3 +334,61 @@ async fn slash_answers_callbacks_and_edits_never_ping() {
     drop(worker);
     gateway.terminate().await;
 }
+
+#[tokio::test]
+async fn unknown_slash_command_names_are_labelled_unknown_in_metrics() {
+    let cluster = Cluster::start(fast_identify()).await;
+    let (gateway, worker, guild) = bot(&cluster, "labels").await;
+    let control = cluster.sim.control();
+    let channel = guild.text_channels[0];
+    let names: Vec<String> = (0..3).map(|i| format!("made-up-{i}")).collect();
+    for name in names.iter().map(String::as_str).chain(["ping"]) {
+        let since = control.log_len();
+        let interaction = control
+            .create_interaction(&swarmcord_sim::discord::control::InteractionSpec {
+                guild_id: Some(guild.id),
+                channel_id: channel,
+                user_id: guild.members[0],
+                name: name.to_owned(),
+                options: serde_json::json!([]),
+            })
+            .expect("interaction");
+        let path = format!("/interactions/{}/", interaction.id);
+        assert!(
+            control
+                .wait_for_record(since, WAIT, |r| r.kind == "rest"
+                    && r.path.starts_with(&path))
+                .await
+                .is_some(),
+            "no answer to /{name}\n{}",
+            worker.logs()
+        );
+    }
+    let logs = worker.logs();
+    let addr = logs
+        .lines()
+        .find(|l| l.contains("serving /healthz"))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["addr"].as_str().map(str::to_owned))
+        .expect("health address");
+    let metrics = swarmcord_testkit::eventually(WAIT, || {
+        let addr = addr.clone();
+        async move {
+            let answer = swarmcord_testkit::http::request(&addr, "GET", "/metrics", &[], None)
+                .await
+                .ok()?;
+            let text = String::from_utf8_lossy(&answer.body).into_owned();
+            text.contains(r#"swarmcord_worker_commands_total{command="ping",source="slash"}"#)
+                .then_some(text)
+        }
+    })
+    .await
+    .expect("slash metrics");
+    assert!(
+        metrics.contains(r#"swarmcord_worker_commands_total{command="unknown",source="slash"} 3"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("made-up"), "{metrics}");
+    drop(worker);
+    gateway.terminate().await;
+}

@@ -73,7 +73,13 @@ impl Bot {
             tracing::debug!("interaction already handled; making sure it was answered");
             return responder.respond(&reply, false).await;
         }
-        let command = data.name.clone();
+        // A metrics label: only registered names, so a crafted interaction cannot create
+        // label values without bound.
+        let command = self
+            .dispatcher
+            .registry()
+            .get(&data.name)
+            .map_or_else(|| "unknown".to_owned(), |spec| spec.name.clone());
         let ctx = InvocationContext {
             user_id,
             guild_id: interaction.guild_id,
