@@ -237,6 +237,10 @@ impl FallbackReader {
 mod tests {
     use super::*;
 
+    #[allow(
+        clippy::unnecessary_wraps,
+        reason = "a member's highest role is an Option; the tests build it in one call"
+    )]
     fn rank(position: i64, id: u64) -> Option<RoleRank> {
         Some(RoleRank {
             position,
