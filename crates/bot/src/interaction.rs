@@ -73,7 +73,13 @@ impl Bot {
             tracing::debug!("interaction already handled; making sure it was answered");
             return responder.respond(&reply, false).await;
         }
-        let command = data.name.clone();
+        // A metrics label: only registered names, so a crafted interaction cannot create
+        // label values without bound.
+        let command = self
+            .dispatcher
+            .registry()
+            .get(&data.name)
+            .map_or_else(|| "unknown".to_owned(), |spec| spec.name.clone());
         let ctx = InvocationContext {
             user_id,
             guild_id: interaction.guild_id,
@@ -147,6 +153,7 @@ impl Responder<'_> {
                     content: Some(fit(&reply.content).into_owned()),
                     embeds: (!reply.embeds.is_empty()).then(|| reply.embeds.clone()),
                     flags: reply.ephemeral.then_some(MessageFlags::EPHEMERAL),
+                    allowed_mentions: Some(crate::reply::allowed_mentions()),
                     ..InteractionResponseData::default()
                 }),
             };
@@ -154,6 +161,7 @@ impl Responder<'_> {
         }
         let client = self.http.interaction(self.application_id);
         let content = fit(&reply.content);
+        let mentions = crate::reply::allowed_mentions();
         if reply.ephemeral {
             // The "thinking…" message is public: answer privately, then remove it.
             let embeds = reply.embeds.clone();
@@ -161,6 +169,7 @@ impl Responder<'_> {
                 .create_followup(self.token)
                 .content(&content)
                 .embeds(&embeds)
+                .allowed_mentions(Some(&mentions))
                 .flags(MessageFlags::EPHEMERAL);
             outcome("create_followup", timed(followup).await)?;
             let delete = client.delete_response(self.token);
@@ -170,7 +179,8 @@ impl Responder<'_> {
         let update = client
             .update_response(self.token)
             .content(Some(&content))
-            .embeds(Some(&embeds));
+            .embeds(Some(&embeds))
+            .allowed_mentions(Some(&mentions));
         outcome("update_response", timed(update).await)
     }
 
@@ -185,10 +195,12 @@ impl Responder<'_> {
                 }
                 let data = response.data.clone().unwrap_or_default();
                 let embeds = data.embeds.unwrap_or_default();
+                let mentions = crate::reply::allowed_mentions();
                 let update = client
                     .update_response(self.token)
                     .content(data.content.as_deref())
-                    .embeds(Some(&embeds));
+                    .embeds(Some(&embeds))
+                    .allowed_mentions(Some(&mentions));
                 outcome("update_response", timed(update).await)
             }
             result => outcome("create_response", result),

@@ -24,6 +24,14 @@ pub fn nonce_for(key: &str) -> String {
     format!("sc{hash:016x}")
 }
 
+/// The one mention policy of every bot answer — prefix replies, interaction callbacks,
+/// follow-ups and edits: nothing pings (`parse: []`, no replied user), so user-controlled text
+/// (a prefix, a user name, an argument echoed back) can never mention `@everyone`, a role or
+/// a user.
+pub fn allowed_mentions() -> twilight_model::channel::message::AllowedMentions {
+    twilight_model::channel::message::AllowedMentions::default()
+}
+
 /// Discord's limit on message content, in characters.
 pub const MAX_CONTENT: usize = 2000;
 
@@ -54,7 +62,7 @@ pub async fn send(
         "content": fit(&reply.content),
         "nonce": nonce_for(nonce_key),
         "enforce_nonce": true,
-        "allowed_mentions": {"parse": [], "replied_user": false},
+        "allowed_mentions": allowed_mentions(),
     });
     if !reply.embeds.is_empty() {
         body["embeds"] = serde_json::to_value(&reply.embeds).unwrap_or_default();
@@ -109,6 +117,14 @@ mod tests {
         let cut = fit(&long);
         assert_eq!(cut.chars().count(), MAX_CONTENT);
         assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn the_mention_policy_allows_no_pings() {
+        assert_eq!(
+            serde_json::to_value(allowed_mentions()).expect("json"),
+            serde_json::json!({"parse": []})
+        );
     }
 
     #[test]

@@ -205,10 +205,24 @@ impl Incoming {
         self.delivery.routing_key.as_str()
     }
 
-    /// The routing key it was first published with, across retries.
+    /// The routing key it was first published with, across any number of retries (for an
+    /// event: its type). A retry copy travels through the default exchange with the queue's
+    /// name as routing key, so its original is in [`ORIGINAL_ROUTING_KEY`]; on any other
+    /// delivery the routing key itself is the original (an [`ORIGINAL_ROUTING_KEY`] header
+    /// on it is ignored, so a publisher cannot disguise a message's type). Fails only when a
+    /// retry copy's header is not a string.
     pub fn original_routing_key(&self) -> Result<String, BrokerError> {
+        if !self.is_retry_copy() {
+            return Ok(self.routing_key().to_owned());
+        }
         Ok(optional_str(self.headers(), ORIGINAL_ROUTING_KEY)?
             .unwrap_or_else(|| self.routing_key().to_owned()))
+    }
+
+    /// Whether this delivery is a copy [`Self::retry_or_dead_letter`] put back in its queue
+    /// (published to the default exchange with the queue's name as routing key).
+    fn is_retry_copy(&self) -> bool {
+        self.exchange().is_empty() && self.routing_key() == self.context.queue
     }
 
     /// The queue it was consumed from.
@@ -299,13 +313,8 @@ impl Incoming {
         headers.insert(header::REJECT_REASON.into(), long(reason));
         headers.insert(header::REJECTED_BY.into(), long(rejected_by));
         let exchange = short("dead-letter exchange", &self.context.dead_letter_exchange)?;
-        self.publish_copy(
-            exchange,
-            self.delivery.routing_key.clone(),
-            headers,
-            "dead letter",
-        )
-        .await?;
+        self.publish_copy(exchange, self.original_key(), headers, "dead letter")
+            .await?;
         self.ack().await
     }
 
@@ -335,13 +344,8 @@ impl Incoming {
             headers.insert(header::REJECT_REASON.into(), long(reason));
             headers.insert(header::REJECTED_BY.into(), long(rejected_by));
             let exchange = short("dead-letter exchange", &self.context.dead_letter_exchange)?;
-            self.publish_copy(
-                exchange,
-                self.delivery.routing_key.clone(),
-                headers,
-                "dead letter",
-            )
-            .await?;
+            self.publish_copy(exchange, self.original_key(), headers, "dead letter")
+                .await?;
             self.ack().await?;
             return Ok(Disposition::DeadLettered);
         }
@@ -352,18 +356,30 @@ impl Incoming {
         Ok(Disposition::Retried { failures })
     }
 
-    /// The headers with where the message came from added (kept from the first time).
+    /// The headers with where the message came from added: on a retry copy the ones recorded
+    /// the first time are kept; on any other delivery they describe this delivery (whatever
+    /// the publisher put there).
     fn copied_headers(&self) -> FieldTable {
         let mut headers = self.headers().cloned().unwrap_or_default();
-        let mut keep_first = |name: &str, value: &str| {
-            if !headers.contains_key(name) {
+        let keep = self.is_retry_copy();
+        let mut record = |name: &str, value: &str| {
+            if !keep || !headers.contains_key(name) {
                 headers.insert(name.into(), long(value));
             }
         };
-        keep_first(ORIGINAL_QUEUE, &self.context.queue);
-        keep_first(ORIGINAL_EXCHANGE, self.delivery.exchange.as_str());
-        keep_first(ORIGINAL_ROUTING_KEY, self.delivery.routing_key.as_str());
+        record(ORIGINAL_QUEUE, &self.context.queue);
+        record(ORIGINAL_EXCHANGE, self.delivery.exchange.as_str());
+        record(ORIGINAL_ROUTING_KEY, self.delivery.routing_key.as_str());
         headers
+    }
+
+    /// The routing key dead-letter copies are published with: the original one (a malformed
+    /// header falls back to the delivery's own routing key; the reason says why).
+    fn original_key(&self) -> ShortString {
+        self.original_routing_key()
+            .ok()
+            .and_then(|key| ShortString::try_new(key).ok())
+            .unwrap_or_else(|| self.delivery.routing_key.clone())
     }
 
     async fn publish_copy(

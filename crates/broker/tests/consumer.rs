@@ -307,6 +307,49 @@ async fn retries_count_attempts_then_dead_letter() {
 }
 
 #[tokio::test]
+async fn the_original_routing_key_survives_retries_and_cannot_be_forged() {
+    let fixture = Fixture::new().await;
+    // A publisher that claims another type in the header: a fresh delivery's routing key wins.
+    let mut headers = event_table();
+    headers.insert(
+        ORIGINAL_ROUTING_KEY.into(),
+        AMQPValue::LongString(LongString::from("INTERACTION_CREATE")),
+    );
+    fixture
+        .publish("MESSAGE_DELETE", b"{\"twice\":true}", headers)
+        .await;
+    let (_consumer_channel, mut deliveries) = fixture.deliveries().await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let incoming = next(&mut deliveries).await;
+        seen.push((
+            incoming.routing_key().to_owned(),
+            incoming.original_routing_key().expect("routing key"),
+        ));
+        incoming
+            .retry_or_dead_letter(3, "flaky", "worker-test")
+            .await
+            .expect("retry or dead-letter");
+    }
+    assert_eq!(
+        seen,
+        [
+            ("MESSAGE_DELETE".to_owned(), "MESSAGE_DELETE".to_owned()),
+            (fixture.queue.clone(), "MESSAGE_DELETE".to_owned()),
+            (fixture.queue.clone(), "MESSAGE_DELETE".to_owned()),
+        ]
+    );
+    // The dead letter is published with, and records, the original routing key.
+    let dead = fixture.get_dead_letter().await;
+    assert_eq!(dead.routing_key.as_str(), "MESSAGE_DELETE");
+    assert_eq!(
+        lookup(dead.properties.headers().as_ref(), ORIGINAL_ROUTING_KEY),
+        Some(HeaderValue::Str("MESSAGE_DELETE".into()))
+    );
+    fixture.cleanup().await;
+}
+
+#[tokio::test]
 async fn malformed_headers_are_errors_and_poison_goes_to_the_dead_letters() {
     let fixture = Fixture::new().await;
     let mut bad = event_table();

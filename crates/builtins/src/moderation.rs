@@ -1,4 +1,7 @@
 //! `ban`, `kick` (both ask for confirmation), `unban` and `infractions`.
+//!
+//! Ban and kick respect Discord's role hierarchy ([`swarmcord::Services::check_hierarchy`]): checked before asking
+//! and again when the answer comes.
 
 use swarmcord::commands::precondition::BoxFuture;
 use swarmcord::commands::{
@@ -131,6 +134,21 @@ impl Sanction {
         }
     }
 
+    /// Discord's role hierarchy between the invoker, the target and the bot (fails closed).
+    async fn check_hierarchy(
+        &self,
+        ctx: &InvocationContext,
+        user: Id<UserMarker>,
+    ) -> Result<(), CommandError> {
+        let Some(guild_id) = ctx.guild_id else {
+            return Err(CommandError::user("This command only works in a server."));
+        };
+        self.services
+            .sdk
+            .check_hierarchy(guild_id, ctx.user_id, user)
+            .await
+    }
+
     async fn act(
         &self,
         guild_id: Id<GuildMarker>,
@@ -166,6 +184,7 @@ impl Command for Sanction {
             if user == ctx.user_id {
                 return Err(CommandError::user("You can't do that to yourself."));
             }
+            self.check_hierarchy(ctx, user).await?;
             let reason = args.string("reason").map(str::to_owned);
             let question = format!(
                 "{} <@{user}>{}? Answer `yes` to confirm (anything else, or `cancel`, aborts).",
@@ -200,6 +219,8 @@ impl Command for Sanction {
             let (Some(guild_id), Some(user)) = (ctx.guild_id, user) else {
                 return Err(CommandError::internal("prompt without a guild or user"));
             };
+            // The roles may have changed while the question was open.
+            self.check_hierarchy(ctx, user).await?;
             let reason = state.data["reason"].as_str().map(str::to_owned);
             let audit = audit_reason(ctx.user_id, reason.as_deref());
             if let Err(error) = self.act(guild_id, user, &audit).await {

@@ -18,6 +18,9 @@
 //!   [`PermissionLookup::Unknown`] instead of guessing whenever a piece is missing.
 //!   [`FallbackReader`] asks Discord's REST API for missing members, users and channels and
 //!   keeps the answers for a short time-to-live.
+//! - **Role hierarchy** ([`hierarchy`]): [`may_act_on`], Discord's rule for acting on a member
+//!   (kick, ban, timeout, roles), over plain inputs, and
+//!   [`FallbackReader::moderation_hierarchy`], which reads its inputs and fails closed.
 //!
 //! ```no_run
 //! # async fn example(redis: redis::aio::ConnectionManager) -> Result<(), swarmcord_cache::CacheError> {
@@ -37,6 +40,7 @@
 
 mod config;
 mod error;
+pub mod hierarchy;
 mod keys;
 pub mod model;
 mod permissions;
@@ -48,6 +52,9 @@ mod writer;
 
 pub use config::{CacheConfig, Resource, Resources};
 pub use error::CacheError;
+pub use hierarchy::{
+    HierarchyDenial, HierarchyLookup, HierarchyUnknown, Ranked, RoleRank, highest_role, may_act_on,
+};
 pub use keys::CacheKeys;
 pub use model::{
     CachedChannel, CachedEmoji, CachedGuild, CachedMember, CachedMessage, CachedOverwrite,

@@ -68,6 +68,11 @@ impl FallbackReader {
         &self.cache
     }
 
+    /// The REST client.
+    pub(crate) fn http(&self) -> &Client {
+        &self.http
+    }
+
     async fn remembered<T: DeserializeOwned>(
         &self,
         what: &'static str,
@@ -97,7 +102,7 @@ impl FallbackReader {
             .map_err(|e| CacheError::redis("SET", e))
     }
 
-    async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         operation: &'static str,
         request: impl Future<Output = Result<twilight_http::Response<impl Sized>, twilight_http::Error>>,

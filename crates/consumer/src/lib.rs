@@ -37,7 +37,8 @@ use tokio_util::sync::CancellationToken;
 /// One forwarded Discord event.
 #[derive(Debug, Clone)]
 pub struct Event {
-    /// The event type (routing key), e.g. `MESSAGE_CREATE`.
+    /// The event type (the routing key the gateway published it with, kept across
+    /// retries), e.g. `MESSAGE_CREATE`.
     pub kind: String,
     /// Where it came from.
     pub headers: EventHeaders,
@@ -321,13 +322,29 @@ fn done_key(prefix: &str, headers: &EventHeaders) -> String {
 async fn process<H: Handler>(shared: &Shared<H>, delivery: Delivery) {
     let Delivery { incoming, probed } = delivery;
     let config = &shared.config;
-    let kind = incoming.routing_key().to_owned();
-    tracing::debug!(kind, redelivered = incoming.redelivered(), "event received");
     let settle = |result: Result<(), BrokerError>| {
         if let Err(error) = result {
             tracing::warn!(%error, "could not settle a delivery (it will be redelivered)");
         }
     };
+    // The event type is the routing key the gateway published with; a retry copy carries it
+    // in a header (its own routing key is the queue's name).
+    let kind = match incoming.original_routing_key() {
+        Ok(kind) => kind,
+        Err(error) => {
+            let reason = format!("malformed event type header: {error}");
+            tracing::warn!(%reason, "dead-lettering an event");
+            metrics::counter!("swarmcord_worker_events_total", "event" => "unknown", "outcome" => "dead_lettered").increment(1);
+            settle(incoming.dead_letter(&reason, &config.service_name).await);
+            return;
+        }
+    };
+    tracing::debug!(
+        kind,
+        redelivered = incoming.redelivered(),
+        attempts = incoming.attempts().unwrap_or_default(),
+        "event received"
+    );
     let headers = match incoming.event_headers() {
         Ok(headers) => headers,
         Err(error) => {

@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Default)]
 struct Recorder {
     seen: Mutex<Vec<(Option<u64>, u64)>>,
+    /// The event type of every call, in call order.
+    kinds: Mutex<Vec<String>>,
     calls: AtomicUsize,
     gate: tokio::sync::Notify,
 }
@@ -26,9 +28,13 @@ struct Recorder {
 impl Handler for Recorder {
     fn handle(&self, event: Event) -> BoxFuture<'_, Result<(), HandlerError>> {
         Box::pin(async move {
-            self.calls.fetch_add(1, Ordering::SeqCst);
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            self.kinds.lock().expect("lock").push(event.kind.clone());
             let body: serde_json::Value = serde_json::from_slice(&event.body).expect("json");
             match body["action"].as_str() {
+                Some("retry_first") if call == 0 => {
+                    return Err(HandlerError::Retry("first attempt fails".into()));
+                }
                 Some("reject") => return Err(HandlerError::Reject("no thanks".into())),
                 Some("retry") => return Err(HandlerError::Retry("try later".into())),
                 Some("panic") => panic!("handler bug"),
@@ -345,4 +351,28 @@ async fn an_event_left_unacknowledged_by_a_dying_worker_is_handled_by_another() 
     );
     stop_second.cancel();
     task_second.await.expect("second consumer");
+}
+
+#[tokio::test]
+async fn a_retried_event_reaches_the_handler_again_with_its_original_type() {
+    let setup = Setup::new().await;
+    let handler = Arc::new(Recorder::default());
+    let (stop, task) = setup.start(Arc::clone(&handler)).await;
+    setup
+        .publish(
+            "s-retry",
+            1,
+            serde_json::json!({"action": "retry_first", "guild_id": "7"}),
+        )
+        .await;
+    wait_calls(&handler, 1).await;
+    assert_eq!(
+        handler.kinds.lock().expect("lock").clone(),
+        ["MESSAGE_CREATE", "MESSAGE_CREATE"],
+        "the failed attempt and the retry, both as MESSAGE_CREATE"
+    );
+    assert_eq!(handler.seen.lock().expect("lock").clone(), [(Some(7), 1)]);
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 2);
+    stop.cancel();
+    task.await.expect("consumer task");
 }

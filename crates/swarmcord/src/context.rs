@@ -9,7 +9,7 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
 use swarmcord_bot::settings::SettingsCache;
-use swarmcord_cache::{FallbackReader, PermissionLookup};
+use swarmcord_cache::{FallbackReader, HierarchyLookup, PermissionLookup};
 use swarmcord_commands::{CommandError, EventSource, InvocationContext, Registry, Reply};
 use swarmcord_consumer::HandlerError;
 use swarmcord_store::Store;
@@ -156,6 +156,36 @@ impl Services {
         swarmcord_bot::reply::send(&self.inner.http, channel_id, None, reply, idempotency_key).await
     }
 
+    /// Whether `invoker` may have the bot act on `target` in `guild_id` under Discord's role
+    /// hierarchy (ban, kick, timeout, role changes): nobody acts on the owner; the target's
+    /// highest role must be below the invoker's (the owner is exempt) and below the bot's.
+    /// `Ok` when allowed, otherwise the message to show — also when the roles cannot be read
+    /// (it fails closed). Check before asking for confirmation *and* when the answer comes.
+    pub async fn check_hierarchy(
+        &self,
+        guild_id: Id<GuildMarker>,
+        invoker: Id<UserMarker>,
+        target: Id<UserMarker>,
+    ) -> Result<(), CommandError> {
+        match self
+            .inner
+            .cache
+            .moderation_hierarchy(guild_id, invoker, target, self.inner.bot_id)
+            .await
+        {
+            Ok(HierarchyLookup::Allowed) => Ok(()),
+            Ok(HierarchyLookup::Denied(denial)) => Err(CommandError::user(denial.message())),
+            Ok(lookup) => {
+                tracing::info!(?lookup, "role hierarchy unknown; refusing");
+                Err(hierarchy_unknown())
+            }
+            Err(error) => {
+                tracing::warn!(%error, "role hierarchy unreadable; refusing");
+                Err(hierarchy_unknown())
+            }
+        }
+    }
+
     /// A member's permissions in a channel, from the cache (Discord REST when it cannot tell);
     /// `None` when neither can (deny in that case).
     pub async fn permissions_in(
@@ -174,6 +204,13 @@ impl Services {
             _ => None,
         }
     }
+}
+
+/// Refusal when the role hierarchy cannot be read (fail closed).
+fn hierarchy_unknown() -> CommandError {
+    CommandError::user(
+        "I can't check the role hierarchy right now, so I won't do that; try again in a moment.",
+    )
 }
 
 /// The context of a command: the [`Services`] (through `Deref`) and the invocation.
@@ -261,6 +298,17 @@ impl Context {
         };
         self.services
             .permissions_in(guild_id, self.invocation.channel_id, self.services.bot_id())
+            .await
+    }
+
+    /// Whether the invoking member may have the bot act on `target` (see
+    /// [`Services::check_hierarchy`]); in direct messages there is nobody to act on.
+    pub async fn check_hierarchy(&self, target: Id<UserMarker>) -> Result<(), CommandError> {
+        let Some(guild_id) = self.invocation.guild_id else {
+            return Err(CommandError::user("This only works in a server."));
+        };
+        self.services
+            .check_hierarchy(guild_id, self.invocation.user_id, target)
             .await
     }
 

@@ -1023,6 +1023,12 @@ impl Control {
             .map(|g| g.to_gateway_json(&world, true))
     }
 
+    /// Arms a one-shot REST fault: the next `fault.count` matching requests fail with
+    /// `fault.status` (recorded in the log like any request) and change nothing.
+    pub fn fail_rest(&self, fault: &super::RestFault) {
+        self.shared.rest.add_fault(fault.clone());
+    }
+
     /// Applies run-time configuration changes.
     pub fn patch_config(&self, patch: &ConfigPatch) {
         if let Some(remaining) = patch.session_start_remaining {
@@ -1150,6 +1156,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/stats", get(http_stats))
         .route("/log", get(http_log))
         .route("/config", patch(http_patch_config))
+        .route("/rest_faults", post(http_rest_fault))
 }
 
 async fn http_create_guild(State(shared): St, body: axum::body::Bytes) -> Response {
@@ -1405,6 +1412,15 @@ struct LogQuery {
 
 async fn http_log(State(shared): St, Query(q): Query<LogQuery>) -> Response {
     Json(control(&shared).log(q.since, q.kind.as_deref())).into_response()
+}
+
+async fn http_rest_fault(State(shared): St, body: axum::body::Bytes) -> Response {
+    let fault: super::RestFault = match parse(&body) {
+        Ok(fault) => fault,
+        Err(response) => return *response,
+    };
+    control(&shared).fail_rest(&fault);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn http_patch_config(State(shared): St, body: axum::body::Bytes) -> Response {

@@ -122,6 +122,29 @@ impl RestDelay {
     }
 }
 
+/// A one-shot REST fault: the next `count` requests whose method and path match are answered
+/// with `status` (and a Discord-style JSON error body) without being handled, as a failing
+/// proxy or an overloaded Discord would. Set with [`control::Control::fail_rest`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RestFault {
+    /// HTTP method (`POST`), or `*` for any.
+    pub method: String,
+    /// Path prefix without `/api/v10` (`/channels/`); empty matches every path.
+    pub path_prefix: String,
+    /// The status answered (`502`).
+    pub status: u16,
+    /// How many matching requests fail before the fault is used up.
+    pub count: u32,
+}
+
+impl RestFault {
+    /// Whether the fault applies to `method` `path` (path without `/api/v10`).
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        (self.method == "*" || self.method.eq_ignore_ascii_case(method))
+            && path.starts_with(&self.path_prefix)
+    }
+}
+
 impl Default for DiscordConfig {
     fn default() -> Self {
         Self {

@@ -60,6 +60,8 @@ pub struct RestState {
     unauthorized: AtomicU64,
     rate_limited_route: AtomicU64,
     rate_limited_global: AtomicU64,
+    /// Armed one-shot faults (see [`super::RestFault`]).
+    faults: std::sync::Mutex<Vec<super::RestFault>>,
 }
 
 /// A snapshot of the REST counters, for the control API.
@@ -108,6 +110,30 @@ impl RestState {
         ] {
             counter.store(0, Ordering::Relaxed);
         }
+    }
+
+    /// Arms a one-shot fault (added to those still armed).
+    pub fn add_fault(&self, fault: super::RestFault) {
+        self.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(fault);
+    }
+
+    /// Uses up one matching armed fault, if any: the status to answer with.
+    fn take_fault(&self, method: &str, path: &str) -> Option<StatusCode> {
+        let mut faults = self
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = faults
+            .iter()
+            .position(|f| f.count > 0 && f.matches(method, path))?;
+        let fault = &mut faults[index];
+        fault.count -= 1;
+        let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        faults.retain(|f| f.count > 0);
+        Some(status)
     }
 
     fn count(&self, status: StatusCode) {
@@ -280,6 +306,25 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Some(q) => format!("{path}?{q}"),
         None => path.clone(),
     };
+    let api_path = path.strip_prefix("/api/v10").unwrap_or(&path);
+    if let Some(status) = shared.rest.take_fault(parts.method.as_str(), api_path) {
+        let body = json!({"message": "simulated fault", "code": 0});
+        shared.rest.count(status);
+        shared.recorder.push(
+            "rest",
+            parts.method.as_str(),
+            recorded_path,
+            status.as_u16(),
+            parse_body(&parts.headers, &bytes).unwrap_or(Value::Null),
+        );
+        let mut response = Response::new(Body::from(body.to_string()));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        *response.status_mut() = status;
+        return response;
+    }
     let outcome = process(
         &shared,
         &parts.method,

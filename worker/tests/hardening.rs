@@ -1,0 +1,394 @@
+//! End-to-end tests of issue 11's findings: the simulator, the `gateway` and `worker`
+//! binaries, real RabbitMQ, Redis and MongoDB (FerretDB).
+
+#[path = "../../gateway/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::time::Duration;
+
+use common::Cluster;
+use support::{WAIT, Worker, fast_identify, say};
+use swarmcord_sim::discord::RestFault;
+use swarmcord_sim::discord::control::{Control, MessageSpec};
+use swarmcord_testkit::unique_name;
+
+/// A ready gateway owning the single shard, a worker, and the guild.
+async fn bot(
+    cluster: &Cluster,
+    name: &str,
+) -> (
+    common::Gateway,
+    Worker,
+    swarmcord_sim::discord::control::CreatedGuild,
+) {
+    let guild = cluster.guilds_on_shards([0], 1)[&0].clone();
+    let gateway = cluster
+        .gateway(&format!("gw-{name}"), &[("SHARD_COUNT", "1")])
+        .await;
+    gateway.wait_ready(WAIT).await;
+    let database = unique_name(name).replace('-', "_");
+    let worker = Worker::start(cluster, &database, &format!("{}.work", cluster.prefix)).await;
+    (gateway, worker, guild)
+}
+
+/// Posts `content` and returns the message id and the log position before it.
+fn post(control: &Control, channel_id: u64, author_id: u64, content: &str) -> (u64, u64) {
+    let since = control.log_len();
+    let id = control
+        .post_message(&MessageSpec {
+            channel_id,
+            author_id,
+            content: content.to_owned(),
+        })
+        .expect("post");
+    (id, since)
+}
+
+/// The statuses of the bot's reply attempts to message `id`, in order.
+fn reply_statuses(control: &Control, since: u64, channel_id: u64, id: u64) -> Vec<u16> {
+    let path = format!("/channels/{channel_id}/messages");
+    control
+        .log(since, Some("rest"))
+        .into_iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path == path
+                && r.body["message_reference"]["message_id"].as_str()
+                    == Some(id.to_string().as_str())
+        })
+        .map(|r| r.status)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_reply_that_failed_with_502_is_sent_exactly_once_by_the_retry() {
+    let cluster = Cluster::start(fast_identify()).await;
+    let (gateway, worker, guild) = bot(&cluster, "retry").await;
+    let control = cluster.sim.control();
+    let (channel, member) = (guild.text_channels[0], guild.members[0]);
+    // The pipeline works before the fault.
+    assert!(
+        say(&control, channel, member, "!ping")
+            .await
+            .starts_with("Pong!")
+    );
+
+    control.fail_rest(&RestFault {
+        method: "POST".to_owned(),
+        path_prefix: format!("/channels/{channel}/messages"),
+        status: 502,
+        count: 1,
+    });
+    let (posted, since) = post(&control, channel, member, "!ping");
+    let path = format!("/channels/{channel}/messages");
+    let answered = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest"
+                && r.method == "POST"
+                && r.path == path
+                && r.status == 200
+                && r.body["message_reference"]["message_id"].as_str()
+                    == Some(posted.to_string().as_str())
+        })
+        .await;
+    assert!(
+        answered.is_some(),
+        "the retried event never replied: {:?}\n{}",
+        reply_statuses(&control, since, channel, posted),
+        worker.logs()
+    );
+    // Give a wrong second reply time to show up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        reply_statuses(&control, since, channel, posted),
+        [502, 200],
+        "one failed attempt, one retry"
+    );
+    let bot_id = swarmcord_sim::DiscordConfig::default().bot_id;
+    let replies = cluster
+        .sim
+        .shared()
+        .world()
+        .messages
+        .values()
+        .filter(|m| {
+            m.author_id == bot_id
+                && m.reference
+                    .as_ref()
+                    .and_then(|r| r.get("message_id"))
+                    .and_then(serde_json::Value::as_str)
+                    == Some(posted.to_string().as_str())
+        })
+        .count();
+    assert_eq!(replies, 1, "exactly one reply message exists");
+    assert!(
+        worker.logs().contains("handling failed; retrying"),
+        "{}",
+        worker.logs()
+    );
+    drop(worker);
+    gateway.terminate().await;
+}
+
+/// Whether the log since `since` has a REST call `method` `path`.
+fn called(control: &Control, since: u64, method: &str, path: &str) -> usize {
+    control
+        .log(since, Some("rest"))
+        .into_iter()
+        .filter(|r| r.method == method && r.path == path)
+        .count()
+}
+
+#[tokio::test]
+async fn ban_and_kick_respect_the_role_hierarchy_before_asking_and_when_confirmed() {
+    let cluster = Cluster::start(fast_identify()).await;
+    let (gateway, worker, guild) = bot(&cluster, "hierarchy").await;
+    let control = cluster.sim.control();
+    let channel = guild.text_channels[0];
+    let (owner, moderator, admin) = (guild.owner_id, guild.members[0], guild.members[1]);
+    let bot_id = swarmcord_sim::DiscordConfig::default().bot_id;
+    // Positions: Moderator 1 (Ban + Kick Members, built in), filler 2, Administrator 3,
+    // filler 4, the bot's role 5.
+    let _ = control.create_role(guild.id, "filler-2", 0).expect("role");
+    let admin_role = control
+        .create_role(guild.id, "Administrator", 1 << 3)
+        .expect("role");
+    let _ = control.create_role(guild.id, "filler-4", 0).expect("role");
+    let bot_role = control
+        .create_role(guild.id, "Bot", (1 << 1) | (1 << 2))
+        .expect("role");
+    let positions: Vec<(u64, i64)> = cluster.sim.shared().world().guilds[&guild.id]
+        .roles
+        .iter()
+        .map(|r| (r.id, r.position))
+        .collect();
+    assert!(
+        positions.contains(&(guild.moderator_role, 1)),
+        "{positions:?}"
+    );
+    assert!(positions.contains(&(admin_role, 3)), "{positions:?}");
+    assert!(positions.contains(&(bot_role, 5)), "{positions:?}");
+    control
+        .update_member(guild.id, bot_id, None, &[bot_role])
+        .expect("bot role");
+    control
+        .update_member(guild.id, moderator, None, &[guild.moderator_role])
+        .expect("moderator role");
+    control
+        .update_member(guild.id, admin, None, &[admin_role])
+        .expect("admin role");
+    let bans = format!("/guilds/{}/bans/", guild.id);
+    let ban_of = |user: u64| format!("{bans}{user}");
+
+    // The reported case: refused before asking, and nothing reaches Discord.
+    let since = control.log_len();
+    let refused = say(
+        &control,
+        channel,
+        moderator,
+        &format!("!ban <@{admin}> test"),
+    )
+    .await;
+    assert_eq!(
+        refused,
+        "You can only do that to members whose highest role is below yours.",
+        "{}",
+        worker.logs()
+    );
+    assert_eq!(called(&control, since, "PUT", &ban_of(admin)), 0);
+    assert!(
+        !cluster.sim.shared().world().guilds[&guild.id]
+            .bans
+            .contains_key(&admin)
+    );
+
+    // Checked again at confirmation: the target was promoted while the question was open.
+    let question = say(&control, channel, admin, &format!("!kick <@{moderator}>")).await;
+    assert!(
+        question.starts_with(&format!("Kick <@{moderator}>?")),
+        "{question}"
+    );
+    control
+        .update_member(guild.id, moderator, None, &[admin_role])
+        .expect("promote");
+    let since = control.log_len();
+    let refused = say(&control, channel, admin, "yes").await;
+    assert_eq!(
+        refused,
+        "You can only do that to members whose highest role is below yours."
+    );
+    let kick = format!("/guilds/{}/members/{moderator}", guild.id);
+    assert_eq!(called(&control, since, "DELETE", &kick), 0);
+
+    // A legitimate ban still works: the administrator bans the moderator.
+    control
+        .update_member(guild.id, moderator, None, &[guild.moderator_role])
+        .expect("demote");
+    let question = say(
+        &control,
+        channel,
+        admin,
+        &format!("!ban <@{moderator}> spam"),
+    )
+    .await;
+    assert!(
+        question.starts_with(&format!("Ban <@{moderator}> for \"spam\"?")),
+        "{question}"
+    );
+    let since = control.log_len();
+    assert_eq!(
+        say(&control, channel, admin, "yes").await,
+        format!("Banned <@{moderator}>.")
+    );
+    let banned: Vec<u16> = control
+        .log(since, Some("rest"))
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path == ban_of(moderator))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(banned, [204]);
+
+    // Nobody acts on the owner; and not even the owner acts beyond the bot's reach.
+    let top = control.create_role(guild.id, "Top", 1 << 2).expect("role");
+    control
+        .update_member(guild.id, admin, None, &[top])
+        .expect("top role");
+    let since = control.log_len();
+    assert_eq!(
+        say(&control, channel, owner, &format!("!ban <@{admin}>")).await,
+        "I can only do that to members whose highest role is below mine (move my role higher)."
+    );
+    assert_eq!(
+        say(&control, channel, admin, &format!("!ban <@{owner}>")).await,
+        "Nobody can do that to the server owner."
+    );
+    assert_eq!(called(&control, since, "PUT", &ban_of(admin)), 0);
+    assert_eq!(called(&control, since, "PUT", &ban_of(owner)), 0);
+    drop(worker);
+    gateway.terminate().await;
+}
+
+#[tokio::test]
+async fn slash_answers_callbacks_and_edits_never_ping() {
+    let cluster = Cluster::start(fast_identify()).await;
+    let (gateway, worker, guild) = bot(&cluster, "mentions").await;
+    let control = cluster.sim.control();
+    let (channel, member) = (guild.text_channels[0], guild.members[0]);
+    let bot_id = swarmcord_sim::DiscordConfig::default().bot_id;
+    let no_pings = serde_json::json!({"parse": []});
+    let interact = |name: &str| {
+        control
+            .create_interaction(&swarmcord_sim::discord::control::InteractionSpec {
+                guild_id: Some(guild.id),
+                channel_id: channel,
+                user_id: member,
+                name: name.to_owned(),
+                options: serde_json::json!([]),
+            })
+            .expect("interaction")
+    };
+
+    // An immediate answer (the callback): /userinfo shows a user-controlled name.
+    let since = control.log_len();
+    let interaction = interact("userinfo");
+    let callback_path = format!(
+        "/interactions/{}/{}/callback",
+        interaction.id, interaction.token
+    );
+    let callback = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest" && r.path.starts_with(&callback_path)
+        })
+        .await
+        .unwrap_or_else(|| panic!("no callback\n{}", worker.logs()));
+    assert_eq!(callback.body["type"], 4, "{callback:?}");
+    assert_eq!(
+        callback.body["data"]["allowed_mentions"], no_pings,
+        "{callback:?}"
+    );
+
+    // A deferred answer (the edit of the original response).
+    control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
+        rest_delays: Some(vec![swarmcord_sim::discord::RestDelay {
+            method: "GET".to_owned(),
+            path_prefix: "/users/@me".to_owned(),
+            delay_ms: 3000,
+        }]),
+        ..Default::default()
+    });
+    let since = control.log_len();
+    let interaction = interact("ping");
+    let edit_path = format!(
+        "/webhooks/{bot_id}/{}/messages/@original",
+        interaction.token
+    );
+    let edited = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest" && r.method == "PATCH" && r.path == edit_path
+        })
+        .await
+        .unwrap_or_else(|| panic!("the deferred response was never edited\n{}", worker.logs()));
+    assert_eq!(edited.status, 200, "{edited:?}");
+    assert_eq!(edited.body["allowed_mentions"], no_pings, "{edited:?}");
+    drop(worker);
+    gateway.terminate().await;
+}
+
+#[tokio::test]
+async fn unknown_slash_command_names_are_labelled_unknown_in_metrics() {
+    let cluster = Cluster::start(fast_identify()).await;
+    let (gateway, worker, guild) = bot(&cluster, "labels").await;
+    let control = cluster.sim.control();
+    let channel = guild.text_channels[0];
+    let names: Vec<String> = (0..3).map(|i| format!("made-up-{i}")).collect();
+    for name in names.iter().map(String::as_str).chain(["ping"]) {
+        let since = control.log_len();
+        let interaction = control
+            .create_interaction(&swarmcord_sim::discord::control::InteractionSpec {
+                guild_id: Some(guild.id),
+                channel_id: channel,
+                user_id: guild.members[0],
+                name: name.to_owned(),
+                options: serde_json::json!([]),
+            })
+            .expect("interaction");
+        let path = format!("/interactions/{}/", interaction.id);
+        assert!(
+            control
+                .wait_for_record(since, WAIT, |r| r.kind == "rest"
+                    && r.path.starts_with(&path))
+                .await
+                .is_some(),
+            "no answer to /{name}\n{}",
+            worker.logs()
+        );
+    }
+    let logs = worker.logs();
+    let addr = logs
+        .lines()
+        .find(|l| l.contains("serving /healthz"))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["addr"].as_str().map(str::to_owned))
+        .expect("health address");
+    let metrics = swarmcord_testkit::eventually(WAIT, || {
+        let addr = addr.clone();
+        async move {
+            let answer = swarmcord_testkit::http::request(&addr, "GET", "/metrics", &[], None)
+                .await
+                .ok()?;
+            let text = String::from_utf8_lossy(&answer.body).into_owned();
+            text.contains(r#"swarmcord_worker_commands_total{command="ping",source="slash"}"#)
+                .then_some(text)
+        }
+    })
+    .await
+    .expect("slash metrics");
+    assert!(
+        metrics.contains(r#"swarmcord_worker_commands_total{command="unknown",source="slash"} 3"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("made-up"), "{metrics}");
+    drop(worker);
+    gateway.terminate().await;
+}
