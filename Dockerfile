@@ -8,6 +8,8 @@
 #
 #   docker build -t swarmcord .                   # gateway + worker (the last stage)
 #   docker build -t swarmcord-sim --target sim .  # discord-sim
+#   docker build -t mybot --build-arg BOT_PACKAGE=minimal-bot --build-arg BOT_BIN=minimal-bot .
+#                                                 # your bot as the worker (docs/GUIDE.md)
 #
 # Layers: cargo-chef turns the workspace's manifests into a recipe, and the dependencies are
 # compiled from the recipe alone, so a change to the project's own code rebuilds only the
@@ -26,14 +28,19 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
+# The worker binary: the default bot, or a bot of this workspace (e.g. examples/minimal:
+# --build-arg BOT_PACKAGE=minimal-bot --build-arg BOT_BIN=minimal-bot), installed as `worker`.
+ARG BOT_PACKAGE=swarmcord-worker
+ARG BOT_BIN=worker
 COPY --from=planner /src/recipe.json recipe.json
 # The dependency layer: rebuilt only when Cargo.toml/Cargo.lock change.
 RUN cargo chef cook --release --locked --recipe-path recipe.json \
-        -p swarmcord-gateway -p swarmcord-worker -p swarmcord-sim
+        -p swarmcord-gateway -p "${BOT_PACKAGE}" -p swarmcord-sim
 COPY . .
-RUN cargo build --release --locked -p swarmcord-gateway -p swarmcord-worker -p swarmcord-sim --bins \
+RUN cargo build --release --locked -p swarmcord-gateway -p "${BOT_PACKAGE}" -p swarmcord-sim --bins \
     && mkdir -p /out \
-    && cp target/release/gateway target/release/worker target/release/discord-sim /out/
+    && cp target/release/gateway target/release/discord-sim /out/ \
+    && cp "target/release/${BOT_BIN}" /out/worker
 
 # Shared runtime base: Debian slim with the CA certificates (twilight's TLS verifier panics
 # without them, even for ws:// URLs), bash for the health probe, and an unprivileged user.

@@ -9,6 +9,9 @@
 #   scripts/sandbox.sh --say '!ping' [--say '!help' ...]
 #                                       send these messages, print each reply, stop; exit 0 if
 #                                       every message got a reply, 1 otherwise (CI uses this)
+#   scripts/sandbox.sh --bot minimal-bot  run this worker binary instead of the default bot:
+#                                       a binary of the workspace (built), or a path to your
+#                                       own bot's executable (anything built with swarmcord)
 #
 # Everything it starts (simulator, gateway, worker) is stopped on exit; the test services
 # (scripts/services.sh) are left running. Logs: .sandbox/logs/. The services' URLs can be moved
@@ -33,11 +36,14 @@ log() { printf '[sandbox] %s\n' "$*" >&2; }
 die() { printf '[sandbox] error: %s\n' "$*" >&2; exit 1; }
 
 says=()
+BOT="worker"
 while (($#)); do
     case "$1" in
+        --bot) (($# >= 2)) || die "--bot needs a binary name or path"; BOT="$2"; shift 2 ;;
+        --bot=*) BOT="${1#--bot=}"; shift ;;
         --say) (($# >= 2)) || die "--say needs a message"; says+=("$2"); shift 2 ;;
         --say=*) says+=("${1#--say=}"); shift ;;
-        -h | --help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -125,9 +131,19 @@ if ! command -v curl >/dev/null; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null
 fi
-log "building gateway, worker and discord-sim (debug)"
-cargo build --locked --quiet -p swarmcord-gateway -p swarmcord-worker -p swarmcord-sim --bins
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+if [[ "$BOT" == */* ]]; then
+    [[ -x "$BOT" ]] || die "--bot $BOT is not an executable file"
+    BOT_EXE="$BOT"
+    log "building gateway and discord-sim (debug); the bot is $BOT"
+    cargo build --locked --quiet -p swarmcord-gateway -p swarmcord-sim --bins
+else
+    [[ "$BOT" =~ ^[A-Za-z0-9_-]+$ ]] || die "--bot $BOT is not a binary name"
+    BOT_EXE="$BIN/$BOT"
+    log "building gateway, $BOT and discord-sim (debug)"
+    cargo build --locked --quiet -p swarmcord-gateway -p swarmcord-sim --bins
+    cargo build --locked --quiet --bin "$BOT" || die "no binary called $BOT in this workspace"
+fi
 
 mkdir -p "$LOGS"
 # A fresh world each run: forget the previous sandbox's saved sessions and shard leases (they
@@ -164,7 +180,7 @@ env "${common_env[@]}" DISCORD_GATEWAY_URL="ws://$SIM" GATEWAY_ID="$NAME-gateway
 pids+=($!)
 gateway_pid=$!
 env "${common_env[@]}" MONGO_URL="$MONGO_URL" MONGO_DATABASE="swarmcord_$NAME" \
-    WORKER_QUEUE="$NAME.worker" "$BIN/worker" >"$LOGS/worker.log" 2>&1 &
+    WORKER_QUEUE="$NAME.worker" "$BOT_EXE" >"$LOGS/worker.log" 2>&1 &
 pids+=($!)
 worker_pid=$!
 wait_ready gateway "$gateway_pid" "$LOGS/gateway.log"

@@ -2,6 +2,7 @@
 //! forward, runs your commands and handlers, and replies through Discord REST.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -16,13 +17,13 @@ use swarmcord_ops::{shutdown, telemetry};
 use swarmcord_store::{Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
-use crate::CommandDef;
 use crate::command::IntoCommandDef;
 use crate::config::{SlashCommands, VoiceConfig, WorkerConfig};
 use crate::context::{DataMap, Inner, Services};
 use crate::events::{DispatchEvent, EventHandler, EventHandlers, RawEvent};
 use crate::gateway::GatewayCommands;
 use crate::plugin::{Plugin, Setup, SetupError};
+use crate::{CommandDef, EventContext};
 
 /// Why a worker stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +139,11 @@ impl Worker {
     /// Runs `handler` for every event called `name` (Discord's `t`), with its raw JSON: for
     /// events without a typed form, or to parse them yourself.
     #[must_use]
-    pub fn on_raw(mut self, name: &str, handler: impl EventHandler<RawEvent>) -> Self {
+    pub fn on_raw<F, Fut>(mut self, name: &str, handler: F) -> Self
+    where
+        F: Fn(EventContext, RawEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), crate::EventError>> + Send + 'static,
+    {
         if !crate::events::is_event_name(name) {
             self.bad_event_names.push(name.to_owned());
         }
