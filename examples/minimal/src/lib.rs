@@ -19,10 +19,8 @@ async fn roll(
 ) -> String {
     let sides = sides.unwrap_or(6);
     let rolls: Vec<u32> = (0..count).map(|_| rand::random_range(1..=sides)).collect();
-    format!(
-        "🎲 {count}d{sides}: {rolls:?} = **{}**",
-        rolls.iter().sum::<u32>()
-    )
+    let total: u32 = rolls.iter().sum();
+    format!("🎲 {count}d{sides}: {rolls:?} = **{total}**")
 }
 
 /// Where a guild welcomes its new members.
