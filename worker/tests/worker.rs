@@ -407,9 +407,13 @@ async fn slash_commands_answer_in_time_and_a_slow_one_is_deferred() {
     assert_eq!(
         question.body["data"]["content"],
         format!(
-            "Ban <@{target}> for \"spamming\"? Answer `yes` to confirm (anything else, or `cancel`, aborts)."
+            "Ban <@{target}> for \"spamming\"? Click **Ban** or answer `yes` to confirm (anything else, or `cancel`, aborts)."
         )
     );
+    // The question carries the two buttons (confirming by typing is the other way).
+    let buttons = &question.body["data"]["components"][0]["components"];
+    assert_eq!(buttons[0]["label"], "Ban", "{question:?}");
+    assert_eq!(buttons[1]["label"], "Cancel", "{question:?}");
     assert_eq!(
         say(&control, channel, owner, "yes").await,
         format!("Banned <@{target}>.")

@@ -16,6 +16,10 @@ struct Handled {
     embeds: Vec<twilight_model::channel::message::Embed>,
     #[serde(default)]
     ephemeral: bool,
+    #[serde(default)]
+    components: Vec<twilight_model::channel::message::Component>,
+    #[serde(default)]
+    update: bool,
 }
 
 /// The `{prefix}:handled:{event_id}` records.
@@ -52,6 +56,8 @@ impl HandledLog {
             embeds: handled.embeds,
             ephemeral: handled.ephemeral,
             prompt: None,
+            components: handled.components,
+            update: handled.update,
         })
     }
 
@@ -61,6 +67,8 @@ impl HandledLog {
             content: reply.content.clone(),
             embeds: reply.embeds.clone(),
             ephemeral: reply.ephemeral,
+            components: reply.components.clone(),
+            update: reply.update,
         };
         let Ok(raw) = serde_json::to_string(&handled) else {
             return;

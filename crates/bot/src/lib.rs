@@ -20,6 +20,7 @@ mod handled;
 pub mod interaction;
 pub mod permissions;
 pub mod reply;
+mod responder;
 pub mod settings;
 pub mod voice;
 
@@ -89,6 +90,7 @@ pub struct Bot {
     config: BotConfig,
     voice: Option<swarmcord_voice::Music>,
     listeners: HashMap<String, Vec<Listener>>,
+    components: swarmcord_commands::ComponentRouter,
 }
 
 impl std::fmt::Debug for Bot {
@@ -121,7 +123,15 @@ impl Bot {
             config,
             voice: None,
             listeners: HashMap::new(),
+            components: swarmcord_commands::ComponentRouter::default(),
         }
+    }
+
+    /// Handles clicks on message components with `components` (by `custom_id`).
+    #[must_use]
+    pub fn with_components(mut self, components: swarmcord_commands::ComponentRouter) -> Self {
+        self.components = components;
+        self
     }
 
     /// Runs `listeners` (by event type) for every event of their type, after the bot's own

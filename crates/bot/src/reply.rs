@@ -67,6 +67,9 @@ pub async fn send(
     if !reply.embeds.is_empty() {
         body["embeds"] = serde_json::to_value(&reply.embeds).unwrap_or_default();
     }
+    if !reply.components.is_empty() {
+        body["components"] = serde_json::to_value(&reply.components).unwrap_or_default();
+    }
     if let Some(reference) = reference {
         body["message_reference"] =
             serde_json::json!({"message_id": reference.to_string(), "fail_if_not_exists": false});

@@ -17,6 +17,7 @@
 mod general;
 mod info;
 mod moderation;
+mod sanction;
 mod settings;
 mod voice;
 

@@ -1,21 +1,20 @@
-//! `ban`, `kick` (both ask for confirmation), `unban` and `infractions`.
-//!
-//! Ban and kick respect Discord's role hierarchy ([`swarmcord::Services::check_hierarchy`]): checked before asking
-//! and again when the answer comes.
+//! `ban`, `kick` (both ask for confirmation: [`crate::sanction`]), `unban` and `infractions`,
+//! and what they share: the audit-log reason, the infraction record and the mod-log line.
 
 use swarmcord::commands::precondition::BoxFuture;
 use swarmcord::commands::{
-    ArgSpec, Args, Command, CommandError, CommandSpec, InvocationContext, PromptState, Reply,
+    ArgSpec, Args, Command, CommandError, CommandSpec, InvocationContext, Reply,
 };
 use swarmcord::http::request::AuditLogReason;
 use swarmcord::model::guild::Permissions;
 use swarmcord::model::id::Id;
-use swarmcord::model::id::marker::{GuildMarker, UserMarker};
+use swarmcord::model::id::marker::UserMarker;
 use swarmcord::store::{Infraction, InfractionKind};
 
 use swarmcord::{Setup, SetupError};
 
-use super::{Services, confirms, is_status, unavailable};
+use super::{Services, is_status, unavailable};
+use crate::sanction::Sanction;
 
 pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(), SetupError> {
     for (kind, permission, description) in [
@@ -49,6 +48,7 @@ pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(),
             },
         )?;
     }
+    crate::sanction::register_buttons(setup, services)?;
     setup.command_impl(
         CommandSpec::builder("unban")
             .description("Lift a ban")
@@ -83,7 +83,7 @@ pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(),
 
 /// Records an infraction and announces it in the mod-log channel, if the guild has one. The
 /// action already happened: failures here are reported in the answer, not as errors.
-async fn record(services: &Services, infraction: Infraction) -> String {
+pub(crate) async fn record(services: &Services, infraction: Infraction) -> String {
     let store = services.settings.store();
     let mut note = match store.infractions().record(&infraction).await {
         Ok(_) => String::new(),
@@ -116,135 +116,8 @@ async fn record(services: &Services, infraction: Infraction) -> String {
     note
 }
 
-fn audit_reason(moderator: Id<UserMarker>, reason: Option<&str>) -> String {
+pub(crate) fn audit_reason(moderator: Id<UserMarker>, reason: Option<&str>) -> String {
     format!("by {moderator}: {}", reason.unwrap_or("no reason given"))
-}
-
-/// Ban or kick, confirmed by a prompt.
-struct Sanction {
-    services: Services,
-    kind: InfractionKind,
-}
-
-impl Sanction {
-    fn verb(&self) -> (&'static str, &'static str) {
-        match self.kind {
-            InfractionKind::Kick => ("Kick", "Kicked"),
-            _ => ("Ban", "Banned"),
-        }
-    }
-
-    /// Discord's role hierarchy between the invoker, the target and the bot (fails closed).
-    async fn check_hierarchy(
-        &self,
-        ctx: &InvocationContext,
-        user: Id<UserMarker>,
-    ) -> Result<(), CommandError> {
-        let Some(guild_id) = ctx.guild_id else {
-            return Err(CommandError::user("This command only works in a server."));
-        };
-        self.services
-            .sdk
-            .check_hierarchy(guild_id, ctx.user_id, user)
-            .await
-    }
-
-    async fn act(
-        &self,
-        guild_id: Id<GuildMarker>,
-        user: Id<UserMarker>,
-        audit: &str,
-    ) -> Result<(), swarmcord::http::Error> {
-        let http = &self.services.http;
-        match self.kind {
-            InfractionKind::Kick => http
-                .remove_guild_member(guild_id, user)
-                .reason(audit)
-                .await
-                .map(drop),
-            _ => http
-                .create_ban(guild_id, user)
-                .reason(audit)
-                .await
-                .map(drop),
-        }
-    }
-}
-
-impl Command for Sanction {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a InvocationContext,
-        args: Args,
-    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
-        Box::pin(async move {
-            let Some(user) = args.user("user") else {
-                return Err(CommandError::user("Tell me who."));
-            };
-            if user == ctx.user_id {
-                return Err(CommandError::user("You can't do that to yourself."));
-            }
-            self.check_hierarchy(ctx, user).await?;
-            let reason = args.string("reason").map(str::to_owned);
-            let question = format!(
-                "{} <@{user}>{}? Answer `yes` to confirm (anything else, or `cancel`, aborts).",
-                self.verb().0,
-                reason
-                    .as_deref()
-                    .map(|r| format!(" for \"{r}\""))
-                    .unwrap_or_default()
-            );
-            let data = serde_json::json!({"user": user.get().to_string(), "reason": reason});
-            let state =
-                PromptState::new(self.kind.as_str(), question.clone()).next(1, data, question);
-            Ok(Reply::ask(state))
-        })
-    }
-
-    fn on_answer<'a>(
-        &'a self,
-        ctx: &'a InvocationContext,
-        state: PromptState,
-        answer: String,
-    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
-        Box::pin(async move {
-            let (verb, done) = self.verb();
-            if !confirms(&answer) {
-                return Ok(Reply::text(format!("{verb} cancelled; nothing was done.")));
-            }
-            let user = state.data["user"]
-                .as_str()
-                .and_then(|u| u.parse::<u64>().ok())
-                .and_then(Id::new_checked);
-            let (Some(guild_id), Some(user)) = (ctx.guild_id, user) else {
-                return Err(CommandError::internal("prompt without a guild or user"));
-            };
-            // The roles may have changed while the question was open.
-            self.check_hierarchy(ctx, user).await?;
-            let reason = state.data["reason"].as_str().map(str::to_owned);
-            let audit = audit_reason(ctx.user_id, reason.as_deref());
-            if let Err(error) = self.act(guild_id, user, &audit).await {
-                if is_status(&error, 403) {
-                    return Err(CommandError::user(
-                        "I am not allowed to do that (check my role and permissions).",
-                    ));
-                }
-                if is_status(&error, 404) {
-                    return Err(CommandError::user("That user is not in this server."));
-                }
-                return Err(CommandError::internal(error.to_string()));
-            }
-            // The prompt's deadline makes the id unique per conversation and stable on retries.
-            let id = format!("{}:{guild_id}:{user}:{}", self.kind, state.expires_at);
-            let mut infraction =
-                Infraction::new(id, guild_id.get(), user.get(), ctx.user_id.get(), self.kind);
-            if let Some(reason) = &reason {
-                infraction = infraction.with_reason(reason.clone());
-            }
-            let note = record(&self.services, infraction).await;
-            Ok(Reply::text(format!("{done} <@{user}>.{note}")))
-        })
-    }
 }
 
 struct Unban(Services);

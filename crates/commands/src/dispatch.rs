@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use twilight_model::application::interaction::application_command::CommandData;
-use twilight_model::channel::message::Embed;
 use twilight_model::id::Id;
 use twilight_model::id::marker::UserMarker;
 
@@ -17,6 +16,7 @@ use crate::precondition::{BoxFuture, BoxPrecondition, InvocationContext};
 use crate::prefix::parse_prefix;
 use crate::prompt::{Expired, PromptAnswer, PromptState, Prompts, now_ms};
 use crate::registry::{Registry, RegistryError};
+pub use crate::reply::Reply;
 use crate::spec::{ArgSpec, CommandSpec, CooldownScope};
 
 /// The message shown for internal errors (details are only logged).
@@ -24,66 +24,6 @@ pub const INTERNAL_ERROR_MESSAGE: &str = "Something went wrong while running thi
 
 /// Default time a user has to answer a prompt.
 pub const DEFAULT_PROMPT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// What to send back.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Reply {
-    /// Message text.
-    pub content: String,
-    /// Embeds.
-    pub embeds: Vec<Embed>,
-    /// Only visible to the invoking user (slash commands; prefix replies ignore it).
-    pub ephemeral: bool,
-    /// A follow-up question: the dispatcher opens this prompt after the reply, and the user's
-    /// next message in the channel goes to [`Command::on_answer`].
-    pub prompt: Option<PromptState>,
-}
-
-impl Reply {
-    /// A plain text reply.
-    pub fn text(content: impl Into<String>) -> Self {
-        Self {
-            content: content.into(),
-            ..Self::default()
-        }
-    }
-
-    /// An ephemeral text reply.
-    pub fn ephemeral(content: impl Into<String>) -> Self {
-        Self {
-            ephemeral: true,
-            ..Self::text(content)
-        }
-    }
-
-    /// Asks `state.question` and waits for the answer.
-    pub fn ask(state: PromptState) -> Self {
-        Self {
-            content: state.question.clone(),
-            prompt: Some(state),
-            ..Self::default()
-        }
-    }
-
-    /// Adds an embed.
-    #[must_use]
-    pub fn with_embed(mut self, embed: Embed) -> Self {
-        self.embeds.push(embed);
-        self
-    }
-}
-
-impl From<String> for Reply {
-    fn from(content: String) -> Self {
-        Self::text(content)
-    }
-}
-
-impl From<&str> for Reply {
-    fn from(content: &str) -> Self {
-        Self::text(content)
-    }
-}
 
 /// A failed command.
 #[derive(Debug)]
@@ -460,6 +400,12 @@ impl Dispatcher {
     ) -> Reply {
         match result {
             Ok(mut reply) => {
+                if let Err(error) = crate::component::check_components(&reply.components) {
+                    // Discord would refuse the whole message: say so in the logs, and answer
+                    // something the user can act on.
+                    tracing::error!(%command, %error, "the command answered invalid components");
+                    return Reply::ephemeral(INTERNAL_ERROR_MESSAGE);
+                }
                 if let Some(mut state) = reply.prompt.take() {
                     command.clone_into(&mut state.command);
                     match self

@@ -12,19 +12,25 @@
 //!   [`Command`] handler trait.
 
 pub mod args;
+pub mod component;
 pub mod cooldown;
 pub mod dispatch;
 pub mod precondition;
 pub mod prefix;
 pub mod prompt;
 pub mod registry;
+pub mod reply;
 pub mod spec;
 
 pub use args::{ArgError, ArgValue, Args, parse_args};
+pub use component::{
+    ComponentClick, ComponentHandler, ComponentRouter, ComponentStates, check_components,
+};
 pub use cooldown::{Cooldowns, RetryAfter};
-pub use dispatch::{Command, CommandError, Dispatcher, Reply};
+pub use dispatch::{Command, CommandError, Dispatcher};
 pub use precondition::{Denied, EventSource, InvocationContext, Precondition, PreconditionExt};
 pub use prefix::{Invocation, parse_prefix};
 pub use prompt::{PromptAnswer, PromptState, Prompts};
 pub use registry::{Registry, RegistryError};
+pub use reply::Reply;
 pub use spec::{ArgKind, ArgSpec, CommandSpec, CooldownScope, CooldownSpec, SpecError};

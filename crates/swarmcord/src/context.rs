@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     pub(crate) default_prefix: String,
     pub(crate) data: DataMap,
     pub(crate) registry: OnceLock<Registry>,
+    pub(crate) components: swarmcord_commands::ComponentStates,
+    pub(crate) prompts: swarmcord_commands::Prompts,
 }
 
 impl fmt::Debug for Services {
@@ -135,6 +137,13 @@ impl Services {
         self.inner.registry.get()
     }
 
+    /// The open conversations (prompts) of every user, in Redis: a component handler can
+    /// close the one its button answers (`prompts().take(channel, user)`), so that a typed
+    /// answer and a click never both count.
+    pub fn prompts(&self) -> &swarmcord_commands::Prompts {
+        &self.inner.prompts
+    }
+
     /// The data of type `T` registered with [`Worker::data`](crate::Worker::data).
     pub fn data<T: Send + Sync + 'static>(&self) -> Result<&T, MissingData> {
         self.inner
@@ -142,6 +151,25 @@ impl Services {
             .get(&TypeId::of::<T>())
             .and_then(|data| data.downcast_ref::<T>())
             .ok_or(MissingData(std::any::type_name::<T>()))
+    }
+
+    /// Stores `state` in Redis for `ttl` and returns the `custom_id` for a component whose
+    /// clicks go to the handler `handler` (registered with
+    /// [`Worker::component`](crate::Worker::component)), which reads it back with
+    /// [`ComponentContext::state`](crate::ComponentContext::state). Keep it small: it is
+    /// JSON in Redis.
+    pub async fn stash<T: serde::Serialize>(
+        &self,
+        handler: &str,
+        state: &T,
+        ttl: std::time::Duration,
+    ) -> Result<String, CommandError> {
+        let value = serde_json::to_value(state).map_err(CommandError::internal)?;
+        self.inner
+            .components
+            .stash(handler, &value, ttl)
+            .await
+            .map_err(CommandError::internal)
     }
 
     /// Sends `reply` to `channel_id` exactly once per `idempotency_key` (Discord's

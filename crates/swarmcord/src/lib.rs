@@ -49,6 +49,7 @@
 
 pub mod args;
 mod command;
+pub mod components;
 pub mod config;
 mod context;
 pub mod events;
@@ -58,6 +59,7 @@ mod worker;
 
 pub use args::ArgType;
 pub use command::{CommandDef, IntoCommandDef, IntoCommandResult, store_error};
+pub use components::ComponentContext;
 pub use config::WorkerConfig;
 pub use context::{Context, EventContext, MissingData, Services};
 pub use events::{DispatchEvent, EventError, EventHandler, RawEvent};

@@ -1,9 +1,15 @@
 //! [`Plugin`]: a bundle of commands and handlers installed on a worker once its services exist
 //! (the built-in commands are one: `swarmcord-builtins`).
 
-use swarmcord_commands::{Command, CommandSpec, Dispatcher, RegistryError, SpecError};
+use std::future::Future;
 
-use crate::command::IntoCommandDef;
+use swarmcord_commands::component::ComponentRegistryError;
+use swarmcord_commands::{
+    Command, CommandSpec, ComponentRouter, Dispatcher, RegistryError, SpecError,
+};
+
+use crate::command::{IntoCommandDef, IntoCommandResult};
+use crate::components::{ComponentContext, FnComponent};
 use crate::context::Services;
 
 /// A plugin could not be installed (a bug caught at start-up: an invalid declaration or a
@@ -17,6 +23,9 @@ pub enum SetupError {
     /// A name or alias clash.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// An invalid or repeated component handler name.
+    #[error(transparent)]
+    Component(#[from] ComponentRegistryError),
 }
 
 /// Commands and handlers that need the worker's services to be built (a music plugin needs the
@@ -31,6 +40,7 @@ pub trait Plugin: Send + 'static {
 pub struct Setup<'a> {
     pub(crate) services: &'a Services,
     pub(crate) dispatcher: &'a mut Dispatcher,
+    pub(crate) components: &'a mut ComponentRouter,
 }
 
 impl std::fmt::Debug for Setup<'_> {
@@ -49,6 +59,20 @@ impl Setup<'_> {
     pub fn command(&mut self, command: impl IntoCommandDef) -> Result<(), SetupError> {
         let (spec, handler) = command.into_command_def().bind(self.services.clone())?;
         self.dispatcher.register(spec, handler)?;
+        Ok(())
+    }
+
+    /// Registers the handler of the components whose `custom_id` is `name` or `name:…`.
+    pub fn component<F, Fut, R>(&mut self, name: &str, handler: F) -> Result<(), SetupError>
+    where
+        F: Fn(ComponentContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoCommandResult,
+    {
+        self.components.register(
+            name,
+            FnComponent::new(self.services.clone(), crate::components::boxed(handler)),
+        )?;
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use swarmcord_bot::settings::SettingsCache;
 use swarmcord_bot::{Bot, BotConfig};
-use swarmcord_commands::{Cooldowns, Dispatcher, Prompts};
+use swarmcord_commands::{ComponentRouter, Cooldowns, Dispatcher, Prompts};
 use swarmcord_consumer::ConsumerConfig;
 use swarmcord_ops::config::{ConfigError, Env};
 use swarmcord_ops::http::Health;
@@ -17,7 +17,8 @@ use swarmcord_ops::{shutdown, telemetry};
 use swarmcord_store::{Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
-use crate::command::IntoCommandDef;
+use crate::command::{IntoCommandDef, IntoCommandResult};
+use crate::components::{ComponentContext, HandlerFn};
 use crate::config::{SlashCommands, VoiceConfig, WorkerConfig};
 use crate::context::{DataMap, Inner, Services};
 use crate::events::{DispatchEvent, EventHandler, EventHandlers, RawEvent};
@@ -77,6 +78,7 @@ pub struct Worker {
     bad_event_names: Vec<String>,
     data: DataMap,
     health: Option<Health>,
+    components: Vec<(String, Arc<HandlerFn>)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -110,6 +112,7 @@ impl Worker {
             bad_event_names: Vec::new(),
             data: HashMap::new(),
             health: None,
+            components: Vec::new(),
         }
     }
 
@@ -118,6 +121,21 @@ impl Worker {
     #[must_use]
     pub fn command(mut self, command: impl IntoCommandDef) -> Self {
         self.commands.push(command.into_command_def());
+        self
+    }
+
+    /// Runs `handler` when a user clicks a button or chooses in a select menu whose
+    /// `custom_id` is `name` or `name:…` (see [`components`](crate::components)): on any
+    /// replica, also after every worker restarted.
+    #[must_use]
+    pub fn component<F, Fut, R>(mut self, name: &str, handler: F) -> Self
+    where
+        F: Fn(ComponentContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoCommandResult,
+    {
+        self.components
+            .push((name.to_owned(), crate::components::boxed(handler)));
         self
     }
 
@@ -261,25 +279,18 @@ impl Worker {
                 default_prefix: config.default_prefix.clone(),
                 data: self.data,
                 registry: OnceLock::new(),
+                components: swarmcord_commands::ComponentStates::new(redis.clone(), prefix.clone()),
+                prompts: Prompts::new(redis.clone(), prefix.clone()),
             }),
         };
 
-        let mut dispatcher = Dispatcher::new(
-            Cooldowns::new(redis.clone(), prefix.clone()),
-            Prompts::new(redis.clone(), prefix.clone()),
-        );
-        {
-            let mut setup = Setup {
-                services: &services,
-                dispatcher: &mut dispatcher,
-            };
-            for plugin in self.plugins {
-                plugin.install(&mut setup)?;
-            }
-            for command in self.commands {
-                setup.command(command)?;
-            }
-        }
+        let (dispatcher, components) = install(
+            &services,
+            &redis,
+            self.plugins,
+            self.commands,
+            self.components,
+        )?;
         let _ = services.inner.registry.set(dispatcher.registry().clone());
         register_slash_commands(&http, me.id.cast(), &dispatcher, &config.slash_commands).await;
 
@@ -301,7 +312,8 @@ impl Worker {
                 interaction_defer_after: config.interaction_defer_after,
             },
         )
-        .with_listeners(self.events.bind(&services));
+        .with_listeners(self.events.bind(&services))
+        .with_components(components);
         if let Some(music) = music {
             bot = bot.with_voice(music);
         }
@@ -565,4 +577,39 @@ async fn consume(
         stop,
     )
     .await;
+}
+
+/// The dispatcher and the component router with every plugin's and the author's handlers,
+/// bound to `services`.
+fn install(
+    services: &Services,
+    redis: &swarmcord_coord::ConnectionManager,
+    plugins: Vec<Box<dyn Plugin>>,
+    commands: Vec<CommandDef>,
+    handlers: Vec<(String, Arc<HandlerFn>)>,
+) -> Result<(Dispatcher, ComponentRouter), SetupError> {
+    let prefix = services.redis_prefix().to_owned();
+    let mut dispatcher = Dispatcher::new(
+        Cooldowns::new(redis.clone(), prefix.clone()),
+        Prompts::new(redis.clone(), prefix),
+    );
+    let mut components = ComponentRouter::default();
+    let mut setup = Setup {
+        services,
+        dispatcher: &mut dispatcher,
+        components: &mut components,
+    };
+    for plugin in plugins {
+        plugin.install(&mut setup)?;
+    }
+    for command in commands {
+        setup.command(command)?;
+    }
+    for (name, handler) in handlers {
+        setup.components.register(
+            &name,
+            crate::components::FnComponent::new(services.clone(), handler),
+        )?;
+    }
+    Ok((dispatcher, components))
 }

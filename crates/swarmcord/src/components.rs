@@ -1,0 +1,301 @@
+//! Buttons and select menus that work across replicas and restarts.
+//!
+//! A component's `custom_id` names its handler (`worker.component("vote", vote)`), optionally
+//! followed by `:` and the key of a state document in Redis that [`Services::stash`] wrote with
+//! a time to live. Any worker replica handles a click — also after every worker restarted — and
+//! [`ComponentContext::state`] answers "this has expired" by itself once the state is gone.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use swarmcord::components::{button, row};
+//! use swarmcord::model::channel::message::component::ButtonStyle;
+//! use swarmcord::{CommandError, ComponentContext, Context, Reply};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Poll { question: String }
+//!
+//! /// Asks a yes/no question with a button.
+//! #[swarmcord::command]
+//! async fn ask(ctx: &Context, question: String) -> Result<Reply, CommandError> {
+//!     let id = ctx.stash("answer", &Poll { question: question.clone() }, Duration::from_secs(600)).await?;
+//!     Ok(Reply::text(question).with_components([row([button(&id, "Yes", ButtonStyle::Success)])]))
+//! }
+//!
+//! async fn answer(ctx: ComponentContext) -> Result<Reply, CommandError> {
+//!     let poll: Poll = ctx.state().await?;   // "This has expired…" once the state is gone
+//!     Ok(Reply::text(format!("<@{}> says yes to: {}", ctx.user_id(), poll.question)).update_message())
+//! }
+//!
+//! # async fn run() {
+//! swarmcord::Worker::from_env().command(ask).component("answer", answer).launch().await;
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use swarmcord_commands::precondition::BoxFuture;
+use swarmcord_commands::{
+    CommandError, ComponentClick, ComponentHandler, InvocationContext, Reply,
+};
+use twilight_model::channel::message::Component;
+use twilight_model::channel::message::component::{
+    ActionRow, Button, ButtonStyle, SelectMenu, SelectMenuOption, SelectMenuType,
+};
+use twilight_model::id::Id;
+use twilight_model::id::marker::{ChannelMarker, GuildMarker, MessageMarker, UserMarker};
+
+use crate::command::IntoCommandResult;
+use crate::context::Services;
+
+/// The message a click on an expired component gets.
+pub const EXPIRED: &str = "This has expired; use the command again.";
+
+/// An action row holding `components` (1–5 buttons, or one select menu).
+pub fn row(components: impl IntoIterator<Item = Component>) -> Component {
+    Component::ActionRow(ActionRow {
+        components: components.into_iter().collect(),
+        id: None,
+    })
+}
+
+/// A button that calls the handler its `custom_id` names.
+pub fn button(custom_id: &str, label: &str, style: ButtonStyle) -> Component {
+    Component::Button(Button {
+        custom_id: Some(custom_id.to_owned()),
+        disabled: false,
+        emoji: None,
+        id: None,
+        label: Some(label.to_owned()),
+        sku_id: None,
+        style,
+        url: None,
+    })
+}
+
+/// A link button (opens `url`; no handler).
+pub fn link(url: &str, label: &str) -> Component {
+    Component::Button(Button {
+        custom_id: None,
+        disabled: false,
+        emoji: None,
+        id: None,
+        label: Some(label.to_owned()),
+        sku_id: None,
+        style: ButtonStyle::Link,
+        url: Some(url.to_owned()),
+    })
+}
+
+/// A select menu of `(label, value)` options; one choice.
+pub fn select<'a>(
+    custom_id: &str,
+    placeholder: &str,
+    options: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Component {
+    Component::SelectMenu(SelectMenu {
+        channel_types: None,
+        custom_id: custom_id.to_owned(),
+        default_values: None,
+        disabled: false,
+        id: None,
+        kind: SelectMenuType::Text,
+        max_values: Some(1),
+        min_values: Some(1),
+        options: Some(
+            options
+                .into_iter()
+                .map(|(label, value)| SelectMenuOption {
+                    default: false,
+                    description: None,
+                    emoji: None,
+                    label: label.to_owned(),
+                    value: value.to_owned(),
+                })
+                .collect(),
+        ),
+        placeholder: (!placeholder.is_empty()).then(|| placeholder.to_owned()),
+        required: None,
+    })
+}
+
+/// `rows` with every button and select menu disabled (to answer a click by freezing the
+/// message it came from: `Reply::text(…).with_components(disabled(&rows)).update_message()`).
+pub fn disabled(rows: &[Component]) -> Vec<Component> {
+    rows.iter()
+        .cloned()
+        .map(|row| match row {
+            Component::ActionRow(mut row) => {
+                for component in &mut row.components {
+                    match component {
+                        Component::Button(button) => button.disabled = true,
+                        Component::SelectMenu(menu) => menu.disabled = true,
+                        _ => {}
+                    }
+                }
+                Component::ActionRow(row)
+            }
+            other => other,
+        })
+        .collect()
+}
+
+/// The context of a component handler: the [`Services`] (through `Deref`), who clicked where,
+/// and the click.
+#[derive(Clone)]
+pub struct ComponentContext {
+    services: Services,
+    invocation: InvocationContext,
+    click: ComponentClick,
+}
+
+impl fmt::Debug for ComponentContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComponentContext")
+            .field("click", &self.click)
+            .field("user_id", &self.invocation.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deref for ComponentContext {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
+}
+
+impl ComponentContext {
+    /// Who clicked.
+    pub fn user_id(&self) -> Id<UserMarker> {
+        self.invocation.user_id
+    }
+
+    /// The guild, or `None` in direct messages.
+    pub fn guild_id(&self) -> Option<Id<GuildMarker>> {
+        self.invocation.guild_id
+    }
+
+    /// The channel of the component's message.
+    pub fn channel_id(&self) -> Id<ChannelMarker> {
+        self.invocation.channel_id
+    }
+
+    /// The message the component belongs to.
+    pub fn message_id(&self) -> Option<Id<MessageMarker>> {
+        self.click.message_id
+    }
+
+    /// The whole `custom_id`.
+    pub fn custom_id(&self) -> &str {
+        &self.click.custom_id
+    }
+
+    /// The values chosen in a select menu (empty for a button).
+    pub fn values(&self) -> &[String] {
+        &self.click.values
+    }
+
+    /// Whether the user is one of the bot's owners (`OWNER_IDS`).
+    pub fn is_owner(&self) -> bool {
+        self.invocation.is_owner
+    }
+
+    /// Everything known about who clicked where.
+    pub fn invocation(&self) -> &InvocationContext {
+        &self.invocation
+    }
+
+    /// The clicking member's permissions in the channel (computed by Discord).
+    pub fn member_permissions(&self) -> Option<twilight_model::guild::Permissions> {
+        self.invocation.member_permissions
+    }
+
+    /// Whether the clicking member may have the bot act on `target` under the role hierarchy
+    /// (see [`Services::check_hierarchy`]).
+    pub async fn check_hierarchy(&self, target: Id<UserMarker>) -> Result<(), CommandError> {
+        let Some(guild_id) = self.invocation.guild_id else {
+            return Err(CommandError::user("This only works in a server."));
+        };
+        self.services
+            .check_hierarchy(guild_id, self.invocation.user_id, target)
+            .await
+    }
+
+    /// The state [`Services::stash`] stored for this component; the error [`EXPIRED`] (shown
+    /// to the user, only to them) once it expired.
+    pub async fn state<T: DeserializeOwned>(&self) -> Result<T, CommandError> {
+        let Some(key) = self.click.state.as_deref() else {
+            return Err(CommandError::user(EXPIRED));
+        };
+        let value = self
+            .services
+            .inner
+            .components
+            .load(key)
+            .await
+            .map_err(CommandError::internal)?
+            .ok_or_else(|| CommandError::user(EXPIRED))?;
+        serde_json::from_value(value).map_err(CommandError::internal)
+    }
+
+    /// Deletes this component's state: later clicks get [`EXPIRED`] (one-shot components).
+    pub async fn forget_state(&self) -> Result<(), CommandError> {
+        match self.click.state.as_deref() {
+            Some(key) => self
+                .services
+                .inner
+                .components
+                .forget(key)
+                .await
+                .map_err(CommandError::internal),
+            None => Ok(()),
+        }
+    }
+}
+
+pub(crate) type HandlerFn =
+    dyn Fn(ComponentContext) -> BoxFuture<'static, Result<Reply, CommandError>> + Send + Sync;
+
+/// A component handler registered with [`Worker::component`](crate::Worker::component).
+pub(crate) struct FnComponent {
+    services: Services,
+    run: Arc<HandlerFn>,
+}
+
+impl FnComponent {
+    pub(crate) fn new(services: Services, run: Arc<HandlerFn>) -> Self {
+        Self { services, run }
+    }
+}
+
+/// `handler` boxed as the router runs it.
+pub(crate) fn boxed<F, Fut, R>(handler: F) -> Arc<HandlerFn>
+where
+    F: Fn(ComponentContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoCommandResult,
+{
+    Arc::new(move |ctx| {
+        let future = handler(ctx);
+        Box::pin(async move { future.await.into_command_result() })
+    })
+}
+
+impl ComponentHandler for FnComponent {
+    fn handle<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        click: ComponentClick,
+    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
+        (self.run)(ComponentContext {
+            services: self.services.clone(),
+            invocation: ctx.clone(),
+            click,
+        })
+    }
+}
