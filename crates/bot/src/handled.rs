@@ -20,6 +20,8 @@ struct Handled {
     components: Vec<twilight_model::channel::message::Component>,
     #[serde(default)]
     update: bool,
+    #[serde(default)]
+    modal: Option<swarmcord_commands::Modal>,
 }
 
 /// The `{prefix}:handled:{event_id}` records.
@@ -58,6 +60,7 @@ impl HandledLog {
             prompt: None,
             components: handled.components,
             update: handled.update,
+            modal: handled.modal,
         })
     }
 
@@ -69,6 +72,7 @@ impl HandledLog {
             ephemeral: reply.ephemeral,
             components: reply.components.clone(),
             update: reply.update,
+            modal: reply.modal.clone(),
         };
         let Ok(raw) = serde_json::to_string(&handled) else {
             return;

@@ -24,6 +24,9 @@ use swarmcord_commands::dispatch::INTERNAL_ERROR_MESSAGE;
 use swarmcord_commands::{CommandError, ComponentClick, InvocationContext, Reply};
 use swarmcord_consumer::{Event, HandlerError};
 use twilight_model::application::interaction::message_component::MessageComponentInteractionData;
+use twilight_model::application::interaction::modal::{
+    ModalInteractionComponent, ModalInteractionData,
+};
 use twilight_model::application::interaction::{Interaction, InteractionData, InteractionType};
 use twilight_model::guild::Permissions;
 
@@ -34,6 +37,7 @@ use crate::responder::{Deferral, Responder};
 enum Request<'a> {
     Command(&'a twilight_model::application::interaction::application_command::CommandData),
     Component(&'a MessageComponentInteractionData),
+    Modal(&'a ModalInteractionData),
 }
 
 impl Bot {
@@ -50,6 +54,9 @@ impl Bot {
             ) => Request::Command(data),
             (InteractionType::MessageComponent, Some(InteractionData::MessageComponent(data))) => {
                 Request::Component(data)
+            }
+            (InteractionType::ModalSubmit, Some(InteractionData::ModalSubmit(data))) => {
+                Request::Modal(data)
             }
             _ => {
                 tracing::debug!(kind = ?interaction.kind, "interaction type not handled; ignored");
@@ -129,6 +136,31 @@ impl Bot {
                     answer_in_time(event, &self.config, &responder, Deferral::Update, run).await?;
                 (reply, deferred, label, "component")
             }
+            Request::Modal(data) => {
+                let message_id = interaction.message.as_ref().map(|m| m.id);
+                let mut click = ComponentClick::new(&data.custom_id, Vec::new(), message_id);
+                click.fields = modal_fields(&data.components);
+                let label = if self.components.get(&click).is_some() {
+                    click.handler.clone()
+                } else {
+                    "unknown".to_owned()
+                };
+                let run = async {
+                    let mut reply = self.run_component(&ctx, click).await;
+                    // Only a form opened from a component has a message to update.
+                    reply.update &= message_id.is_some();
+                    reply.modal = None;
+                    reply
+                };
+                let deferral = if message_id.is_some() {
+                    Deferral::Update
+                } else {
+                    Deferral::Thinking
+                };
+                let (reply, deferred) =
+                    answer_in_time(event, &self.config, &responder, deferral, run).await?;
+                (reply, deferred, label, "modal")
+            }
         };
         crate::record_command(&label, source, started);
         self.handled.put(&event_id, &reply).await;
@@ -150,7 +182,7 @@ impl Bot {
                 Reply::ephemeral(INTERNAL_ERROR_MESSAGE)
             }
         };
-        if let Err(error) = swarmcord_commands::check_components(&reply.components) {
+        if let Err(error) = reply.check() {
             tracing::error!(handler = %handler_name, %error, "component handler answered invalid components");
             reply = Reply::ephemeral(INTERNAL_ERROR_MESSAGE);
         }
@@ -182,6 +214,26 @@ async fn answer_in_time(
             Ok((reply, Some(deferral)))
         }
     }
+}
+
+/// The text inputs' values of a submitted modal, by `custom_id` (inside action rows or labels).
+fn modal_fields(components: &[ModalInteractionComponent]) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    for component in components {
+        match component {
+            ModalInteractionComponent::ActionRow(row) => {
+                fields.extend(modal_fields(&row.components));
+            }
+            ModalInteractionComponent::Label(label) => {
+                fields.extend(modal_fields(std::slice::from_ref(&label.component)));
+            }
+            ModalInteractionComponent::TextInput(input) => {
+                fields.push((input.custom_id.clone(), input.value.clone()));
+            }
+            _ => {}
+        }
+    }
+    fields
 }
 
 /// Time since the gateway received the event (zero if the clocks disagree).

@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use swarmcord_commands::{Dispatcher, InvocationContext};
+use swarmcord_commands::{Dispatcher, InvocationContext, Reply};
 use swarmcord_consumer::{BoxFuture, Event, Handler, HandlerError};
 use twilight_http::Client;
 use twilight_model::channel::Message;
@@ -275,6 +275,12 @@ impl Bot {
             Some((name, _)) => record_command(name, "prefix", started),
             None => record_command("prompt", "answer", started),
         }
+        let reply = if reply.modal.is_some() {
+            // Forms open only from interactions.
+            Reply::text("This opens a form: use the slash command instead.")
+        } else {
+            reply
+        };
         tracing::debug!(prompt = reply.prompt.is_some(), "replying");
         self.handled.put(&event_id, &reply).await;
         reply::send(

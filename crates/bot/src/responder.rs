@@ -66,6 +66,23 @@ impl Responder<'_> {
         let client = self.http.interaction(self.application_id);
         let content = fit(&reply.content);
         let mentions = crate::reply::allowed_mentions();
+        if let Some(modal) = &reply.modal {
+            if deferred.is_some() {
+                // Discord opens a form only as the first answer.
+                let late = Reply::ephemeral("Opening the form took too long; please try again.");
+                return Box::pin(self.respond(&late, deferred)).await;
+            }
+            let response = InteractionResponse {
+                kind: InteractionResponseType::Modal,
+                data: Some(InteractionResponseData {
+                    custom_id: Some(modal.custom_id.clone()),
+                    title: Some(modal.title.clone()),
+                    components: Some(modal.components()),
+                    ..InteractionResponseData::default()
+                }),
+            };
+            return self.callback(&response).await;
+        }
         match deferred {
             None => {
                 let kind = if reply.update {

@@ -40,6 +40,8 @@ pub struct ComponentClick {
     pub values: Vec<String>,
     /// The message the component belongs to.
     pub message_id: Option<Id<MessageMarker>>,
+    /// A submitted modal's values, by input `custom_id` (empty for components).
+    pub fields: Vec<(String, String)>,
 }
 
 impl ComponentClick {
@@ -59,7 +61,16 @@ impl ComponentClick {
             state,
             values,
             message_id,
+            fields: Vec::new(),
         }
+    }
+
+    /// The value a submitted modal gave the input `custom_id`.
+    pub fn field(&self, custom_id: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(id, _)| id == custom_id)
+            .map(|(_, value)| value.as_str())
     }
 }
 
@@ -121,6 +132,11 @@ impl ComponentRouter {
     /// The handler of a click, if one is registered.
     pub fn get(&self, click: &ComponentClick) -> Option<&Arc<dyn ComponentHandler>> {
         self.handlers.get(&click.handler)
+    }
+
+    /// Whether a handler is registered under `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.handlers.contains_key(name)
     }
 
     /// Whether no handler is registered.
@@ -213,6 +229,45 @@ impl ComponentStates {
             .await
             .map_err(|e| StateError(e.to_string()))
     }
+}
+
+/// The `custom_id` of the help command's category menu.
+pub const HELP_MENU: &str = "help";
+
+/// The help's select menu of categories (none with fewer than two, or more than 25); choosing
+/// one shows that category alone (the worker's [`HELP_MENU`] handler).
+pub fn help_menu(registry: &crate::Registry) -> Vec<Component> {
+    use twilight_model::channel::message::component::{ActionRow, SelectMenu, SelectMenuOption};
+    let categories = registry.categories();
+    if !(2..=25).contains(&categories.len()) {
+        return Vec::new();
+    }
+    let options = categories
+        .into_iter()
+        .map(|category| SelectMenuOption {
+            default: false,
+            description: None,
+            emoji: None,
+            label: category.clone(),
+            value: category,
+        })
+        .collect();
+    vec![Component::ActionRow(ActionRow {
+        components: vec![Component::SelectMenu(SelectMenu {
+            channel_types: None,
+            custom_id: HELP_MENU.to_owned(),
+            default_values: None,
+            disabled: false,
+            id: None,
+            kind: SelectMenuType::Text,
+            max_values: Some(1),
+            min_values: Some(1),
+            options: Some(options),
+            placeholder: Some("Show one category".to_owned()),
+            required: None,
+        })],
+        id: None,
+    })]
 }
 
 /// Why components break Discord's rules (Discord would answer 400).

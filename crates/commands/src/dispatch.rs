@@ -360,7 +360,8 @@ impl Dispatcher {
 
     fn help(&self, prefix: &str, args: &Args) -> Reply {
         match args.string("command") {
-            None => Reply::text(self.registry.help(prefix)),
+            None => Reply::text(self.registry.help(prefix))
+                .with_components(crate::component::help_menu(&self.registry)),
             Some(name) => self.registry.help_for(prefix, name).map_or_else(
                 || {
                     Reply::ephemeral(format!(
@@ -400,7 +401,7 @@ impl Dispatcher {
     ) -> Reply {
         match result {
             Ok(mut reply) => {
-                if let Err(error) = crate::component::check_components(&reply.components) {
+                if let Err(error) = reply.check() {
                     // Discord would refuse the whole message: say so in the logs, and answer
                     // something the user can act on.
                     tracing::error!(%command, %error, "the command answered invalid components");

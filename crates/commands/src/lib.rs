@@ -15,6 +15,7 @@ pub mod args;
 pub mod component;
 pub mod cooldown;
 pub mod dispatch;
+pub mod modal;
 pub mod precondition;
 pub mod prefix;
 pub mod prompt;
@@ -28,6 +29,7 @@ pub use component::{
 };
 pub use cooldown::{Cooldowns, RetryAfter};
 pub use dispatch::{Command, CommandError, Dispatcher};
+pub use modal::{Modal, ModalInput};
 pub use precondition::{Denied, EventSource, InvocationContext, Precondition, PreconditionExt};
 pub use prefix::{Invocation, parse_prefix};
 pub use prompt::{PromptAnswer, PromptState, Prompts};

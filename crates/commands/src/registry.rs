@@ -1,7 +1,7 @@
 //! The set of declared commands: lookup by name or alias, slash command registration bodies and
 //! generated help.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use twilight_model::application::command::{
@@ -109,23 +109,50 @@ impl Registry {
     /// The help text: commands grouped by category (alphabetical), each with its usage line
     /// and description.
     pub fn help(&self, prefix: &str) -> String {
-        let mut categories: BTreeMap<&str, Vec<&CommandSpec>> = BTreeMap::new();
-        for spec in &self.commands {
-            categories.entry(&spec.category).or_default().push(spec);
-        }
         let mut out = String::new();
-        for (category, mut specs) in categories {
-            specs.sort_by(|a, b| a.name.cmp(&b.name));
-            let _ = writeln!(out, "**{category}**");
-            for spec in specs {
-                let _ = writeln!(out, "`{}` — {}", spec.usage(prefix), spec.description);
-            }
+        for category in self.categories() {
+            out.push_str(&self.category_block(prefix, &category));
             out.push('\n');
         }
         let _ = write!(
             out,
             "Type `{prefix}help <command>` for details on a command."
         );
+        out
+    }
+
+    /// The help categories, alphabetical.
+    pub fn categories(&self) -> Vec<String> {
+        let categories: BTreeSet<&str> =
+            self.commands.iter().map(|s| s.category.as_str()).collect();
+        categories.into_iter().map(str::to_owned).collect()
+    }
+
+    /// The help of one category (`None` when no command has it).
+    pub fn help_category(&self, prefix: &str, category: &str) -> Option<String> {
+        self.commands
+            .iter()
+            .any(|s| s.category == category)
+            .then(|| {
+                format!(
+                    "{}\nType `{prefix}help <command>` for details on a command.",
+                    self.category_block(prefix, category)
+                )
+            })
+    }
+
+    /// `**Category**` and a line per command (usage — description), sorted by name.
+    fn category_block(&self, prefix: &str, category: &str) -> String {
+        let mut specs: Vec<&CommandSpec> = self
+            .commands
+            .iter()
+            .filter(|s| s.category == category)
+            .collect();
+        specs.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out = format!("**{category}**\n");
+        for spec in specs {
+            let _ = writeln!(out, "`{}` — {}", spec.usage(prefix), spec.description);
+        }
         out
     }
 

@@ -2,6 +2,7 @@
 
 use twilight_model::channel::message::{Component, Embed};
 
+use crate::modal::Modal;
 use crate::prompt::PromptState;
 
 /// What to send back.
@@ -24,6 +25,9 @@ pub struct Reply {
     /// When answering a component interaction: edit the message the component belongs to
     /// (interaction response 7) instead of sending a new one. Ignored elsewhere.
     pub update: bool,
+    /// A form to open instead of a message (only as the first answer to a slash command or a
+    /// component click; prefix commands answer that the form needs the slash command).
+    pub modal: Option<Modal>,
 }
 
 impl Reply {
@@ -80,11 +84,31 @@ impl Reply {
         self
     }
 
+    /// Opens `modal` (a form); its submission goes to the handler its `custom_id` names.
+    pub fn modal(modal: Modal) -> Self {
+        Self {
+            modal: Some(modal),
+            ..Self::default()
+        }
+    }
+
     /// Answers a component interaction by editing the component's message (its content,
     /// embeds and components become this reply's) instead of sending a new message.
     #[must_use]
     pub fn update_message(mut self) -> Self {
         self.update = true;
         self
+    }
+}
+
+impl Reply {
+    /// Checks the reply's components and modal against Discord's limits (Discord would refuse
+    /// the whole answer).
+    pub fn check(&self) -> Result<(), crate::component::ComponentError> {
+        crate::component::check_components(&self.components)?;
+        match &self.modal {
+            Some(modal) => modal.check(),
+            None => Ok(()),
+        }
     }
 }

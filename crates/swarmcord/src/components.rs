@@ -143,8 +143,8 @@ pub fn disabled(rows: &[Component]) -> Vec<Component> {
         .collect()
 }
 
-/// The context of a component handler: the [`Services`] (through `Deref`), who clicked where,
-/// and the click.
+/// The context of a component or modal handler: the [`Services`] (through `Deref`), who
+/// clicked (or submitted) where, and the click (or the form's values).
 #[derive(Clone)]
 pub struct ComponentContext {
     services: Services,
@@ -208,6 +208,14 @@ impl ComponentContext {
     /// Everything known about who clicked where.
     pub fn invocation(&self) -> &InvocationContext {
         &self.invocation
+    }
+
+    /// A submitted modal's value of the input `custom_id` (`None` for components, and for an
+    /// optional input left out).
+    pub fn field(&self, custom_id: &str) -> Option<&str> {
+        self.click
+            .field(custom_id)
+            .filter(|value| !value.is_empty())
     }
 
     /// The clicking member's permissions in the channel (computed by Discord).
@@ -298,4 +306,27 @@ impl ComponentHandler for FnComponent {
             click,
         })
     }
+}
+
+/// The help command's category menu: shows the chosen category alone (the same menu stays).
+pub(crate) async fn help_menu(ctx: ComponentContext) -> Result<Reply, CommandError> {
+    let Some(registry) = ctx.commands() else {
+        return Err(CommandError::internal("no command registry yet"));
+    };
+    let Some(category) = ctx.values().first() else {
+        return Err(CommandError::user("Choose a category."));
+    };
+    let mut prefix = ctx.default_prefix().to_owned();
+    if let Some(guild) = ctx.guild_id()
+        && let Ok(settings) = ctx.settings().guild(guild.get()).await
+        && let Some(own) = settings.prefix
+    {
+        prefix = own;
+    }
+    let text = registry
+        .help_category(&prefix, category)
+        .ok_or_else(|| CommandError::user("That category has no commands any more."))?;
+    Ok(Reply::text(text)
+        .with_components(swarmcord_commands::component::help_menu(registry))
+        .update_message())
 }

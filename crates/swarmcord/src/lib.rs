@@ -67,7 +67,7 @@ pub use gateway::{GatewayCommandError, GatewayCommands};
 pub use plugin::{Plugin, Setup, SetupError};
 pub use worker::{Worker, WorkerError};
 
-pub use swarmcord_commands::{CommandError, PromptState, Reply};
+pub use swarmcord_commands::{CommandError, Modal, ModalInput, PromptState, Reply};
 pub use swarmcord_ops::config::Env;
 
 /// Turns an `async fn` into a command: `fn name() -> CommandDef`, registered with

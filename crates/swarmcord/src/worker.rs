@@ -139,6 +139,20 @@ impl Worker {
         self
     }
 
+    /// Runs `handler` when a user submits a modal (opened with
+    /// [`Reply::modal`](crate::Reply::modal)) whose `custom_id` is `name` or `name:…`; the
+    /// values are [`ComponentContext::field`]. Modals and components share one namespace of
+    /// names.
+    #[must_use]
+    pub fn modal<F, Fut, R>(self, name: &str, handler: F) -> Self
+    where
+        F: Fn(ComponentContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoCommandResult,
+    {
+        self.component(name, handler)
+    }
+
     /// Installs a plugin (for example the built-in commands).
     #[must_use]
     pub fn plugin(mut self, plugin: impl Plugin) -> Self {
@@ -611,5 +625,23 @@ fn install(
             crate::components::FnComponent::new(services.clone(), handler),
         )?;
     }
+    if !components.contains(swarmcord_commands::component::HELP_MENU) {
+        setup_help_menu(services, &mut components)?;
+    }
     Ok((dispatcher, components))
+}
+
+/// The built-in help's category menu (unless the bot registered its own `help` component).
+fn setup_help_menu(
+    services: &Services,
+    components: &mut ComponentRouter,
+) -> Result<(), SetupError> {
+    components.register(
+        swarmcord_commands::component::HELP_MENU,
+        crate::components::FnComponent::new(
+            services.clone(),
+            crate::components::boxed(crate::components::help_menu),
+        ),
+    )?;
+    Ok(())
 }
