@@ -21,6 +21,7 @@
 //! | `POST /webhooks/{app}/{token}`, `GET/PATCH/DELETE /webhooks/{app}/{token}/messages/{mid\|@original}` | follow-ups and the original response |
 
 mod commands;
+pub(crate) mod components;
 mod error;
 mod guilds;
 mod interactions;
