@@ -6,9 +6,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::components;
 use super::error::{ApiError, Dispatch, FormErrors, Reply};
 use super::message::{self, FLAG_EPHEMERAL, FLAG_LOADING, INTERACTION_FLAGS, MessageBody, Origin};
+use super::{components, modals};
 use crate::discord::world::{Interaction, InteractionState, Message, OpenModal, World};
 
 /// How long an interaction token can be used for follow-ups (Discord: 15 minutes).
@@ -85,8 +85,8 @@ fn message_dispatch(world: &World, message: &Message, event: &'static str) -> Op
 fn check_callback_data(response: u64, data: &Value) -> Result<(), ApiError> {
     let mut errors = FormErrors::default();
     match response {
-        AUTOCOMPLETE_RESULT => components::check_choices(&mut errors, data),
-        MODAL => components::check_modal(&mut errors, data),
+        AUTOCOMPLETE_RESULT => modals::check_choices(&mut errors, data),
+        MODAL => modals::check_modal(&mut errors, data),
         _ => {}
     }
     errors.check()

@@ -10,7 +10,7 @@ use crate::util::unix_ms;
 /// `SUPPRESS_EMBEDS`.
 pub(super) const FLAG_SUPPRESS_EMBEDS: u64 = 1 << 2;
 /// `EPHEMERAL`.
-pub(super) const FLAG_EPHEMERAL: u64 = 1 << 6;
+pub(crate) const FLAG_EPHEMERAL: u64 = 1 << 6;
 /// `LOADING` (a deferred interaction response).
 pub(super) const FLAG_LOADING: u64 = 1 << 7;
 /// `SUPPRESS_NOTIFICATIONS`.
@@ -335,7 +335,7 @@ pub(super) fn apply_edit(
 /// The REST (`gateway == false`) or `MESSAGE_CREATE`/`MESSAGE_UPDATE` JSON of a stored message,
 /// with what the world model leaves out: the interaction a response answers (type 20 for slash
 /// commands) and `referenced_message` for replies.
-pub(super) fn render(world: &World, message: &Message, gateway: bool) -> Value {
+pub(crate) fn render(world: &World, message: &Message, gateway: bool) -> Value {
     let mut v = if gateway {
         message.to_gateway_json(world, false)
     } else {
