@@ -14,28 +14,24 @@
 //! | `POST /_sim/autocomplete` | [`InteractionSpec`] with one option `"focused": true` | type 4 |
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Instant;
 
-use axum::Json;
-use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{
-    Control, ControlError, CreatedInteraction, InteractionSpec, Shared, error_response, parse,
-    snowflake,
-};
-use crate::discord::rest::components::{
-    self, ACTION_ROW, BUTTON, CHANNEL_SELECT, LABEL, LINK, MENTIONABLE_SELECT, ROLE_SELECT,
-    STRING_SELECT, TEXT_INPUT, USER_SELECT,
-};
+use super::{Control, ControlError, CreatedInteraction, InteractionSpec, snowflake};
+use crate::discord::rest::components::{self, ACTION_ROW, BUTTON, LABEL, LINK, TEXT_INPUT};
 use crate::discord::rest::message;
 use crate::discord::world::{Interaction, InteractionState, World};
 use crate::util::random_hex;
 
+mod http;
 mod options;
+mod resolve;
+
+pub(super) use http::router;
+use resolve::{check_input, resolve, resolved_member, select_values};
 
 /// A user clicks a button or chooses in a select menu of a message the bot sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,79 +97,6 @@ pub struct ContextMenuSpec {
 
 fn invalid(message: impl Into<String>) -> ControlError {
     ControlError::Invalid(message.into())
-}
-
-/// The member JSON of `user_id` in `guild_id` as resolved data carries it: without `user`, with
-/// the member's `permissions` in `channel_id`.
-fn resolved_member(world: &World, guild_id: u64, user_id: u64, channel_id: u64) -> Option<Value> {
-    let member = world.guilds.get(&guild_id)?.members.get(&user_id)?;
-    let mut json = member.to_json_without_user();
-    json["permissions"] = json!(world.channel_permissions(user_id, channel_id).to_string());
-    Some(json)
-}
-
-/// The partial channel of resolved data.
-fn resolved_channel(world: &World, channel_id: u64, viewer: u64) -> Option<Value> {
-    let channel = world.channels.get(&channel_id)?;
-    let mut json = json!({
-        "id": channel_id.to_string(),
-        "type": channel.kind.code(),
-        "name": channel.name.clone().unwrap_or_default(),
-        "permissions": world.channel_permissions(viewer, channel_id).to_string(),
-    });
-    if let Some(parent) = channel.parent_id {
-        json["parent_id"] = json!(parent.to_string());
-    }
-    Some(json)
-}
-
-/// Adds `kind`'s entry for `id` to `resolved` (`users` + `members`, `roles`, `channels`);
-/// `false` if there is no such entity where the user is.
-fn resolve(
-    world: &World,
-    resolved: &mut Map<String, Value>,
-    kind: &str,
-    id: u64,
-    guild_id: Option<u64>,
-    channel_id: u64,
-    user_id: u64,
-) -> bool {
-    let mut put = |key: &str, value: Value| {
-        resolved
-            .entry(key)
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .map(|m| m.insert(id.to_string(), value));
-    };
-    match kind {
-        "user" => {
-            let Some(user) = world.users.get(&id) else {
-                return false;
-            };
-            put("users", user.to_json());
-            if let Some(member) = guild_id.and_then(|g| resolved_member(world, g, id, channel_id)) {
-                put("members", member);
-            }
-            true
-        }
-        "role" => {
-            let role = guild_id
-                .and_then(|g| world.guilds.get(&g))
-                .and_then(|g| g.roles.iter().find(|r| r.id == id));
-            role.map(|role| put("roles", role.to_json())).is_some()
-        }
-        "channel" => {
-            let visible = world
-                .channels
-                .get(&id)
-                .is_some_and(|c| c.guild_id == guild_id || c.guild_id.is_none());
-            visible
-                && resolved_channel(world, id, user_id)
-                    .map(|c| put("channels", c))
-                    .is_some()
-        }
-        _ => false,
-    }
 }
 
 impl Control {
@@ -589,157 +512,5 @@ impl Control {
             modal.channel_id,
             modal.user_id,
         ))
-    }
-}
-
-/// What Discord's client enforces before it submits a text input.
-fn check_input(input: &Value, custom_id: &str, value: &str) -> Result<(), ControlError> {
-    let len = u64::try_from(value.chars().count()).unwrap_or(u64::MAX);
-    let required = input["required"].as_bool().unwrap_or(true);
-    if value.is_empty() {
-        return if required {
-            Err(invalid(format!("text input {custom_id:?} is required")))
-        } else {
-            Ok(())
-        };
-    }
-    let min = input["min_length"].as_u64().unwrap_or(0);
-    let max = input["max_length"].as_u64().unwrap_or(4000);
-    if len < min || len > max {
-        return Err(invalid(format!(
-            "text input {custom_id:?} takes {min} to {max} characters, got {len}"
-        )));
-    }
-    Ok(())
-}
-
-/// Checks the chosen values against the select menu and resolves the entities they name.
-fn select_values(
-    world: &World,
-    select: &Value,
-    kind: u64,
-    spec: &ComponentSpec,
-    guild_id: Option<u64>,
-    channel_id: u64,
-) -> Result<Map<String, Value>, ControlError> {
-    let min = select["min_values"].as_u64().unwrap_or(1);
-    let max = select["max_values"].as_u64().unwrap_or(1);
-    let count = u64::try_from(spec.values.len()).unwrap_or(u64::MAX);
-    if count < min || count > max {
-        return Err(invalid(format!(
-            "select {:?} takes {min} to {max} values, got {count}",
-            spec.custom_id
-        )));
-    }
-    let mut unique = spec.values.clone();
-    unique.sort();
-    unique.dedup();
-    if unique.len() != spec.values.len() {
-        return Err(invalid("a value can be chosen once"));
-    }
-    let mut resolved = Map::new();
-    for value in &spec.values {
-        let ok = if kind == STRING_SELECT {
-            select["options"]
-                .as_array()
-                .is_some_and(|o| o.iter().any(|o| o["value"] == value.as_str()))
-        } else {
-            let id = value
-                .parse::<u64>()
-                .map_err(|_| invalid(format!("{value:?} is not an id")))?;
-            let kinds: &[&str] = match kind {
-                USER_SELECT => &["user"],
-                ROLE_SELECT => &["role"],
-                MENTIONABLE_SELECT => &["user", "role"],
-                _ => &["channel"],
-            };
-            let allowed_type = kind != CHANNEL_SELECT
-                || select["channel_types"].as_array().is_none_or(|types| {
-                    world.channels.get(&id).is_some_and(|c| {
-                        types
-                            .iter()
-                            .any(|t| t.as_u64() == Some(u64::from(c.kind.code())))
-                    })
-                });
-            allowed_type
-                && kinds.iter().any(|k| {
-                    resolve(
-                        world,
-                        &mut resolved,
-                        k,
-                        id,
-                        guild_id,
-                        channel_id,
-                        spec.user_id,
-                    )
-                })
-        };
-        if !ok {
-            return Err(invalid(format!(
-                "{value:?} is not a choice of select {:?}",
-                spec.custom_id
-            )));
-        }
-    }
-    Ok(resolved)
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTP
-
-type St = State<Arc<Shared>>;
-
-fn answer(result: Result<CreatedInteraction, ControlError>) -> Response {
-    match result {
-        Ok(created) => Json(created).into_response(),
-        Err(e) => error_response(&e),
-    }
-}
-
-/// The interaction routes, merged into the control router.
-pub(super) fn router() -> axum::Router<Arc<Shared>> {
-    use axum::routing::post;
-    axum::Router::new()
-        .route("/components", post(http_component))
-        .route("/modals", post(http_submit_modal).get(http_open_modals))
-        .route("/autocomplete", post(http_autocomplete))
-        .route("/context_menu", post(http_context_menu))
-}
-
-async fn http_component(State(shared): St, body: axum::body::Bytes) -> Response {
-    match parse::<ComponentSpec>(&body) {
-        Ok(spec) => answer(Control::new(shared).use_component(&spec)),
-        Err(r) => *r,
-    }
-}
-
-async fn http_submit_modal(State(shared): St, body: axum::body::Bytes) -> Response {
-    match parse::<ModalSubmitSpec>(&body) {
-        Ok(spec) => answer(Control::new(shared).submit_modal(&spec)),
-        Err(r) => *r,
-    }
-}
-
-#[derive(Deserialize)]
-struct ModalsQuery {
-    #[serde(with = "snowflake")]
-    user_id: u64,
-}
-
-async fn http_open_modals(State(shared): St, Query(q): Query<ModalsQuery>) -> Response {
-    Json(Control::new(shared).open_modals(q.user_id)).into_response()
-}
-
-async fn http_autocomplete(State(shared): St, body: axum::body::Bytes) -> Response {
-    match parse::<InteractionSpec>(&body) {
-        Ok(spec) => answer(Control::new(shared).autocomplete(&spec)),
-        Err(r) => *r,
-    }
-}
-
-async fn http_context_menu(State(shared): St, body: axum::body::Bytes) -> Response {
-    match parse::<ContextMenuSpec>(&body) {
-        Ok(spec) => answer(Control::new(shared).context_menu(&spec)),
-        Err(r) => *r,
     }
 }
