@@ -92,6 +92,14 @@ fn check_callback_data(response: u64, data: &Value) -> Result<(), ApiError> {
     errors.check()
 }
 
+/// A callback's message errors sit under `data`, where the message is in the body.
+fn under_data(mut error: ApiError) -> ApiError {
+    if let Some(errors) = error.errors.take() {
+        error.errors = Some(json!({"data": errors}));
+    }
+    error
+}
+
 /// `POST /interactions/{interaction_id}/{interaction_token}/callback[?with_response=true]`.
 ///
 /// The first callback must come within `interaction_deadline` of the interaction's creation
@@ -145,7 +153,7 @@ pub(super) fn callback(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let mut original = None;
     match response {
         CHANNEL_MESSAGE => {
-            let parsed = MessageBody::parse(data)?;
+            let parsed = MessageBody::parse(data).map_err(under_data)?;
             if parsed.is_empty() {
                 return Err(ApiError::empty_message());
             }
@@ -195,7 +203,7 @@ pub(super) fn callback(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             );
         }
         UPDATE_MESSAGE => {
-            let parsed = MessageBody::parse(data)?;
+            let parsed = MessageBody::parse(data).map_err(under_data)?;
             let target = component_message(&interaction)
                 .filter(|id| world.messages.contains_key(id))
                 .ok_or_else(ApiError::unknown_message)?;
