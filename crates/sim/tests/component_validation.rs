@@ -118,7 +118,9 @@ fn button(custom_id: &str) -> Value {
 }
 
 fn row(components: Vec<Value>) -> Value {
-    json!({"type": 1, "components": components})
+    let mut row = json!({"type": 1});
+    row["components"] = Value::Array(components);
+    row
 }
 
 fn select(options: usize) -> Value {
@@ -129,7 +131,7 @@ fn select(options: usize) -> Value {
 }
 
 /// Error at `components.0.components.{index}.{rest}`.
-fn at_component(index: usize, inner: Value) -> Value {
+fn at_component(index: usize, inner: &Value) -> Value {
     json!({"components": {"0": {"components": {index.to_string(): inner}}}})
 }
 
@@ -168,7 +170,7 @@ async fn action_rows_and_their_width() {
         f.send(&json!([row(vec![button("a"), select(2)])])).await,
         invalid(&at_component(
             1,
-            error(
+            &error(
                 "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
                 "The specified component exceeds the maximum width"
             )
@@ -185,7 +187,7 @@ async fn action_rows_and_their_width() {
         f.send(&json!([row(vec![text_input])])).await,
         invalid(&at_component(
             0,
-            error(
+            &error(
                 "UNION_TYPE_CHOICES",
                 "Value of field \"type\" must be one of (2, 3, 5, 6, 7, 8)."
             )
@@ -202,14 +204,14 @@ async fn buttons() {
         f.send(&one(button(&"c".repeat(101)))).await,
         invalid(&at_component(
             1,
-            json!({"custom_id": error("BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")})
+            &json!({"custom_id": error("BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")})
         ))
     );
     assert_eq!(
         f.send(&one(button("first"))).await,
         invalid(&at_component(
             1,
-            json!({"custom_id": error("COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id was already specified")})
+            &json!({"custom_id": error("COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id was already specified")})
         ))
     );
     assert_eq!(
@@ -217,7 +219,7 @@ async fn buttons() {
             .await,
         invalid(&at_component(
             1,
-            json!({"custom_id": error("BUTTON_COMPONENT_CUSTOM_ID_REQUIRED", "A custom id is required")})
+            &json!({"custom_id": error("BUTTON_COMPONENT_CUSTOM_ID_REQUIRED", "A custom id is required")})
         ))
     );
     let exclusive = error(
@@ -231,7 +233,7 @@ async fn buttons() {
         .await,
         invalid(&at_component(
             1,
-            json!({"custom_id": exclusive, "url": exclusive})
+            &json!({"custom_id": exclusive, "url": exclusive})
         ))
     );
     assert_eq!(
@@ -239,7 +241,7 @@ async fn buttons() {
             .await,
         invalid(&at_component(
             1,
-            json!({"url": error("BASE_TYPE_REQUIRED", "This field is required")})
+            &json!({"url": error("BASE_TYPE_REQUIRED", "This field is required")})
         ))
     );
     assert_eq!(
@@ -256,7 +258,7 @@ async fn buttons() {
             .await,
         invalid(&at_component(
             1,
-            json!({"style": error("BASE_TYPE_CHOICES", "Value must be one of (1, 2, 3, 4, 5, 6).")})
+            &json!({"style": error("BASE_TYPE_CHOICES", "Value must be one of (1, 2, 3, 4, 5, 6).")})
         ))
     );
     let labelled =
@@ -266,7 +268,7 @@ async fn buttons() {
         f.send(&one(labelled(81))).await,
         invalid(&at_component(
             1,
-            json!({"label": error("BASE_TYPE_MAX_LENGTH", "Must be 80 or fewer in length.")})
+            &json!({"label": error("BASE_TYPE_MAX_LENGTH", "Must be 80 or fewer in length.")})
         ))
     );
     let emoji = |e: Value| json!({"type": 2, "style": 2, "custom_id": "e", "emoji": e});
@@ -281,14 +283,14 @@ async fn buttons() {
         f.send(&one(emoji(json!({})))).await,
         invalid(&at_component(
             1,
-            json!({"emoji": error("BUTTON_COMPONENT_INVALID_EMOJI", "Invalid emoji")})
+            &json!({"emoji": error("BUTTON_COMPONENT_INVALID_EMOJI", "Invalid emoji")})
         ))
     );
     assert_eq!(
         f.send(&one(emoji(json!({"id": "abc"})))).await,
         invalid(&at_component(
             1,
-            json!({"emoji": {"id": error("NUMBER_TYPE_COERCE", "Value \"abc\" is not snowflake.")}})
+            &json!({"emoji": {"id": error("NUMBER_TYPE_COERCE", "Value \"abc\" is not snowflake.")}})
         ))
     );
 }
@@ -302,7 +304,7 @@ async fn select_menus() {
         f.send(&one(select(26))).await,
         invalid(&at_component(
             0,
-            json!({"options": error("BASE_TYPE_BAD_LENGTH", "Must be between 1 and 25 in length.")})
+            &json!({"options": error("BASE_TYPE_BAD_LENGTH", "Must be between 1 and 25 in length.")})
         ))
     );
     let mut placeholder = select(2);
@@ -313,7 +315,7 @@ async fn select_menus() {
         f.send(&one(placeholder)).await,
         invalid(&at_component(
             0,
-            json!({"placeholder": error("BASE_TYPE_MAX_LENGTH", "Must be 150 or fewer in length.")})
+            &json!({"placeholder": error("BASE_TYPE_MAX_LENGTH", "Must be 150 or fewer in length.")})
         ))
     );
     let mut long_label = select(2);
@@ -323,7 +325,7 @@ async fn select_menus() {
         f.send(&one(long_label)).await,
         invalid(&at_component(
             0,
-            json!({"options": {"1": {"label": error("BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")}}})
+            &json!({"options": {"1": {"label": error("BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.")}}})
         ))
     );
     let mut duplicated = select(2);
@@ -332,7 +334,7 @@ async fn select_menus() {
         f.send(&one(duplicated)).await,
         invalid(&at_component(
             0,
-            json!({"options": {"1": error("SELECT_COMPONENT_OPTION_VALUE_DUPLICATED", "The specified option value is already used")}})
+            &json!({"options": {"1": error("SELECT_COMPONENT_OPTION_VALUE_DUPLICATED", "The specified option value is already used")}})
         ))
     );
     let mut values = select(3);
@@ -344,7 +346,7 @@ async fn select_menus() {
         f.send(&one(values.clone())).await,
         invalid(&at_component(
             0,
-            json!({"max_values": error("NUMBER_TYPE_MAX", "int value should be less than or equal to 25.")})
+            &json!({"max_values": error("NUMBER_TYPE_MAX", "int value should be less than or equal to 25.")})
         ))
     );
     values["max_values"] = json!(4);
@@ -352,7 +354,7 @@ async fn select_menus() {
         f.send(&one(values.clone())).await,
         invalid(&at_component(
             0,
-            json!({"options": error("BASE_TYPE_MIN_LENGTH", "Must be 4 or more in length.")})
+            &json!({"options": error("BASE_TYPE_MIN_LENGTH", "Must be 4 or more in length.")})
         ))
     );
     values["max_values"] = json!(1);
@@ -362,14 +364,14 @@ async fn select_menus() {
         f.send(&one(values)).await,
         invalid(&at_component(
             0,
-            json!({"options": error("SELECT_COMPONENT_TOO_MANY_DEFAULT_VALUES", "The specified number of default values exceeds the specified maximum values")})
+            &json!({"options": error("SELECT_COMPONENT_TOO_MANY_DEFAULT_VALUES", "The specified number of default values exceeds the specified maximum values")})
         ))
     );
     assert_eq!(
         f.send(&one(json!({"type": 5, "options": []}))).await,
         invalid(&at_component(
             0,
-            json!({"custom_id": error("BASE_TYPE_REQUIRED", "This field is required")})
+            &json!({"custom_id": error("BASE_TYPE_REQUIRED", "This field is required")})
         ))
     );
     assert_eq!(
@@ -437,7 +439,7 @@ async fn responses_followups_and_edits_are_validated_too() {
         (status, body),
         invalid(&at_component(
             1,
-            json!({"custom_id": error("COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id was already specified")})
+            &json!({"custom_id": error("COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id was already specified")})
         ))
     );
 }
@@ -447,7 +449,9 @@ fn text_input(custom_id: &str) -> Value {
 }
 
 fn modal(title: &str, rows: Vec<Value>) -> Value {
-    json!({"type": 9, "data": {"custom_id": "m", "title": title, "components": rows}})
+    let mut modal = json!({"type": 9, "data": {"custom_id": "m", "title": title}});
+    modal["data"]["components"] = Value::Array(rows);
+    modal
 }
 
 #[tokio::test]

@@ -83,10 +83,9 @@ pub(super) fn check_string(
     let path = at(path, &[key]);
     match field(parent, key) {
         None if required_field => required(errors, &path),
-        None => {}
         Some(Value::String(s)) if required_field && s.is_empty() => required(errors, &path),
         Some(Value::String(s)) if chars(s) > max => max_length_error(errors, &path, max),
-        Some(Value::String(_)) => {}
+        None | Some(Value::String(_)) => {}
         Some(other) => errors.add(
             &path,
             "BASE_TYPE_STRING",
@@ -275,17 +274,17 @@ fn check_button(
             required(errors, &style_path);
             return;
         }
-        Some(raw) => match raw.as_u64().filter(|s| (1..=6).contains(s)) {
-            Some(style) => style,
-            None => {
+        Some(raw) => {
+            let Some(style) = raw.as_u64().filter(|s| (1..=6).contains(s)) else {
                 errors.add(
                     &style_path,
                     "BASE_TYPE_CHOICES",
                     "Value must be one of (1, 2, 3, 4, 5, 6).",
                 );
                 return;
-            }
-        },
+            };
+            style
+        }
     };
     check_string(errors, button, path, "label", 80, false);
     check_emoji(errors, button, path);
