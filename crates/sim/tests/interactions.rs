@@ -320,3 +320,33 @@ async fn only_the_bots_enabled_components_can_be_used() {
         .use_component(&click(ephemeral, g.members[0], "mine"))
         .expect("its user clicks");
 }
+
+#[tokio::test]
+async fn a_click_answered_after_the_deadline_is_unknown() {
+    let sim = swarmcord_sim::DiscordSim::start(DiscordConfig {
+        interaction_deadline: std::time::Duration::from_millis(200),
+        ..DiscordConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    let g = guild(&sim);
+    let sent = post(
+        &sim,
+        g.text_channels[0],
+        &json!({"content": "late", "components": [row(vec![button("late", "Late")])]}),
+    )
+    .await;
+    let created = sim
+        .control()
+        .use_component(&click(id_of(&sent), g.members[0], "late"))
+        .expect("click");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let late = callback(&sim, &created, &json!({"type": 6})).await;
+    assert_eq!(
+        (late.status, late.body),
+        (
+            404,
+            json!({"code": 10062, "message": "Unknown interaction"})
+        )
+    );
+}
