@@ -15,6 +15,7 @@
 //! | `POST /_sim/messages` | [`MessageSpec`] | `{"id": "…"}` (`MESSAGE_CREATE` sent) |
 //! | `POST /_sim/say[?format=text]` | [`SaySpec`] | [`SayAnswer`] (or the reply's text) once the bot replied; 504 if it did not |
 //! | `POST /_sim/interactions` | [`InteractionSpec`] | [`CreatedInteraction`] |
+//! | `POST /_sim/components`, `/_sim/modals`, `/_sim/autocomplete`, `/_sim/context_menu`; `GET /_sim/modals?user_id=` | see [`interactions`] | [`CreatedInteraction`] |
 //! | `POST /_sim/voice` | [`VoiceSpec`] | a user joins/leaves a voice channel |
 //! | `POST /_sim/dispatch` | `{"guild_id"?, "event", "data"}` | a raw dispatch |
 //! | `POST /_sim/blast` | [`BlastSpec`] | [`BlastReport`] when done |
@@ -40,13 +41,16 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::gateway::{GatewayStats, SessionInfo, ShardAction};
 use super::world::{
-    Channel, ChannelKind, DEFAULT_EVERYONE_PERMISSIONS, Guild, Interaction, InteractionState,
-    Member, Message, Role, User, VoiceState,
+    Channel, ChannelKind, DEFAULT_EVERYONE_PERMISSIONS, Guild, Member, Message, Role, User,
+    VoiceState,
 };
 use crate::record::Record;
 use crate::util::{random_hex, unix_ms};
 
 mod changes;
+pub mod interactions;
+
+pub use interactions::{ComponentSpec, ContextMenuKind, ContextMenuSpec, ModalSubmitSpec};
 
 /// Serde helper: snowflakes travel as strings, as in Discord's JSON.
 mod snowflake {
@@ -693,94 +697,13 @@ impl Control {
     }
 
     /// A user invokes a slash command (`INTERACTION_CREATE`, type 2 `APPLICATION_COMMAND`).
+    /// `spec.options` may nest subcommands and subcommand groups as Discord does (checked);
+    /// user, channel, role and mentionable options get their `data.resolved` entries.
     pub fn create_interaction(
         &self,
         spec: &InteractionSpec,
     ) -> Result<CreatedInteraction, ControlError> {
-        let id = self.shared.ids.next();
-        let token = format!("aW50ZXJhY3Rpb246{}", random_hex(48));
-        let mut world = self.shared.world();
-        let channel = world
-            .channels
-            .get(&spec.channel_id)
-            .ok_or(ControlError::Unknown("channel", spec.channel_id))?;
-        let channel_json = channel.to_json(&world.users);
-        let user = world
-            .users
-            .get(&spec.user_id)
-            .cloned()
-            .ok_or(ControlError::Unknown("user", spec.user_id))?;
-        let command_id = world
-            .commands
-            .values()
-            .find(|c| {
-                c.json["name"] == spec.name && (c.guild_id.is_none() || c.guild_id == spec.guild_id)
-            })
-            .map_or_else(|| self.shared.ids.next(), |c| c.id);
-        let app_id = world.bot.id;
-        let app_permissions = world.channel_permissions(app_id, spec.channel_id);
-        let mut payload = json!({
-            "id": id.to_string(),
-            "application_id": app_id.to_string(),
-            "type": 2,
-            "data": {
-                "id": command_id.to_string(),
-                "name": spec.name,
-                "type": 1,
-                "options": if spec.options.is_null() { json!([]) } else { spec.options.clone() },
-            },
-            "channel_id": spec.channel_id.to_string(),
-            "channel": channel_json,
-            "token": token,
-            "version": 1,
-            "app_permissions": app_permissions.to_string(),
-            "locale": "en-US",
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": spec.guild_id.map_or_else(|| spec.user_id.to_string(), |g| g.to_string())},
-            "context": u8::from(spec.guild_id.is_none()),
-            "attachment_size_limit": 10_485_760,
-        });
-        if let Some(guild_id) = spec.guild_id {
-            let guild = world
-                .guilds
-                .get(&guild_id)
-                .ok_or(ControlError::Unknown("guild", guild_id))?;
-            let member = guild
-                .members
-                .get(&spec.user_id)
-                .ok_or(ControlError::Unknown("member", spec.user_id))?;
-            let mut member_json = member.to_json(&user);
-            member_json["permissions"] = json!(
-                world
-                    .channel_permissions(spec.user_id, spec.channel_id)
-                    .to_string()
-            );
-            payload["guild_id"] = json!(guild_id.to_string());
-            payload["guild"] =
-                json!({"id": guild_id.to_string(), "locale": "en-US", "features": []});
-            payload["guild_locale"] = json!("en-US");
-            payload["member"] = member_json;
-        } else {
-            payload["user"] = user.to_json();
-        }
-        world.interactions.insert(
-            id,
-            Interaction {
-                id,
-                token: token.clone(),
-                payload: payload.clone(),
-                guild_id: spec.guild_id,
-                channel_id: spec.channel_id,
-                user_id: spec.user_id,
-                created: Instant::now(),
-                state: InteractionState::Pending,
-                original_message: None,
-            },
-        );
-        drop(world);
-        self.shared
-            .dispatch(spec.guild_id, "INTERACTION_CREATE", payload);
-        Ok(CreatedInteraction { id, token })
+        self.command_interaction(spec, false)
     }
 
     /// A user joins or leaves a voice channel (`VOICE_STATE_UPDATE`).
@@ -1157,6 +1080,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/log", get(http_log))
         .route("/config", patch(http_patch_config))
         .route("/rest_faults", post(http_rest_fault))
+        .merge(interactions::router())
 }
 
 async fn http_create_guild(State(shared): St, body: axum::body::Bytes) -> Response {

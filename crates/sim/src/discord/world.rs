@@ -577,6 +577,24 @@ pub struct Interaction {
     pub original_message: Option<u64>,
 }
 
+/// A modal a bot opened (interaction callback type 9), shown to the interaction's user until
+/// they submit it.
+#[derive(Debug, Clone)]
+pub struct OpenModal {
+    /// The interaction the modal answered.
+    pub interaction_id: u64,
+    /// The user who sees it.
+    pub user_id: u64,
+    /// Guild of the interaction, if any.
+    pub guild_id: Option<u64>,
+    /// Channel of the interaction.
+    pub channel_id: u64,
+    /// The message whose component opened it (for a modal opened from a button or select).
+    pub message_id: Option<u64>,
+    /// The callback's `data` (`custom_id`, `title`, `components`, with component ids).
+    pub data: Value,
+}
+
 /// A registered application command.
 #[derive(Debug, Clone)]
 pub struct AppCommand {
@@ -605,6 +623,8 @@ pub struct World {
     pub interactions: HashMap<u64, Interaction>,
     /// Application commands by id.
     pub commands: BTreeMap<u64, AppCommand>,
+    /// Modals open on users' screens, by the id of the interaction they answered.
+    pub modals: BTreeMap<u64, OpenModal>,
     /// Message nonces sent with `enforce_nonce`, by (author, nonce): the message made and when.
     pub nonces: HashMap<(u64, String), (u64, Instant)>,
 }
@@ -623,6 +643,7 @@ impl World {
             interactions: HashMap::new(),
             nonces: HashMap::new(),
             commands: BTreeMap::new(),
+            modals: BTreeMap::new(),
         }
     }
 

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use super::Ctx;
 use super::error::{ApiError, Dispatch, FormErrors, Reply};
 use super::message::{self, FLAG_EPHEMERAL, FLAG_LOADING, INTERACTION_FLAGS, MessageBody, Origin};
-use crate::discord::world::{Interaction, InteractionState, Message, World};
+use super::{components, modals};
+use crate::discord::world::{Interaction, InteractionState, Message, OpenModal, World};
 
 /// How long an interaction token can be used for follow-ups (Discord: 15 minutes).
 pub(super) const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -79,33 +80,24 @@ fn message_dispatch(world: &World, message: &Message, event: &'static str) -> Op
     })
 }
 
-/// Checks a callback's `data` for the callback types that carry one.
+/// Checks a callback's `data` for the callback types that carry one (message bodies are
+/// checked by [`MessageBody::parse`]).
 fn check_callback_data(response: u64, data: &Value) -> Result<(), ApiError> {
     let mut errors = FormErrors::default();
     match response {
-        AUTOCOMPLETE_RESULT if data["choices"].as_array().is_some_and(|c| c.len() > 25) => {
-            super::error::max_length_error(&mut errors, &["data", "choices"], 25);
-        }
-        MODAL => {
-            for key in ["custom_id", "title", "components"] {
-                if data[key].is_null() {
-                    errors.add(
-                        &["data", key],
-                        "BASE_TYPE_REQUIRED",
-                        "This field is required",
-                    );
-                }
-            }
-            if data["title"]
-                .as_str()
-                .is_some_and(|t| t.chars().count() > 45)
-            {
-                super::error::max_length_error(&mut errors, &["data", "title"], 45);
-            }
-        }
+        AUTOCOMPLETE_RESULT => modals::check_choices(&mut errors, data),
+        MODAL => modals::check_modal(&mut errors, data),
         _ => {}
     }
     errors.check()
+}
+
+/// A callback's message errors sit under `data`, where the message is in the body.
+fn under_data(mut error: ApiError) -> ApiError {
+    if let Some(errors) = error.errors.take() {
+        error.errors = Some(json!({"data": errors}));
+    }
+    error
 }
 
 /// `POST /interactions/{interaction_id}/{interaction_token}/callback[?with_response=true]`.
@@ -147,11 +139,21 @@ pub(super) fn callback(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     };
     let data = &body["data"];
     check_callback_data(response, data)?;
+    if matches!(response, DEFERRED_UPDATE_MESSAGE | UPDATE_MESSAGE)
+        && component_message(&interaction).is_none()
+    {
+        // A modal submitted from a slash command has no message to update.
+        return Err(ApiError::form(
+            &["type"],
+            "INTERACTION_RESPONSE_TYPE_INVALID",
+            "Interaction response type is invalid for this interaction",
+        ));
+    }
     let mut dispatches = Vec::new();
     let mut original = None;
     match response {
         CHANNEL_MESSAGE => {
-            let parsed = MessageBody::parse(data)?;
+            let parsed = MessageBody::parse(data).map_err(under_data)?;
             if parsed.is_empty() {
                 return Err(ApiError::empty_message());
             }
@@ -183,19 +185,35 @@ pub(super) fn callback(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             original = Some(id);
         }
         DEFERRED_UPDATE_MESSAGE => original = component_message(&interaction),
-        UPDATE_MESSAGE => {
-            let parsed = MessageBody::parse(data)?;
-            if let Some(target) =
-                component_message(&interaction).filter(|id| world.messages.contains_key(id))
-            {
-                message::apply_edit(&mut world, target, &parsed, message::FLAG_SUPPRESS_EMBEDS)?;
-                original = Some(target);
-                dispatches.extend(message_dispatch(
-                    &world,
-                    &world.messages[&target],
-                    "MESSAGE_UPDATE",
-                ));
+        MODAL => {
+            let mut modal = data.clone();
+            if let Some(rows) = modal["components"].as_array_mut() {
+                components::assign_ids(rows);
             }
+            world.modals.insert(
+                interaction_id,
+                OpenModal {
+                    interaction_id,
+                    user_id: interaction.user_id,
+                    guild_id: interaction.guild_id,
+                    channel_id: interaction.channel_id,
+                    message_id: component_message(&interaction),
+                    data: modal,
+                },
+            );
+        }
+        UPDATE_MESSAGE => {
+            let parsed = MessageBody::parse(data).map_err(under_data)?;
+            let target = component_message(&interaction)
+                .filter(|id| world.messages.contains_key(id))
+                .ok_or_else(ApiError::unknown_message)?;
+            message::apply_edit(&mut world, target, &parsed, message::FLAG_SUPPRESS_EMBEDS)?;
+            original = Some(target);
+            dispatches.extend(message_dispatch(
+                &world,
+                &world.messages[&target],
+                "MESSAGE_UPDATE",
+            ));
         }
         _ => {}
     }

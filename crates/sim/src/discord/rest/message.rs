@@ -10,7 +10,7 @@ use crate::util::unix_ms;
 /// `SUPPRESS_EMBEDS`.
 pub(super) const FLAG_SUPPRESS_EMBEDS: u64 = 1 << 2;
 /// `EPHEMERAL`.
-pub(super) const FLAG_EPHEMERAL: u64 = 1 << 6;
+pub(crate) const FLAG_EPHEMERAL: u64 = 1 << 6;
 /// `LOADING` (a deferred interaction response).
 pub(super) const FLAG_LOADING: u64 = 1 << 7;
 /// `SUPPRESS_NOTIFICATIONS`.
@@ -166,13 +166,10 @@ impl MessageBody {
             }
         }
         if let Some(components) = &self.components {
-            let max = if self.flags.unwrap_or(0) & FLAG_COMPONENTS_V2 == 0 {
-                5
-            } else {
-                40
-            };
-            if components.len() > max {
-                max_length_error(errors, &["components"], max);
+            if self.flags.unwrap_or(0) & FLAG_COMPONENTS_V2 == 0 {
+                super::components::check_message(errors, components);
+            } else if components.len() > 40 {
+                max_length_error(errors, &["components"], 40);
             }
         }
     }
@@ -255,6 +252,13 @@ fn normalize_embeds(embeds: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// Components as Discord stores them: every component gets an `id`.
+fn numbered(components: &[Value]) -> Vec<Value> {
+    let mut components = components.to_vec();
+    super::components::assign_ids(&mut components);
+    components
+}
+
 /// A new message (not stored yet) from a validated body.
 pub(super) fn build(
     world: &World,
@@ -271,7 +275,7 @@ pub(super) fn build(
         author_id: origin.author_id,
         content: body.content.clone().unwrap_or_default(),
         embeds: normalize_embeds(body.embeds.as_deref().unwrap_or_default()),
-        components: body.components.clone().unwrap_or_default(),
+        components: numbered(body.components.as_deref().unwrap_or_default()),
         timestamp_ms: unix_ms(),
         edited_ms: None,
         mentions: body.mentions(world),
@@ -303,7 +307,7 @@ pub(super) fn apply_edit(
         edited.embeds = normalize_embeds(embeds);
     }
     if let Some(components) = &body.components {
-        edited.components.clone_from(components);
+        edited.components = numbered(components);
     }
     if let Some(flags) = body.flags {
         edited.flags = (edited.flags & !editable_flags) | (flags & editable_flags);
@@ -331,7 +335,7 @@ pub(super) fn apply_edit(
 /// The REST (`gateway == false`) or `MESSAGE_CREATE`/`MESSAGE_UPDATE` JSON of a stored message,
 /// with what the world model leaves out: the interaction a response answers (type 20 for slash
 /// commands) and `referenced_message` for replies.
-pub(super) fn render(world: &World, message: &Message, gateway: bool) -> Value {
+pub(crate) fn render(world: &World, message: &Message, gateway: bool) -> Value {
     let mut v = if gateway {
         message.to_gateway_json(world, false)
     } else {

@@ -21,11 +21,13 @@
 //! | `POST /webhooks/{app}/{token}`, `GET/PATCH/DELETE /webhooks/{app}/{token}/messages/{mid\|@original}` | follow-ups and the original response |
 
 mod commands;
+pub(crate) mod components;
 mod error;
 mod guilds;
 mod interactions;
-mod message;
+pub(crate) mod message;
 mod messages;
+mod modals;
 mod ratelimit;
 mod routes;
 mod users;
