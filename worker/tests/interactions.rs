@@ -48,7 +48,7 @@ async fn ask(
             m.author_id == bot
                 && m.reference
                     .as_ref()
-                    .is_some_and(|r| r.message_id == posted)
+                    .is_some_and(|r| r["message_id"].as_str() == Some(posted.to_string().as_str()))
         })
         .map(|m| m.id)
         .expect("the reply is stored");
@@ -81,7 +81,9 @@ async fn click(control: &Control, message: u64, user: u64, custom_id: &str) -> s
         interaction.id, interaction.token
     );
     let record = control
-        .wait_for_record(since, WAIT, |r| r.kind == "rest" && r.path.starts_with(&path))
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest" && r.path.starts_with(&path)
+        })
         .await
         .unwrap_or_else(|| panic!("no answer to a click on {custom_id}"));
     assert!(record.status < 300, "{record:?}");
@@ -99,19 +101,21 @@ async fn buttons_work_on_any_replica_after_every_worker_restarted_and_expire_cle
     let control = cluster.sim.control();
     let channel = guild.text_channels[0];
     let owner = guild.owner_id;
-    let [member, target, second, third] = [
-        guild.members[0],
-        guild.members[1],
-        guild.members[2],
-        control.create_user("third"),
-    ];
-    control.add_member(guild.id, third, &[]).expect("member");
+    let (member, target) = (guild.members[0], guild.members[1]);
+    let [second, third] = ["second", "third"].map(|name| {
+        let user = control.create_user(name);
+        control.add_member(guild.id, user, &[]).expect("member");
+        user
+    });
 
     // Worker A asks, then dies; worker B handles the click.
     let a = Worker::start(&cluster, &database, &queue).await;
     let (question, body) = ask(&cluster, channel, owner, &format!("!ban <@{target}> spam")).await;
     let ids = buttons(&body);
-    assert!(ids[0].starts_with("sanction-yes:") && ids[1].starts_with("sanction-no:"), "{ids:?}");
+    assert!(
+        ids[0].starts_with("sanction-yes:") && ids[1].starts_with("sanction-no:"),
+        "{ids:?}"
+    );
     let b = Worker::start(&cluster, &database, &queue).await;
     drop(a); // kill -9
 
@@ -119,7 +123,10 @@ async fn buttons_work_on_any_replica_after_every_worker_restarted_and_expire_cle
     let refused = click(&control, question, member, &ids[0]).await;
     assert_eq!(refused["type"], 4, "{refused}");
     assert_eq!(refused["data"]["flags"], 64, "ephemeral: {refused}");
-    assert_eq!(refused["data"]["content"], format!("Only <@{owner}> can answer this."));
+    assert_eq!(
+        refused["data"]["content"],
+        format!("Only <@{owner}> can answer this.")
+    );
 
     let done = click(&control, question, owner, &ids[0]).await;
     assert_eq!(done["type"], 7, "the question is updated in place: {done}");
@@ -154,7 +161,10 @@ async fn buttons_work_on_any_replica_after_every_worker_restarted_and_expire_cle
     let (question, body) = ask(&cluster, channel, owner, &format!("!kick <@{third}>")).await;
     let cancelled = click(&control, question, owner, &buttons(&body)[1]).await;
     assert_eq!(cancelled["type"], 7, "{cancelled}");
-    assert_eq!(cancelled["data"]["content"], "Kick cancelled; nothing was done.");
+    assert_eq!(
+        cancelled["data"]["content"],
+        "Kick cancelled; nothing was done."
+    );
 
     // A button whose state expired (Redis dropped it) says so instead of doing anything.
     let (question, body) = ask(&cluster, channel, owner, &format!("!kick <@{third}>")).await;
