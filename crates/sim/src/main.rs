@@ -78,6 +78,10 @@ struct Args {
     /// Lavalink playback speed factor (1.0 = real time).
     #[arg(long, env = "SIM_PLAYBACK_SPEED", default_value_t = 1.0)]
     playback_speed: f64,
+    /// Milliseconds between a Lavalink session's `stats` ops, the first right after `ready`
+    /// (Lavalink: 60000; 0 disables them).
+    #[arg(long, env = "SIM_LAVALINK_STATS_INTERVAL_MS", default_value_t = 60_000)]
+    lavalink_stats_interval_ms: u64,
 }
 
 #[tokio::main]
@@ -129,6 +133,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             bind: SocketAddr::new(args.lavalink_bind.ip(), port),
             password: args.lavalink_password.clone(),
             playback_speed: args.playback_speed,
+            stats_interval: Duration::from_millis(args.lavalink_stats_interval_ms),
+            node_name: format!("n{i}"),
             ..LavalinkConfig::default()
         })
         .await?;

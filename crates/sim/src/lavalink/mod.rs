@@ -31,12 +31,15 @@
 //!   disconnected, in order, then a `playerUpdate` for each player with a track.
 //! - When a socket closes, a session with resuming enabled keeps playing for `timeout` seconds
 //!   (default 60), buffering events; otherwise it is destroyed with its players.
-//! - `stats` is sent to every connected session every [`LavalinkConfig::stats_interval`], and
+//! - `stats` is sent to each session right after its `ready` (as Lavalink schedules it per
+//!   session, first at once), then every [`LavalinkConfig::stats_interval`] while connected, and
 //!   `playerUpdate` every [`LavalinkConfig::player_update_interval`] for each player that has a
 //!   track (playing or paused), starting when the track starts, as Lavalink does. Player updates
 //!   are not buffered for resuming; events are.
 //! - Playback is simulated: the position advances by wall time × [`LavalinkConfig::playback_speed`]
-//!   while not paused. Starting a track emits `TrackStartEvent`; reaching the end (or `endTime`)
+//!   while not paused. A new track or a stop (`track.encoded: null`) sets `paused` to the
+//!   request's value, `false` when absent (Lavalink's rule; `noReplace` with a track playing
+//!   ignores both). Starting a track emits `TrackStartEvent`; reaching the end (or `endTime`)
 //!   `TrackEndEvent` `finished`; a new track `replaced`; `track.encoded: null` or
 //!   `DELETE` of the player `stopped`; a failing catalogue track (`https://sim.lavalink/broken/..`
 //!   or `..?fail=<ms>`) `TrackExceptionEvent` then `TrackEndEvent` `loadFailed`.
@@ -74,7 +77,8 @@ pub struct LavalinkConfig {
     pub bind: SocketAddr,
     /// The password clients must send in `Authorization`.
     pub password: String,
-    /// Interval of the `stats` op (Lavalink: 60 s). Zero disables it.
+    /// Interval of the `stats` op (Lavalink: 60 s), per session, the first right after `ready`.
+    /// Zero disables it.
     pub stats_interval: Duration,
     /// Interval of `playerUpdate` ops (Lavalink's default: 5 s). Zero disables them.
     pub player_update_interval: Duration,

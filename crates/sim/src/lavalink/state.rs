@@ -162,6 +162,9 @@ struct Session {
     disconnected_at: Option<Instant>,
     backlog: Vec<String>,
     players: BTreeMap<u64, Player>,
+    /// When this session's next `stats` op is due (Lavalink schedules one per session: right
+    /// after it is created, then every [`LavalinkConfig::stats_interval`]).
+    next_stats: Option<Instant>,
 }
 
 impl Session {
@@ -337,7 +340,6 @@ enum TrackChange {
 #[derive(Debug)]
 struct State {
     sessions: HashMap<String, Session>,
-    next_stats: Option<Instant>,
 }
 
 /// The simulated node: every session, player and counter, and the playback engine.
@@ -362,14 +364,12 @@ pub(crate) struct Node {
 impl Node {
     pub(crate) fn new(config: LavalinkConfig) -> Self {
         let now = Instant::now();
-        let next_stats = nonzero(config.stats_interval).map(|i| now + i);
         Self {
             config,
             recorder: Recorder::new(),
             started: now,
             state: Mutex::new(State {
                 sessions: HashMap::new(),
-                next_stats,
             }),
             wake: Notify::new(),
             killed: AtomicBool::new(false),
@@ -460,10 +460,18 @@ impl Node {
             disconnected_at: None,
             backlog: Vec::new(),
             players: BTreeMap::new(),
+            next_stats: nonzero(self.config.stats_interval).map(|i| now + i),
         };
         let ready = json!({"op": "ready", "resumed": false, "sessionId": id});
         session.send(ready.to_string(), false);
         st.sessions.insert(id.clone(), session);
+        // Lavalink's first `stats` follows the new session at once (then one per interval).
+        if nonzero(self.config.stats_interval).is_some() {
+            let stats = self.stats_from(&st, true).to_string();
+            if let Some(session) = st.sessions.get_mut(&id) {
+                session.send(stats, false);
+            }
+        }
         (id, false)
     }
 
@@ -641,16 +649,17 @@ impl Node {
             Some(TrackChange::Play(_) | TrackChange::Stop)
                 if no_replace && player.playing.is_some() =>
             {
-                // noReplace: the current track stays, and so do its position and end time.
+                // noReplace: the current track stays, and so do its position, end time and
+                // pause (Lavalink answers before looking at them).
+                paused = None;
             }
             Some(TrackChange::Play(track)) => {
                 if let Some(old) = &player.playing {
                     let pos = player.position(now, speed);
                     outbox.push(track_end_json(guild_id, &old.track, pos, "replaced"));
                 }
-                if let Some(p) = paused.take() {
-                    player.paused = p;
-                }
+                // Lavalink: a new track sets `paused` to the request's value, false if absent.
+                player.paused = paused.take().unwrap_or(false);
                 let start = update.position.unwrap_or(0).min(track.info.length);
                 outbox.push(event_json(
                     guild_id,
@@ -671,6 +680,8 @@ impl Node {
                 if let Some(old) = player.playing.take() {
                     outbox.push(track_end_json(guild_id, &old.track, pos, "stopped"));
                 }
+                // As for a new track: `paused` becomes the request's value, false if absent.
+                player.paused = paused.take().unwrap_or(false);
                 player.next_update = None;
             }
             Some(TrackChange::UserData(data)) => {
@@ -875,21 +886,34 @@ impl Node {
         let mut st = self.lock();
         let mut next = now + MAX_SLEEP;
 
-        if let (Some(due), Some(interval)) = (st.next_stats, stats_interval)
-            && due <= now
-        {
-            let stats = self.stats_from(&st, true).to_string();
-            for session in st.sessions.values_mut().filter(|s| s.conn.is_some()) {
-                session.send(stats.clone(), false);
+        if let Some(interval) = stats_interval {
+            let due_now = st
+                .sessions
+                .values()
+                .any(|s| s.next_stats.is_some_and(|due| due <= now));
+            let stats = due_now.then(|| self.stats_from(&st, true).to_string());
+            for session in st.sessions.values_mut() {
+                let Some(due) = session.next_stats else {
+                    continue;
+                };
+                if due <= now {
+                    // Sent only while connected (not buffered for resuming), on the
+                    // session's own cadence either way.
+                    if session.conn.is_some()
+                        && let Some(stats) = &stats
+                    {
+                        session.send(stats.clone(), false);
+                    }
+                    let mut due = due + interval;
+                    if due <= now {
+                        due = now + interval;
+                    }
+                    session.next_stats = Some(due);
+                }
+                if let Some(due) = session.next_stats {
+                    next = next.min(due);
+                }
             }
-            let mut due = due + interval;
-            if due <= now {
-                due = now + interval;
-            }
-            st.next_stats = Some(due);
-        }
-        if let Some(due) = st.next_stats {
-            next = next.min(due);
         }
 
         st.sessions
@@ -1312,6 +1336,79 @@ mod tests {
                 .iter()
                 .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
                 .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_new_track_or_a_stop_sets_paused_to_the_request_or_false() {
+        let node = node(1.0);
+        let (id, _rx) = connect(&node);
+        let paused = |body: Value, no_replace: bool| {
+            node.update_player(&id, 3, &body, no_replace)
+                .map(|p| p["paused"].clone())
+                .unwrap_or(Value::Null)
+        };
+        assert_eq!(
+            paused(
+                json!({"encodedTrack": track_url(60_000), "paused": true}),
+                false
+            ),
+            true
+        );
+        // A new track without `paused` plays: Lavalink resets it to false.
+        assert_eq!(
+            paused(json!({"encodedTrack": track_url(60_000)}), false),
+            false
+        );
+        assert_eq!(paused(json!({"paused": true}), false), true);
+        // noReplace with a track playing: the request's `paused` is ignored with the track.
+        assert_eq!(
+            paused(
+                json!({"encodedTrack": track_url(1_000), "paused": false}),
+                true
+            ),
+            true
+        );
+        // A stop without `paused` un-pauses too; with it, keeps the request's value.
+        assert_eq!(paused(json!({"track": {"encoded": null}}), false), false);
+        assert_eq!(
+            paused(json!({"track": {"encoded": null}, "paused": true}), false),
+            true
+        );
+    }
+
+    #[test]
+    fn stats_follow_ready_at_once_then_each_interval_per_session() {
+        let second = Duration::from_secs(1);
+        let node = Node::new(LavalinkConfig {
+            stats_interval: second,
+            ..LavalinkConfig::default()
+        });
+        let ops = |rx: &mut mpsc::UnboundedReceiver<String>| -> Vec<String> {
+            drain(rx)
+                .iter()
+                .map(|m| m["op"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let (_, mut a) = connect(&node);
+        let a_at = Instant::now();
+        assert_eq!(ops(&mut a), ["ready", "stats"]);
+        std::thread::sleep(Duration::from_millis(300));
+        let (_, mut b) = connect(&node);
+        let b_at = Instant::now();
+        assert_eq!(ops(&mut b), ["ready", "stats"]);
+        node.tick(a_at + Duration::from_millis(500));
+        assert!(ops(&mut a).is_empty(), "not due yet");
+        // One interval after each session's start, that session (only) gets its stats.
+        node.tick(a_at + second + Duration::from_millis(50));
+        assert_eq!(
+            (ops(&mut a), ops(&mut b)),
+            (vec!["stats".to_owned()], vec![])
+        );
+        node.tick(b_at + second + Duration::from_millis(50));
+        assert_eq!(
+            (ops(&mut a), ops(&mut b)),
+            (vec![], vec!["stats".to_owned()])
         );
     }
 
