@@ -417,15 +417,26 @@ impl Music {
     }
 
     /// Pauses or resumes.
+    ///
+    /// Redis first, then the node: a track change racing this (the owner advancing the queue)
+    /// either reads the new value and starts the next track so, or re-reads it after starting
+    /// the track and corrects the player (see [`Music::start_after`]).
     pub async fn set_paused(&self, guild: u64, paused: bool) -> Result<()> {
         let state = self.state(guild).await?;
         let Some(current) = &state.current else {
             return Err(MusicError::NothingPlaying);
         };
-        let player = self.patch(&state, &json!({ "paused": paused })).await?;
         self.store
             .set(guild, &[("paused", u8::from(paused).to_string())])
             .await?;
+        let player = match self.patch(&state, &json!({ "paused": paused })).await {
+            Ok(player) => player,
+            Err(error) => {
+                let was = u8::from(state.paused).to_string();
+                let _ = self.store.set(guild, &[("paused", was)]).await;
+                return Err(error);
+            }
+        };
         self.store
             .record_position(guild, &current.id, player.state.position, now_ms())
             .await?;
@@ -455,6 +466,13 @@ impl Music {
             Advance::Next(entry) => {
                 let state = self.state(guild).await?;
                 self.patch(&state, &state.full_update(now_ms())).await?;
+                // A pause or resume that landed while the track was being started wins.
+                if let Some(now) = self.store.guild(guild).await?
+                    && now.paused != state.paused
+                    && now.current.as_ref().map(|c| &c.id) == Some(&entry.id)
+                {
+                    self.patch(&now, &json!({ "paused": now.paused })).await?;
+                }
                 Ok(Some(*entry))
             }
         }

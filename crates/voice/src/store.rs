@@ -283,7 +283,9 @@ static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
 
 /// Moves to the next entry if `current_id` is still ARGV[1]. KEYS: guild, queue, seq.
 /// ARGV: expected id, now, skip (1 ignores loop=track). Returns {'stale'} | {'finished'} |
-/// {'next', raw}.
+/// {'next', raw}. A skip un-pauses (the user asked for the next track, to hear it), and so does
+/// the end of the queue (the next `play` starts a new queue); a track that ended by itself
+/// leaves the pause as the user last set it.
 static ADVANCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -301,9 +303,10 @@ static ADVANCE: LazyLock<Script> = LazyLock::new(|| {
           end
           nxt = redis.call('LPOP', KEYS[2])
         end
+        if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'paused', 0) end
         if not nxt then
           redis.call('HDEL', KEYS[1], 'current', 'current_id')
-          redis.call('HSET', KEYS[1], 'position_ms', 0, 'position_at_ms', ARGV[2])
+          redis.call('HSET', KEYS[1], 'position_ms', 0, 'position_at_ms', ARGV[2], 'paused', 0)
           return {'finished'}
         end
         local bar = string.find(nxt, '|', 1, true)
@@ -517,13 +520,16 @@ impl VoiceStore {
         }
     }
 
-    /// Clears the queue and the current entry.
+    /// Clears the queue and the current entry, and the pause with them (Lavalink un-pauses a
+    /// stopped player; the next `play` starts a new queue).
     pub async fn clear(&self, guild: u64) -> Result<()> {
         let mut pipe = redis::pipe();
         pipe.atomic()
             .del(self.queue_key(guild))
             .ignore()
             .hdel(self.guild_key(guild), &["current", "current_id"])
+            .ignore()
+            .hset(self.guild_key(guild), "paused", 0)
             .ignore();
         pipe.query_async::<()>(&mut self.conn.clone()).await?;
         Ok(())

@@ -634,3 +634,66 @@ async fn a_node_whose_socket_drops_is_unavailable_at_once() {
     let _ = task.await;
     s.store.delete(g).await.expect("cleanup");
 }
+
+/// Skip while paused plays the next track; stop while paused leaves nothing paused for the next
+/// `play`; a track that ends by itself keeps the pause the user set. Redis and the node agree
+/// each time.
+#[tokio::test]
+async fn skip_and_stop_while_paused_play_the_next_track() {
+    let sim = LavalinkSim::start(sim_config("a", 1.0)).await.expect("sim");
+    let s = setup(&[&sim]).await;
+    let (cancel, task) = s.start("w", Duration::from_secs(5));
+    s.wait_healthy("n0").await;
+    let g = guild();
+    s.music
+        .join(g, VOICE_CHANNEL, TEXT_CHANNEL)
+        .await
+        .expect("join");
+    s.discord_answers_join(g).await;
+    for name in ["one", "two", "three"] {
+        let tracks = s
+            .tracks(
+                g,
+                &format!("https://sim.lavalink/track/{name}?length=60000"),
+            )
+            .await;
+        s.music.enqueue(g, tracks, USER).await.expect("enqueue");
+    }
+    let (store, sim_ref) = (&s.store, &sim);
+    let paused = |g| async move {
+        let stored = store.guild(g).await.expect("redis").expect("state").paused;
+        let node = sim_ref.player(g).expect("player").paused;
+        assert_eq!(stored, node, "Redis and the node agree");
+        node
+    };
+
+    s.music.set_paused(g, true).await.expect("pause");
+    assert!(paused(g).await);
+    let next = s.music.skip(g).await.expect("skip").expect("next");
+    assert!(next.track.info.title.contains("two"));
+    assert!(!paused(g).await, "skip plays the next track");
+    assert!(!s.music.now_playing(g).await.expect("np").paused);
+
+    // The owner's own advance (a track that ended) keeps a pause set meanwhile.
+    s.music.set_paused(g, true).await.expect("pause");
+    let next = s
+        .music
+        .start_after(g, &next.id, false)
+        .await
+        .expect("advance")
+        .expect("three");
+    assert!(next.track.info.title.contains("three"));
+    assert!(paused(g).await, "the pause the user set stays");
+
+    s.music.stop(g).await.expect("stop");
+    assert!(!paused(g).await, "a stopped player is not paused");
+    let tracks = s
+        .tracks(g, "https://sim.lavalink/track/after-stop?length=60000")
+        .await;
+    s.music.enqueue(g, tracks, USER).await.expect("play");
+    assert!(!paused(g).await, "play after stop plays");
+    assert!(sim.player(g).expect("player").is_playing());
+    cancel.cancel();
+    let _ = task.await;
+    s.store.delete(g).await.expect("cleanup");
+}
