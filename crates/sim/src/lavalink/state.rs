@@ -1345,8 +1345,7 @@ mod tests {
         let (id, _rx) = connect(&node);
         let paused = |body: Value, no_replace: bool| {
             node.update_player(&id, 3, &body, no_replace)
-                .map(|p| p["paused"].clone())
-                .unwrap_or(Value::Null)
+                .map_or(Value::Null, |p| p["paused"].clone())
         };
         assert_eq!(
             paused(
