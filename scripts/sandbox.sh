@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The bot, locally, with no token and no internet: the Discord simulator (`discord-sim`) stands in
-# for Discord; one gateway and one worker run against it and the test services on 127.0.0.1.
+# for Discord and for one Lavalink node; one gateway and one worker run against it and the test
+# services on 127.0.0.1. The guild owner (who speaks for you) sits in the guild's voice channel,
+# so the music commands work at once: try !play lofi, pick a number, !queue, !skip, !leave.
 #
 #   scripts/sandbox.sh                  start everything, say "!ping" as a simulated user and
 #                                       print the bot's reply; then, on a terminal, read more
@@ -43,7 +45,7 @@ while (($#)); do
         --bot=*) BOT="${1#--bot=}"; shift ;;
         --say) (($# >= 2)) || die "--say needs a message"; says+=("$2"); shift 2 ;;
         --say=*) says+=("${1#--say=}"); shift ;;
-        -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -157,8 +159,9 @@ fi
 # 2. simulator, gateway, worker
 
 rm -f "$STATE/sim.ready"
-RUST_LOG="${RUST_LOG:-warn}" "$BIN/discord-sim" --bind 127.0.0.1:0 --guilds 1 --members 3 \
-    --identify-interval-ms 1000 --no-rate-limits >"$STATE/sim.ready" 2>"$LOGS/discord-sim.log" &
+RUST_LOG="${RUST_LOG:-warn}" "$BIN/discord-sim" --bind 127.0.0.1:0 --guilds 0 \
+    --identify-interval-ms 1000 --no-rate-limits --lavalink-nodes 1 --lavalink-bind 127.0.0.1:0 \
+    >"$STATE/sim.ready" 2>"$LOGS/discord-sim.log" &
 pids+=($!)
 deadline=$((SECONDS + 20))
 until grep -q '"discord"' "$STATE/sim.ready" 2>/dev/null; do
@@ -167,7 +170,21 @@ until grep -q '"discord"' "$STATE/sim.ready" 2>/dev/null; do
     sleep 0.1
 done
 SIM="$(sed -n 's/.*"discord":"\([^"]*\)".*/\1/p' "$STATE/sim.ready")"
-log "Discord simulator on http://$SIM (control API under /_sim)"
+LAVALINK="$(sed -n 's/.*"lavalink":\["\([^"]*\)".*/\1/p' "$STATE/sim.ready")"
+[[ -n "$LAVALINK" ]] || die "discord-sim started no Lavalink node"
+log "Discord simulator on http://$SIM (control API under /_sim), Lavalink node on http://$LAVALINK"
+
+# The guild, and its owner (the user `say` speaks as) in its voice channel, before the gateway
+# connects: the bot learns it from GUILD_CREATE, as with a member who was there first.
+guild="$(curl -sf -X POST "http://$SIM/_sim/guilds" -H 'content-type: application/json' \
+    --data-binary '{"name":"Sandbox 0","members":3}')" || die "could not create the guild"
+guild_id="$(sed -n 's/^{"id":"\([0-9]*\)".*/\1/p' <<<"$guild")"
+owner_id="$(sed -n 's/.*"owner_id":"\([0-9]*\)".*/\1/p' <<<"$guild")"
+voice_id="$(sed -n 's/.*"voice_channels":\["\([0-9]*\)".*/\1/p' <<<"$guild")"
+[[ -n "$guild_id" && -n "$owner_id" && -n "$voice_id" ]] || die "unexpected guild: $guild"
+curl -sf -X POST "http://$SIM/_sim/voice" -H 'content-type: application/json' \
+    --data-binary "{\"guild_id\":\"$guild_id\",\"user_id\":\"$owner_id\",\"channel_id\":\"$voice_id\"}" ||
+    die "could not put the guild owner in the voice channel"
 
 common_env=(
     DISCORD_TOKEN="$TOKEN" DISCORD_API_PROXY="$SIM"
@@ -180,7 +197,8 @@ env "${common_env[@]}" DISCORD_GATEWAY_URL="ws://$SIM" GATEWAY_ID="$NAME-gateway
 pids+=($!)
 gateway_pid=$!
 env "${common_env[@]}" MONGO_URL="$MONGO_URL" MONGO_DATABASE="swarmcord_$NAME" \
-    WORKER_QUEUE="$NAME.worker" "$BOT_EXE" >"$LOGS/worker.log" 2>&1 &
+    WORKER_QUEUE="$NAME.worker" LAVALINK_NODES="n0=http://$LAVALINK" LAVALINK_PASSWORD=youshallnotpass \
+    "$BOT_EXE" >"$LOGS/worker.log" 2>&1 &
 pids+=($!)
 worker_pid=$!
 wait_ready gateway "$gateway_pid" "$LOGS/gateway.log"
@@ -197,7 +215,7 @@ fi
 
 say '!ping' || true
 if [[ -t 0 ]]; then
-    log "type a message for the bot (try !help, !prefix ?); Ctrl-D or Ctrl-C stops everything"
+    log "type a message for the bot (try !help, !play lofi); Ctrl-D or Ctrl-C stops everything"
     while IFS= read -r -e -p 'you> ' line; do
         [[ -n "${line// /}" ]] || continue
         say "$line" quiet || true

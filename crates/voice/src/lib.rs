@@ -4,7 +4,7 @@
 //!   replica drives players directly (`PATCH /v4/sessions/{session}/players/{guild}`) once it
 //!   knows the guild's node and the node's session id from Redis.
 //! - [`node`]: the WebSocket side. One replica per node (a Redis lease) owns the node's
-//!   session: resuming, reconciliation, track-end handling, health, failover.
+//!   session: resuming, reconciliation, track-end handling, liveness (heartbeat), failover.
 //! - [`store`]: the per-guild player state in Redis, with the queue steps as Lua scripts.
 //! - [`music`]: the operations behind the music commands.
 //! - [`gateway`]: op 4 from a worker to the gateway owning the guild's shard.

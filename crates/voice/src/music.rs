@@ -13,9 +13,6 @@ use crate::model::{LoadResult, Player, Track};
 use crate::rest::{Rest, RestError};
 use crate::store::{Advance, Entry, GuildVoice, LoopMode, StoreError, VoiceStore, now_ms};
 
-/// How recent a node's health must be for the node to be chosen.
-pub const HEALTH_MAX_AGE: Duration = Duration::from_secs(15);
-
 /// A music operation failed. [`MusicError::is_user_error`] tells what to show the user as is.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -420,15 +417,26 @@ impl Music {
     }
 
     /// Pauses or resumes.
+    ///
+    /// Redis first, then the node: a track change racing this (the owner advancing the queue)
+    /// either reads the new value and starts the next track so, or re-reads it after starting
+    /// the track and corrects the player (see [`Music::start_after`]).
     pub async fn set_paused(&self, guild: u64, paused: bool) -> Result<()> {
         let state = self.state(guild).await?;
         let Some(current) = &state.current else {
             return Err(MusicError::NothingPlaying);
         };
-        let player = self.patch(&state, &json!({ "paused": paused })).await?;
         self.store
             .set(guild, &[("paused", u8::from(paused).to_string())])
             .await?;
+        let player = match self.patch(&state, &json!({ "paused": paused })).await {
+            Ok(player) => player,
+            Err(error) => {
+                let was = u8::from(state.paused).to_string();
+                let _ = self.store.set(guild, &[("paused", was)]).await;
+                return Err(error);
+            }
+        };
         self.store
             .record_position(guild, &current.id, player.state.position, now_ms())
             .await?;
@@ -458,6 +466,13 @@ impl Music {
             Advance::Next(entry) => {
                 let state = self.state(guild).await?;
                 self.patch(&state, &state.full_update(now_ms())).await?;
+                // A pause or resume that landed while the track was being started wins.
+                if let Some(now) = self.store.guild(guild).await?
+                    && now.paused != state.paused
+                    && now.current.as_ref().map(|c| &c.id) == Some(&entry.id)
+                {
+                    self.patch(&now, &json!({ "paused": now.paused })).await?;
+                }
                 Ok(Some(*entry))
             }
         }
@@ -551,27 +566,25 @@ impl Music {
     }
 }
 
-/// The healthy node with the lowest penalty, other than `except`.
+/// The available node with the lowest penalty, other than `except`.
+///
+/// Available: its owner's heartbeat says the node's WebSocket is open (renewed every few
+/// seconds, deleted the moment the socket drops) and its session id is known. The penalty comes
+/// from the node's last `stats` (Lavalink sends them once a minute, so they may be that old; a
+/// node without any yet counts as idle): it ranks nodes, it never rules one out.
 pub(crate) async fn best_node(
     store: &VoiceStore,
     nodes: &[NodeConfig],
     except: Option<&str>,
 ) -> Result<Option<NodeConfig>> {
-    let now = now_ms();
-    let max_age = u64::try_from(HEALTH_MAX_AGE.as_millis()).unwrap_or(u64::MAX);
     let mut best: Option<(f64, &NodeConfig)> = None;
     for node in nodes.iter().filter(|n| Some(n.name.as_str()) != except) {
-        let Some(health) = store.health(&node.name).await? else {
-            continue;
-        };
-        if !health.connected || now.saturating_sub(health.updated_at_ms) > max_age {
+        if !store.node_alive(&node.name).await? || store.node_session(&node.name).await?.is_none() {
             continue;
         }
-        if store.node_session(&node.name).await?.is_none() {
-            continue;
-        }
-        if best.is_none_or(|(penalty, _)| health.penalty < penalty) {
-            best = Some((health.penalty, node));
+        let penalty = store.load(&node.name).await?.map_or(0.0, |l| l.penalty);
+        if best.is_none_or(|(lowest, _)| penalty < lowest) {
+            best = Some((penalty, node));
         }
     }
     Ok(best.map(|(_, node)| node.clone()))

@@ -10,8 +10,10 @@
 //! - handles the node's events: a track that ended (`finished`, `loadFailed`) or got stuck
 //!   advances the guild's queue (compare-and-set on the entry id, so exactly once) and starts
 //!   the next entry; `playerUpdate` positions go to Redis;
-//! - writes the node's health (`stats`) to Redis, which is how every replica picks the least
-//!   loaded node;
+//! - proves the node alive: while its WebSocket is open (after `ready`), a heartbeat in Redis
+//!   every [`NodeManagerConfig::heartbeat_every`]; the moment the socket drops, the heartbeat is
+//!   deleted, so no replica picks the node for a new player. The node's `stats` (once a minute
+//!   with Lavalink) are written as its load, which ranks the available nodes and nothing else;
 //! - when the node stays unreachable for [`NodeManagerConfig::failover_after`], moves its
 //!   players to the healthiest other node at their last position (+ the time elapsed since).
 
@@ -28,7 +30,7 @@ use crate::config::NodeConfig;
 use crate::model::{Incoming, NodeEvent, parse_incoming};
 use crate::music::{Music, MusicError, best_node};
 use crate::rest::Rest;
-use crate::store::{NodeHealth, VoiceStore, now_ms};
+use crate::store::{NodeLoad, VoiceStore, now_ms};
 
 /// Gauge: players on the node (from its `stats`). Label `node`.
 pub const METRIC_PLAYERS: &str = "swarmcord_voice_players";
@@ -55,10 +57,13 @@ pub struct NodeManagerConfig {
     pub resume_timeout: Duration,
     /// How long a node may stay unreachable before its players move to another node.
     pub failover_after: Duration,
+    /// How often the owner renews the node's heartbeat while its WebSocket is open. The
+    /// heartbeat lives [`NodeManagerConfig::heartbeat_ttl`].
+    pub heartbeat_every: Duration,
 }
 
 impl NodeManagerConfig {
-    /// Defaults: lease 10 s, resume timeout 60 s, failover after 5 s.
+    /// Defaults: lease 10 s, resume timeout 60 s, failover after 5 s, heartbeat every 2 s.
     pub fn new(owner_id: impl Into<String>, bot_user_id: u64) -> Self {
         Self {
             owner_id: owner_id.into(),
@@ -66,7 +71,16 @@ impl NodeManagerConfig {
             lease_ttl: Duration::from_secs(10),
             resume_timeout: Duration::from_secs(60),
             failover_after: Duration::from_secs(5),
+            heartbeat_every: Duration::from_secs(2),
         }
+    }
+
+    /// How long a heartbeat lives without renewal: the lease TTL plus one heartbeat. An owner
+    /// that loses its socket deletes the heartbeat at once; this bound only matters for an
+    /// owner killed outright, whose node keeps playing (and answering REST) while the next
+    /// lease holder, at most a lease TTL later, resumes its session and heartbeats anew.
+    pub fn heartbeat_ttl(&self) -> Duration {
+        self.lease_ttl + self.heartbeat_every
     }
 }
 
@@ -169,6 +183,9 @@ impl NodeManager {
                 Ended::LeaseLost => {
                     tracing::warn!(node = %node.name, "lost the node's lease; letting go");
                     metrics::gauge!(METRIC_OWNED, "node" => node.name.clone()).set(0.0);
+                    metrics::gauge!(METRIC_CONNECTED, "node" => node.name.clone()).set(0.0);
+                    // Our socket is gone; the new owner heartbeats once it is connected.
+                    self.mark_down(&node.name).await;
                 }
                 Ended::Disconnected(reason, was_ready) => {
                     metrics::gauge!(METRIC_CONNECTED, "node" => node.name.clone()).set(0.0);
@@ -179,18 +196,7 @@ impl NodeManager {
                     }
                     let since = *down_since.get_or_insert_with(Instant::now);
                     tracing::warn!(node = %node.name, %reason, down_for = ?since.elapsed(), "Lavalink node disconnected");
-                    let _ = self
-                        .store
-                        .write_health(
-                            &node.name,
-                            &NodeHealth {
-                                connected: false,
-                                players: 0,
-                                penalty: f64::MAX,
-                                updated_at_ms: now_ms(),
-                            },
-                        )
-                        .await;
+                    self.mark_down(&node.name).await;
                     if !failed_over && since.elapsed() >= self.config.failover_after {
                         failed_over = self.fail_over(&node).await;
                     }
@@ -234,6 +240,8 @@ impl NodeManager {
         let renew_every = self.config.lease_ttl / 3;
         let mut renew = tokio::time::interval(renew_every);
         renew.tick().await;
+        let mut heartbeat = tokio::time::interval(self.config.heartbeat_every);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut session_id: Option<String> = None;
         loop {
             tokio::select! {
@@ -249,6 +257,7 @@ impl NodeManager {
                         Err(error) => tracing::warn!(%error, "could not renew the node lease"),
                     }
                 }
+                _ = heartbeat.tick(), if session_id.is_some() => self.heartbeat(&node.name).await,
                 frame = socket.next() => {
                     let text = match frame {
                         Some(Ok(Message::Text(text))) => text,
@@ -272,6 +281,8 @@ impl NodeManager {
                             self.on_ready(node, &id).await;
                             session_id = Some(id);
                         }
+                        // Load is the node's, not the session's: taken even before `ready`.
+                        Ok(Some(Incoming::Stats(stats))) => self.on_stats(node, &stats).await,
                         Ok(Some(incoming)) => {
                             if session_id.is_some() {
                                 self.on_incoming(node, incoming).await;
@@ -298,20 +309,41 @@ impl NodeManager {
         {
             tracing::warn!(%error, node = %node.name, "could not enable session resuming");
         }
-        // Healthy from now on (stats follow).
-        let _ = self
-            .store
-            .write_health(
-                &node.name,
-                &NodeHealth {
-                    connected: true,
-                    players: 0,
-                    penalty: 0.0,
-                    updated_at_ms: now_ms(),
-                },
-            )
-            .await;
+        // Available from now on, as long as the socket stays open (the heartbeat goes on).
+        self.heartbeat(&node.name).await;
         self.reconcile(node, session).await;
+    }
+
+    /// Renews the node's heartbeat: this replica's WebSocket to it is open.
+    async fn heartbeat(&self, node: &str) {
+        if let Err(error) = self
+            .store
+            .heartbeat(node, &self.config.owner_id, self.config.heartbeat_ttl())
+            .await
+        {
+            tracing::warn!(%error, node, "could not write the node's heartbeat");
+        }
+    }
+
+    /// This replica's WebSocket to the node is gone: no one may pick the node until an owner
+    /// is connected again.
+    async fn mark_down(&self, node: &str) {
+        if let Err(error) = self.store.node_down(node, &self.config.owner_id).await {
+            tracing::warn!(%error, node, "could not mark the node down");
+        }
+    }
+
+    async fn on_stats(&self, node: &NodeConfig, stats: &crate::model::NodeStats) {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!(METRIC_PLAYERS, "node" => node.name.clone()).set(stats.players as f64);
+        let load = NodeLoad {
+            players: stats.players,
+            penalty: stats.penalty(),
+            updated_at_ms: now_ms(),
+        };
+        if let Err(error) = self.store.write_load(&node.name, &load).await {
+            tracing::warn!(%error, "could not write the node's load");
+        }
     }
 
     /// Makes the node's players match Redis.
@@ -377,20 +409,7 @@ impl NodeManager {
 
     async fn on_incoming(&self, node: &NodeConfig, incoming: Incoming) {
         match incoming {
-            Incoming::Stats(stats) => {
-                #[allow(clippy::cast_precision_loss)]
-                metrics::gauge!(METRIC_PLAYERS, "node" => node.name.clone())
-                    .set(stats.players as f64);
-                let health = NodeHealth {
-                    connected: true,
-                    players: stats.players,
-                    penalty: stats.penalty(),
-                    updated_at_ms: now_ms(),
-                };
-                if let Err(error) = self.store.write_health(&node.name, &health).await {
-                    tracing::warn!(%error, "could not write node health");
-                }
-            }
+            Incoming::Stats(stats) => self.on_stats(node, &stats).await,
             Incoming::PlayerUpdate { guild_id, state } => {
                 // The entry is whatever Redis says plays; a stale update is refused by the
                 // store when the entry changed meanwhile (it compares ids).

@@ -9,7 +9,8 @@
 //! | `{p}:voice:users:{g}` | hash | user id → voice channel id (from `VOICE_STATE_UPDATE`) |
 //! | `{p}:voice:node:{n}:session` | string | the node's Lavalink session id (the cluster has one per node) |
 //! | `{p}:voice:node:{n}:owner` | string, TTL | lease: which replica holds the node's WebSocket |
-//! | `{p}:voice:node:{n}:stats` | hash, TTL 30 s | `connected`, `players`, `playing`, `penalty`, `updated_at_ms` |
+//! | `{p}:voice:node:{n}:alive` | string, short TTL | the owner's heartbeat while the node's WebSocket is open (value: the owner); deleted the moment the socket drops |
+//! | `{p}:voice:node:{n}:stats` | hash, TTL 10 min | load only, from the node's `stats` op (once a minute): `players`, `penalty`, `updated_at_ms` |
 //!
 //! Queue steps are Lua scripts, so concurrent commands and track-end events on several replicas
 //! cannot interleave: [`VoiceStore::advance`] moves on only if the current entry is still the one
@@ -252,11 +253,10 @@ pub enum Advance {
     Next(Box<Entry>),
 }
 
-/// Load figures of a node, as its owner last wrote them.
+/// Load figures of a node, from its last `stats` op. They say how busy the node is, never
+/// whether it is up (Lavalink sends `stats` once a minute): see [`VoiceStore::node_alive`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct NodeHealth {
-    /// Whether the owner's WebSocket is connected.
-    pub connected: bool,
+pub struct NodeLoad {
     /// Players on the node.
     pub players: u64,
     /// Load score (lower is better).
@@ -283,7 +283,9 @@ static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
 
 /// Moves to the next entry if `current_id` is still ARGV[1]. KEYS: guild, queue, seq.
 /// ARGV: expected id, now, skip (1 ignores loop=track). Returns {'stale'} | {'finished'} |
-/// {'next', raw}.
+/// {'next', raw}. A skip un-pauses (the user asked for the next track, to hear it), and so does
+/// the end of the queue (the next `play` starts a new queue); a track that ended by itself
+/// leaves the pause as the user last set it.
 static ADVANCE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -301,9 +303,10 @@ static ADVANCE: LazyLock<Script> = LazyLock::new(|| {
           end
           nxt = redis.call('LPOP', KEYS[2])
         end
+        if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'paused', 0) end
         if not nxt then
           redis.call('HDEL', KEYS[1], 'current', 'current_id')
-          redis.call('HSET', KEYS[1], 'position_ms', 0, 'position_at_ms', ARGV[2])
+          redis.call('HSET', KEYS[1], 'position_ms', 0, 'position_at_ms', ARGV[2], 'paused', 0)
           return {'finished'}
         end
         local bar = string.find(nxt, '|', 1, true)
@@ -356,7 +359,7 @@ static LEASE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Deletes the lease if it is still ARGV[1]'s.
+/// Deletes KEYS[1] if its value is still ARGV[1] (a lease, a heartbeat).
 static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -517,13 +520,16 @@ impl VoiceStore {
         }
     }
 
-    /// Clears the queue and the current entry.
+    /// Clears the queue and the current entry, and the pause with them (Lavalink un-pauses a
+    /// stopped player; the next `play` starts a new queue).
     pub async fn clear(&self, guild: u64) -> Result<()> {
         let mut pipe = redis::pipe();
         pipe.atomic()
             .del(self.queue_key(guild))
             .ignore()
             .hdel(self.guild_key(guild), &["current", "current_id"])
+            .ignore()
+            .hset(self.guild_key(guild), "paused", 0)
             .ignore();
         pipe.query_async::<()>(&mut self.conn.clone()).await?;
         Ok(())
@@ -627,29 +633,29 @@ impl VoiceStore {
         Ok(())
     }
 
-    /// Writes the node's health (expires after 30 s without an update).
-    pub async fn write_health(&self, node: &str, health: &NodeHealth) -> Result<()> {
+    /// Writes the node's load (kept 10 minutes: `stats` come once a minute, and an old figure
+    /// is still a better guess than none).
+    pub async fn write_load(&self, node: &str, load: &NodeLoad) -> Result<()> {
         let key = self.node_key(node, "stats");
         let mut pipe = redis::pipe();
         pipe.atomic()
             .hset_multiple(
                 &key,
                 &[
-                    ("connected", u8::from(health.connected).to_string()),
-                    ("players", health.players.to_string()),
-                    ("penalty", health.penalty.to_string()),
-                    ("updated_at_ms", health.updated_at_ms.to_string()),
+                    ("players", load.players.to_string()),
+                    ("penalty", load.penalty.to_string()),
+                    ("updated_at_ms", load.updated_at_ms.to_string()),
                 ],
             )
             .ignore()
-            .pexpire(&key, 30_000)
+            .pexpire(&key, 600_000)
             .ignore();
         pipe.query_async::<()>(&mut self.conn.clone()).await?;
         Ok(())
     }
 
-    /// The node's health, `None` if no owner wrote it recently.
-    pub async fn health(&self, node: &str) -> Result<Option<NodeHealth>> {
+    /// The node's last known load, `None` if none was written (lately).
+    pub async fn load(&self, node: &str) -> Result<Option<NodeLoad>> {
         let map: HashMap<String, String> = self
             .conn
             .clone()
@@ -659,12 +665,46 @@ impl VoiceStore {
             return Ok(None);
         }
         let get = |k: &str| map.get(k).map(String::as_str).unwrap_or_default();
-        Ok(Some(NodeHealth {
-            connected: get("connected") == "1",
+        Ok(Some(NodeLoad {
             players: get("players").parse().unwrap_or(0),
-            penalty: get("penalty").parse().unwrap_or(f64::MAX),
+            penalty: get("penalty").parse().unwrap_or(0.0),
             updated_at_ms: get("updated_at_ms").parse().unwrap_or(0),
         }))
+    }
+
+    /// The owner's heartbeat: `owner`'s WebSocket to `node` is open. Lives `ttl` unless
+    /// renewed.
+    pub async fn heartbeat(&self, node: &str, owner: &str, ttl: Duration) -> Result<()> {
+        let _: () = self
+            .conn
+            .clone()
+            .pset_ex(
+                self.node_key(node, "alive"),
+                owner,
+                u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `owner` lost its WebSocket to `node`: the node is unavailable from now on (unless
+    /// another owner's heartbeat is the current one).
+    pub async fn node_down(&self, node: &str, owner: &str) -> Result<()> {
+        let _: i64 = RELEASE
+            .key(self.node_key(node, "alive"))
+            .arg(owner)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a node's owner holds an open WebSocket to it (its heartbeat is current).
+    pub async fn node_alive(&self, node: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .clone()
+            .exists(self.node_key(node, "alive"))
+            .await?)
     }
 
     /// Takes or renews the lease of `node` for `owner`; returns whether `owner` holds it.

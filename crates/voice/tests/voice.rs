@@ -117,7 +117,7 @@ impl Setup {
             &format!("node {node} healthy"),
             Duration::from_secs(10),
             || async {
-                matches!(self.store.health(node).await, Ok(Some(h)) if h.connected)
+                matches!(self.store.node_alive(node).await, Ok(true))
                     && self.store.node_session(node).await.ok().flatten().is_some()
             },
         )
@@ -539,6 +539,160 @@ async fn a_track_the_node_could_not_start_leaves_no_stuck_state() {
     s.wait_healthy("n0").await;
     let done = s.music.enqueue(g, tracks, USER).await.expect("play");
     assert!(matches!(done[..], [Enqueued::Playing(_)]));
+    cancel.cancel();
+    let _ = task.await;
+    s.store.delete(g).await.expect("cleanup");
+}
+
+/// Lavalink sends `stats` once a minute: a node is available all through that minute, on the
+/// strength of its owner's open WebSocket (the heartbeat), however old its stats are.
+#[tokio::test]
+async fn a_new_guild_plays_a_minute_after_the_node_became_ready() {
+    // A stats cadence longer than the wait: after the first `stats` (right after `ready`), none
+    // comes for the whole test.
+    let sim = LavalinkSim::start(LavalinkConfig {
+        stats_interval: Duration::from_secs(90),
+        ..sim_config("a", 1.0)
+    })
+    .await
+    .expect("sim");
+    let s = setup(&[&sim]).await;
+    let (cancel, task) = s.start("w", Duration::from_secs(5));
+    s.wait_healthy("n0").await;
+    let ready_at = Instant::now();
+    wait_for("the first stats", Duration::from_secs(5), || async {
+        matches!(s.store.load("n0").await, Ok(Some(_)))
+    })
+    .await;
+    let stats_at = s.store.load("n0").await.expect("redis").expect("load");
+
+    tokio::time::sleep(Duration::from_secs(61).saturating_sub(ready_at.elapsed())).await;
+    let load = s.store.load("n0").await.expect("redis").expect("load");
+    assert_eq!(load, stats_at, "no stats since the first");
+    assert!(now_ms() - load.updated_at_ms >= 60_000, "{load:?}");
+
+    let g = guild();
+    s.music
+        .join(g, VOICE_CHANNEL, TEXT_CHANNEL)
+        .await
+        .expect("join a minute after ready");
+    s.discord_answers_join(g).await;
+    let tracks = s
+        .tracks(g, "https://sim.lavalink/track/late?length=60000")
+        .await;
+    let done = s.music.enqueue(g, tracks, USER).await.expect("play");
+    assert!(matches!(done[..], [Enqueued::Playing(_)]), "{done:?}");
+    assert!(
+        sim.player(g)
+            .is_some_and(|p| p.track.is_some() && !p.paused)
+    );
+    cancel.cancel();
+    let _ = task.await;
+    s.store.delete(g).await.expect("cleanup");
+}
+
+/// The owner's socket drops: the node is out of the choice at once, not when the heartbeat
+/// would expire; back in as soon as the owner is connected again.
+#[tokio::test]
+async fn a_node_whose_socket_drops_is_unavailable_at_once() {
+    let sim = LavalinkSim::start(sim_config("a", 1.0)).await.expect("sim");
+    let s = setup(&[&sim]).await;
+    let manager = s.manager("w", Duration::from_secs(5));
+    let (cancel, task) = s.start("w", Duration::from_secs(5));
+    s.wait_healthy("n0").await;
+    assert!(s.music.best_node(None).await.expect("redis").is_some());
+
+    let killed = Instant::now();
+    sim.kill();
+    wait_for("the node marked down", Duration::from_secs(2), || async {
+        !s.store.node_alive("n0").await.expect("redis")
+    })
+    .await;
+    let down_after = killed.elapsed();
+    println!("node marked down {down_after:?} after its socket dropped");
+    let config = NodeManagerConfig::new("w", BOT);
+    assert!(
+        down_after < config.heartbeat_every,
+        "marked down in {down_after:?}, not by the heartbeat's expiry ({:?})",
+        config.heartbeat_ttl()
+    );
+    drop(manager);
+    let g = guild();
+    assert!(matches!(
+        s.music.join(g, VOICE_CHANNEL, TEXT_CHANNEL).await,
+        Err(MusicError::NoNode)
+    ));
+    assert!(s.store.guild(g).await.expect("redis").is_none());
+
+    sim.revive();
+    s.wait_healthy("n0").await;
+    s.music
+        .join(g, VOICE_CHANNEL, TEXT_CHANNEL)
+        .await
+        .expect("join once the node is back");
+    cancel.cancel();
+    let _ = task.await;
+    s.store.delete(g).await.expect("cleanup");
+}
+
+/// Skip while paused plays the next track; stop while paused leaves nothing paused for the next
+/// `play`; a track that ends by itself keeps the pause the user set. Redis and the node agree
+/// each time.
+#[tokio::test]
+async fn skip_and_stop_while_paused_play_the_next_track() {
+    let sim = LavalinkSim::start(sim_config("a", 1.0)).await.expect("sim");
+    let s = setup(&[&sim]).await;
+    let (cancel, task) = s.start("w", Duration::from_secs(5));
+    s.wait_healthy("n0").await;
+    let g = guild();
+    s.music
+        .join(g, VOICE_CHANNEL, TEXT_CHANNEL)
+        .await
+        .expect("join");
+    s.discord_answers_join(g).await;
+    for name in ["one", "two", "three"] {
+        let tracks = s
+            .tracks(
+                g,
+                &format!("https://sim.lavalink/track/{name}?length=60000"),
+            )
+            .await;
+        s.music.enqueue(g, tracks, USER).await.expect("enqueue");
+    }
+    let (store, sim_ref) = (&s.store, &sim);
+    let paused = |g| async move {
+        let stored = store.guild(g).await.expect("redis").expect("state").paused;
+        let node = sim_ref.player(g).expect("player").paused;
+        assert_eq!(stored, node, "Redis and the node agree");
+        node
+    };
+
+    s.music.set_paused(g, true).await.expect("pause");
+    assert!(paused(g).await);
+    let next = s.music.skip(g).await.expect("skip").expect("next");
+    assert!(next.track.info.title.contains("two"));
+    assert!(!paused(g).await, "skip plays the next track");
+    assert!(!s.music.now_playing(g).await.expect("np").paused);
+
+    // The owner's own advance (a track that ended) keeps a pause set meanwhile.
+    s.music.set_paused(g, true).await.expect("pause");
+    let next = s
+        .music
+        .start_after(g, &next.id, false)
+        .await
+        .expect("advance")
+        .expect("three");
+    assert!(next.track.info.title.contains("three"));
+    assert!(paused(g).await, "the pause the user set stays");
+
+    s.music.stop(g).await.expect("stop");
+    assert!(!paused(g).await, "a stopped player is not paused");
+    let tracks = s
+        .tracks(g, "https://sim.lavalink/track/after-stop?length=60000")
+        .await;
+    s.music.enqueue(g, tracks, USER).await.expect("play");
+    assert!(!paused(g).await, "play after stop plays");
+    assert!(sim.player(g).expect("player").is_playing());
     cancel.cancel();
     let _ = task.await;
     s.store.delete(g).await.expect("cleanup");
