@@ -38,6 +38,7 @@ enum Request<'a> {
     Command(&'a twilight_model::application::interaction::application_command::CommandData),
     Component(&'a MessageComponentInteractionData),
     Modal(&'a ModalInteractionData),
+    Autocomplete(&'a twilight_model::application::interaction::application_command::CommandData),
 }
 
 impl Bot {
@@ -58,6 +59,10 @@ impl Bot {
             (InteractionType::ModalSubmit, Some(InteractionData::ModalSubmit(data))) => {
                 Request::Modal(data)
             }
+            (
+                InteractionType::ApplicationCommandAutocomplete,
+                Some(InteractionData::ApplicationCommand(data)),
+            ) => Request::Autocomplete(data),
             _ => {
                 tracing::debug!(kind = ?interaction.kind, "interaction type not handled; ignored");
                 return Ok(());
@@ -81,23 +86,28 @@ impl Bot {
             token: &interaction.token,
         };
         let event_id = event.headers.event_id();
+        if let Request::Autocomplete(data) = request {
+            // Suggestions are not remembered: a redelivery asks again (or finds the
+            // interaction expired), and Discord only shows the latest.
+            let ctx = self
+                .interaction_context(event, &interaction, user_id, channel_id)
+                .await;
+            let started = Instant::now();
+            let choices = self
+                .dispatcher
+                .handle_autocomplete(&ctx, data)
+                .await
+                .unwrap_or_default();
+            crate::record_command("autocomplete", "autocomplete", started);
+            return responder.suggest(data, choices).await;
+        }
         if let Some(reply) = self.handled.get(&event_id).await {
             tracing::debug!("interaction already handled; making sure it was answered");
             return responder.respond(&reply, None).await;
         }
-        let ctx = InvocationContext {
-            user_id,
-            guild_id: interaction.guild_id,
-            channel_id,
-            is_owner: self.config.owners.contains(&user_id.get()),
-            // Discord computes the member's permissions in the channel for us.
-            member_permissions: match interaction.guild_id {
-                Some(_) => interaction.member.as_ref().and_then(|m| m.permissions),
-                None => Some(Permissions::all() - Permissions::ADMINISTRATOR),
-            },
-            disabled_commands: self.disabled_commands(interaction.guild_id).await,
-            source: Some(crate::source_of(event)),
-        };
+        let ctx = self
+            .interaction_context(event, &interaction, user_id, channel_id)
+            .await;
         let started = Instant::now();
         let (reply, deferred, label, source) = match request {
             Request::Command(data) => {
@@ -161,10 +171,34 @@ impl Bot {
                     answer_in_time(event, &self.config, &responder, deferral, run).await?;
                 (reply, deferred, label, "modal")
             }
+            // Answered before the handled-log check (suggestions are not remembered).
+            Request::Autocomplete(_) => return Ok(()),
         };
         crate::record_command(&label, source, started);
         self.handled.put(&event_id, &reply).await;
         responder.respond(&reply, deferred).await
+    }
+
+    /// Who interacts, where, with the permissions Discord computed into the payload.
+    async fn interaction_context(
+        &self,
+        event: &Event,
+        interaction: &Interaction,
+        user_id: twilight_model::id::Id<twilight_model::id::marker::UserMarker>,
+        channel_id: twilight_model::id::Id<twilight_model::id::marker::ChannelMarker>,
+    ) -> InvocationContext {
+        InvocationContext {
+            user_id,
+            guild_id: interaction.guild_id,
+            channel_id,
+            is_owner: self.config.owners.contains(&user_id.get()),
+            member_permissions: match interaction.guild_id {
+                Some(_) => interaction.member.as_ref().and_then(|m| m.permissions),
+                None => Some(Permissions::all() - Permissions::ADMINISTRATOR),
+            },
+            disabled_commands: self.disabled_commands(interaction.guild_id).await,
+            source: Some(crate::source_of(event)),
+        }
     }
 
     /// Runs the handler named by a component's `custom_id`; errors become ephemeral answers.

@@ -9,6 +9,12 @@ use swarmcord_consumer::HandlerError;
 use twilight_http::Client;
 use twilight_http::api_error::ApiError;
 use twilight_http::error::{Error as HttpError, ErrorType};
+use twilight_model::application::command::{
+    CommandOptionChoice, CommandOptionChoiceValue, CommandOptionType,
+};
+use twilight_model::application::interaction::application_command::{
+    CommandData, CommandOptionValue,
+};
 use twilight_model::channel::message::MessageFlags;
 use twilight_model::http::interaction::{
     InteractionResponse, InteractionResponseData, InteractionResponseType,
@@ -137,6 +143,46 @@ impl Responder<'_> {
                 outcome("update_response", timed(update).await)
             }
         }
+    }
+
+    /// Answers an autocomplete interaction with `choices` (callback type 8), typed like the
+    /// focused option (a value that does not parse as its number type is left out).
+    pub(crate) async fn suggest(
+        &self,
+        data: &CommandData,
+        choices: Vec<(String, String)>,
+    ) -> Result<(), HandlerError> {
+        let kind = data.options.iter().find_map(|option| match &option.value {
+            CommandOptionValue::Focused(_, kind) => Some(*kind),
+            _ => None,
+        });
+        let choices = choices
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let value = match kind {
+                    Some(CommandOptionType::Integer) => {
+                        CommandOptionChoiceValue::Integer(value.parse().ok()?)
+                    }
+                    Some(CommandOptionType::Number) => {
+                        CommandOptionChoiceValue::Number(value.parse().ok()?)
+                    }
+                    _ => CommandOptionChoiceValue::String(value),
+                };
+                Some(CommandOptionChoice {
+                    name,
+                    name_localizations: None,
+                    value,
+                })
+            })
+            .collect();
+        let response = InteractionResponse {
+            kind: InteractionResponseType::ApplicationCommandAutocompleteResult,
+            data: Some(InteractionResponseData {
+                choices: Some(choices),
+                ..InteractionResponseData::default()
+            }),
+        };
+        self.callback(&response).await
     }
 
     async fn callback(&self, response: &InteractionResponse) -> Result<(), HandlerError> {

@@ -87,6 +87,22 @@ pub trait Command: Send + Sync {
             state.question
         ))
     }
+
+    /// Suggestions for the argument `arg` (declared with [`ArgSpec::autocomplete`]) while the
+    /// user has typed `partial`: at most 25 `(name, value)` pairs (Discord shows the names and
+    /// fills in the value). Answered within Discord's 3 s deadline or not at all. The default
+    /// suggests nothing.
+    ///
+    /// [`ArgSpec::autocomplete`]: crate::ArgSpec::autocomplete
+    fn autocomplete<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        arg: &'a str,
+        partial: &'a str,
+    ) -> BoxFuture<'a, Vec<(String, String)>> {
+        let _ = (ctx, arg, partial);
+        Box::pin(std::future::ready(Vec::new()))
+    }
 }
 
 struct Entry {
@@ -267,6 +283,36 @@ impl Dispatcher {
             return None;
         }
         Some(self.invoke(ctx, spec, Source::Slash(data)).await)
+    }
+
+    /// Suggestions for the focused option of an autocomplete interaction on a slash command:
+    /// at most 25 `(name, value)` pairs, names and values cut to Discord's 100 characters.
+    /// `None` when the command or the focused option is unknown.
+    pub async fn handle_autocomplete(
+        &self,
+        ctx: &InvocationContext,
+        data: &CommandData,
+    ) -> Option<Vec<(String, String)>> {
+        use twilight_model::application::interaction::application_command::CommandOptionValue;
+        let spec = self
+            .registry
+            .get(&data.name)
+            .filter(|s| s.name == data.name)?;
+        let handler = self.entries.get(&spec.name)?.handler.as_ref()?;
+        let (arg, partial) = data.options.iter().find_map(|option| match &option.value {
+            CommandOptionValue::Focused(partial, _) => Some((option.name.as_str(), partial)),
+            _ => None,
+        })?;
+        spec.args.iter().find(|a| a.name == arg && a.autocomplete)?;
+        let cut = |text: String| text.chars().take(100).collect::<String>();
+        let mut choices = handler.autocomplete(ctx, arg, partial).await;
+        choices.truncate(25);
+        Some(
+            choices
+                .into_iter()
+                .map(|(name, value)| (cut(name), cut(value)))
+                .collect(),
+        )
     }
 
     /// Claims up to `limit` timed-out prompts (each claimed by exactly one replica) and returns

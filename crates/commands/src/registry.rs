@@ -236,7 +236,7 @@ fn application_command(spec: &CommandSpec) -> Command {
                 ArgKind::Role => (CommandOptionType::Role, None, None),
             };
             CommandOption {
-                autocomplete: None,
+                autocomplete: arg.autocomplete.then_some(true),
                 channel_types: None,
                 choices: None,
                 description: arg.description.clone(),

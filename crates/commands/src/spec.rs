@@ -69,6 +69,9 @@ pub struct ArgSpec {
     pub required: bool,
     /// Value used when an optional argument is absent.
     pub default: Option<ArgValue>,
+    /// Whether Discord asks the command for suggestions while the user types this argument
+    /// (slash commands; [`Command::autocomplete`](crate::Command::autocomplete)).
+    pub autocomplete: bool,
 }
 
 impl ArgSpec {
@@ -79,6 +82,7 @@ impl ArgSpec {
             kind,
             required: true,
             default: None,
+            autocomplete: false,
         }
     }
 
@@ -160,6 +164,14 @@ impl ArgSpec {
     #[must_use]
     pub fn describe(mut self, description: &str) -> Self {
         description.clone_into(&mut self.description);
+        self
+    }
+
+    /// Lets the user pick from suggestions while typing the slash option (answered by
+    /// [`Command::autocomplete`](crate::Command::autocomplete)).
+    #[must_use]
+    pub fn autocomplete(mut self) -> Self {
+        self.autocomplete = true;
         self
     }
 

@@ -148,6 +148,7 @@ struct Argument {
     min: Option<Expr>,
     max: Option<Expr>,
     rest: bool,
+    autocomplete: Option<Path>,
 }
 
 impl Argument {
@@ -167,6 +168,7 @@ impl Argument {
             min: None,
             max: None,
             rest: false,
+            autocomplete: None,
         };
         let mut kept = Vec::new();
         for attr in param.attrs.drain(..) {
@@ -203,6 +205,7 @@ impl Argument {
                         "min" => argument.min = Some(meta.value()?.parse()?),
                         "max" => argument.max = Some(meta.value()?.parse()?),
                         "rest" => argument.rest = true,
+                        "autocomplete" => argument.autocomplete = Some(meta.value()?.parse()?),
                         "rename" => {
                             let name: LitStr = meta.value()?.parse()?;
                             argument.name = name.value();
@@ -210,7 +213,8 @@ impl Argument {
                         _ => {
                             return Err(meta.error(
                                 "unknown argument option; expected description = \"…\", \
-                                 min = …, max = …, rest or rename = \"…\"",
+                                 min = …, max = …, rest, autocomplete = handler or \
+                                 rename = \"…\"",
                             ));
                         }
                     }
@@ -389,6 +393,15 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let extractions = arguments.iter().map(Argument::extraction);
     let names = arguments.iter().map(|a| &a.ident);
     let run = format_ident!("__swarmcord_run_{}", ident);
+    let suggestions = arguments.iter().filter_map(|argument| {
+        let handler = argument.autocomplete.as_ref()?;
+        let name = &argument.name;
+        Some(quote! {
+            .autocomplete(#name, |__swarmcord_ctx: ::swarmcord::Context, partial: ::std::string::String| async move {
+                #handler(&__swarmcord_ctx, partial).await
+            })
+        })
+    });
     let on_answer = options.on_answer.as_ref().map(|handler| {
         quote! {
             .on_answer(|__swarmcord_ctx: ::swarmcord::Context, state, answer| async move {
@@ -429,6 +442,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                     )
                 },
             )
+            #(#suggestions)*
             #on_answer
         }
     })

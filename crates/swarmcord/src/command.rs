@@ -14,6 +14,7 @@ use swarmcord_commands::{
 use crate::context::{Context, Services};
 
 type RunFn = dyn Fn(Context, Args) -> BoxFuture<'static, Result<Reply, CommandError>> + Send + Sync;
+type SuggestFn = dyn Fn(Context, String) -> BoxFuture<'static, Vec<(String, String)>> + Send + Sync;
 type AnswerFn = dyn Fn(Context, PromptState, String) -> BoxFuture<'static, Result<Reply, CommandError>>
     + Send
     + Sync;
@@ -67,6 +68,7 @@ pub struct CommandDef {
     spec: Result<CommandSpec, SpecError>,
     run: Arc<RunFn>,
     on_answer: Option<Arc<AnswerFn>>,
+    suggest: Vec<(String, Arc<SuggestFn>)>,
 }
 
 impl fmt::Debug for CommandDef {
@@ -105,7 +107,28 @@ impl CommandDef {
                 Box::pin(async move { future.await.into_command_result() })
             }),
             on_answer: None,
+            suggest: Vec::new(),
         }
+    }
+
+    /// Suggests values for the slash option `arg` while the user types it: `handler` gets
+    /// what they typed so far and returns up to 25 choices, each `(shown name, value)` — or
+    /// just `value`s ([`IntoChoices`]). Answered within Discord's 3 s or not at all.
+    #[must_use]
+    pub fn autocomplete<F, Fut, C>(mut self, arg: &str, handler: F) -> Self
+    where
+        F: Fn(Context, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = C> + Send + 'static,
+        C: IntoChoices,
+    {
+        self.suggest.push((
+            arg.to_owned(),
+            Arc::new(move |ctx, partial| {
+                let future = handler(ctx, partial);
+                Box::pin(async move { future.await.into_choices() })
+            }),
+        ));
+        self
     }
 
     /// Continues a conversation: the user's next message in the channel after the command
@@ -131,15 +154,45 @@ impl CommandDef {
 
     /// The validated declaration and a handler bound to `services`.
     pub(crate) fn bind(self, services: Services) -> Result<(CommandSpec, FnCommand), SpecError> {
-        let spec = self.spec?;
+        let mut spec = self.spec?;
+        for (arg, _) in &self.suggest {
+            let declared = spec
+                .args
+                .iter_mut()
+                .find(|a| &a.name == arg)
+                .ok_or_else(|| SpecError::InvalidName(arg.clone()))?;
+            declared.autocomplete = true;
+        }
         Ok((
             spec,
             FnCommand {
                 services,
                 run: self.run,
                 on_answer: self.on_answer,
+                suggest: self.suggest,
             },
         ))
+    }
+}
+
+/// What an autocomplete handler may return: values (shown as they are), or `(name, value)`
+/// pairs.
+pub trait IntoChoices {
+    /// The `(name, value)` pairs.
+    fn into_choices(self) -> Vec<(String, String)>;
+}
+
+impl IntoChoices for Vec<String> {
+    fn into_choices(self) -> Vec<(String, String)> {
+        self.into_iter()
+            .map(|value| (value.clone(), value))
+            .collect()
+    }
+}
+
+impl IntoChoices for Vec<(String, String)> {
+    fn into_choices(self) -> Vec<(String, String)> {
+        self
     }
 }
 
@@ -167,6 +220,7 @@ pub(crate) struct FnCommand {
     services: Services,
     run: Arc<RunFn>,
     on_answer: Option<Arc<AnswerFn>>,
+    suggest: Vec<(String, Arc<SuggestFn>)>,
 }
 
 impl Command for FnCommand {
@@ -176,6 +230,21 @@ impl Command for FnCommand {
         args: Args,
     ) -> BoxFuture<'a, Result<Reply, CommandError>> {
         (self.run)(Context::new(self.services.clone(), ctx.clone()), args)
+    }
+
+    fn autocomplete<'a>(
+        &'a self,
+        ctx: &'a InvocationContext,
+        arg: &'a str,
+        partial: &'a str,
+    ) -> BoxFuture<'a, Vec<(String, String)>> {
+        match self.suggest.iter().find(|(name, _)| name == arg) {
+            Some((_, handler)) => handler(
+                Context::new(self.services.clone(), ctx.clone()),
+                partial.to_owned(),
+            ),
+            None => Box::pin(std::future::ready(Vec::new())),
+        }
     }
 
     fn on_answer<'a>(

@@ -58,7 +58,7 @@ mod plugin;
 mod worker;
 
 pub use args::ArgType;
-pub use command::{CommandDef, IntoCommandDef, IntoCommandResult, store_error};
+pub use command::{CommandDef, IntoChoices, IntoCommandDef, IntoCommandResult, store_error};
 pub use components::ComponentContext;
 pub use config::WorkerConfig;
 pub use context::{Context, EventContext, MissingData, Services};

@@ -33,7 +33,8 @@ use serde_json::Value;
 use swarmcord::{Env, Worker};
 use swarmcord_ops::http::Health;
 use swarmcord_sim::discord::control::{
-    Control, CreatedGuild, CreatedInteraction, GuildSpec, InteractionSpec, MessageSpec,
+    ComponentSpec, Control, CreatedGuild, CreatedInteraction, GuildSpec, InteractionSpec,
+    MessageSpec,
 };
 use swarmcord_sim::{DiscordConfig, DiscordSim};
 use swarmcord_testkit::{amqp_url, mongo_url, redis_url, unique_name};
@@ -299,6 +300,93 @@ impl TestBot {
             .or_else(|| record.body["content"].as_str())
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// `user_id` posts `content`; returns the id and the request body (content, embeds,
+    /// components…) of the bot's reply to it.
+    ///
+    /// # Panics
+    /// When the bot does not reply within [`WAIT`].
+    pub async fn say_for_message(&self, user_id: u64, content: &str) -> (u64, Value) {
+        let control = self.control();
+        let since = control.log_len();
+        let channel_id = self.channel_id();
+        let posted = control
+            .post_message(&MessageSpec {
+                channel_id,
+                author_id: user_id,
+                content: content.to_owned(),
+            })
+            .expect("the simulator accepts the message")
+            .to_string();
+        let path = format!("/channels/{channel_id}/messages");
+        let record = control
+            .wait_for_record(since, WAIT, |r| {
+                r.kind == "rest"
+                    && r.method == "POST"
+                    && r.path == path
+                    && r.status == 200
+                    && r.body["message_reference"]["message_id"].as_str() == Some(posted.as_str())
+            })
+            .await
+            .unwrap_or_else(|| panic!("no reply to {content:?} within {WAIT:?}"));
+        let bot = self.sim.shared().config().bot_id;
+        let id = self
+            .sim
+            .shared()
+            .world()
+            .messages
+            .values()
+            .find(|m| {
+                m.author_id == bot
+                    && m.reference
+                        .as_ref()
+                        .is_some_and(|r| r["message_id"].as_str() == Some(posted.as_str()))
+            })
+            .map(|m| m.id)
+            .expect("the reply is stored");
+        (id, record.body)
+    }
+
+    /// `user_id` clicks the component `custom_id` of the bot's message `message_id` (with the
+    /// chosen `values` for a select menu); returns the bot's answer to the click (the
+    /// callback's `type` and `data`).
+    ///
+    /// # Panics
+    /// When the simulator refuses the click (see its reasons) or the bot does not answer.
+    pub async fn click(
+        &self,
+        user_id: u64,
+        message_id: u64,
+        custom_id: &str,
+        values: &[&str],
+    ) -> Value {
+        let interaction = self
+            .control()
+            .use_component(&ComponentSpec {
+                message_id,
+                user_id,
+                custom_id: custom_id.to_owned(),
+                values: values.iter().map(|v| (*v).to_owned()).collect(),
+            })
+            .expect("the simulator accepts the click");
+        self.callback(&interaction).await
+    }
+
+    /// The bot's first response to `interaction` (the callback's `type` and `data`).
+    ///
+    /// # Panics
+    /// When the bot does not answer within [`WAIT`].
+    pub async fn callback(&self, interaction: &CreatedInteraction) -> Value {
+        let path = format!(
+            "/interactions/{}/{}/callback",
+            interaction.id, interaction.token
+        );
+        self.control()
+            .wait_for_record(0, WAIT, |r| r.kind == "rest" && r.path.starts_with(&path))
+            .await
+            .unwrap_or_else(|| panic!("no response to interaction {}", interaction.id))
+            .body
     }
 
     /// A position in the simulator's log, for [`sent_since`](Self::sent_since).

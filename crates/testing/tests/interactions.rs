@@ -1,0 +1,121 @@
+//! The SDK's interactions end to end through `TestBot` (simulator, gateway, worker, real
+//! services): autocomplete answered in time, a modal opened by a slash command and submitted,
+//! the help command's category menu.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde_json::json;
+use swarmcord::{CommandError, ComponentContext, Context, Modal, Reply};
+use swarmcord_sim::discord::control::{InteractionSpec, ModalSubmitSpec};
+use swarmcord_testing::TestBot;
+
+/// Picks a fruit.
+#[swarmcord::command(slash, category = "Fruit")]
+async fn fruit(_ctx: &Context, #[arg(autocomplete = fruits)] name: String) -> String {
+    format!("You picked {name}.")
+}
+
+async fn fruits(_ctx: &Context, partial: String) -> Vec<String> {
+    ["apple", "banana", "blueberry", "cherry"]
+        .into_iter()
+        .filter(|f| f.starts_with(&partial))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Sends feedback through a form.
+#[swarmcord::command(slash, prefix)]
+async fn feedback(_ctx: &Context) -> Reply {
+    Reply::modal(Modal::new("feedback", "Feedback").paragraph("text", "Your idea"))
+}
+
+async fn got_feedback(ctx: ComponentContext) -> Result<Reply, CommandError> {
+    let text = ctx.field("text").unwrap_or("nothing");
+    Ok(Reply::ephemeral(format!("Thanks for: {text}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autocomplete_modals_and_the_help_menu() {
+    let bot = TestBot::start(|worker| {
+        worker
+            .command(fruit)
+            .command(feedback)
+            .modal("feedback", got_feedback)
+    })
+    .await;
+    let user = bot.members()[0];
+
+    // Autocomplete: the focused option's text in, suggestions out, within Discord's 3 s.
+    let asked = Instant::now();
+    let interaction = bot
+        .control()
+        .autocomplete(&InteractionSpec {
+            guild_id: Some(bot.guild_id()),
+            channel_id: bot.channel_id(),
+            user_id: user,
+            name: "fruit".to_owned(),
+            options: json!([{"name": "name", "type": 3, "value": "b", "focused": true}]),
+        })
+        .expect("autocomplete accepted");
+    let suggestions = bot.callback(&interaction).await;
+    assert!(asked.elapsed().as_millis() < 3000, "{:?}", asked.elapsed());
+    assert_eq!(suggestions["type"], 8, "{suggestions}");
+    assert_eq!(
+        suggestions["data"]["choices"],
+        json!([{"name": "banana", "value": "banana"}, {"name": "blueberry", "value": "blueberry"}])
+    );
+    let picked = bot.slash(
+        user,
+        "fruit",
+        json!([{"name": "name", "type": 3, "value": "banana"}]),
+    );
+    assert_eq!(bot.slash_answer(&picked).await, "You picked banana.");
+
+    // A modal opened by a slash command, submitted, answered privately.
+    let opened = bot.slash(user, "feedback", json!([]));
+    let modal = bot.callback(&opened).await;
+    assert_eq!(modal["type"], 9, "{modal}");
+    assert_eq!(modal["data"]["title"], "Feedback");
+    let submitted = bot
+        .control()
+        .submit_modal(&ModalSubmitSpec {
+            user_id: user,
+            custom_id: "feedback".to_owned(),
+            values: BTreeMap::from([("text".to_owned(), "more dice".to_owned())]),
+        })
+        .expect("submission accepted");
+    let thanks = bot.callback(&submitted).await;
+    assert_eq!(thanks["type"], 4, "{thanks}");
+    assert_eq!(thanks["data"]["content"], "Thanks for: more dice");
+    assert_eq!(thanks["data"]["flags"], 64);
+    // A prefix invocation cannot open a form, and says so.
+    assert_eq!(
+        bot.say(user, "!feedback").await,
+        "This opens a form: use the slash command instead."
+    );
+
+    // The help lists every command and offers its categories in a menu.
+    let (help, body) = bot.say_for_message(user, "!help").await;
+    let menu = &body["components"][0]["components"][0];
+    assert_eq!(menu["custom_id"], "help", "{body}");
+    let categories: Vec<&str> = menu["options"]
+        .as_array()
+        .expect("options")
+        .iter()
+        .filter_map(|o| o["value"].as_str())
+        .collect();
+    assert_eq!(categories, ["Fruit", "General"]);
+    let chosen = bot.click(user, help, "help", &["Fruit"]).await;
+    assert_eq!(chosen["type"], 7, "{chosen}");
+    let text = chosen["data"]["content"].as_str().expect("content");
+    assert!(
+        text.starts_with("**Fruit**") && text.contains("fruit"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("feedback"),
+        "only the chosen category: {text}"
+    );
+    bot.stop().await;
+}
