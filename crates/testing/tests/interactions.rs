@@ -16,6 +16,7 @@ async fn fruit(_ctx: &Context, #[arg(autocomplete = fruits)] name: String) -> St
     format!("You picked {name}.")
 }
 
+#[allow(clippy::unused_async, reason = "the signature autocomplete handlers have")]
 async fn fruits(_ctx: &Context, partial: String) -> Vec<String> {
     ["apple", "banana", "blueberry", "cherry"]
         .into_iter()
@@ -30,6 +31,7 @@ async fn feedback(_ctx: &Context) -> Reply {
     Reply::modal(Modal::new("feedback", "Feedback").paragraph("text", "Your idea"))
 }
 
+#[allow(clippy::unused_async, reason = "the signature modal handlers have")]
 async fn got_feedback(ctx: ComponentContext) -> Result<Reply, CommandError> {
     let text = ctx.field("text").unwrap_or("nothing");
     Ok(Reply::ephemeral(format!("Thanks for: {text}")))
