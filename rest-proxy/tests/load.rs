@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
 const GLOBAL: u32 = 20;
-const CLIENTS: usize = 4;
+const CLIENTS: u32 = 4;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -143,9 +143,9 @@ async fn run(duration: Duration, kill_after: Option<Duration>) -> (Tally, Discor
     let start_us = now_us();
     // Each client sends GLOBAL * 2 / CLIENTS requests per second, open loop (like a worker
     // handling a stream of events), over messages, channels, guild and user routes.
-    let interval = Duration::from_secs_f64(f64::from(CLIENTS as u32) / f64::from(GLOBAL * 2));
+    let interval = Duration::from_secs_f64(f64::from(CLIENTS) / f64::from(GLOBAL * 2));
     let mut tasks = Vec::new();
-    for client in 0..CLIENTS {
+    for client in 0..CLIENTS as usize {
         let (replicas, tally, token, guild) = (
             Arc::clone(&replicas),
             Arc::clone(&tally),
@@ -213,6 +213,7 @@ fn check(tally: &Tally, sim: &DiscordSim) {
 }
 
 /// Requests Discord received in the first `secs` seconds of the load, per second of limit.
+#[allow(clippy::cast_precision_loss)]
 fn utilisation(sim: &DiscordSim, start_us: u64, secs: u64) -> f64 {
     let end = start_us + secs * 1_000_000;
     let received = sim
