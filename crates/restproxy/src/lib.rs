@@ -45,6 +45,10 @@ pub async fn serve(
     tokio::spawn(connect(proxy.clone(), stop.clone()));
     let app: Router = swarmcord_ops::http::router(health, metrics)
         .merge(Router::new().fallback(proxy::handle).with_state(proxy));
+    // Small request/response exchanges: no Nagle delay on the clients' connections.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         let server = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await });

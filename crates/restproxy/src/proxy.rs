@@ -51,11 +51,14 @@ const HOP_BY_HOP: [&str; 8] = [
 
 impl Proxy {
     pub(crate) fn new(config: Arc<ProxyConfig>, health: Health) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
@@ -282,7 +285,10 @@ async fn wait_for_turn(
         };
         match verdict {
             Verdict::Go { wait, probe } => {
-                tokio::time::sleep(wait).await;
+                // A zero sleep would still wait for the timer's next tick (1 ms).
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
                 return Ok(probe);
             }
             Verdict::Busy(again) if again < left => tokio::time::sleep(again).await,
