@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image, two services: `gateway` and `worker` (the command picks which). They share every
+# One image, three services: `gateway`, `worker` and `rest-proxy` (the command picks which). They share every
 # dependency, so one image builds once, caches once and is pulled once per node; the stack and
 # the compose file run it with `command: ["gateway"]` or `command: ["worker"]`.
 # The `sim` target is the Discord/Lavalink simulator for the token-less compose try-out
@@ -35,11 +35,12 @@ ARG BOT_BIN=worker
 COPY --from=planner /src/recipe.json recipe.json
 # The dependency layer: rebuilt only when Cargo.toml/Cargo.lock change.
 RUN cargo chef cook --release --locked --recipe-path recipe.json \
-        -p swarmcord-gateway -p "${BOT_PACKAGE}" -p swarmcord-sim
+        -p swarmcord-gateway -p "${BOT_PACKAGE}" -p swarmcord-rest-proxy -p swarmcord-sim
 COPY . .
-RUN cargo build --release --locked -p swarmcord-gateway -p "${BOT_PACKAGE}" -p swarmcord-sim --bins \
+RUN cargo build --release --locked -p swarmcord-gateway -p "${BOT_PACKAGE}" -p swarmcord-rest-proxy \
+        -p swarmcord-sim --bins \
     && mkdir -p /out \
-    && cp target/release/gateway target/release/discord-sim /out/ \
+    && cp target/release/gateway target/release/rest-proxy target/release/discord-sim /out/ \
     && cp "target/release/${BOT_BIN}" /out/worker
 
 # Shared runtime base: Debian slim with the CA certificates (twilight's TLS verifier panics
@@ -63,7 +64,7 @@ HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 CMD ["healt
 ENTRYPOINT ["discord-sim"]
 
 FROM base AS runtime
-COPY --from=builder /out/gateway /out/worker /usr/local/bin/
+COPY --from=builder /out/gateway /out/worker /out/rest-proxy /usr/local/bin/
 ENV HTTP_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json
 EXPOSE 8080

@@ -15,6 +15,8 @@ use swarmcord_ops::telemetry::LogFormat;
 pub struct WorkerConfig {
     pub(crate) token: Secret,
     pub(crate) api_proxy: Option<String>,
+    /// `host:port` of the shared REST proxy (`DISCORD_REST_PROXY` without `http://`).
+    pub(crate) rest_proxy: Option<String>,
     pub(crate) amqp_url: Secret,
     pub(crate) events_exchange: String,
     pub(crate) queue: String,
@@ -160,6 +162,7 @@ impl WorkerConfig {
             }
         };
         let voice = Self::voice(env)?;
+        let rest_proxy = Self::rest_proxy(env)?;
         let prefetch = env.parse::<u16>("WORKER_PREFETCH", 32, "events in flight per worker")?;
         if prefetch == 0 {
             return Err(ConfigError::new("WORKER_PREFETCH", "must be at least 1"));
@@ -170,6 +173,7 @@ impl WorkerConfig {
                 "DISCORD_API_PROXY",
                 "Discord REST over plain HTTP through host:port, e.g. the simulator",
             ),
+            rest_proxy,
             amqp_url,
             events_exchange: env.string(
                 "EVENTS_EXCHANGE",
@@ -213,6 +217,31 @@ impl WorkerConfig {
             log_format: env.parse::<LogFormat>("LOG_FORMAT", LogFormat::Json, "json or text")?,
             voice,
         })
+    }
+
+    /// `DISCORD_REST_PROXY`: `http://host:port` of the shared REST proxy, as `host:port`.
+    fn rest_proxy(env: &Env) -> Result<Option<String>, ConfigError> {
+        let Some(url) = env.optional(
+            "DISCORD_REST_PROXY",
+            "http://host:port of the shared REST proxy; replaces the in-process rate limiter",
+        ) else {
+            return Ok(None);
+        };
+        let host = url.trim().trim_end_matches('/');
+        let host = host.strip_prefix("http://").unwrap_or_default();
+        if host.is_empty() || host.contains('/') || host.contains(char::is_whitespace) {
+            return Err(ConfigError::new(
+                "DISCORD_REST_PROXY",
+                format!("{url:?} must be http://host:port (the proxy speaks plain HTTP)"),
+            ));
+        }
+        if env.optional("DISCORD_API_PROXY", "").is_some() {
+            return Err(ConfigError::new(
+                "DISCORD_REST_PROXY",
+                "set either DISCORD_REST_PROXY or DISCORD_API_PROXY, not both (the REST proxy's DISCORD_API_BASE says where requests go)",
+            ));
+        }
+        Ok(Some(host.to_owned()))
     }
 
     fn voice(env: &Env) -> Result<Option<VoiceConfig>, ConfigError> {
@@ -288,6 +317,14 @@ mod tests {
                 "DISCORD_GLOBAL_RATE_LIMIT",
             ),
             (
+                ("DISCORD_REST_PROXY", "https://rest:8080"),
+                "DISCORD_REST_PROXY",
+            ),
+            (
+                ("DISCORD_REST_PROXY", "http://rest:8080/api"),
+                "DISCORD_REST_PROXY",
+            ),
+            (
                 ("DISCORD_GLOBAL_RATE_LIMIT", "70000"),
                 "DISCORD_GLOBAL_RATE_LIMIT",
             ),
@@ -326,6 +363,17 @@ mod tests {
         let voice = config.voice.as_ref().expect("voice");
         assert_eq!(voice.nodes.len(), 2);
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_rest_proxy_replaces_the_api_proxy() {
+        let mut vars = base();
+        vars.push(("DISCORD_REST_PROXY", "http://rest:8080/"));
+        let config = WorkerConfig::from_env(&Env::from_pairs(vars.clone())).expect("valid");
+        assert_eq!(config.rest_proxy.as_deref(), Some("rest:8080"));
+        vars.push(("DISCORD_API_PROXY", "sim:8090"));
+        let error = WorkerConfig::from_env(&Env::from_pairs(vars)).expect_err("both");
+        assert_eq!(error.variable, "DISCORD_REST_PROXY");
     }
 
     /// Every variable the worker reads is in `docs/CONFIGURATION.md` (Worker), and nothing else.

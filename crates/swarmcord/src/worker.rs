@@ -503,15 +503,20 @@ impl Connections {
         let startup = |what: &str, error: &dyn std::fmt::Display| {
             Unreachable::Retry(WorkerError::Startup(format!("{what}: {error}")))
         };
-        // twilight's limiter keeps this replica under the global limit; route buckets are
-        // learnt from Discord's headers.
-        let mut http = twilight_http::Client::builder()
-            .token(config.token.expose().to_owned())
-            .ratelimiter(Some(twilight_http_ratelimiting::RateLimiter::new(
+        // Without the shared REST proxy, twilight's limiter keeps this replica under its share
+        // of the global limit and learns route buckets from Discord's headers. With it, the
+        // proxy keeps every limit for all replicas (twilight's `proxy` mode sends the same
+        // requests, token included, over plain HTTP), so the in-process limiter is off.
+        let mut http = twilight_http::Client::builder().token(config.token.expose().to_owned());
+        if let Some(proxy) = &config.rest_proxy {
+            http = http.proxy(proxy.clone(), true).ratelimiter(None);
+        } else {
+            http = http.ratelimiter(Some(twilight_http_ratelimiting::RateLimiter::new(
                 config.global_rate_limit,
             )));
-        if let Some(proxy) = &config.api_proxy {
-            http = http.proxy(proxy.clone(), true);
+            if let Some(proxy) = &config.api_proxy {
+                http = http.proxy(proxy.clone(), true);
+            }
         }
         let http = Arc::new(http.build());
         let me = http

@@ -10,24 +10,25 @@ use swarmcord_deploy_check::{
     read_repo_file, services, workspace_sources,
 };
 
-fn reference() -> (Accepted, Accepted) {
+fn reference() -> (Accepted, Accepted, Accepted) {
     let doc = read_repo_file("docs/CONFIGURATION.md");
     (
         accepted_variables(&doc, "Gateway").expect("Gateway table"),
         accepted_variables(&doc, "Worker").expect("Worker table"),
+        accepted_variables(&doc, "REST proxy").expect("REST proxy table"),
     )
 }
 
-/// Checks every gateway and worker service of the merged `files`; returns the number of
-/// services checked of each kind.
-fn check_files(files: &[&str]) -> (usize, usize) {
-    let (gateway, worker) = reference();
+/// Checks every gateway, worker and REST proxy service of the merged `files`; returns the number
+/// of services checked of each kind.
+fn check_files(files: &[&str]) -> (usize, usize, usize) {
+    let (gateway, worker, rest) = reference();
     let parsed: Vec<_> = files
         .iter()
         .map(|f| parse_yaml(&read_repo_file(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
         .collect();
     let merged = services(&parsed.iter().collect::<Vec<_>>()).expect("services");
-    let mut counts = (0, 0);
+    let mut counts = (0, 0, 0);
     let mut problems = Vec::new();
     for (name, service) in &merged {
         let accepted = match service.command.as_deref() {
@@ -38,6 +39,10 @@ fn check_files(files: &[&str]) -> (usize, usize) {
             Some("worker") => {
                 counts.1 += 1;
                 &worker
+            }
+            Some("rest-proxy") => {
+                counts.2 += 1;
+                &rest
             }
             _ => continue,
         };
@@ -53,21 +58,24 @@ fn check_files(files: &[&str]) -> (usize, usize) {
 
 #[test]
 fn docker_compose_sets_only_what_the_binaries_read() {
-    assert_eq!(check_files(&["docker-compose.yml"]), (1, 1));
+    assert_eq!(check_files(&["docker-compose.yml"]), (1, 1, 1));
 }
 
 #[test]
 fn the_simulator_override_sets_only_what_the_binaries_read() {
     assert_eq!(
         check_files(&["docker-compose.yml", "docker-compose.sim.yml"]),
-        (1, 1)
+        (1, 1, 1)
     );
 }
 
 #[test]
 fn the_swarm_stack_sets_only_what_the_binaries_read() {
-    assert_eq!(check_files(&["stack.yml"]), (1, 1));
-    assert_eq!(check_files(&["stack.yml", "stack.monitoring.yml"]), (1, 1));
+    assert_eq!(check_files(&["stack.yml"]), (1, 1, 1));
+    assert_eq!(
+        check_files(&["stack.yml", "stack.monitoring.yml"]),
+        (1, 1, 1)
+    );
 }
 
 #[test]
@@ -126,7 +134,7 @@ fn service(yaml: &str) -> Service {
 
 #[test]
 fn unknown_missing_doubled_and_unmounted_variables_are_reported() {
-    let (gateway, worker) = reference();
+    let (gateway, worker, _) = reference();
     let typo = service(
         "services:\n  s:\n    command: [gateway]\n    environment:\n      DISCORD_TOKEN: t\n      AMQP_URL: a\n      REDIS_URL: r\n      GATEWAY_SHARD_COUNT: '4'\n",
     );
@@ -166,7 +174,7 @@ fn unknown_missing_doubled_and_unmounted_variables_are_reported() {
 
 #[test]
 fn the_reference_tables_are_read_with_required_and_secret_columns() {
-    let (gateway, worker) = reference();
+    let (gateway, worker, _) = reference();
     assert!(gateway["DISCORD_TOKEN"].required && gateway["DISCORD_TOKEN"].secret);
     assert!(!gateway["SHARD_COUNT"].required && !gateway["SHARD_COUNT"].secret);
     assert!(gateway.contains_key("RUST_LOG"), "the All services table");

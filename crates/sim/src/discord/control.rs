@@ -349,6 +349,8 @@ pub struct ConfigPatch {
     pub rest_rate_limits: Option<bool>,
     /// Replace the artificial REST latencies.
     pub rest_delays: Option<Vec<super::RestDelay>>,
+    /// Invalid answers in 10 minutes before the simulated Cloudflare ban (`0`: never).
+    pub invalid_request_limit: Option<u32>,
 }
 
 /// Rust handle on the control API.
@@ -973,6 +975,9 @@ impl Control {
         }
         if let Some(v) = patch.rest_rate_limits {
             config.rest_limits.enabled = v;
+        }
+        if let Some(v) = patch.invalid_request_limit {
+            config.rest_limits.invalid_request_limit = (v > 0).then_some(v);
         }
         if let Some(delays) = &patch.rest_delays {
             config.rest_delays.clone_from(delays);

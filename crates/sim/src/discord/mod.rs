@@ -46,6 +46,10 @@ pub struct RestLimits {
     pub default_per_window: u32,
     /// Window of every other route bucket.
     pub default_window: Duration,
+    /// Invalid answers (401, 403, 429) in 10 minutes after which every request is refused the
+    /// way Cloudflare does (429, `error code: 1015`, no `Via` header) until the count falls;
+    /// `None` (the default) never bans. Discord: 10,000.
+    pub invalid_request_limit: Option<u32>,
 }
 
 impl Default for RestLimits {
@@ -57,6 +61,7 @@ impl Default for RestLimits {
             messages_window: Duration::from_secs(5),
             default_per_window: 50,
             default_window: Duration::from_secs(1),
+            invalid_request_limit: None,
         }
     }
 }

@@ -62,6 +62,8 @@ pub struct RestState {
     unauthorized: AtomicU64,
     rate_limited_route: AtomicU64,
     rate_limited_global: AtomicU64,
+    invalid: ratelimit::InvalidCounter,
+    cloudflare_banned: AtomicU64,
     /// Armed one-shot faults (see [`super::RestFault`]).
     faults: std::sync::Mutex<Vec<super::RestFault>>,
 }
@@ -83,6 +85,12 @@ pub struct RestStats {
     pub rate_limited_global: u64,
     /// Rate-limit buckets currently tracked.
     pub buckets: usize,
+    /// 401, 403 and 429 answers in the last 10 minutes (Discord's invalid-request counter).
+    #[serde(default)]
+    pub invalid_requests: usize,
+    /// Requests refused by the simulated Cloudflare ban.
+    #[serde(default)]
+    pub cloudflare_banned: u64,
 }
 
 impl RestState {
@@ -96,13 +104,17 @@ impl RestState {
             rate_limited_route: self.rate_limited_route.load(Ordering::Relaxed),
             rate_limited_global: self.rate_limited_global.load(Ordering::Relaxed),
             buckets: self.limiter.bucket_count(),
+            invalid_requests: self.invalid.count(),
+            cloudflare_banned: self.cloudflare_banned.load(Ordering::Relaxed),
         }
     }
 
     /// Zeroes the counters and empties every rate-limit bucket.
     pub fn reset(&self) {
         self.limiter.clear();
+        self.invalid.clear();
         for counter in [
+            &self.cloudflare_banned,
             &self.requests,
             &self.succeeded,
             &self.client_errors,
@@ -140,6 +152,7 @@ impl RestState {
 
     fn count(&self, status: StatusCode) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        self.invalid.note(status.as_u16());
         let counter = match status.as_u16() {
             200..=299 => &self.succeeded,
             401 => &self.unauthorized,
@@ -309,6 +322,23 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         None => path.clone(),
     };
     let api_path = path.strip_prefix("/api/v10").unwrap_or(&path);
+    let ban_at = shared.config().rest_limits.invalid_request_limit;
+    if ban_at.is_some_and(|limit| shared.rest.invalid.count() >= limit as usize) {
+        // Cloudflare, not Discord: no `Via`, no JSON, not counted as a request.
+        shared
+            .rest
+            .cloudflare_banned
+            .fetch_add(1, Ordering::Relaxed);
+        let mut response = Response::new(Body::from("error code: 1015"));
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("600"));
+        return response;
+    }
     if let Some(status) = shared.rest.take_fault(parts.method.as_str(), api_path) {
         let body = json!({"message": "simulated fault", "code": 0});
         shared.rest.count(status);

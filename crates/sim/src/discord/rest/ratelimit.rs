@@ -151,6 +151,47 @@ impl Limiter {
     }
 }
 
+/// Length of Discord's invalid-request window.
+const INVALID_WINDOW: Duration = Duration::from_secs(600);
+
+/// Discord's invalid-request counter (401, 403 and 429 answers in the last 10 minutes) and the
+/// Cloudflare ban it leads to.
+#[derive(Debug, Default)]
+pub(super) struct InvalidCounter {
+    answers: Mutex<std::collections::VecDeque<Instant>>,
+}
+
+impl InvalidCounter {
+    /// Counts `status` if Discord would.
+    pub(super) fn note(&self, status: u16) {
+        if matches!(status, 401 | 403 | 429) {
+            self.lock().push_back(Instant::now());
+        }
+    }
+
+    /// Invalid answers in the last 10 minutes.
+    pub(super) fn count(&self) -> usize {
+        let mut answers = self.lock();
+        let now = Instant::now();
+        while answers
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= INVALID_WINDOW)
+        {
+            answers.pop_front();
+        }
+        answers.len()
+    }
+
+    /// Forgets every answer.
+    pub(super) fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Instant>> {
+        self.answers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// An opaque, stable 32-hex-digit hash of a route template (same for every major parameter).
 pub(super) fn bucket_hash(route: &str) -> String {
     let fnv = |seed: u64| {
@@ -240,6 +281,17 @@ mod tests {
         assert!(matches!(check(&limiter, "1", None), Decision::Allowed(ref i) if i.remaining == 0));
         assert!(matches!(check(&limiter, "1", None), Decision::Route(_, _)));
         assert!(matches!(check(&limiter, "2", None), Decision::Allowed(_)));
+    }
+
+    #[test]
+    fn invalid_answers_are_counted() {
+        let counter = InvalidCounter::default();
+        for status in [200, 401, 403, 404, 429] {
+            counter.note(status);
+        }
+        assert_eq!(counter.count(), 3);
+        counter.clear();
+        assert_eq!(counter.count(), 0);
     }
 
     #[test]

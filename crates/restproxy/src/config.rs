@@ -1,0 +1,222 @@
+//! The proxy's configuration, read from environment variables (`docs/CONFIGURATION.md`,
+//! section REST proxy). Every variable is validated at start-up; a bad one is reported by name.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use swarmcord_ops::Secret;
+use swarmcord_ops::config::{ConfigError, Env};
+use swarmcord_ops::telemetry::LogFormat;
+
+/// Discord's invalid-request limit per 10 minutes (a Cloudflare ban beyond it).
+pub const DISCORD_INVALID_LIMIT: u64 = 10_000;
+
+/// Everything the proxy needs, validated. Secrets never appear in its `Debug` output.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Where requests go: scheme, host and port, no path (`https://discord.com`).
+    pub api_base: String,
+    /// Redis URL.
+    pub redis_url: Secret,
+    /// Prefix of every Redis key.
+    pub redis_prefix: String,
+    /// Address of the proxy, `/healthz`, `/readyz` and `/metrics`.
+    pub http_addr: SocketAddr,
+    /// Requests per second per bot token.
+    pub global_per_second: u32,
+    /// Added to every rate-limit window (latency jitter).
+    pub margin: Duration,
+    /// Longest a request waits for its turn unless the client says otherwise.
+    pub queue_timeout: Duration,
+    /// Upper bound of the client's `X-Proxy-Queue-Timeout`.
+    pub max_queue_timeout: Duration,
+    /// Requests waiting in this replica at most; more are answered 503.
+    pub max_queued: usize,
+    /// Timeout of one request to Discord.
+    pub upstream_timeout: Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Invalid responses per 10 minutes above which suspect requests are refused.
+    pub invalid_threshold: u64,
+    /// How long a 401 stops requests with its token.
+    pub breaker: Duration,
+    /// Log output format.
+    pub log_format: LogFormat,
+}
+
+fn positive<T: PartialOrd + Default>(name: &str, value: T) -> Result<T, ConfigError> {
+    if value > T::default() {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(name, "must be greater than 0"))
+    }
+}
+
+impl ProxyConfig {
+    /// Reads and validates every variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let api_base = env
+            .string(
+                "DISCORD_API_BASE",
+                "https://discord.com",
+                "where requests are forwarded: scheme://host[:port] (the simulator in tests)",
+            )
+            .trim_end_matches('/')
+            .to_owned();
+        let authority = api_base
+            .strip_prefix("https://")
+            .or_else(|| api_base.strip_prefix("http://"));
+        if authority.is_none_or(|a| a.is_empty() || a.contains('/')) {
+            return Err(ConfigError::new(
+                "DISCORD_API_BASE",
+                format!("{api_base:?} must be http:// or https:// and a host, without a path"),
+            ));
+        }
+        let redis_url = env
+            .secret(
+                "REDIS_URL",
+                true,
+                "Redis URL, shared by every proxy replica",
+            )?
+            .ok_or_else(|| ConfigError::new("REDIS_URL", "is required"))?;
+        let fraction = env.parse::<f64>(
+            "INVALID_REQUEST_FRACTION",
+            0.8,
+            "fraction of Discord's 10,000 invalid requests per 10 minutes above which suspect requests are refused (0 disables)",
+        )?;
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(ConfigError::new(
+                "INVALID_REQUEST_FRACTION",
+                "must be between 0 and 1",
+            ));
+        }
+        let queue_timeout = env.parse::<u64>(
+            "QUEUE_TIMEOUT_MS",
+            10_000,
+            "longest a request waits for its rate-limit turn unless the client sends X-Proxy-Queue-Timeout",
+        )?;
+        let max_queue_timeout = env.parse::<u64>(
+            "MAX_QUEUE_TIMEOUT_MS",
+            60_000,
+            "upper bound of the client's X-Proxy-Queue-Timeout",
+        )?;
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let invalid_threshold = (fraction * DISCORD_INVALID_LIMIT as f64).round() as u64;
+        Ok(Self {
+            api_base,
+            redis_url,
+            redis_prefix: env.string(
+                "REDIS_PREFIX",
+                "swarmcord",
+                "prefix of every Redis key (one per bot)",
+            ),
+            http_addr: env.parse::<SocketAddr>(
+                "HTTP_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 8080)),
+                "address of the proxy and of /healthz, /readyz, /metrics",
+            )?,
+            global_per_second: positive(
+                "GLOBAL_RATE_LIMIT",
+                env.parse::<u32>(
+                    "GLOBAL_RATE_LIMIT",
+                    50,
+                    "requests per second per bot token, shared by every replica (Discord: 50)",
+                )?,
+            )?,
+            margin: Duration::from_millis(env.parse::<u64>(
+                "RATE_LIMIT_MARGIN_MS",
+                50,
+                "added to every rate-limit window for network jitter",
+            )?),
+            queue_timeout: Duration::from_millis(queue_timeout),
+            max_queue_timeout: Duration::from_millis(max_queue_timeout.max(queue_timeout)),
+            max_queued: positive(
+                "MAX_QUEUED",
+                env.parse::<usize>(
+                    "MAX_QUEUED",
+                    10_000,
+                    "requests waiting for their turn in one replica; beyond, 503",
+                )?,
+            )?,
+            upstream_timeout: Duration::from_millis(positive(
+                "UPSTREAM_TIMEOUT_MS",
+                env.parse::<u64>(
+                    "UPSTREAM_TIMEOUT_MS",
+                    30_000,
+                    "timeout of one request to Discord (then 504)",
+                )?,
+            )?),
+            max_body_bytes: positive(
+                "MAX_BODY_BYTES",
+                env.parse::<usize>(
+                    "MAX_BODY_BYTES",
+                    26_214_400,
+                    "largest request body accepted (then 413)",
+                )?,
+            )?,
+            invalid_threshold,
+            breaker: Duration::from_millis(env.parse::<u64>(
+                "CIRCUIT_BREAKER_MS",
+                60_000,
+                "how long a 401 stops every request with its token",
+            )?),
+            log_format: env.parse::<LogFormat>(
+                "LOG_FORMAT",
+                LogFormat::Json,
+                "log output: json or text",
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(pairs: &[(&str, &str)]) -> ConfigError {
+        let mut all = vec![("REDIS_URL", "redis://127.0.0.1/")];
+        all.extend_from_slice(pairs);
+        ProxyConfig::from_env(&Env::from_pairs(all.iter().copied())).expect_err("invalid")
+    }
+
+    #[test]
+    fn defaults_are_discord_and_errors_name_the_variable() {
+        let env = Env::from_pairs([("REDIS_URL", "redis://127.0.0.1/")]);
+        let config = ProxyConfig::from_env(&env).expect("valid");
+        assert_eq!(config.api_base, "https://discord.com");
+        assert_eq!(config.global_per_second, 50);
+        assert_eq!(config.invalid_threshold, 8000);
+        assert!(!format!("{config:?}").contains("127.0.0.1/"));
+        let missing = ProxyConfig::from_env(&Env::from_pairs([("X", "y")])).expect_err("no redis");
+        assert_eq!(missing.variable, "REDIS_URL");
+        for (name, value) in [
+            ("DISCORD_API_BASE", "ftp://x"),
+            ("DISCORD_API_BASE", "https://discord.com/api"),
+            ("GLOBAL_RATE_LIMIT", "0"),
+            ("INVALID_REQUEST_FRACTION", "1.5"),
+            ("MAX_QUEUED", "0"),
+            ("HTTP_ADDR", "nowhere"),
+        ] {
+            assert_eq!(error(&[(name, value)]).variable, name, "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn configuration_reference_matches_the_code() {
+        let env = Env::from_pairs([("REDIS_URL", "redis://127.0.0.1/")]);
+        ProxyConfig::from_env(&env).expect("valid");
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md"),
+        )
+        .expect("docs/CONFIGURATION.md");
+        if let Err(problems) = env.check_reference(&doc, "REST proxy") {
+            panic!(
+                "docs/CONFIGURATION.md, section REST proxy, disagrees with the code:\n{problems}"
+            );
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! The limits every proxy replica shares, kept in Redis and changed only by Lua scripts (each
+//! decision is atomic and costs one round trip).
+//!
+//! - **Reservations in sliding logs.** The global limit (per bot token) and each learnt route
+//!   bucket (per token, route and major parameter) are sorted sets of send times. A request
+//!   reserves the earliest time at which every window of the limit's length holds at most
+//!   `limit` sends, counting the reservations already made by any replica; it then sleeps until
+//!   that time and sends. Discord's windows are fixed but start whenever the first request
+//!   arrives, so "at most `limit` in *any* window" (plus a margin for network jitter) is what
+//!   guarantees zero 429s. Times come from Redis (`TIME`), one clock for every replica.
+//! - **Learning.** A route's limit and window come from the `X-RateLimit-Limit` and
+//!   `X-RateLimit-Reset-After` headers; until a route is known, one request at a time probes it.
+//!   `X-RateLimit-Remaining: 0` and real 429s block the bucket (or, for a global 429, the token)
+//!   until Discord's reset.
+//! - **Invalid requests.** 401, 403 and 429 (except `X-RateLimit-Scope: shared`) responses go into
+//!   one cluster-wide sorted set covering the last 10 minutes; a bucket that produced one is
+//!   marked suspect, and suspect buckets are refused while the count is above the threshold. A
+//!   401 opens the token's circuit breaker.
+
+use std::time::Duration;
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+/// Length of Discord's invalid-request window.
+pub const INVALID_WINDOW: Duration = Duration::from_secs(600);
+
+const ACQUIRE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local glimit, gwindow = tonumber(ARGV[1]), tonumber(ARGV[2])
+local maxwait, member, margin = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local probe_ttl, threshold, use_global = ARGV[6], tonumber(ARGV[7]), ARGV[8] == '1'
+local breaker = redis.call('PTTL', KEYS[6])
+if breaker > 0 then return {3, breaker} end
+if threshold > 0 and redis.call('EXISTS', KEYS[8]) == 1 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - 600000)
+  if redis.call('ZCARD', KEYS[7]) >= threshold then return {4, 0} end
+end
+local function slot(key, limit, window, at)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local n = redis.call('ZCARD', key)
+  if n < limit then return at end
+  local e = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+  local s = tonumber(e[2]) + window
+  if s > at then return s end
+  return at
+end
+local at = now
+if use_global then
+  local blocked = redis.call('PTTL', KEYS[5])
+  if blocked > 0 then at = now + blocked end
+  at = slot(KEYS[1], glimit, gwindow, at)
+end
+local meta = redis.call('HMGET', KEYS[3], 'limit', 'window')
+local limit, window = tonumber(meta[1]), tonumber(meta[2])
+local probing = 0
+if limit == nil then
+  if not redis.call('SET', KEYS[4], member, 'NX', 'PX', probe_ttl) then return {2, 20} end
+  probing = 1
+elseif limit > 0 then
+  local blocked = redis.call('PTTL', KEYS[9])
+  if blocked > 0 and now + blocked > at then at = now + blocked end
+  at = slot(KEYS[2], limit, window + margin, at)
+end
+if at - now > maxwait then
+  if probing == 1 then redis.call('DEL', KEYS[4]) end
+  return {1, at - now}
+end
+if use_global then
+  redis.call('ZADD', KEYS[1], at, member)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(glimit + 1))
+  redis.call('PEXPIRE', KEYS[1], at - now + gwindow)
+end
+if limit ~= nil and limit > 0 then
+  redis.call('ZADD', KEYS[2], at, member)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(limit + 1))
+  redis.call('PEXPIRE', KEYS[2], at - now + window + margin)
+elseif probing == 1 then
+  redis.call('ZADD', KEYS[2], at, member)
+  redis.call('PEXPIRE', KEYS[2], 3600000)
+end
+return {0, at - now, probing}
+";
+
+const LEARN: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local status, has_headers = tonumber(ARGV[1]), ARGV[2] == '1'
+local limit, remaining, reset_after = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local invalid, breaker_ms, scope = ARGV[7] == '1', tonumber(ARGV[8]), ARGV[9]
+local retry_after, margin = tonumber(ARGV[10]), tonumber(ARGV[11])
+if has_headers then
+  local window = tonumber(redis.call('HGET', KEYS[1], 'window') or '0') or 0
+  if reset_after > window then window = reset_after end
+  redis.call('HSET', KEYS[1], 'limit', limit, 'window', window, 'bucket', ARGV[6])
+  redis.call('PEXPIRE', KEYS[1], 3600000)
+  if remaining == 0 and reset_after > 0 then
+    redis.call('SET', KEYS[7], 1, 'PX', reset_after + margin)
+  end
+elseif status < 400 then
+  redis.call('HSET', KEYS[1], 'limit', 0, 'window', 0)
+  redis.call('PEXPIRE', KEYS[1], 600000)
+end
+if redis.call('GET', KEYS[2]) == ARGV[12] then redis.call('DEL', KEYS[2]) end
+if status == 429 and retry_after > 0 then
+  if scope == 'global' then
+    redis.call('SET', KEYS[6], 1, 'PX', retry_after + margin)
+  else
+    redis.call('SET', KEYS[7], 1, 'PX', retry_after + margin)
+  end
+end
+if status == 401 and breaker_ms > 0 then
+  redis.call('SET', KEYS[5], 1, 'PX', breaker_ms)
+end
+if invalid then
+  redis.call('ZADD', KEYS[3], now, ARGV[12] .. ':' .. now)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 600000)
+  redis.call('PEXPIRE', KEYS[3], 600000)
+  redis.call('SET', KEYS[4], 1, 'PX', 600000)
+end
+return redis.call('ZCOUNT', KEYS[3], now - 600000, '+inf')
+";
+
+/// Limits of the shared limiter.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Requests per second per token (Discord: 50).
+    pub global_per_second: u32,
+    /// Added to every window, for the spread of network latency.
+    pub margin: Duration,
+    /// How long the first request of an unknown route may hold its probe.
+    pub probe_ttl: Duration,
+    /// Invalid responses in 10 minutes above which suspect buckets are refused (0: never).
+    pub invalid_threshold: u64,
+    /// How long a 401 stops requests with its token.
+    pub breaker: Duration,
+}
+
+/// What the limiter decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send after this wait; `probe` when this request is the one learning the route.
+    Go {
+        /// Time until the reserved send time.
+        wait: Duration,
+        /// Whether this request probes an unknown route.
+        probe: bool,
+    },
+    /// The earliest send time is further away than the client accepts.
+    TooLong(Duration),
+    /// Another request is probing this unknown route; ask again after this.
+    Busy(Duration),
+    /// The token's circuit breaker is open for this long.
+    CircuitOpen(Duration),
+    /// Refused by the invalid-request guard.
+    Invalid,
+}
+
+/// What the response taught (see [`Limiter::learn`]).
+#[derive(Debug, Clone, Default)]
+pub struct Learnt {
+    /// Response status.
+    pub status: u16,
+    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset-After` (ms) and `-Bucket`, when all present.
+    pub bucket: Option<(u32, u32, u64, String)>,
+    /// `X-RateLimit-Scope`.
+    pub scope: String,
+    /// A 429's `Retry-After` in milliseconds.
+    pub retry_after_ms: u64,
+}
+
+impl Learnt {
+    /// Whether Discord counts this response as invalid (401, 403, 429 other than `shared`).
+    pub fn is_invalid(&self) -> bool {
+        matches!(self.status, 401 | 403) || (self.status == 429 && self.scope != "shared")
+    }
+}
+
+/// Redis key names of one request.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    global: String,
+    global_block: String,
+    bucket: String,
+    bucket_block: String,
+    meta: String,
+    probe: String,
+    breaker: String,
+    invalid: String,
+    suspect: String,
+}
+
+impl Keys {
+    /// The keys of `route`/`major` for the token whose hash is `token`, under `prefix`.
+    pub fn new(prefix: &str, token: &str, route: &str, major: &str) -> Self {
+        let bucket = format!("{prefix}:rest:bucket:{token}:{route}:{major}");
+        Self {
+            global: format!("{prefix}:rest:global:{token}"),
+            global_block: format!("{prefix}:rest:global:{token}:blocked"),
+            bucket_block: format!("{bucket}:blocked"),
+            suspect: format!("{prefix}:rest:suspect:{token}:{route}:{major}"),
+            bucket,
+            meta: format!("{prefix}:rest:route:{route}"),
+            probe: format!("{prefix}:rest:probe:{route}"),
+            breaker: format!("{prefix}:rest:breaker:{token}"),
+            invalid: format!("{prefix}:rest:invalid"),
+        }
+    }
+}
+
+/// The shared limiter: a Redis connection and the two scripts.
+#[derive(Clone)]
+pub struct Limiter {
+    redis: ConnectionManager,
+    limits: Limits,
+    acquire: Script,
+    learn: Script,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Limiter {
+    /// A limiter over `redis`.
+    pub fn new(redis: ConnectionManager, limits: Limits) -> Self {
+        Self {
+            redis,
+            limits,
+            acquire: Script::new(ACQUIRE),
+            learn: Script::new(LEARN),
+        }
+    }
+
+    /// Reserves a send time for one request (`member` unique per request).
+    pub async fn acquire(
+        &self,
+        keys: &Keys,
+        global: bool,
+        max_wait: Duration,
+        member: &str,
+    ) -> redis::RedisResult<Verdict> {
+        let limits = &self.limits;
+        let global_window = 1000 + millis(limits.margin);
+        let answer: Vec<i64> = self
+            .acquire
+            .key(&keys.global)
+            .key(&keys.bucket)
+            .key(&keys.meta)
+            .key(&keys.probe)
+            .key(&keys.global_block)
+            .key(&keys.breaker)
+            .key(&keys.invalid)
+            .key(&keys.suspect)
+            .key(&keys.bucket_block)
+            .arg(limits.global_per_second.max(1))
+            .arg(global_window)
+            .arg(millis(max_wait))
+            .arg(member)
+            .arg(millis(limits.margin))
+            .arg(millis(limits.probe_ttl).max(1))
+            .arg(limits.invalid_threshold)
+            .arg(if global { "1" } else { "0" })
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        let ms = |i: usize| {
+            Duration::from_millis(
+                answer
+                    .get(i)
+                    .copied()
+                    .and_then(|v| u64::try_from(v).ok())
+                    .unwrap_or(0),
+            )
+        };
+        Ok(match answer.first().copied().unwrap_or(-1) {
+            0 => Verdict::Go {
+                wait: ms(1),
+                probe: answer.get(2) == Some(&1),
+            },
+            1 => Verdict::TooLong(ms(1)),
+            2 => Verdict::Busy(ms(1)),
+            3 => Verdict::CircuitOpen(ms(1)),
+            _ => Verdict::Invalid,
+        })
+    }
+
+    /// Records what a response taught; returns the invalid responses of the last 10 minutes.
+    pub async fn learn(
+        &self,
+        keys: &Keys,
+        learnt: &Learnt,
+        member: &str,
+    ) -> redis::RedisResult<u64> {
+        let (limit, remaining, reset_after, bucket) = learnt
+            .bucket
+            .clone()
+            .map_or((0, 0, 0, String::new()), |(l, r, a, b)| (l, r, a, b));
+        self.learn
+            .key(&keys.meta)
+            .key(&keys.probe)
+            .key(&keys.invalid)
+            .key(&keys.suspect)
+            .key(&keys.breaker)
+            .key(&keys.global_block)
+            .key(&keys.bucket_block)
+            .arg(learnt.status)
+            .arg(if learnt.bucket.is_some() { "1" } else { "0" })
+            .arg(limit)
+            .arg(remaining)
+            .arg(reset_after)
+            .arg(bucket)
+            .arg(if learnt.is_invalid() { "1" } else { "0" })
+            .arg(millis(self.limits.breaker))
+            .arg(&learnt.scope)
+            .arg(learnt.retry_after_ms)
+            .arg(millis(self.limits.margin))
+            .arg(member)
+            .invoke_async(&mut self.redis.clone())
+            .await
+    }
+
+    /// Releases an unused probe (the request failed before Discord answered).
+    pub async fn release_probe(&self, keys: &Keys, member: &str) -> redis::RedisResult<()> {
+        let learnt = Learnt {
+            status: 502,
+            ..Learnt::default()
+        };
+        self.learn(keys, &learnt, member).await.map(|_| ())
+    }
+
+    /// Invalid responses counted in the last 10 minutes.
+    pub async fn invalid_count(&self, keys: &Keys) -> redis::RedisResult<u64> {
+        redis::cmd("ZCOUNT")
+            .arg(&keys.invalid)
+            .arg(format!(
+                "({}",
+                now_ms().saturating_sub(millis(INVALID_WINDOW))
+            ))
+            .arg("+inf")
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+}
+
+/// Unix time in milliseconds (this host's clock; only for coarse reporting).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, millis)
+}
