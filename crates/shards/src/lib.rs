@@ -15,6 +15,7 @@
 
 pub mod command;
 pub mod config;
+mod confirms;
 pub mod frame;
 pub mod progress;
 mod runner;

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use swarmcord_broker::{Confirmed, Incoming, Outgoing, Publisher, PublisherConfig};
+use swarmcord_broker::{Incoming, Outgoing, Publisher, PublisherConfig};
 use swarmcord_cache::{CacheConfig, CacheWriter, Update};
 use swarmcord_coord::{
     ConnectionManager, GatewayInfo, GatewayRegistry, Lease, RedisQueue, SavedSession, SessionStore,
@@ -42,8 +42,9 @@ use twilight_gateway::{
 
 use crate::command::{ExecuteError, execute};
 use crate::config::{GatewayConfig, ShardCount};
+use crate::confirms::ConfirmRouter;
 use crate::frame;
-use crate::progress::{Progress, ticket, untick};
+use crate::progress::{Progress, ticket};
 
 /// Why the gateway stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +123,8 @@ struct Ctx {
     reading: AtomicUsize,
     /// The Redis cache writer (`None` when `CACHE_RESOURCES=none`).
     cache: Option<CacheWriter>,
+    /// Applies the broker's confirms to `progress`.
+    confirms: ConfirmRouter,
 }
 
 impl Ctx {
@@ -240,6 +243,7 @@ pub async fn run(
         senders: RwLock::new(HashMap::new()),
         reading: AtomicUsize::new(0),
         cache,
+        confirms: ConfirmRouter::new(),
     });
     registry
         .register(
@@ -264,8 +268,11 @@ pub async fn run(
     let close_now = CancellationToken::new();
     let stop_commands = CancellationToken::new();
     let mut background = JoinSet::new();
-    background.spawn(route_confirms(Arc::clone(&ctx), confirmed));
-    background.spawn(persist_loop(Arc::clone(&ctx), stop_reading.clone()));
+    background.spawn({
+        let ctx = Arc::clone(&ctx);
+        async move { ctx.confirms.run(&ctx.progress, confirmed).await }
+    });
+    let persisting = tokio::spawn(persist_loop(Arc::clone(&ctx), stop_reading.clone()));
     background.spawn(monitor(
         Arc::clone(&ctx),
         health.clone(),
@@ -322,6 +329,17 @@ pub async fn run(
             "not every event was confirmed in time; the saved sessions resume before them"
         );
     }
+    // The confirms reach the shards' progress through their own task: the saved sequence
+    // numbers must include every confirm the flush saw, or the RESUME replays those events.
+    // The periodic save must not land after the final one either.
+    if !ctx
+        .confirms
+        .caught_up(ctx.publisher.confirmed_count(), Duration::from_secs(2))
+        .await
+    {
+        tracing::warn!("confirms were not applied in time; the saved sessions resume before them");
+    }
+    let _ = persisting.await;
     persist(&ctx).await;
     close_now.cancel();
     while let Some(result) = shards.join_next().await {
@@ -982,19 +1000,6 @@ async fn close_resumable(shard: &mut Shard<RedisQueue>, shard_id: u32) {
         sent = matches!(closed, Ok(true)),
         "shard closed with 4000 (resumable)"
     );
-}
-
-/// Applies broker confirms to the shards' progress.
-async fn route_confirms(ctx: Arc<Ctx>, mut confirmed: mpsc::UnboundedReceiver<Confirmed>) {
-    while let Some(Confirmed { ticket }) = confirmed.recv().await {
-        let (shard_id, generation, seq) = untick(ticket);
-        if seq == 0 {
-            continue; // not an event (a re-routed command)
-        }
-        if let Some(progress) = ctx.progress().get_mut(&shard_id) {
-            progress.confirmed(generation, seq);
-        }
-    }
 }
 
 /// Saves every shard's resumable session.
