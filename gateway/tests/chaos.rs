@@ -103,3 +103,67 @@ async fn sigterm_mid_burst_loses_nothing_duplicates_nothing_and_never_identifies
     assert_eq!(stats.resumes, 24, "every restart resumed every shard");
     assert_eq!(gateway.terminate().await.code(), Some(0));
 }
+
+/// A zombied connection: Discord stops acknowledging heartbeats while dispatches still flow
+/// (so twilight's own check, which counts any event as an answer, never fires). Promise: the
+/// watchdog resumes the shard within `HEARTBEAT_ACK_TIMEOUT_MS` + one heartbeat interval
+/// (+ its 1 s tick), losing nothing.
+#[tokio::test]
+async fn a_zombie_shard_is_resumed_within_the_ack_timeout_and_loses_nothing() {
+    const EVENTS: u64 = 1200;
+    let interval = Duration::from_millis(1000);
+    let ack_timeout = Duration::from_millis(3000);
+    let cluster = Cluster::start(DiscordConfig {
+        heartbeat_interval: interval,
+        ..sim_config(2)
+    })
+    .await;
+    cluster.guilds_on_shards(0..2, 2);
+    let mut tap = cluster.tap().await;
+    let gateway = cluster
+        .gateway(
+            "gw-zombie",
+            &[("SHARD_COUNT", "2"), ("HEARTBEAT_ACK_TIMEOUT_MS", "3000")],
+        )
+        .await;
+    gateway.wait_ready(READY).await;
+    let burst = blast(&cluster, EVENTS, 150);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let control = cluster.sim.control();
+    assert_eq!(
+        control.shard_action(0, swarmcord_sim::discord::gateway::ShardAction::Zombie),
+        1
+    );
+    let zombied = Instant::now();
+    let resumed = swarmcord_testkit::eventually(Duration::from_secs(15), || async {
+        (control.gateway_stats().resumes >= 1).then_some(())
+    })
+    .await;
+    let took = zombied.elapsed();
+    eprintln!("zombie: resumed after {took:?}");
+    assert!(resumed.is_some(), "the zombie shard was never reconnected");
+    let bound = ack_timeout + interval + Duration::from_secs(2);
+    assert!(
+        took <= bound,
+        "reconnected after {took:?} (bound {bound:?})"
+    );
+    assert_eq!(burst.await.expect("blast"), EVENTS);
+    let ids = collect_messages(&mut tap, EVENTS, Duration::from_secs(20)).await;
+    let (duplicates, unique) = count(&ids);
+    eprintln!("zombie: {unique} of {EVENTS} delivered, {duplicates} duplicates");
+    assert_eq!(unique, 1200, "nothing lost");
+    let stats = control.gateway_stats();
+    assert_eq!(
+        (stats.identifies, stats.resumes),
+        (2, 1),
+        "resumed, not identified"
+    );
+    assert!(
+        gateway
+            .metrics()
+            .await
+            .contains("swarmcord_gateway_watchdog_reconnects_total"),
+        "the watchdog did it"
+    );
+    assert_eq!(gateway.terminate().await.code(), Some(0));
+}

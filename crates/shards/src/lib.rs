@@ -19,6 +19,7 @@ mod confirms;
 pub mod frame;
 pub mod progress;
 mod runner;
+mod watchdog;
 
 pub use config::{GatewayConfig, ShardCount, ShardSelection};
 pub use runner::{RunError, run};

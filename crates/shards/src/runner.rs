@@ -45,6 +45,7 @@ use crate::config::{GatewayConfig, ShardCount};
 use crate::confirms::ConfirmRouter;
 use crate::frame;
 use crate::progress::{Progress, ticket};
+use crate::watchdog::AckWatch;
 
 /// Why the gateway stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -578,6 +579,7 @@ async fn read_shard(
     let mut watchdog = tokio::time::interval(Duration::from_secs(1));
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_event = Instant::now();
+    let mut acks = AckWatch::default();
     let mut last_close = None;
     loop {
         let message = tokio::select! {
@@ -585,7 +587,7 @@ async fn read_shard(
             () = lease.lost().cancelled() => return Forwarding::LeaseLost,
             () = stop.cancelled() => return Forwarding::Stopped,
             _ = watchdog.tick() => {
-                check_health(ctx, shard, &mut last_event);
+                check_health(ctx, shard, &mut last_event, &mut acks);
                 continue;
             }
             () = rebuild.notified() => {
@@ -946,7 +948,12 @@ async fn cache_writer(config: &GatewayConfig) -> Result<Option<CacheWriter>, Run
 
 /// The watchdog: reconnect (resuming) a shard whose heartbeats go unanswered or whose events
 /// stopped flowing.
-fn check_health(ctx: &Ctx, shard: &Shard<RedisQueue>, last_event: &mut Instant) {
+fn check_health(
+    ctx: &Ctx,
+    shard: &Shard<RedisQueue>,
+    last_event: &mut Instant,
+    acks: &mut AckWatch,
+) {
     let shard_id = shard.id().number();
     ctx.set_state(shard_id, state_code(shard.state()));
     let latency = shard.latency();
@@ -956,16 +963,13 @@ fn check_health(ctx: &Ctx, shard: &Shard<RedisQueue>, last_event: &mut Instant) 
             Ordering::Relaxed,
         );
     }
+    // Time since heartbeats stopped being acknowledged, across heartbeats (twilight resets
+    // its own `sent` every interval).
+    let unacked = acks.observe(latency.periods(), latency.sent(), latency.received());
     if shard.state() != ShardState::Active {
         return;
     }
-    let unanswered = match (latency.sent(), latency.received()) {
-        (Some(sent), Some(received)) => {
-            received < sent && sent.elapsed() > ctx.config.heartbeat_ack_timeout
-        }
-        (Some(sent), None) => sent.elapsed() > ctx.config.heartbeat_ack_timeout,
-        _ => false,
-    };
+    let unanswered = unacked > ctx.config.heartbeat_ack_timeout;
     let idle = ctx
         .config
         .idle_timeout
@@ -980,6 +984,7 @@ fn check_health(ctx: &Ctx, shard: &Shard<RedisQueue>, last_event: &mut Instant) 
         metrics::counter!("swarmcord_gateway_watchdog_reconnects_total", "shard" => shard_id.to_string()).increment(1);
         shard.close(CloseFrame::RESUME);
         *last_event = Instant::now();
+        *acks = AckWatch::default();
     }
 }
 
