@@ -18,6 +18,7 @@ pub mod config;
 mod confirms;
 pub mod frame;
 pub mod progress;
+mod resume;
 mod runner;
 mod watchdog;
 

@@ -45,6 +45,7 @@ use crate::config::{GatewayConfig, ShardCount};
 use crate::confirms::ConfirmRouter;
 use crate::frame;
 use crate::progress::{Progress, ticket};
+use crate::resume;
 use crate::watchdog::AckWatch;
 
 /// Why the gateway stopped with an error.
@@ -117,6 +118,9 @@ struct Ctx {
     sessions: SessionStore,
     queue: RedisQueue,
     progress: Mutex<HashMap<u32, Progress>>,
+    /// Shards whose lease this replica lost: their progress stays in `progress` (to resume
+    /// from if the lease comes back, see `resume.rs`) but is not saved to Redis.
+    detached: Mutex<BTreeSet<u32>>,
     senders: RwLock<HashMap<u32, MessageSender>>,
     states: HashMap<u32, AtomicU8>,
     latency_us: HashMap<u32, AtomicU64>,
@@ -147,6 +151,23 @@ impl Ctx {
             Some(sender) => senders.insert(shard_id, sender),
             None => senders.remove(&shard_id),
         };
+    }
+
+    /// Marks the shard's progress as held without the lease (not saved) or owned again.
+    fn detach(&self, shard_id: u32, detached: bool) {
+        let mut set = self.detached.lock().unwrap_or_else(PoisonError::into_inner);
+        if detached {
+            set.insert(shard_id);
+        } else {
+            set.remove(&shard_id);
+        }
+    }
+
+    fn is_detached(&self, shard_id: u32) -> bool {
+        self.detached
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&shard_id)
     }
 
     fn set_state(&self, shard_id: u32, code: u8) {
@@ -241,6 +262,7 @@ pub async fn run(
         sessions,
         queue,
         progress: Mutex::new(HashMap::new()),
+        detached: Mutex::new(BTreeSet::new()),
         senders: RwLock::new(HashMap::new()),
         reading: AtomicUsize::new(0),
         cache,
@@ -427,13 +449,15 @@ async fn run_shard(
         match ended {
             Forwarding::LeaseLost => {
                 // Someone else may own the shard now: drop the connection without a close
-                // frame (the session stays resumable for the new owner) and start over.
+                // frame (the session stays resumable for the new owner) and start over. The
+                // progress is kept, unsaved, in case the lease comes back to us and Redis lost
+                // the session (see `resume.rs`).
                 tracing::error!(
                     shard_id,
                     "shard lease lost; disconnecting and waiting for it again"
                 );
                 drop(shard);
-                ctx.progress().remove(&shard_id);
+                ctx.detach(shard_id, true);
                 ctx.set_state(shard_id, STATE_WAITING);
             }
             Forwarding::Fatal(code) => {
@@ -465,25 +489,28 @@ async fn connect_shard(ctx: &Ctx, shard_id: u32) -> Shard<RedisQueue> {
     let saved = match ctx.sessions.load(shard_id).await {
         Ok(saved) => saved.filter(|s| s.shard_count == ctx.total),
         Err(error) => {
-            tracing::warn!(shard_id, %error, "cannot load the saved session; identifying");
+            tracing::warn!(shard_id, %error, "cannot load the saved session");
             None
         }
     };
-    let progress = if let Some(saved) = saved {
+    let held = ctx.progress().remove(&shard_id);
+    let progress = if let Some(chosen) = resume::choose(saved, held.as_ref()) {
         tracing::info!(
             shard_id,
-            sequence = saved.sequence,
-            "resuming the saved session"
+            sequence = chosen.sequence,
+            from_memory = chosen.from_memory,
+            "resuming the session"
         );
-        builder = builder.session(Session::new(saved.sequence, saved.session_id.clone()));
-        if let Some(url) = &saved.resume_url {
+        builder = builder.session(Session::new(chosen.sequence, chosen.session_id.clone()));
+        if let Some(url) = &chosen.resume_url {
             builder = builder.resume_url(url.clone());
         }
-        Progress::restored(saved.session_id, saved.resume_url, saved.sequence)
+        Progress::restored(chosen.session_id, chosen.resume_url, chosen.sequence)
     } else {
         Progress::default()
     };
     ctx.progress().insert(shard_id, progress);
+    ctx.detach(shard_id, false);
     Shard::with_config(ShardId::new(shard_id, ctx.total), builder.build())
 }
 
@@ -537,29 +564,26 @@ async fn forward(
         Arc::clone(&rebuild),
     ));
     let ended = read_shard(ctx, shard, lease, stop, &Sink::Cache(tx), &rebuild).await;
-    match ended {
-        // Someone else may own the shard: the stage writes nothing more to the cache and
-        // publishes what it holds as orphans (not counted as received, so the next owner's
-        // RESUME replays them, with their cache writes).
-        Forwarding::LeaseLost => abort.cancel(),
-        Forwarding::Stopped | Forwarding::Fatal(_) => {
-            // The sender is gone: the stage finishes what it holds, unless Redis is away for
-            // longer than the flush timeout; then it publishes the rest as orphans, without
-            // cache writes and not counted in the saved session, so a RESUME replays them.
-            let mut stage = stage;
-            if tokio::time::timeout(ctx.config.shutdown_flush_timeout, &mut stage)
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    shard_id,
-                    "the cache stage could not finish in time; its events are published without cache writes and will be replayed"
-                );
-                abort.cancel();
-                let _ = stage.await;
-            }
-            return ended;
-        }
+    let mut stage = stage;
+    if matches!(ended, Forwarding::LeaseLost) {
+        // Someone else may own the shard: the stage stops at once, writing nothing more to the
+        // cache and publishing nothing more. What it held was never counted as received, so
+        // the next owner's RESUME (or ours, see `resume.rs`) replays it with its cache writes;
+        // publishing it here too would deliver it twice.
+        stage.abort();
+    } else if tokio::time::timeout(ctx.config.shutdown_flush_timeout, &mut stage)
+        .await
+        .is_err()
+    {
+        // Stopped or fatal: the sender is gone and the stage finishes what it holds, unless
+        // Redis is away for longer than the flush timeout; then it publishes the rest as
+        // orphans, without cache writes and not counted in the saved session, so a RESUME
+        // replays them.
+        tracing::warn!(
+            shard_id,
+            "the cache stage could not finish in time; its events are published without cache writes and will be replayed"
+        );
+        abort.cancel();
     }
     let _ = stage.await;
     ended
@@ -588,6 +612,12 @@ async fn read_shard(
             () = stop.cancelled() => return Forwarding::Stopped,
             _ = watchdog.tick() => {
                 check_health(ctx, shard, &mut last_event, &mut acks);
+                continue;
+            }
+            () = lease.vanished().notified(), if ctx.cache.is_some() => {
+                // Redis lost its data (the lease was taken again): the cache lost this shard's
+                // guilds too, and the stage only notices on its next write.
+                rebuild.notify_one();
                 continue;
             }
             () = rebuild.notified() => {
@@ -659,10 +689,10 @@ async fn read_shard(
 /// Redis as one pipeline, then publishes them in order. Events that change nothing in the
 /// cache and come before the batch's first write are published at once.
 ///
-/// When `abort` fires (the shard's lease was lost, or shutdown could not wait any longer), the
-/// stage writes nothing more to the cache — another replica may own the shard's guilds now —
-/// but still publishes every event it holds ("orphans": not counted in the shard's progress),
-/// so that none is lost; their replays by the next owner carry the ordering guarantee.
+/// When `abort` fires (shutdown could not wait any longer for Redis), the stage writes nothing
+/// more to the cache but still publishes every event it holds ("orphans": not counted in the
+/// shard's progress), so that none is lost; their replays carry the ordering guarantee. (When
+/// the lease is lost, the stage is dropped instead: see [`forward`].)
 async fn cache_stage(
     ctx: Arc<Ctx>,
     writer: CacheWriter,
@@ -925,7 +955,8 @@ async fn cache_writer(config: &GatewayConfig) -> Result<Option<CacheWriter>, Run
         .map_err(|_| RunError::Redis(swarmcord_coord::CoordError::InvalidUrl))?;
     let settings = redis::aio::ConnectionManagerConfig::new()
         .set_response_timeout(Some(Duration::from_secs(10)))
-        .set_connection_timeout(Some(Duration::from_secs(2)));
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_max_delay(Duration::from_millis(500));
     let redis = ConnectionManager::new_with_config(client, settings)
         .await
         .map_err(|error| {
@@ -1012,6 +1043,7 @@ async fn persist(ctx: &Ctx) {
     let batch: Vec<(u32, SavedSession)> = ctx
         .progress()
         .iter()
+        .filter(|(shard_id, _)| !ctx.is_detached(**shard_id))
         .filter_map(|(shard_id, p)| {
             let session_id = p.session_id.clone()?;
             Some((
