@@ -111,8 +111,8 @@ async fn sigterm_mid_burst_loses_nothing_duplicates_nothing_and_never_identifies
 #[tokio::test]
 async fn a_zombie_shard_is_resumed_within_the_ack_timeout_and_loses_nothing() {
     const EVENTS: u64 = 1200;
-    let interval = Duration::from_millis(1000);
-    let ack_timeout = Duration::from_millis(3000);
+    let interval = Duration::from_secs(1);
+    let ack_timeout = Duration::from_secs(3);
     let cluster = Cluster::start(DiscordConfig {
         heartbeat_interval: interval,
         ..sim_config(2)

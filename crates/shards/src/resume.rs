@@ -14,7 +14,7 @@ use crate::progress::Progress;
 
 /// The session to resume, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Resume {
+pub(crate) struct Chosen {
     pub session_id: String,
     pub resume_url: Option<String>,
     pub sequence: u64,
@@ -24,10 +24,10 @@ pub(crate) struct Resume {
 
 /// Chooses between the session saved in Redis (already filtered for the shard count) and the
 /// one held in memory.
-pub(crate) fn choose(saved: Option<SavedSession>, held: Option<&Progress>) -> Option<Resume> {
+pub(crate) fn choose(saved: Option<SavedSession>, held: Option<&Progress>) -> Option<Chosen> {
     let held = held.and_then(|p| {
         let session_id = p.session_id.clone()?;
-        Some(Resume {
+        Some(Chosen {
             session_id,
             resume_url: p.resume_url.clone(),
             sequence: p.resumable_seq(),
@@ -40,7 +40,7 @@ pub(crate) fn choose(saved: Option<SavedSession>, held: Option<&Progress>) -> Op
         {
             Some(held)
         }
-        (Some(saved), _) => Some(Resume {
+        (Some(saved), _) => Some(Chosen {
             session_id: saved.session_id,
             resume_url: saved.resume_url,
             sequence: saved.sequence,
