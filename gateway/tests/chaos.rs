@@ -80,7 +80,7 @@ async fn sigterm_mid_burst_loses_nothing_duplicates_nothing_and_never_identifies
     let cluster = Cluster::start(sim_config(8)).await;
     cluster.guilds_on_shards(0..8, 8);
     let mut tap = cluster.tap().await;
-    let env = [("SHARD_COUNT", "8"), ("CACHE_RESOURCES", "none")];
+    let env = [("SHARD_COUNT", "8")];
     let mut gateway = cluster.gateway("gw-term", &env).await;
     gateway.wait_ready(READY).await;
     let burst = blast(&cluster, EVENTS, 1000);

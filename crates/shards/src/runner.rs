@@ -571,6 +571,7 @@ async fn forward(
         // the next owner's RESUME (or ours, see `resume.rs`) replays it with its cache writes;
         // publishing it here too would deliver it twice.
         stage.abort();
+        let _ = stage.await;
     } else if tokio::time::timeout(ctx.config.shutdown_flush_timeout, &mut stage)
         .await
         .is_err()
@@ -584,8 +585,8 @@ async fn forward(
             "the cache stage could not finish in time; its events are published without cache writes and will be replayed"
         );
         abort.cancel();
+        let _ = stage.await;
     }
-    let _ = stage.await;
     ended
 }
 
