@@ -13,6 +13,7 @@ use std::time::Duration;
 use redis::Script;
 use redis::aio::ConnectionManager;
 use swarmcord_protocol::keys::Keys;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -39,15 +40,24 @@ return owner
     )
 });
 
-/// Renews every lease in KEYS that is still ours; returns 1 (renewed) or 0 (lost) per key.
+/// Renews every lease in KEYS that is still ours; returns 1 (renewed), 2 (the key was gone and
+/// is ours again) or 0 (lost: another gateway owns it) per key.
+///
+/// A key that vanished while we held the lease (our renewals keep it alive for a whole TTL)
+/// was lost by Redis itself (restarted empty, flushed): nobody else owns the shard, so the
+/// lease is taken again rather than given up, and the shard's live session goes on.
 static RENEW: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local out = {}
 for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then
+  local owner = redis.call('GET', key)
+  if owner == ARGV[1] then
     redis.call('PEXPIRE', key, ARGV[2])
     out[i] = 1
+  elseif not owner then
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+    out[i] = 2
   else
     out[i] = 0
   end
@@ -146,8 +156,10 @@ impl ShardLeases {
             .map_err(|error| CoordError::redis("lease claim", error))
     }
 
-    /// Extends the lease of `shard_id` by a full TTL if it is still ours; `false` when it is
-    /// gone or owned by someone else.
+    /// Extends the lease of `shard_id` by a full TTL if it is still ours (or was lost by Redis
+    /// and nobody took it since: then it is taken again); `false` when another gateway owns it.
+    ///
+    /// Only for a lease this replica holds: it re-creates a missing key.
     pub async fn renew(&self, shard_id: u32) -> Result<bool> {
         Ok(self
             .renew_many(&[shard_id])
@@ -159,6 +171,17 @@ impl ShardLeases {
 
     /// [`renew`](Self::renew) for several shards in one round trip; one result per shard.
     pub async fn renew_many(&self, shard_ids: &[u32]) -> Result<Vec<bool>> {
+        Ok(self
+            .renew_codes(shard_ids)
+            .await?
+            .into_iter()
+            .map(|r| r >= 1)
+            .collect())
+    }
+
+    /// [`renew_many`](Self::renew_many) with the script's codes: 1 renewed, 2 taken again
+    /// after Redis lost the key, 0 lost.
+    async fn renew_codes(&self, shard_ids: &[u32]) -> Result<Vec<i64>> {
         if shard_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -172,7 +195,13 @@ impl ShardLeases {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|error| CoordError::redis("lease renewal", error))?;
-        Ok(renewed.into_iter().map(|r| r == 1).collect())
+        if renewed.contains(&2) {
+            tracing::warn!(
+                gateway_id = %self.gateway_id,
+                "shard leases had vanished from Redis (restarted empty?); taken again"
+            );
+        }
+        Ok(renewed)
     }
 
     /// Deletes the lease of `shard_id` if it is ours; `false` when it was not.
@@ -266,9 +295,14 @@ impl ShardLeases {
     pub async fn acquire(&self, shard_id: u32, cancel: CancellationToken) -> Result<Lease> {
         let keeper = self.keeper()?;
         let lost = keeper.acquire(shard_id, &cancel).await?;
+        let vanished = keeper.shared.held().get(&shard_id).map_or_else(
+            || Arc::new(Notify::new()),
+            |held| Arc::clone(&held.vanished),
+        );
         Ok(Lease {
             shard_id,
             lost,
+            vanished,
             keeper,
         })
     }
@@ -294,6 +328,8 @@ struct Held {
     valid_until: Instant,
     /// Distinguishes a re-acquired lease from the one a renewal result is about.
     generation: u64,
+    /// Notified when a renewal found the key gone (Redis lost its data) and took it again.
+    vanished: Arc<Notify>,
 }
 
 struct KeeperShared {
@@ -330,6 +366,7 @@ impl KeeperShared {
                 lost: lost.clone(),
                 valid_until,
                 generation,
+                vanished: Arc::new(Notify::new()),
             },
         );
         leases_held().increment(1.0);
@@ -414,7 +451,7 @@ impl KeeperShared {
                 timeout.min(at.saturating_duration_since(sent))
             })
             .max(Duration::from_millis(1));
-        let outcome = tokio::time::timeout(timeout, self.leases.renew_many(&shard_ids)).await;
+        let outcome = tokio::time::timeout(timeout, self.leases.renew_codes(&shard_ids)).await;
         let error = match outcome {
             Ok(Ok(renewed)) => {
                 let mut lost = Vec::new();
@@ -427,8 +464,11 @@ impl KeeperShared {
                         if entry.generation != generation {
                             continue;
                         }
-                        if ok {
+                        if ok >= 1 {
                             entry.valid_until = sent + self.leases.ttl;
+                            if ok == 2 {
+                                entry.vanished.notify_one();
+                            }
                         } else {
                             lost.push(shard_id);
                         }
@@ -614,6 +654,7 @@ impl Drop for LeaseKeeper {
 pub struct Lease {
     shard_id: u32,
     lost: CancellationToken,
+    vanished: Arc<Notify>,
     keeper: LeaseKeeper,
 }
 
@@ -627,6 +668,13 @@ impl Lease {
     /// whole TTL) or released. Stop using the shard when it fires.
     pub fn lost(&self) -> &CancellationToken {
         &self.lost
+    }
+
+    /// Notified when a renewal found the lease key gone from Redis while nobody else owned
+    /// the shard, and took it again: Redis lost its data (restarted empty, flushed). The lease
+    /// is still ours; whatever else this replica keeps in Redis is gone too.
+    pub fn vanished(&self) -> &Notify {
+        &self.vanished
     }
 
     /// Whether the lease has ended.

@@ -162,7 +162,7 @@ async fn lease_of_a_killed_owner_expires_after_the_ttl() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn loss_fires_when_the_lease_is_deleted_or_taken_behind_our_back() {
+async fn loss_fires_when_the_lease_is_taken_behind_our_back_and_a_vanished_one_is_kept() {
     let ttl = Duration::from_millis(600);
     let (mut conn, keys, a, _b) = setup(ttl).await;
     let keeper = a.keeper().unwrap();
@@ -185,15 +185,15 @@ async fn loss_fires_when_the_lease_is_deleted_or_taken_behind_our_back() {
         .unwrap();
 
     let deadline = ttl / 3 + Duration::from_millis(300);
-    tokio::time::timeout(deadline, deleted.cancelled())
-        .await
-        .expect("no loss signal for a deleted lease");
     tokio::time::timeout(deadline, stolen.cancelled())
         .await
         .expect("no loss signal for a taken lease");
     println!("loss noticed after {:?}", changed_at.elapsed());
     assert!(!kept.is_cancelled());
-    assert_eq!(keeper.held(), vec![3]);
+    // A lease that vanished (Redis lost it) while nobody else took it is taken again.
+    assert!(!deleted.is_cancelled(), "a vanished lease is kept");
+    assert_eq!(a.owner(1).await.unwrap().as_deref(), Some("gw-a"));
+    assert_eq!(keeper.held(), vec![1, 3]);
     // A lost lease is never deleted: it belongs to someone else now.
     assert_eq!(a.owner(2).await.unwrap().as_deref(), Some("intruder"));
     assert!(!a.renew(2).await.unwrap());

@@ -15,9 +15,12 @@
 
 pub mod command;
 pub mod config;
+mod confirms;
 pub mod frame;
 pub mod progress;
+mod resume;
 mod runner;
+mod watchdog;
 
 pub use config::{GatewayConfig, ShardCount, ShardSelection};
 pub use runner::{RunError, run};

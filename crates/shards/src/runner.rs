@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use swarmcord_broker::{Confirmed, Incoming, Outgoing, Publisher, PublisherConfig};
+use swarmcord_broker::{Incoming, Outgoing, Publisher, PublisherConfig};
 use swarmcord_cache::{CacheConfig, CacheWriter, Update};
 use swarmcord_coord::{
     ConnectionManager, GatewayInfo, GatewayRegistry, Lease, RedisQueue, SavedSession, SessionStore,
@@ -42,8 +42,11 @@ use twilight_gateway::{
 
 use crate::command::{ExecuteError, execute};
 use crate::config::{GatewayConfig, ShardCount};
+use crate::confirms::ConfirmRouter;
 use crate::frame;
-use crate::progress::{Progress, ticket, untick};
+use crate::progress::{Progress, ticket};
+use crate::resume;
+use crate::watchdog::AckWatch;
 
 /// Why the gateway stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +118,9 @@ struct Ctx {
     sessions: SessionStore,
     queue: RedisQueue,
     progress: Mutex<HashMap<u32, Progress>>,
+    /// Shards whose lease this replica lost: their progress stays in `progress` (to resume
+    /// from if the lease comes back, see `resume.rs`) but is not saved to Redis.
+    detached: Mutex<BTreeSet<u32>>,
     senders: RwLock<HashMap<u32, MessageSender>>,
     states: HashMap<u32, AtomicU8>,
     latency_us: HashMap<u32, AtomicU64>,
@@ -122,6 +128,8 @@ struct Ctx {
     reading: AtomicUsize,
     /// The Redis cache writer (`None` when `CACHE_RESOURCES=none`).
     cache: Option<CacheWriter>,
+    /// Applies the broker's confirms to `progress`.
+    confirms: ConfirmRouter,
 }
 
 impl Ctx {
@@ -143,6 +151,23 @@ impl Ctx {
             Some(sender) => senders.insert(shard_id, sender),
             None => senders.remove(&shard_id),
         };
+    }
+
+    /// Marks the shard's progress as held without the lease (not saved) or owned again.
+    fn detach(&self, shard_id: u32, detached: bool) {
+        let mut set = self.detached.lock().unwrap_or_else(PoisonError::into_inner);
+        if detached {
+            set.insert(shard_id);
+        } else {
+            set.remove(&shard_id);
+        }
+    }
+
+    fn is_detached(&self, shard_id: u32) -> bool {
+        self.detached
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&shard_id)
     }
 
     fn set_state(&self, shard_id: u32, code: u8) {
@@ -237,9 +262,11 @@ pub async fn run(
         sessions,
         queue,
         progress: Mutex::new(HashMap::new()),
+        detached: Mutex::new(BTreeSet::new()),
         senders: RwLock::new(HashMap::new()),
         reading: AtomicUsize::new(0),
         cache,
+        confirms: ConfirmRouter::new(),
     });
     registry
         .register(
@@ -264,8 +291,11 @@ pub async fn run(
     let close_now = CancellationToken::new();
     let stop_commands = CancellationToken::new();
     let mut background = JoinSet::new();
-    background.spawn(route_confirms(Arc::clone(&ctx), confirmed));
-    background.spawn(persist_loop(Arc::clone(&ctx), stop_reading.clone()));
+    background.spawn({
+        let ctx = Arc::clone(&ctx);
+        async move { ctx.confirms.run(&ctx.progress, confirmed).await }
+    });
+    let persisting = tokio::spawn(persist_loop(Arc::clone(&ctx), stop_reading.clone()));
     background.spawn(monitor(
         Arc::clone(&ctx),
         health.clone(),
@@ -322,6 +352,17 @@ pub async fn run(
             "not every event was confirmed in time; the saved sessions resume before them"
         );
     }
+    // The confirms reach the shards' progress through their own task: the saved sequence
+    // numbers must include every confirm the flush saw, or the RESUME replays those events.
+    // The periodic save must not land after the final one either.
+    if !ctx
+        .confirms
+        .caught_up(ctx.publisher.confirmed_count(), Duration::from_secs(2))
+        .await
+    {
+        tracing::warn!("confirms were not applied in time; the saved sessions resume before them");
+    }
+    let _ = persisting.await;
     persist(&ctx).await;
     close_now.cancel();
     while let Some(result) = shards.join_next().await {
@@ -408,13 +449,15 @@ async fn run_shard(
         match ended {
             Forwarding::LeaseLost => {
                 // Someone else may own the shard now: drop the connection without a close
-                // frame (the session stays resumable for the new owner) and start over.
+                // frame (the session stays resumable for the new owner) and start over. The
+                // progress is kept, unsaved, in case the lease comes back to us and Redis lost
+                // the session (see `resume.rs`).
                 tracing::error!(
                     shard_id,
                     "shard lease lost; disconnecting and waiting for it again"
                 );
                 drop(shard);
-                ctx.progress().remove(&shard_id);
+                ctx.detach(shard_id, true);
                 ctx.set_state(shard_id, STATE_WAITING);
             }
             Forwarding::Fatal(code) => {
@@ -446,25 +489,28 @@ async fn connect_shard(ctx: &Ctx, shard_id: u32) -> Shard<RedisQueue> {
     let saved = match ctx.sessions.load(shard_id).await {
         Ok(saved) => saved.filter(|s| s.shard_count == ctx.total),
         Err(error) => {
-            tracing::warn!(shard_id, %error, "cannot load the saved session; identifying");
+            tracing::warn!(shard_id, %error, "cannot load the saved session");
             None
         }
     };
-    let progress = if let Some(saved) = saved {
+    let held = ctx.progress().remove(&shard_id);
+    let progress = if let Some(chosen) = resume::choose(saved, held.as_ref()) {
         tracing::info!(
             shard_id,
-            sequence = saved.sequence,
-            "resuming the saved session"
+            sequence = chosen.sequence,
+            from_memory = chosen.from_memory,
+            "resuming the session"
         );
-        builder = builder.session(Session::new(saved.sequence, saved.session_id.clone()));
-        if let Some(url) = &saved.resume_url {
+        builder = builder.session(Session::new(chosen.sequence, chosen.session_id.clone()));
+        if let Some(url) = &chosen.resume_url {
             builder = builder.resume_url(url.clone());
         }
-        Progress::restored(saved.session_id, saved.resume_url, saved.sequence)
+        Progress::restored(chosen.session_id, chosen.resume_url, chosen.sequence)
     } else {
         Progress::default()
     };
     ctx.progress().insert(shard_id, progress);
+    ctx.detach(shard_id, false);
     Shard::with_config(ShardId::new(shard_id, ctx.total), builder.build())
 }
 
@@ -518,31 +564,29 @@ async fn forward(
         Arc::clone(&rebuild),
     ));
     let ended = read_shard(ctx, shard, lease, stop, &Sink::Cache(tx), &rebuild).await;
-    match ended {
-        // Someone else may own the shard: the stage writes nothing more to the cache and
-        // publishes what it holds as orphans (not counted as received, so the next owner's
-        // RESUME replays them, with their cache writes).
-        Forwarding::LeaseLost => abort.cancel(),
-        Forwarding::Stopped | Forwarding::Fatal(_) => {
-            // The sender is gone: the stage finishes what it holds, unless Redis is away for
-            // longer than the flush timeout; then it publishes the rest as orphans, without
-            // cache writes and not counted in the saved session, so a RESUME replays them.
-            let mut stage = stage;
-            if tokio::time::timeout(ctx.config.shutdown_flush_timeout, &mut stage)
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    shard_id,
-                    "the cache stage could not finish in time; its events are published without cache writes and will be replayed"
-                );
-                abort.cancel();
-                let _ = stage.await;
-            }
-            return ended;
-        }
+    let mut stage = stage;
+    if matches!(ended, Forwarding::LeaseLost) {
+        // Someone else may own the shard: the stage stops at once, writing nothing more to the
+        // cache and publishing nothing more. What it held was never counted as received, so
+        // the next owner's RESUME (or ours, see `resume.rs`) replays it with its cache writes;
+        // publishing it here too would deliver it twice.
+        stage.abort();
+        let _ = stage.await;
+    } else if tokio::time::timeout(ctx.config.shutdown_flush_timeout, &mut stage)
+        .await
+        .is_err()
+    {
+        // Stopped or fatal: the sender is gone and the stage finishes what it holds, unless
+        // Redis is away for longer than the flush timeout; then it publishes the rest as
+        // orphans, without cache writes and not counted in the saved session, so a RESUME
+        // replays them.
+        tracing::warn!(
+            shard_id,
+            "the cache stage could not finish in time; its events are published without cache writes and will be replayed"
+        );
+        abort.cancel();
+        let _ = stage.await;
     }
-    let _ = stage.await;
     ended
 }
 
@@ -560,6 +604,7 @@ async fn read_shard(
     let mut watchdog = tokio::time::interval(Duration::from_secs(1));
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_event = Instant::now();
+    let mut acks = AckWatch::default();
     let mut last_close = None;
     loop {
         let message = tokio::select! {
@@ -567,7 +612,13 @@ async fn read_shard(
             () = lease.lost().cancelled() => return Forwarding::LeaseLost,
             () = stop.cancelled() => return Forwarding::Stopped,
             _ = watchdog.tick() => {
-                check_health(ctx, shard, &mut last_event);
+                check_health(ctx, shard, &mut last_event, &mut acks);
+                continue;
+            }
+            () = lease.vanished().notified(), if ctx.cache.is_some() => {
+                // Redis lost its data (the lease was taken again): the cache lost this shard's
+                // guilds too, and the stage only notices on its next write.
+                rebuild.notify_one();
                 continue;
             }
             () = rebuild.notified() => {
@@ -639,10 +690,10 @@ async fn read_shard(
 /// Redis as one pipeline, then publishes them in order. Events that change nothing in the
 /// cache and come before the batch's first write are published at once.
 ///
-/// When `abort` fires (the shard's lease was lost, or shutdown could not wait any longer), the
-/// stage writes nothing more to the cache — another replica may own the shard's guilds now —
-/// but still publishes every event it holds ("orphans": not counted in the shard's progress),
-/// so that none is lost; their replays by the next owner carry the ordering guarantee.
+/// When `abort` fires (shutdown could not wait any longer for Redis), the stage writes nothing
+/// more to the cache but still publishes every event it holds ("orphans": not counted in the
+/// shard's progress), so that none is lost; their replays carry the ordering guarantee. (When
+/// the lease is lost, the stage is dropped instead: see [`forward`].)
 async fn cache_stage(
     ctx: Arc<Ctx>,
     writer: CacheWriter,
@@ -905,7 +956,8 @@ async fn cache_writer(config: &GatewayConfig) -> Result<Option<CacheWriter>, Run
         .map_err(|_| RunError::Redis(swarmcord_coord::CoordError::InvalidUrl))?;
     let settings = redis::aio::ConnectionManagerConfig::new()
         .set_response_timeout(Some(Duration::from_secs(10)))
-        .set_connection_timeout(Some(Duration::from_secs(2)));
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_max_delay(Duration::from_millis(500));
     let redis = ConnectionManager::new_with_config(client, settings)
         .await
         .map_err(|error| {
@@ -928,7 +980,12 @@ async fn cache_writer(config: &GatewayConfig) -> Result<Option<CacheWriter>, Run
 
 /// The watchdog: reconnect (resuming) a shard whose heartbeats go unanswered or whose events
 /// stopped flowing.
-fn check_health(ctx: &Ctx, shard: &Shard<RedisQueue>, last_event: &mut Instant) {
+fn check_health(
+    ctx: &Ctx,
+    shard: &Shard<RedisQueue>,
+    last_event: &mut Instant,
+    acks: &mut AckWatch,
+) {
     let shard_id = shard.id().number();
     ctx.set_state(shard_id, state_code(shard.state()));
     let latency = shard.latency();
@@ -938,16 +995,13 @@ fn check_health(ctx: &Ctx, shard: &Shard<RedisQueue>, last_event: &mut Instant) 
             Ordering::Relaxed,
         );
     }
+    // Time since heartbeats stopped being acknowledged, across heartbeats (twilight resets
+    // its own `sent` every interval).
+    let unacked = acks.observe(latency.periods(), latency.sent(), latency.received());
     if shard.state() != ShardState::Active {
         return;
     }
-    let unanswered = match (latency.sent(), latency.received()) {
-        (Some(sent), Some(received)) => {
-            received < sent && sent.elapsed() > ctx.config.heartbeat_ack_timeout
-        }
-        (Some(sent), None) => sent.elapsed() > ctx.config.heartbeat_ack_timeout,
-        _ => false,
-    };
+    let unanswered = unacked > ctx.config.heartbeat_ack_timeout;
     let idle = ctx
         .config
         .idle_timeout
@@ -962,6 +1016,7 @@ fn check_health(ctx: &Ctx, shard: &Shard<RedisQueue>, last_event: &mut Instant) 
         metrics::counter!("swarmcord_gateway_watchdog_reconnects_total", "shard" => shard_id.to_string()).increment(1);
         shard.close(CloseFrame::RESUME);
         *last_event = Instant::now();
+        *acks = AckWatch::default();
     }
 }
 
@@ -984,24 +1039,12 @@ async fn close_resumable(shard: &mut Shard<RedisQueue>, shard_id: u32) {
     );
 }
 
-/// Applies broker confirms to the shards' progress.
-async fn route_confirms(ctx: Arc<Ctx>, mut confirmed: mpsc::UnboundedReceiver<Confirmed>) {
-    while let Some(Confirmed { ticket }) = confirmed.recv().await {
-        let (shard_id, generation, seq) = untick(ticket);
-        if seq == 0 {
-            continue; // not an event (a re-routed command)
-        }
-        if let Some(progress) = ctx.progress().get_mut(&shard_id) {
-            progress.confirmed(generation, seq);
-        }
-    }
-}
-
 /// Saves every shard's resumable session.
 async fn persist(ctx: &Ctx) {
     let batch: Vec<(u32, SavedSession)> = ctx
         .progress()
         .iter()
+        .filter(|(shard_id, _)| !ctx.is_detached(**shard_id))
         .filter_map(|(shard_id, p)| {
             let session_id = p.session_id.clone()?;
             Some((

@@ -200,6 +200,22 @@ impl Gateway {
         status.expect("wait")
     }
 
+    /// SIGTERM, then (as soon as the process exited cleanly) a new process with the same
+    /// environment: a rolling restart.
+    pub async fn respawn_after_terminate(self) -> Self {
+        let dir = self.log_path.parent().expect("log dir").to_owned();
+        let (id, env) = (self.id.clone(), self.env.clone());
+        let logs = self.log_path.clone();
+        let status = self.terminate().await;
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "clean exit on SIGTERM\n{}",
+            std::fs::read_to_string(logs).unwrap_or_default()
+        );
+        Self::spawn(&id, env, &dir).await
+    }
+
     /// SIGKILL.
     pub async fn kill9(mut self) {
         let _ = self.child.kill().await;
