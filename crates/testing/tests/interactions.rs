@@ -16,7 +16,10 @@ async fn fruit(_ctx: &Context, #[arg(autocomplete = fruits)] name: String) -> St
     format!("You picked {name}.")
 }
 
-#[allow(clippy::unused_async, reason = "the signature autocomplete handlers have")]
+#[allow(
+    clippy::unused_async,
+    reason = "the signature autocomplete handlers have"
+)]
 async fn fruits(_ctx: &Context, partial: String) -> Vec<String> {
     ["apple", "banana", "blueberry", "cherry"]
         .into_iter()
