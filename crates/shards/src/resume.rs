@@ -8,9 +8,25 @@
 //! not confirmed. A *different* session in Redis was started by another replica after ours and
 //! wins.
 
+use swarmcord_cache::CacheWriter;
 use swarmcord_coord::SavedSession;
 
 use crate::progress::Progress;
+
+/// Whether the cache lost shard `shard_id`'s data: its rebuild marker is gone, as after Redis
+/// restarted empty. A lease key that vanished alone (a previous process with the same gateway
+/// id released it during a rolling update) leaves the marker in place, and needs no rebuild.
+/// An unreadable marker counts as lost (rebuilding is the safe side).
+pub(crate) async fn cache_lost(writer: &CacheWriter, shard_id: u32) -> bool {
+    let mut check = [writer.session_check(shard_id)];
+    match writer.apply(&mut check).await {
+        Ok(_) => check[0].previous().is_none(),
+        Err(error) => {
+            tracing::debug!(shard_id, %error, "cache marker unreadable; rebuilding");
+            true
+        }
+    }
+}
 
 /// The session to resume, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]

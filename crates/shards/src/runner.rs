@@ -616,9 +616,14 @@ async fn read_shard(
                 continue;
             }
             () = lease.vanished().notified(), if ctx.cache.is_some() => {
-                // Redis lost its data (the lease was taken again): the cache lost this shard's
-                // guilds too, and the stage only notices on its next write.
-                rebuild.notify_one();
+                // The lease key vanished and was taken again. If Redis lost its data, the cache
+                // lost this shard's guilds too (the stage would only notice on its next write);
+                // if only the key went (a same-id predecessor released it), nothing is lost.
+                if let Some(writer) = &ctx.cache
+                    && resume::cache_lost(writer, shard_id).await
+                {
+                    rebuild.notify_one();
+                }
                 continue;
             }
             () = rebuild.notified() => {
