@@ -648,7 +648,8 @@ impl Control {
     pub async fn say(&self, spec: &SaySpec) -> Result<SayAnswer, ControlError> {
         let (channel_id, author_id) =
             console::default_place(&self.shared.world(), spec.channel_id, spec.author_id)?;
-        let content = match self.shared.world().channel_guild(channel_id) {
+        let guild_id = self.shared.world().channel_guild(channel_id);
+        let content = match guild_id {
             Some(guild_id) if spec.resolve_names => self.resolve_names(guild_id, &spec.content),
             _ => spec.content.clone(),
         };

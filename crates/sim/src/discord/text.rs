@@ -42,12 +42,22 @@ fn is_name_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | '-' | '.')
 }
 
+/// Whether a name can end before `after`: at its end, or before a character that cannot
+/// continue a name, or before a `.` ending a sentence.
+fn ends_name(after: &str) -> bool {
+    let mut chars = after.chars();
+    match chars.next() {
+        None => true,
+        Some('.') => !chars.next().is_some_and(is_name_char),
+        Some(c) => !is_name_char(c),
+    }
+}
+
 /// `rest` starts with `name`, ignoring ASCII case, followed by a character that cannot continue
 /// a name: the byte length matched.
 fn starts_with_name(rest: &str, name: &str) -> Option<usize> {
     let head = rest.get(..name.len())?;
-    (head.eq_ignore_ascii_case(name) && !rest[name.len()..].starts_with(is_name_char))
-        .then_some(name.len())
+    (head.eq_ignore_ascii_case(name) && ends_name(&rest[name.len()..])).then_some(name.len())
 }
 
 /// The candidate a sigil at the start of `rest` (after the sigil) refers to, and the length
@@ -66,7 +76,10 @@ fn pick<'c>(
     if exact.is_some() {
         return exact;
     }
-    let word_len = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
+    let mut word_len = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
+    while rest[..word_len].ends_with('.') {
+        word_len -= 1;
+    }
     let word = &rest[..word_len];
     if word.is_empty() {
         return None;
@@ -135,6 +148,13 @@ pub fn display_mentions(text: &str, names: &dyn Fn(Mention) -> Option<String>) -
         let tail = &rest[start..];
         let parsed = tail.find('>').and_then(|end| {
             let inner = &tail[1..end];
+            if let Some(stamp) = inner.strip_prefix("t:") {
+                // <t:unix[:style]>: a client shows the date in the reader's time zone.
+                let secs: u64 = stamp.split(':').next()?.parse().ok()?;
+                let iso = crate::util::iso_from_unix_ms(secs.saturating_mul(1000));
+                let shown = iso.get(..16).unwrap_or(&iso).replace('T', " ");
+                return Some((format!("{shown} UTC"), end + 1));
+            }
             let mention = if let Some(id) = inner.strip_prefix("@&") {
                 Mention::Role(id.parse().ok()?)
             } else if let Some(id) = inner.strip_prefix('@') {
@@ -222,8 +242,9 @@ fn push_lines(out: &mut Vec<String>, prefix: &str, text: &str) {
     }
 }
 
-fn render_embed(out: &mut Vec<String>, embed: &Value) {
+fn render_embed(out: &mut Vec<String>, embed: &Value, names: &dyn Fn(Mention) -> Option<String>) {
     let bar = "│ ";
+    let shown = |key: &str, v: &Value| display_mentions(str_of(v, key), names);
     let author = str_of(&embed["author"], "name");
     if !author.is_empty() {
         out.push(format!("{bar}{author}"));
@@ -235,9 +256,9 @@ fn render_embed(out: &mut Vec<String>, embed: &Value) {
             None => out.push(format!("{bar}**{title}**")),
         }
     }
-    push_lines(out, bar, str_of(embed, "description"));
+    push_lines(out, bar, &shown("description", embed));
     for field in embed["fields"].as_array().into_iter().flatten() {
-        let value = str_of(field, "value");
+        let value = shown("value", field);
         let mut lines = value.lines();
         out.push(format!(
             "{bar}{}: {}",
@@ -421,7 +442,7 @@ pub fn render_message(message: &Value, names: &dyn Fn(Mention) -> Option<String>
         &display_mentions(str_of(message, "content"), names),
     );
     for embed in message["embeds"].as_array().into_iter().flatten() {
-        render_embed(&mut out, embed);
+        render_embed(&mut out, embed, names);
     }
     for attachment in message["attachments"].as_array().into_iter().flatten() {
         out.push(format!("(attachment: {})", str_of(attachment, "filename")));
@@ -516,7 +537,7 @@ mod tests {
     }
 
     #[test]
-    fn mentions_show_by_name() {
+    fn mentions_and_timestamps_show_as_a_client_shows_them() {
         let names = |m: Mention| match m {
             Mention::User(2) => Some("user2".to_owned()),
             Mention::Channel(5) => Some("text-0".to_owned()),
