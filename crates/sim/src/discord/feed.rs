@@ -209,15 +209,16 @@ pub(crate) fn observe(shared: &Shared, method: &str, path: &str, body: Option<&V
         }
         _ => return,
     };
-    if found.interaction_id.is_none() && segments.first() == Some(&"webhooks") {
-        if let Some(token) = segments.get(2) {
-            let world = shared.world();
-            found.interaction_id = world
-                .interactions
-                .values()
-                .find(|i| i.token == *token)
-                .map(|i| i.id);
-        }
+    if found.interaction_id.is_none()
+        && segments.first() == Some(&"webhooks")
+        && let Some(token) = segments.get(2)
+    {
+        let world = shared.world();
+        found.interaction_id = world
+            .interactions
+            .values()
+            .find(|i| i.token == *token)
+            .map(|i| i.id);
     }
     shared.feed.push(found);
 }

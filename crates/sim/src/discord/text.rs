@@ -171,15 +171,12 @@ pub fn display_mentions(text: &str, names: &dyn Fn(Mention) -> Option<String>) -
             };
             names(mention).map(|name| (format!("{sigil}{name}"), end + 1))
         });
-        match parsed {
-            Some((shown, len)) => {
-                out.push_str(&shown);
-                rest = &tail[len..];
-            }
-            None => {
-                out.push('<');
-                rest = &tail[1..];
-            }
+        if let Some((shown, len)) = parsed {
+            out.push_str(&shown);
+            rest = &tail[len..];
+        } else {
+            out.push('<');
+            rest = &tail[1..];
         }
     }
     out.push_str(rest);

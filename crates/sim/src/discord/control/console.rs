@@ -276,14 +276,13 @@ impl Control {
     /// The guild's members, channels and roles with their ids, as text.
     pub fn directory_text(&self, guild_id: Option<u64>) -> Result<String, ControlError> {
         let world = self.shared.world();
-        let guild_id = match guild_id {
-            Some(id) => id,
-            None => {
-                let (channel, _) = default_place(&world, None, None)?;
-                world
-                    .channel_guild(channel)
-                    .ok_or(ControlError::Unknown("guild channel", channel))?
-            }
+        let guild_id = if let Some(id) = guild_id {
+            id
+        } else {
+            let (channel, _) = default_place(&world, None, None)?;
+            world
+                .channel_guild(channel)
+                .ok_or(ControlError::Unknown("guild channel", channel))?
         };
         let guild = world
             .guilds
