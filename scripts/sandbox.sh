@@ -53,7 +53,7 @@ while (($#)); do
         --bot=*) BOT="${1#--bot=}"; shift ;;
         --say) (($# >= 2)) || die "--say needs a message"; says+=("$2"); shift 2 ;;
         --say=*) says+=("${1#--say=}"); shift ;;
-        -h | --help) sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -354,6 +354,8 @@ if [[ -t 0 ]]; then
 elif [[ -p /dev/stdin ]]; then
     # Commands piped in: each runs in turn and waits for its reply, as with --say.
     failed=0
+    printf 'you> !ping\n'
+    say '!ping' wait || failed=1
     while IFS= read -r line; do
         [[ -n "${line// /}" ]] || continue
         [[ "$line" == /quit || "$line" == /q ]] && break
