@@ -5,15 +5,23 @@
 # so the music commands work at once: try !play lofi, pick a number, !queue, !skip, !leave.
 #
 #   scripts/sandbox.sh                  start everything, say "!ping" as a simulated user and
-#                                       print the bot's reply; then, on a terminal, read more
-#                                       messages to send (Ctrl-D or Ctrl-C to stop), otherwise
-#                                       keep running until Ctrl-C / SIGTERM
+#                                       print the bot's reply; then, on a terminal, a console:
+#                                       type messages for the bot (its messages are printed as
+#                                       they arrive, embeds and buttons included) or console
+#                                       commands (/help lists them: /click, /choose, /submit,
+#                                       /guild, /quit); with commands piped in, run each and
+#                                       wait for its reply; otherwise keep running until
+#                                       Ctrl-C / SIGTERM
 #   scripts/sandbox.sh --say '!ping' [--say '!help' ...]
-#                                       send these messages, print each reply, stop; exit 0 if
-#                                       every message got a reply, 1 otherwise (CI uses this)
+#                                       send these messages (or console commands, e.g.
+#                                       --say '/click 1'), print each reply, stop; exit 0 if
+#                                       every one got a reply, 1 otherwise (CI uses this)
 #   scripts/sandbox.sh --bot minimal-bot  run this worker binary instead of the default bot:
 #                                       a binary of the workspace (built), or a path to your
 #                                       own bot's executable (anything built with swarmcord)
+#
+# Typed @name, @role and #channel become mentions before sending, as Discord's client does
+# (/guild lists the names and ids).
 #
 # Everything it starts (simulator, gateway, worker) is stopped on exit; the test services
 # (scripts/services.sh) are left running. Logs: .sandbox/logs/. The services' URLs can be moved
@@ -45,7 +53,7 @@ while (($#)); do
         --bot=*) BOT="${1#--bot=}"; shift ;;
         --say) (($# >= 2)) || die "--say needs a message"; says+=("$2"); shift 2 ;;
         --say=*) says+=("${1#--say=}"); shift ;;
-        -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -77,6 +85,7 @@ trap 'exit 143' TERM
 
 # The address a service logged for its health server ("serving /healthz ... addr=127.0.0.1:N").
 http_addr_of() {
+    [[ -f "$1" ]] || return 0 # not opened yet by the process just started
     sed -e 's/\x1b\[[0-9;]*m//g' "$1" |
         sed -n 's/.*serving \/healthz.*addr=\([0-9.]*:[0-9]*\).*/\1/p' | head -n 1
 }
@@ -107,20 +116,132 @@ json_string() {
 }
 
 SIM=""
-# Posts $1 as a simulated user (the guild owner) and prints the bot's reply; 1 if none came.
-# The message is echoed as "you> ..." unless $2 is "quiet" (the interactive prompt showed it).
+# Indents the lines after the first by 5 columns, under "bot> ".
+indent() { printf '%s\n' "${1//$'\n'/$'\n'     }"; }
+
+# POSTs JSON $2 to the simulator's control route $1; sets `code` and `body`.
+code="" body=""
+sim_post() {
+    local out
+    out="$(curl -s --max-time 60 -w '\n%{http_code}' -X POST "http://$SIM/_sim/$1" \
+        -H 'content-type: application/json' --data-binary "$2")" || out=$'\n000'
+    code="${out##*$'\n'}"
+    body="${out%$'\n'*}"
+}
+
+# Posts $1 as a simulated user (the guild owner). With $2 = "wait": waits for the bot's reply
+# and prints it (1 if none came); otherwise returns at once (the feed reader prints replies).
 say() {
-    local reply code
-    [[ "${2:-}" == quiet ]] || printf 'you> %s\n' "$1"
-    reply="$(curl -s -w '\n%{http_code}' -X POST "http://$SIM/_sim/say?format=text" \
-        -H 'content-type: application/json' --data-binary "{\"content\":$(json_string "$1")}")" || true
-    code="${reply##*$'\n'}"
-    reply="${reply%$'\n'*}"
+    local timeout=0
+    [[ "${2:-}" == wait ]] && timeout=15000
+    sim_post "say?format=text" "{\"content\":$(json_string "$1"),\"timeout_ms\":$timeout}"
     case "$code" in
-        200) printf 'bot> %s\n' "${reply//$'\n'/$'\n'     }" ;;
+        200) indent "bot> $body" ;;
+        202) ;;
         504) printf 'bot> (no reply within 15 s)\n'; return 1 ;;
-        *) printf '(the simulator answered %s: %s)\n' "$code" "$reply"; return 1 ;;
+        *) printf '(the simulator answered %s: %s)\n' "$code" "$body"; return 1 ;;
     esac
+}
+
+# /click, /choose, /submit: POSTs $2 to route $1; with $3 = "wait", waits for the bot's answer
+# and prints it (1 if none came).
+act() {
+    local json="$2" timeout=0
+    [[ "${3:-}" == wait ]] && timeout=15000
+    sim_post "$1?format=text" "${json%\}},\"timeout_ms\":$timeout}"
+    case "$code" in
+        200) printf '%s\n' "$body" ;;
+        202) ;;
+        504) printf 'bot> (no answer within 15 s)\n'; return 1 ;;
+        *) printf '(%s)\n' "$body"; return 1 ;;
+    esac
+}
+
+# The guild's members, channels and roles with ids (section $1: members, channels or roles).
+directory() {
+    local text
+    text="$(curl -sf "http://$SIM/_sim/directory")" || { printf '(no guild)\n'; return 1; }
+    if [[ -z "${1:-}" ]]; then
+        printf '%s\n' "$text"
+    else
+        awk -v s="$1:" '$0 == s { p = 1; print; next } /^[a-z]+:$/ { p = 0 } p' <<<"$text"
+    fi
+}
+
+console_help() {
+    cat <<'HELP'
+Anything not starting with / is posted as the guild owner (try !help, !serverinfo, !play lofi).
+@name, @role and #channel become mentions, as in Discord (e.g. !ban @user1 spamming).
+  /click <n|label>           click button n (as numbered in the bot's last message) or by label
+  /choose <n|label> <v> ...  choose in select menu n: options by number, label or value
+  /submit key=value ...      submit the form the bot opened (keys: its text inputs' ids)
+  /guild                     members, channels and roles with their ids
+  /who  /channels  /roles    one section of /guild
+  /help                      this list
+  /quit                      stop everything (also Ctrl-D)
+HELP
+}
+
+# Runs one console line: a command or a message. $2 = "wait": wait for and print the reply
+# (--say and piped input); otherwise replies are printed by the feed reader. 1 on failure.
+run_line() {
+    local line="$1" mode="${2:-}" cmd rest word key pairs="" values="" sep=""
+    read -r cmd rest <<<"$line"
+    case "$cmd" in
+        /help | /h | /\?) console_help ;;
+        /guild) directory ;;
+        /who | /members) directory members ;;
+        /channels) directory channels ;;
+        /roles) directory roles ;;
+        /click)
+            [[ -n "$rest" ]] || { printf '(usage: /click <n|label>)\n'; return 1; }
+            act click "{\"component\":$(json_string "$rest")}" "$mode"
+            ;;
+        /choose)
+            read -r key rest <<<"$rest"
+            [[ -n "$key" && -n "$rest" ]] || { printf '(usage: /choose <n|label> <value> ...)\n'; return 1; }
+            for word in $rest; do values+="$sep$(json_string "$word")"; sep=","; done
+            act click "{\"component\":$(json_string "$key"),\"values\":[$values]}" "$mode"
+            ;;
+        /submit)
+            # key=value pairs; a value runs until the next " key=" (so it may hold spaces).
+            key=""
+            for word in $rest; do
+                if [[ "$word" =~ ^([A-Za-z0-9_:.-]+)=(.*)$ ]]; then
+                    [[ -z "$key" ]] || { pairs+="$sep$(json_string "$key"):$(json_string "$values")"; sep=","; }
+                    key="${BASH_REMATCH[1]}" values="${BASH_REMATCH[2]}"
+                elif [[ -n "$key" ]]; then
+                    values+=" $word"
+                else
+                    printf '(usage: /submit key=value ...)\n'; return 1
+                fi
+            done
+            [[ -z "$key" ]] || pairs+="$sep$(json_string "$key"):$(json_string "$values")"
+            act submit "{\"values\":{$pairs}}" "$mode"
+            ;;
+        /*) printf '(unknown console command %s: /help lists them)\n' "$cmd"; return 1 ;;
+        *) say "$line" "$mode" ;;
+    esac
+}
+
+# Prints the bot's activity as it happens (the simulator's feed, long-polled from cursor $1).
+# On a terminal, the prompt is redrawn after each print.
+feed_reader() {
+    local next="$1" response headers text
+    while kill -0 "${pids[0]}" 2>/dev/null; do
+        response="$(curl -s -D - --max-time 40 \
+            "http://$SIM/_sim/feed?since=$next&wait_ms=25000&format=text")" || { sleep 1; continue; }
+        headers="${response%%$'\r\n\r\n'*}"
+        text="${response#*$'\r\n\r\n'}"
+        [[ "$headers" =~ x-sim-next:\ ([0-9]+) ]] && next="${BASH_REMATCH[1]}"
+        [[ -n "$text" ]] || continue
+        if [[ -t 1 ]]; then
+            printf '\r\033[K%s\n' "$text"
+            printf 'you> ' >&2
+        else
+            printf '%s\n' "$text"
+        fi
+    done
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -209,18 +330,42 @@ wait_ready worker "$worker_pid" "$LOGS/worker.log"
 
 if ((${#says[@]})); then
     failed=0
-    for message in "${says[@]}"; do say "$message" || failed=1; done
+    for message in "${says[@]}"; do
+        printf 'you> %s\n' "$message"
+        run_line "$message" wait || failed=1
+    done
     exit "$failed"
 fi
 
-say '!ping' || true
 if [[ -t 0 ]]; then
-    log "type a message for the bot (try !help, !play lofi); Ctrl-D or Ctrl-C stops everything"
+    cursor="$(curl -s -D - -o /dev/null "http://$SIM/_sim/feed" | sed -n 's/^x-sim-next: *\([0-9]*\).*/\1/p')"
+    feed_reader "${cursor:-0}" &
+    pids+=($!)
+    log "type a message for the bot (try !help, !serverinfo, !play lofi) or /help for the console's"
+    log "commands; /quit, Ctrl-D or Ctrl-C stops everything"
+    printf 'you> !ping\n'
+    say '!ping' || true
     while IFS= read -r -e -p 'you> ' line; do
         [[ -n "${line// /}" ]] || continue
-        say "$line" quiet || true
+        history -s "$line"
+        [[ "$line" == /quit || "$line" == /q ]] && break
+        run_line "$line" || true
     done
+elif [[ -p /dev/stdin ]]; then
+    # Commands piped in: each runs in turn and waits for its reply, as with --say.
+    failed=0
+    printf 'you> !ping\n'
+    say '!ping' wait || failed=1
+    while IFS= read -r line; do
+        [[ -n "${line// /}" ]] || continue
+        [[ "$line" == /quit || "$line" == /q ]] && break
+        printf 'you> %s\n' "$line"
+        run_line "$line" wait || failed=1
+    done
+    exit "$failed"
 else
+    printf 'you> !ping\n'
+    say '!ping' wait || true
     log "running until Ctrl-C; talk to the bot with:"
     log "  curl -s -X POST 'http://$SIM/_sim/say?format=text' -d '{\"content\":\"!help\"}'"
     wait "${pids[0]}"

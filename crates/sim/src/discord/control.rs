@@ -25,6 +25,7 @@
 //! | `GET /_sim/stats` | | [`GatewayStats`] + REST counters |
 //! | `GET /_sim/log?since=N&kind=rest` | | [`Record`]s (`kind`: `rest`, `gateway`) |
 //! | `PATCH /_sim/config` | [`ConfigPatch`] | changes limits at run time |
+//! | `GET /_sim/feed`, `POST /_sim/click`, `/_sim/submit`, `GET /_sim/directory` | see [`console`] | a console's view: the bot's activity and guild as text, clicks by label or number |
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,8 +49,10 @@ use crate::record::Record;
 use crate::util::{random_hex, unix_ms};
 
 mod changes;
+pub mod console;
 pub mod interactions;
 
+pub use console::{ClickSpec, ConsoleAnswer, SubmitSpec};
 pub use interactions::{ComponentSpec, ContextMenuKind, ContextMenuSpec, ModalSubmitSpec};
 
 /// Serde helper: snowflakes travel as strings, as in Discord's JSON.
@@ -220,9 +223,18 @@ pub struct SaySpec {
     /// Author; default: the owner of the channel's guild.
     #[serde(default, with = "snowflake::opt")]
     pub author_id: Option<u64>,
-    /// How long to wait for the reply, milliseconds (default 15000).
+    /// How long to wait for the reply, milliseconds (default 15000; 0: post and answer at
+    /// once, without a reply, with 202 over HTTP).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Replace typed `@name`, `@role` and `#channel` of the channel's guild with mentions
+    /// first, as Discord's client does (default true; see [`Control::resolve_names`]).
+    #[serde(default = "yes")]
+    pub resolve_names: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What [`Control::say`] saw.
@@ -636,55 +648,34 @@ impl Control {
     /// Posts `spec.content` as a user (defaults: see [`SaySpec`]) and waits for the bot's reply
     /// to that message.
     pub async fn say(&self, spec: &SaySpec) -> Result<SayAnswer, ControlError> {
-        let (channel_id, author_id) = {
-            let world = self.shared.world();
-            let channel_id = match spec.channel_id {
-                Some(id) => id,
-                None => world
-                    .guilds
-                    .values()
-                    .find_map(|g| {
-                        g.channels.iter().copied().find(|c| {
-                            world
-                                .channels
-                                .get(c)
-                                .is_some_and(|c| c.kind == ChannelKind::Text)
-                        })
-                    })
-                    .ok_or_else(|| {
-                        ControlError::Invalid("no guild with a text channel".to_owned())
-                    })?,
-            };
-            let author_id = match spec.author_id {
-                Some(id) => id,
-                None => world
-                    .channels
-                    .get(&channel_id)
-                    .and_then(|c| c.guild_id)
-                    .and_then(|g| world.guilds.get(&g))
-                    .map(|g| g.owner_id)
-                    .ok_or(ControlError::Unknown("guild channel", channel_id))?,
-            };
-            (channel_id, author_id)
+        let (channel_id, author_id) =
+            console::default_place(&self.shared.world(), spec.channel_id, spec.author_id)?;
+        let guild_id = self.shared.world().channel_guild(channel_id);
+        let content = match guild_id {
+            Some(guild_id) if spec.resolve_names => self.resolve_names(guild_id, &spec.content),
+            _ => spec.content.clone(),
         };
         let since = self.shared.recorder.since(0, None).len() as u64;
         let started = Instant::now();
         let message_id = self.post_message(&MessageSpec {
             channel_id,
             author_id,
-            content: spec.content.clone(),
+            content,
         })?;
         let path = format!("/channels/{channel_id}/messages");
         let posted = message_id.to_string();
         let timeout = Duration::from_millis(spec.timeout_ms.unwrap_or(15_000));
-        let reply = self
-            .wait_for_record(since, timeout, |r| {
+        let reply = if timeout.is_zero() {
+            None
+        } else {
+            self.wait_for_record(since, timeout, |r| {
                 r.kind == "rest"
                     && r.method == "POST"
                     && r.path == path
                     && r.body["message_reference"]["message_id"].as_str() == Some(posted.as_str())
             })
-            .await;
+            .await
+        };
         Ok(SayAnswer {
             message_id,
             channel_id,
@@ -1086,6 +1077,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/config", patch(http_patch_config))
         .route("/rest_faults", post(http_rest_fault))
         .merge(interactions::router())
+        .merge(console::router())
 }
 
 async fn http_create_guild(State(shared): St, body: axum::body::Bytes) -> Response {
@@ -1215,15 +1207,21 @@ async fn http_say(
         Ok(answer) => answer,
         Err(e) => return error_response(&e),
     };
-    let status = if answer.reply.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::GATEWAY_TIMEOUT
+    let status = match (&answer.reply, spec.timeout_ms) {
+        (Some(_), _) => StatusCode::OK,
+        (None, Some(0)) => StatusCode::ACCEPTED,
+        (None, _) => StatusCode::GATEWAY_TIMEOUT,
     };
     if q.format.as_deref() == Some("text") {
-        let text = answer
-            .reply
-            .unwrap_or_else(|| "(no reply from the bot)".to_owned());
+        let text = match answer.reply {
+            // The reply as a client shows it (embeds, components), the posted content if the
+            // message is gone since.
+            Some(content) => control(&shared)
+                .reply_text(answer.channel_id, answer.message_id)
+                .unwrap_or(content),
+            None if status == StatusCode::ACCEPTED => "(posted)".to_owned(),
+            None => "(no reply from the bot)".to_owned(),
+        };
         return (
             status,
             [("content-type", "text/plain; charset=utf-8")],

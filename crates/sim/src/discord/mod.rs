@@ -8,8 +8,10 @@
 //! | `/_sim/...` | control API (see [`control`]) |
 
 pub mod control;
+pub mod feed;
 pub mod gateway;
 pub mod rest;
+pub mod text;
 pub mod world;
 
 use std::net::SocketAddr;
@@ -185,6 +187,8 @@ pub struct Shared {
     pub ids: Snowflakes,
     /// What clients did.
     pub recorder: Recorder,
+    /// What the bot showed users, in order (see [`feed`]).
+    pub feed: feed::Feed,
     /// Gateway sessions and the dispatch bus.
     pub gateway: gateway::Gateway,
     /// REST rate-limit state.
@@ -243,6 +247,7 @@ impl DiscordSim {
             world: Mutex::new(World::new(bot)),
             ids: Snowflakes::new(),
             recorder: Recorder::new(),
+            feed: feed::Feed::default(),
             gateway: gateway::Gateway::new(),
             rest: rest::RestState::default(),
             gateway_url: config

@@ -373,6 +373,14 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         outcome.status.as_u16(),
         outcome.recorded_body,
     );
+    if outcome.status.is_success() {
+        crate::discord::feed::observe(
+            &shared,
+            parts.method.as_str(),
+            api_path,
+            outcome.body.as_ref(),
+        );
+    }
     if let Some(reply) = outcome.reply {
         for d in reply.dispatches {
             shared.dispatch(d.guild_id, d.event, d.data);
