@@ -226,11 +226,8 @@ impl ComponentContext {
     /// Whether the clicking member may have the bot act on `target` under the role hierarchy
     /// (see [`Services::check_hierarchy`]).
     pub async fn check_hierarchy(&self, target: Id<UserMarker>) -> Result<(), CommandError> {
-        let Some(guild_id) = self.invocation.guild_id else {
-            return Err(CommandError::user("This only works in a server."));
-        };
         self.services
-            .check_hierarchy(guild_id, self.invocation.user_id, target)
+            .check_hierarchy_of(&self.invocation, target)
             .await
     }
 

@@ -214,6 +214,20 @@ impl Services {
         }
     }
 
+    /// [`check_hierarchy`](Self::check_hierarchy) for the user of `invocation` (refused in
+    /// direct messages: there is nobody to act on).
+    pub(crate) async fn check_hierarchy_of(
+        &self,
+        invocation: &InvocationContext,
+        target: Id<UserMarker>,
+    ) -> Result<(), CommandError> {
+        let Some(guild_id) = invocation.guild_id else {
+            return Err(CommandError::user("This only works in a server."));
+        };
+        self.check_hierarchy(guild_id, invocation.user_id, target)
+            .await
+    }
+
     /// A member's permissions in a channel, from the cache (Discord REST when it cannot tell);
     /// `None` when neither can (deny in that case).
     pub async fn permissions_in(
@@ -332,11 +346,8 @@ impl Context {
     /// Whether the invoking member may have the bot act on `target` (see
     /// [`Services::check_hierarchy`]); in direct messages there is nobody to act on.
     pub async fn check_hierarchy(&self, target: Id<UserMarker>) -> Result<(), CommandError> {
-        let Some(guild_id) = self.invocation.guild_id else {
-            return Err(CommandError::user("This only works in a server."));
-        };
         self.services
-            .check_hierarchy(guild_id, self.invocation.user_id, target)
+            .check_hierarchy_of(&self.invocation, target)
             .await
     }
 

@@ -231,6 +231,23 @@ impl TestBot {
     /// sent none within [`WAIT`] (for messages the bot should ignore, prefer a shorter wait
     /// with [`sent_since`](Self::sent_since)).
     pub async fn say_in(&self, channel_id: u64, user_id: u64, content: &str) -> Option<String> {
+        let (_, record) = self.post_and_wait(channel_id, user_id, content).await?;
+        Some(
+            record.body["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    }
+
+    /// Posts `content` as `user_id` in `channel_id` and waits for the bot's reply to it: the
+    /// posted message's id and the reply's request record.
+    async fn post_and_wait(
+        &self,
+        channel_id: u64,
+        user_id: u64,
+        content: &str,
+    ) -> Option<(String, swarmcord_sim::Record)> {
         let control = self.control();
         let since = control.log_len();
         let posted = control
@@ -250,12 +267,7 @@ impl TestBot {
                     && r.body["message_reference"]["message_id"].as_str() == Some(posted.as_str())
             })
             .await?;
-        Some(
-            record.body["content"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        )
+        Some((posted, record))
     }
 
     /// `user_id` uses the slash command `name` with `options` (`[{"name", "type", "value"}]`
@@ -308,28 +320,11 @@ impl TestBot {
     /// # Panics
     /// When the bot does not reply within [`WAIT`].
     pub async fn say_for_message(&self, user_id: u64, content: &str) -> (u64, Value) {
-        let control = self.control();
-        let since = control.log_len();
-        let channel_id = self.channel_id();
-        let posted = control
-            .post_message(&MessageSpec {
-                channel_id,
-                author_id: user_id,
-                content: content.to_owned(),
-            })
-            .expect("the simulator accepts the message")
-            .to_string();
-        let path = format!("/channels/{channel_id}/messages");
-        let record = control
-            .wait_for_record(since, WAIT, |r| {
-                r.kind == "rest"
-                    && r.method == "POST"
-                    && r.path == path
-                    && r.status == 200
-                    && r.body["message_reference"]["message_id"].as_str() == Some(posted.as_str())
-            })
+        let (posted, record) = self
+            .post_and_wait(self.channel_id(), user_id, content)
             .await
             .unwrap_or_else(|| panic!("no reply to {content:?} within {WAIT:?}"));
+        assert_eq!(record.status, 200, "{record:?}");
         let bot = self.sim.shared().config().bot_id;
         let id = self
             .sim
