@@ -89,9 +89,7 @@ impl Bot {
         if let Request::Autocomplete(data) = request {
             // Suggestions are not remembered: a redelivery asks again (or finds the
             // interaction expired), and Discord only shows the latest.
-            let ctx = self
-                .interaction_context(event, &interaction, user_id, channel_id)
-                .await;
+            let ctx = self.interaction_context(event, &interaction, user_id, channel_id);
             let started = Instant::now();
             let choices = self
                 .dispatcher
@@ -105,12 +103,12 @@ impl Bot {
             tracing::debug!("interaction already handled; making sure it was answered");
             return responder.respond(&reply, None).await;
         }
-        let ctx = self
-            .interaction_context(event, &interaction, user_id, channel_id)
-            .await;
+        let mut ctx = self.interaction_context(event, &interaction, user_id, channel_id);
         let started = Instant::now();
         let (reply, deferred, label, source) = match request {
             Request::Command(data) => {
+                // Only commands can be switched off (a settings read: not for clicks).
+                ctx.disabled_commands = self.disabled_commands(interaction.guild_id).await;
                 // A metrics label: only registered names, so a crafted interaction cannot
                 // create label values without bound.
                 let label = self
@@ -136,11 +134,7 @@ impl Bot {
             Request::Component(data) => {
                 let message_id = interaction.message.as_ref().map(|m| m.id);
                 let click = ComponentClick::new(&data.custom_id, data.values.clone(), message_id);
-                let label = if self.components.get(&click).is_some() {
-                    click.handler.clone()
-                } else {
-                    "unknown".to_owned()
-                };
+                let label = self.component_label(&click);
                 let run = self.run_component(&ctx, click);
                 let (reply, deferred) =
                     answer_in_time(event, &self.config, &responder, Deferral::Update, run).await?;
@@ -150,11 +144,7 @@ impl Bot {
                 let message_id = interaction.message.as_ref().map(|m| m.id);
                 let mut click = ComponentClick::new(&data.custom_id, Vec::new(), message_id);
                 click.fields = modal_fields(&data.components);
-                let label = if self.components.get(&click).is_some() {
-                    click.handler.clone()
-                } else {
-                    "unknown".to_owned()
-                };
+                let label = self.component_label(&click);
                 let run = async {
                     let mut reply = self.run_component(&ctx, click).await;
                     // Only a form opened from a component has a message to update.
@@ -179,8 +169,19 @@ impl Bot {
         responder.respond(&reply, deferred).await
     }
 
-    /// Who interacts, where, with the permissions Discord computed into the payload.
-    async fn interaction_context(
+    /// A metrics label for a click: the handler's name when one is registered (a crafted
+    /// `custom_id` cannot create label values without bound).
+    fn component_label(&self, click: &ComponentClick) -> String {
+        if self.components.get(click).is_some() {
+            click.handler.clone()
+        } else {
+            "unknown".to_owned()
+        }
+    }
+
+    /// Who interacts, where, with the permissions Discord computed into the payload (no
+    /// disabled commands: the command path reads them).
+    fn interaction_context(
         &self,
         event: &Event,
         interaction: &Interaction,
@@ -196,7 +197,7 @@ impl Bot {
                 Some(_) => interaction.member.as_ref().and_then(|m| m.permissions),
                 None => Some(Permissions::all() - Permissions::ADMINISTRATOR),
             },
-            disabled_commands: self.disabled_commands(interaction.guild_id).await,
+            disabled_commands: Vec::new(),
             source: Some(crate::source_of(event)),
         }
     }
