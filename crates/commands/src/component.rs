@@ -237,37 +237,16 @@ pub const HELP_MENU: &str = "help";
 /// The help's select menu of categories (none with fewer than two, or more than 25); choosing
 /// one shows that category alone (the worker's [`HELP_MENU`] handler).
 pub fn help_menu(registry: &crate::Registry) -> Vec<Component> {
-    use twilight_model::channel::message::component::{ActionRow, SelectMenu, SelectMenuOption};
     let categories = registry.categories();
     if !(2..=25).contains(&categories.len()) {
         return Vec::new();
     }
-    let options = categories
-        .into_iter()
-        .map(|category| SelectMenuOption {
-            default: false,
-            description: None,
-            emoji: None,
-            label: category.clone(),
-            value: category,
-        })
-        .collect();
-    vec![Component::ActionRow(ActionRow {
-        components: vec![Component::SelectMenu(SelectMenu {
-            channel_types: None,
-            custom_id: HELP_MENU.to_owned(),
-            default_values: None,
-            disabled: false,
-            id: None,
-            kind: SelectMenuType::Text,
-            max_values: Some(1),
-            min_values: Some(1),
-            options: Some(options),
-            placeholder: Some("Show one category".to_owned()),
-            required: None,
-        })],
-        id: None,
-    })]
+    let options = categories.iter().map(|c| (c.as_str(), c.as_str()));
+    vec![crate::builders::row([crate::builders::select(
+        HELP_MENU,
+        "Show one category",
+        options,
+    )])]
 }
 
 /// Why components break Discord's rules (Discord would answer 400).
@@ -371,7 +350,7 @@ fn check_text(text: Option<&str>, max: usize, what: &str) -> Result<(), Componen
 #[cfg(test)]
 mod tests {
     use super::*;
-    use twilight_model::channel::message::component::{ActionRow, Button};
+    use twilight_model::channel::message::component::Button;
 
     fn button(id: Option<&str>, style: ButtonStyle, url: Option<&str>) -> Component {
         Component::Button(Button {
@@ -387,10 +366,7 @@ mod tests {
     }
 
     fn row(components: Vec<Component>) -> Component {
-        Component::ActionRow(ActionRow {
-            components,
-            id: None,
-        })
+        crate::builders::row(components)
     }
 
     #[test]

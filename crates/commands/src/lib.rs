@@ -12,6 +12,7 @@
 //!   [`Command`] handler trait.
 
 pub mod args;
+pub mod builders;
 pub mod component;
 pub mod cooldown;
 pub mod dispatch;

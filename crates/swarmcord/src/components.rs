@@ -41,10 +41,6 @@ use swarmcord_commands::precondition::BoxFuture;
 use swarmcord_commands::{
     CommandError, ComponentClick, ComponentHandler, InvocationContext, Reply,
 };
-use twilight_model::channel::message::Component;
-use twilight_model::channel::message::component::{
-    ActionRow, Button, ButtonStyle, SelectMenu, SelectMenuOption, SelectMenuType,
-};
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, GuildMarker, MessageMarker, UserMarker};
 
@@ -54,94 +50,7 @@ use crate::context::Services;
 /// The message a click on an expired component gets.
 pub const EXPIRED: &str = "This has expired; use the command again.";
 
-/// An action row holding `components` (1–5 buttons, or one select menu).
-pub fn row(components: impl IntoIterator<Item = Component>) -> Component {
-    Component::ActionRow(ActionRow {
-        components: components.into_iter().collect(),
-        id: None,
-    })
-}
-
-/// A button that calls the handler its `custom_id` names.
-pub fn button(custom_id: &str, label: &str, style: ButtonStyle) -> Component {
-    Component::Button(Button {
-        custom_id: Some(custom_id.to_owned()),
-        disabled: false,
-        emoji: None,
-        id: None,
-        label: Some(label.to_owned()),
-        sku_id: None,
-        style,
-        url: None,
-    })
-}
-
-/// A link button (opens `url`; no handler).
-pub fn link(url: &str, label: &str) -> Component {
-    Component::Button(Button {
-        custom_id: None,
-        disabled: false,
-        emoji: None,
-        id: None,
-        label: Some(label.to_owned()),
-        sku_id: None,
-        style: ButtonStyle::Link,
-        url: Some(url.to_owned()),
-    })
-}
-
-/// A select menu of `(label, value)` options; one choice.
-pub fn select<'a>(
-    custom_id: &str,
-    placeholder: &str,
-    options: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Component {
-    Component::SelectMenu(SelectMenu {
-        channel_types: None,
-        custom_id: custom_id.to_owned(),
-        default_values: None,
-        disabled: false,
-        id: None,
-        kind: SelectMenuType::Text,
-        max_values: Some(1),
-        min_values: Some(1),
-        options: Some(
-            options
-                .into_iter()
-                .map(|(label, value)| SelectMenuOption {
-                    default: false,
-                    description: None,
-                    emoji: None,
-                    label: label.to_owned(),
-                    value: value.to_owned(),
-                })
-                .collect(),
-        ),
-        placeholder: (!placeholder.is_empty()).then(|| placeholder.to_owned()),
-        required: None,
-    })
-}
-
-/// `rows` with every button and select menu disabled (to answer a click by freezing the
-/// message it came from: `Reply::text(…).with_components(disabled(&rows)).update_message()`).
-pub fn disabled(rows: &[Component]) -> Vec<Component> {
-    rows.iter()
-        .cloned()
-        .map(|row| match row {
-            Component::ActionRow(mut row) => {
-                for component in &mut row.components {
-                    match component {
-                        Component::Button(button) => button.disabled = true,
-                        Component::SelectMenu(menu) => menu.disabled = true,
-                        _ => {}
-                    }
-                }
-                Component::ActionRow(row)
-            }
-            other => other,
-        })
-        .collect()
-}
+pub use swarmcord_commands::builders::{button, disabled, link, row, select};
 
 /// The context of a component or modal handler: the [`Services`] (through `Deref`), who
 /// clicked (or submitted) where, and the click (or the form's values).

@@ -203,7 +203,6 @@ impl Worker {
     /// and maps the outcome to the exit code (2: invalid configuration, naming the variable;
     /// 1: a failure; 0: stopped).
     pub async fn launch(self) -> ExitCode {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let format = match &self.config {
             Ok(config) => config.log_format,
             Err(_) => telemetry::LogFormat::Text,
