@@ -27,6 +27,9 @@ pub struct Record {
     pub status: u16,
     /// The request body or command payload, as JSON.
     pub body: Value,
+    /// The REST request's `X-Audit-Log-Reason`, percent-decoded (absent when none was sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The log. Cheap to append to from many tasks; readers take snapshots or subscribe.
@@ -62,6 +65,19 @@ impl Recorder {
         status: u16,
         body: Value,
     ) -> u64 {
+        self.push_with_reason(kind, method.into(), path.into(), status, body, None)
+    }
+
+    /// Appends a record with an audit-log reason and returns its index.
+    pub fn push_with_reason(
+        &self,
+        kind: &'static str,
+        method: String,
+        path: String,
+        status: u16,
+        body: Value,
+        reason: Option<String>,
+    ) -> u64 {
         let at_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
@@ -76,10 +92,11 @@ impl Recorder {
             at_us,
             elapsed_us,
             kind,
-            method: method.into(),
-            path: path.into(),
+            method,
+            path,
             status,
             body,
+            reason,
         };
         let _ = self.live.send(record.clone());
         records.push(record);

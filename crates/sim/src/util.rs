@@ -58,6 +58,39 @@ pub fn iso_from_unix_ms(ms: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}000+00:00")
 }
 
+/// Parses an ISO 8601 UTC timestamp as clients send it (`2024-01-02T03:04:05[.fff…](Z|+00:00)`)
+/// into Unix milliseconds; `None` for anything else (other offsets included).
+pub fn unix_ms_from_iso(iso: &str) -> Option<u64> {
+    let rest = iso
+        .strip_suffix('Z')
+        .or_else(|| iso.strip_suffix("+00:00"))?;
+    let (date, time) = rest.split_once('T')?;
+    let mut date = date.splitn(3, '-').map(str::parse::<i64>);
+    let (y, m, d) = (date.next()?.ok()?, date.next()?.ok()?, date.next()?.ok()?);
+    let (clock, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut clock = clock.splitn(3, ':').map(str::parse::<i64>);
+    let (hh, mm, ss) = (
+        clock.next()?.ok()?,
+        clock.next()?.ok()?,
+        clock.next()?.ok()?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    if fraction.is_empty() || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let millis: i64 = format!("{fraction:0<3}")[..3].parse().ok()?;
+    // Howard Hinnant's days-from-civil, the inverse of `civil_from_days`.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + millis).ok()
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -94,6 +127,30 @@ pub(crate) fn snowflake(value: &serde_json::Value) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_timestamps_parse_back() {
+        for ms in [0, 1_704_164_645_678, 951_782_400_000, 4_102_444_799_999] {
+            assert_eq!(unix_ms_from_iso(&iso_from_unix_ms(ms)), Some(ms));
+        }
+        assert_eq!(
+            unix_ms_from_iso("2024-01-02T03:04:05Z"),
+            Some(1_704_164_645_000)
+        );
+        assert_eq!(
+            unix_ms_from_iso("2024-01-02T03:04:05.6Z"),
+            Some(1_704_164_645_600)
+        );
+        for bad in [
+            "",
+            "2024-01-02",
+            "2024-13-02T00:00:00Z",
+            "2024-01-02T03:04:05+02:00",
+            "x",
+        ] {
+            assert_eq!(unix_ms_from_iso(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn iso_timestamps_match_known_dates() {

@@ -477,6 +477,9 @@ impl Control {
                     nick: None,
                     roles,
                     joined_at_ms: now,
+                    timeout_until: None,
+                    mute: false,
+                    deaf: false,
                 },
             );
         }
@@ -595,6 +598,9 @@ impl Control {
             nick: None,
             roles: roles.to_vec(),
             joined_at_ms: unix_ms(),
+            timeout_until: None,
+            mute: false,
+            deaf: false,
         };
         let mut payload = member.to_json(&user);
         payload["guild_id"] = json!(guild_id.to_string());

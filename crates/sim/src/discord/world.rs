@@ -241,6 +241,12 @@ pub struct Member {
     pub roles: Vec<u64>,
     /// Join time, Unix milliseconds.
     pub joined_at_ms: u64,
+    /// Timeout end (`communication_disabled_until`, ISO 8601 as sent), if timed out.
+    pub timeout_until: Option<String>,
+    /// Server-muted in voice.
+    pub mute: bool,
+    /// Server-deafened in voice.
+    pub deaf: bool,
 }
 
 impl Member {
@@ -260,11 +266,11 @@ impl Member {
             "roles": self.roles.iter().map(u64::to_string).collect::<Vec<_>>(),
             "joined_at": iso_from_unix_ms(self.joined_at_ms),
             "premium_since": null,
-            "deaf": false,
-            "mute": false,
+            "deaf": self.deaf,
+            "mute": self.mute,
             "flags": 0,
             "pending": false,
-            "communication_disabled_until": null,
+            "communication_disabled_until": self.timeout_until,
         })
     }
 }
@@ -518,6 +524,9 @@ impl Message {
             "type": if self.reference.is_some() { 19 } else { 0 },
             "flags": self.flags,
         });
+        if let Some(reactions) = world.reactions.get(&self.id).filter(|r| !r.is_empty()) {
+            v["reactions"] = reactions.iter().map(|r| r.to_json(world.bot.id)).collect();
+        }
         if let Some(webhook_id) = self.webhook_id {
             v["webhook_id"] = json!(webhook_id.to_string());
             v["application_id"] = json!(world.bot.id.to_string());
@@ -542,6 +551,37 @@ impl Message {
             v["member"] = member.to_json_without_user();
         }
         v
+    }
+}
+
+/// One emoji's reactions on a message.
+#[derive(Debug, Clone)]
+pub struct Reaction {
+    /// The emoji as in the route: a Unicode emoji, or `name:id` for a custom one.
+    pub emoji: String,
+    /// Users who reacted, in order.
+    pub users: Vec<u64>,
+}
+
+impl Reaction {
+    /// The documented partial emoji object.
+    pub fn emoji_json(&self) -> Value {
+        match self.emoji.split_once(':') {
+            Some((name, id)) => json!({"id": id, "name": name}),
+            None => json!({"id": null, "name": self.emoji}),
+        }
+    }
+
+    /// The documented reaction object, `me` relative to `viewer`.
+    pub fn to_json(&self, viewer: u64) -> Value {
+        json!({
+            "count": self.users.len(),
+            "count_details": {"burst": 0, "normal": self.users.len()},
+            "me": self.users.contains(&viewer),
+            "me_burst": false,
+            "burst_colors": [],
+            "emoji": self.emoji_json(),
+        })
     }
 }
 
@@ -627,6 +667,8 @@ pub struct World {
     pub modals: BTreeMap<u64, OpenModal>,
     /// Message nonces sent with `enforce_nonce`, by (author, nonce): the message made and when.
     pub nonces: HashMap<(u64, String), (u64, Instant)>,
+    /// Reactions by message id, in the order the emojis were first added.
+    pub reactions: HashMap<u64, Vec<Reaction>>,
 }
 
 impl World {
@@ -644,6 +686,7 @@ impl World {
             nonces: HashMap::new(),
             commands: BTreeMap::new(),
             modals: BTreeMap::new(),
+            reactions: HashMap::new(),
         }
     }
 
@@ -739,6 +782,9 @@ mod tests {
                 nick: None,
                 roles: vec![200],
                 joined_at_ms: 0,
+                timeout_until: None,
+                mute: false,
+                deaf: false,
             },
         );
         world.users.insert(5, user(5));

@@ -134,6 +134,14 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, 10015, "Unknown Webhook")
     }
 
+    pub(super) fn unknown_emoji() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, 10014, "Unknown Emoji")
+    }
+
+    pub(super) fn unknown_role() -> Self {
+        Self::new(StatusCode::NOT_FOUND, 10011, "Unknown Role")
+    }
+
     pub(super) fn unknown_ban() -> Self {
         Self::new(StatusCode::NOT_FOUND, 10026, "Unknown Ban")
     }
@@ -192,6 +200,26 @@ impl ApiError {
 
     pub(super) fn missing_permissions() -> Self {
         Self::new(StatusCode::FORBIDDEN, 50013, "Missing Permissions")
+    }
+
+    pub(super) fn invalid_role() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, 50028, "Invalid Role")
+    }
+
+    pub(super) fn not_in_voice() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            40032,
+            "Target user is not connected to voice.",
+        )
+    }
+
+    pub(super) fn too_old_to_bulk_delete() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            50034,
+            "You can only bulk delete messages that are under 14 days old.",
+        )
     }
 
     pub(super) fn invalid_webhook_token() -> Self {

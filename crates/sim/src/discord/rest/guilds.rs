@@ -19,7 +19,7 @@ const GUILD_MEMBERS_INTENT: u64 = 1 << 1;
 const MAX_DELETE_SECONDS: u64 = 604_800;
 
 /// The guild, if it exists (10004) and the bot is in it (50001).
-fn guild(world: &World, guild_id: u64) -> Result<&Guild, ApiError> {
+pub(super) fn guild(world: &World, guild_id: u64) -> Result<&Guild, ApiError> {
     let guild = world
         .guilds
         .get(&guild_id)
@@ -31,7 +31,7 @@ fn guild(world: &World, guild_id: u64) -> Result<&Guild, ApiError> {
 }
 
 /// Highest role position of a member (`@everyone` is 0).
-fn top_position(guild: &Guild, user_id: u64) -> i64 {
+pub(super) fn top_position(guild: &Guild, user_id: u64) -> i64 {
     let Some(member) = guild.members.get(&user_id) else {
         return 0;
     };
@@ -46,21 +46,21 @@ fn top_position(guild: &Guild, user_id: u64) -> i64 {
 
 /// Discord's role hierarchy: nobody acts on the owner; otherwise the actor's highest role must
 /// be above the target's.
-fn outranks(guild: &Guild, actor: u64, target: u64) -> bool {
+pub(super) fn outranks(guild: &Guild, actor: u64, target: u64) -> bool {
     if target == guild.owner_id {
         return false;
     }
     actor == guild.owner_id || top_position(guild, actor) > top_position(guild, target)
 }
 
-fn require(guild: &Guild, user_id: u64, permission: u64) -> Result<(), ApiError> {
+pub(super) fn require(guild: &Guild, user_id: u64, permission: u64) -> Result<(), ApiError> {
     if guild.base_permissions(user_id) & permission == 0 {
         return Err(ApiError::missing_permissions());
     }
     Ok(())
 }
 
-fn user_json(world: &World, user_id: u64) -> Value {
+pub(super) fn user_json(world: &World, user_id: u64) -> Value {
     world.users.get(&user_id).map_or_else(
         || json!({"id": user_id.to_string(), "username": "Deleted User", "discriminator": "0", "avatar": null}),
         crate::discord::world::User::to_json,

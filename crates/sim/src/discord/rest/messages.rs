@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::error::{ApiError, Reply};
+use super::error::{ApiError, FormErrors, Reply, max_length_error};
 use super::message::{self, CHANNEL_CREATE_FLAGS, FLAG_SUPPRESS_EMBEDS, MessageBody, Origin};
 use crate::discord::world::{ChannelKind, World};
 
@@ -18,7 +18,11 @@ pub(super) const READ_MESSAGE_HISTORY: u64 = 1 << 16;
 
 /// The bot's permissions in a channel it can see: 10003 if the channel does not exist, 50001
 /// (Missing Access) without `VIEW_CHANNEL`.
-fn visible_channel(world: &World, bot_id: u64, channel_id: u64) -> Result<u64, ApiError> {
+pub(super) fn visible_channel(
+    world: &World,
+    bot_id: u64,
+    channel_id: u64,
+) -> Result<u64, ApiError> {
     if !world.channels.contains_key(&channel_id) {
         return Err(ApiError::unknown_channel());
     }
@@ -278,5 +282,81 @@ pub(super) fn delete_message(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let payload = message::delete_payload(msg);
     let guild_id = msg.guild_id;
     world.messages.remove(&message_id);
+    world.reactions.remove(&message_id);
     Ok(Reply::no_content().dispatch(guild_id, "MESSAGE_DELETE", payload))
+}
+
+/// Oldest message `bulk-delete` accepts (Discord: 2 weeks).
+const BULK_DELETE_MAX_AGE_MS: u64 = 14 * 24 * 3600 * 1000;
+
+/// `POST /channels/{channel_id}/messages/bulk-delete` with `{"messages": [2..=100 ids]}`:
+/// `MANAGE_MESSAGES` (50013, even for the bot's own messages), 50034 if one is older than two
+/// weeks; unknown ids are skipped. 204 and one `MESSAGE_DELETE_BULK`.
+pub(super) fn bulk_delete(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let channel_id = ctx.id("channel_id")?;
+    let Some(list) = ctx.body()["messages"].as_array() else {
+        return Err(ApiError::form(
+            &["messages"],
+            "BASE_TYPE_REQUIRED",
+            "This field is required",
+        ));
+    };
+    let mut errors = FormErrors::default();
+    if list.len() < 2 {
+        errors.add(
+            &["messages"],
+            "BASE_TYPE_MIN_LENGTH",
+            "Must be 2 or more in length.",
+        );
+    } else if list.len() > 100 {
+        max_length_error(&mut errors, &["messages"], 100);
+    }
+    let mut ids = Vec::with_capacity(list.len());
+    for (i, value) in list.iter().enumerate() {
+        match crate::util::snowflake(value) {
+            Some(id) => ids.push(id),
+            None => errors.add(
+                &["messages", &i.to_string()],
+                "NUMBER_TYPE_COERCE",
+                &format!("Value \"{value}\" is not snowflake."),
+            ),
+        }
+    }
+    errors.check()?;
+    ids.sort_unstable();
+    ids.dedup();
+    let mut world = ctx.shared.world();
+    let perms = visible_channel(&world, ctx.bot_id(), channel_id)?;
+    if world.channel_guild(channel_id).is_none() {
+        return Err(ApiError::dm_action());
+    }
+    if perms & MANAGE_MESSAGES == 0 {
+        return Err(ApiError::missing_permissions());
+    }
+    let oldest = crate::util::unix_ms().saturating_sub(BULK_DELETE_MAX_AGE_MS);
+    ids.retain(|id| {
+        world
+            .messages
+            .get(id)
+            .is_some_and(|m| m.channel_id == channel_id)
+    });
+    if ids
+        .iter()
+        .any(|id| world.messages[id].timestamp_ms < oldest)
+    {
+        return Err(ApiError::too_old_to_bulk_delete());
+    }
+    for id in &ids {
+        world.messages.remove(id);
+        world.reactions.remove(id);
+    }
+    let guild_id = world.channel_guild(channel_id);
+    let mut payload = json!({
+        "ids": ids.iter().map(u64::to_string).collect::<Vec<_>>(),
+        "channel_id": channel_id.to_string(),
+    });
+    if let Some(guild_id) = guild_id {
+        payload["guild_id"] = json!(guild_id.to_string());
+    }
+    Ok(Reply::no_content().dispatch(guild_id, "MESSAGE_DELETE_BULK", payload))
 }

@@ -14,8 +14,10 @@
 //! | `GET /gateway`, `GET /gateway/bot` | gateway URL, shards, `session_start_limit` |
 //! | `GET /users/@me`, `GET /users/{id}`, `POST /users/@me/channels` | users, DM channels |
 //! | `GET /applications/@me`, `GET /oauth2/applications/@me` | the bot's application |
-//! | `GET /channels/{id}`, `GET/POST /channels/{id}/messages`, `GET/PATCH/DELETE /channels/{id}/messages/{mid}` | channels and messages |
-//! | `GET /guilds/{id}[/channels\|/roles\|/members[/{uid}]\|/bans[/{uid}]]`, `DELETE /guilds/{id}/members/{uid}`, `PUT/DELETE /guilds/{id}/bans/{uid}` | guilds, members, bans |
+//! | `GET /channels/{id}`, `GET/POST /channels/{id}/messages`, `GET/PATCH/DELETE /channels/{id}/messages/{mid}`, `POST /channels/{id}/messages/bulk-delete` | channels and messages |
+//! | `PUT/DELETE …/messages/{mid}/reactions/{emoji}/@me`, `DELETE …/reactions/{emoji}/{uid}`, `GET/DELETE …/reactions/{emoji}`, `DELETE …/reactions` | reactions |
+//! | `GET /guilds/{id}[/channels\|/roles\|/members[/{uid}]\|/bans[/{uid}]]`, `PATCH/DELETE /guilds/{id}/members/{uid}`, `PUT/DELETE /guilds/{id}/bans/{uid}` | guilds, members, bans |
+//! | `POST /guilds/{id}/roles`, `PATCH/DELETE /guilds/{id}/roles/{rid}`, `PUT/DELETE /guilds/{id}/members/{uid}/roles/{rid}` | roles |
 //! | `GET/PUT/POST /applications/{app}[/guilds/{gid}]/commands`, `GET/PATCH/DELETE …/commands/{cid}` | application commands |
 //! | `POST /interactions/{id}/{token}/callback` | interaction responses |
 //! | `POST /webhooks/{app}/{token}`, `GET/PATCH/DELETE /webhooks/{app}/{token}/messages/{mid\|@original}` | follow-ups and the original response |
@@ -25,10 +27,13 @@ pub(crate) mod components;
 mod error;
 mod guilds;
 mod interactions;
+mod members;
 pub(crate) mod message;
 mod messages;
 mod modals;
 mod ratelimit;
+mod reactions;
+mod roles;
 mod routes;
 mod users;
 
@@ -366,12 +371,13 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         &bytes,
     );
     shared.rest.count(outcome.status);
-    shared.recorder.push(
+    shared.recorder.push_with_reason(
         "rest",
-        parts.method.as_str(),
+        parts.method.to_string(),
         recorded_path,
         outcome.status.as_u16(),
         outcome.recorded_body,
+        audit_reason(&parts.headers),
     );
     if outcome.status.is_success() {
         crate::discord::feed::observe(
@@ -549,9 +555,15 @@ fn process(
         }
         Err(()) => Value::Null,
     };
-    let reason = headers
-        .get("x-audit-log-reason")
-        .map(|v| routes::percent_decode(&String::from_utf8_lossy(v.as_bytes())));
+    let reason = audit_reason(headers);
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_AUDIT_LOG_REASON)
+    {
+        let mut errors = error::FormErrors::default();
+        error::max_length_error(&mut errors, &["audit_log_reason"], MAX_AUDIT_LOG_REASON);
+        return Outcome::error(&errors.into_error(), out_headers, recorded_body);
+    }
     let ctx = Ctx {
         shared,
         route: &route,
@@ -572,6 +584,16 @@ fn process(
     }
 }
 
+/// Longest `X-Audit-Log-Reason` Discord accepts (characters, after percent-decoding).
+const MAX_AUDIT_LOG_REASON: usize = 512;
+
+/// The percent-decoded `X-Audit-Log-Reason` header, if sent.
+fn audit_reason(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-audit-log-reason")
+        .map(|v| routes::percent_decode(&String::from_utf8_lossy(v.as_bytes())))
+}
+
 fn execute(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     match ctx.route.endpoint {
         Endpoint::GetGateway => Ok(users::get_gateway(ctx)),
@@ -586,12 +608,24 @@ fn execute(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         Endpoint::GetMessage => messages::get_message(ctx),
         Endpoint::UpdateMessage => messages::update_message(ctx),
         Endpoint::DeleteMessage => messages::delete_message(ctx),
+        Endpoint::BulkDeleteMessages => messages::bulk_delete(ctx),
+        Endpoint::AddOwnReaction => reactions::add_own(ctx),
+        Endpoint::RemoveOwnReaction => reactions::remove_own(ctx),
+        Endpoint::RemoveUserReaction => reactions::remove_user(ctx),
+        Endpoint::GetReactions => reactions::list_users(ctx),
+        Endpoint::RemoveAllReactions => reactions::remove_all(ctx),
         Endpoint::GetGuild => guilds::get_guild(ctx),
         Endpoint::GetGuildChannels => guilds::get_channels(ctx),
         Endpoint::GetGuildRoles => guilds::get_roles(ctx),
         Endpoint::GetMembers => guilds::get_members(ctx),
         Endpoint::GetMember => guilds::get_member(ctx),
         Endpoint::RemoveMember => guilds::remove_member(ctx),
+        Endpoint::UpdateMember => members::update_member(ctx),
+        Endpoint::AddMemberRole => roles::add_member_role(ctx),
+        Endpoint::RemoveMemberRole => roles::remove_member_role(ctx),
+        Endpoint::CreateRole => roles::create_role(ctx),
+        Endpoint::UpdateRole => roles::update_role(ctx),
+        Endpoint::DeleteRole => roles::delete_role(ctx),
         Endpoint::GetBans => guilds::get_bans(ctx),
         Endpoint::GetBan => guilds::get_ban(ctx),
         Endpoint::CreateBan => guilds::create_ban(ctx),
