@@ -455,3 +455,74 @@ async fn audit_log_reasons_are_limited_and_recorded() {
         Some("spam bot")
     );
 }
+
+#[tokio::test]
+async fn channels_are_edited_deleted_and_overwritten() {
+    const MANAGE_CHANNELS: u64 = 1 << 4;
+    let sim = sim().await;
+    let g = guild(&sim, MANAGE_CHANNELS | MANAGE_ROLES);
+    let channel = g.text_channels[0];
+    let path = format!("/channels/{channel}");
+
+    let (status, body) = call(&sim, "PATCH", &path, Some(json!({"name": ""})), None).await;
+    assert_eq!((status, body["code"].as_u64()), (400, Some(50035)));
+    assert_eq!(
+        body["errors"]["name"]["_errors"][0]["code"],
+        "BASE_TYPE_BAD_LENGTH"
+    );
+    let (status, body) = call(&sim, "PATCH", &path, Some(json!({"name": "general"})), None).await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("general")));
+
+    // Lock the channel for @everyone; a bit the bot lacks (ADMINISTRATOR) is refused.
+    let overwrite = format!("{path}/permissions/{}", g.id);
+    let (status, body) = call(
+        &sim,
+        "PUT",
+        &overwrite,
+        Some(json!({"type": 0, "allow": "8"})),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_u64()), (403, Some(50013)));
+    let (status, body) = call(&sim, "PUT", &overwrite, Some(json!({"deny": "2048"})), None).await;
+    assert_eq!(
+        (
+            status,
+            body["errors"]["type"]["_errors"][0]["code"].as_str()
+        ),
+        (400, Some("BASE_TYPE_CHOICES"))
+    );
+    let (status, _) = call(
+        &sim,
+        "PUT",
+        &overwrite,
+        Some(json!({"type": 0, "deny": "2048"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, shown) = call(&sim, "GET", &path, None, None).await;
+    assert_eq!(shown["permission_overwrites"][0]["deny"], "2048");
+    let (status, _) = call(&sim, "DELETE", &overwrite, None, None).await;
+    assert_eq!(status, 204);
+
+    let (status, body) = call(&sim, "DELETE", &path, None, None).await;
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (200, Some(channel.to_string().as_str())),
+        "200 with the channel"
+    );
+    let (status, body) = call(&sim, "GET", &path, None, None).await;
+    assert_eq!((status, body["code"].as_u64()), (404, Some(10003)));
+
+    let plain = guild(&sim, 0);
+    let (status, body) = call(
+        &sim,
+        "DELETE",
+        &format!("/channels/{}", plain.text_channels[0]),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_u64()), (403, Some(50013)));
+}

@@ -15,6 +15,7 @@
 //! | `GET /users/@me`, `GET /users/{id}`, `POST /users/@me/channels` | users, DM channels |
 //! | `GET /applications/@me`, `GET /oauth2/applications/@me` | the bot's application |
 //! | `GET /channels/{id}`, `GET/POST /channels/{id}/messages`, `GET/PATCH/DELETE /channels/{id}/messages/{mid}`, `POST /channels/{id}/messages/bulk-delete` | channels and messages |
+//! | `PATCH/DELETE /channels/{id}` (DELETE answers 200 with the channel), `PUT/DELETE /channels/{id}/permissions/{oid}` | channel edits and permission overwrites |
 //! | `PUT/DELETE …/messages/{mid}/reactions/{emoji}/@me`, `DELETE …/reactions/{emoji}/{uid}`, `GET/DELETE …/reactions/{emoji}`, `DELETE …/reactions` | reactions |
 //! | `GET /guilds/{id}[/channels\|/roles\|/members[/{uid}]\|/bans[/{uid}]]`, `PATCH/DELETE /guilds/{id}/members/{uid}`, `PUT/DELETE /guilds/{id}/bans/{uid}` | guilds, members, bans |
 //! | `POST /guilds/{id}/roles`, `PATCH/DELETE /guilds/{id}/roles/{rid}`, `PUT/DELETE /guilds/{id}/members/{uid}/roles/{rid}` | roles |
@@ -22,6 +23,7 @@
 //! | `POST /interactions/{id}/{token}/callback` | interaction responses |
 //! | `POST /webhooks/{app}/{token}`, `GET/PATCH/DELETE /webhooks/{app}/{token}/messages/{mid\|@original}` | follow-ups and the original response |
 
+mod channels;
 mod commands;
 pub(crate) mod components;
 mod error;
@@ -603,6 +605,10 @@ fn execute(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         Endpoint::GetUser => users::get_user(ctx),
         Endpoint::CreateDm => users::create_dm(ctx),
         Endpoint::GetChannel => messages::get_channel(ctx),
+        Endpoint::UpdateChannel => channels::update_channel(ctx),
+        Endpoint::DeleteChannel => channels::delete_channel(ctx),
+        Endpoint::PutOverwrite => channels::put_overwrite(ctx),
+        Endpoint::DeleteOverwrite => channels::delete_overwrite(ctx),
         Endpoint::GetMessages => messages::get_messages(ctx),
         Endpoint::CreateMessage => messages::create_message(ctx),
         Endpoint::GetMessage => messages::get_message(ctx),

@@ -13,6 +13,10 @@ pub(super) enum Endpoint {
     GetUser,
     CreateDm,
     GetChannel,
+    UpdateChannel,
+    DeleteChannel,
+    PutOverwrite,
+    DeleteOverwrite,
     GetMessages,
     CreateMessage,
     GetMessage,
@@ -116,6 +120,26 @@ static ROUTES: &[RouteDef] = &[
     def(Method::POST, "users/@me/channels", Endpoint::CreateDm),
     def(Method::GET, "users/{user_id}", Endpoint::GetUser),
     def(Method::GET, "channels/{channel_id}", Endpoint::GetChannel),
+    def(
+        Method::PATCH,
+        "channels/{channel_id}",
+        Endpoint::UpdateChannel,
+    ),
+    def(
+        Method::DELETE,
+        "channels/{channel_id}",
+        Endpoint::DeleteChannel,
+    ),
+    def(
+        Method::PUT,
+        "channels/{channel_id}/permissions/{overwrite_id}",
+        Endpoint::PutOverwrite,
+    ),
+    def(
+        Method::DELETE,
+        "channels/{channel_id}/permissions/{overwrite_id}",
+        Endpoint::DeleteOverwrite,
+    ),
     def(
         Method::GET,
         "channels/{channel_id}/messages",
