@@ -315,6 +315,23 @@ impl FormErrors {
     }
 }
 
+/// The snowflakes (strings or integers) of the array field `key`; an element that is not one is
+/// recorded as `NUMBER_TYPE_COERCE` at `key.i`.
+pub(super) fn snowflake_list(errors: &mut FormErrors, key: &str, list: &[Value]) -> Vec<u64> {
+    let mut ids = Vec::with_capacity(list.len());
+    for (i, value) in list.iter().enumerate() {
+        match crate::util::snowflake(value) {
+            Some(id) => ids.push(id),
+            None => errors.add(
+                &[key, &i.to_string()],
+                "NUMBER_TYPE_COERCE",
+                &format!("Value \"{value}\" is not snowflake."),
+            ),
+        }
+    }
+    ids
+}
+
 /// `BASE_TYPE_MAX_LENGTH` for strings and arrays.
 pub(super) fn max_length_error(errors: &mut FormErrors, path: &[&str], max: usize) {
     errors.add(

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::error::{ApiError, FormErrors, Reply, max_length_error};
+use super::error::{ApiError, FormErrors, Reply, max_length_error, snowflake_list};
 use super::guilds::{guild, outranks, require};
 use super::roles::{MANAGE_ROLES, member_update};
 use crate::discord::world::{Guild, PERM_ADMINISTRATOR, VoiceState};
@@ -93,18 +93,7 @@ impl MemberPatch {
         }
         match field(body, "roles") {
             Field::Set(Value::Array(list)) => {
-                let mut ids = Vec::new();
-                for (i, value) in list.iter().enumerate() {
-                    match crate::util::snowflake(value) {
-                        Some(id) => ids.push(id),
-                        None => errors.add(
-                            &["roles", &i.to_string()],
-                            "NUMBER_TYPE_COERCE",
-                            &format!("Value \"{value}\" is not snowflake."),
-                        ),
-                    }
-                }
-                patch.roles = Some(ids);
+                patch.roles = Some(snowflake_list(&mut errors, "roles", list));
             }
             Field::Null => patch.roles = Some(Vec::new()),
             Field::Set(_) => errors.add(&["roles"], "BASE_TYPE_ARRAY", "Must be an array."),

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::error::{ApiError, FormErrors, Reply, max_length_error};
+use super::error::{ApiError, FormErrors, Reply, max_length_error, snowflake_list};
 use super::message::{self, CHANNEL_CREATE_FLAGS, FLAG_SUPPRESS_EMBEDS, MessageBody, Origin};
 use crate::discord::world::{ChannelKind, World};
 
@@ -311,17 +311,7 @@ pub(super) fn bulk_delete(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     } else if list.len() > 100 {
         max_length_error(&mut errors, &["messages"], 100);
     }
-    let mut ids = Vec::with_capacity(list.len());
-    for (i, value) in list.iter().enumerate() {
-        match crate::util::snowflake(value) {
-            Some(id) => ids.push(id),
-            None => errors.add(
-                &["messages", &i.to_string()],
-                "NUMBER_TYPE_COERCE",
-                &format!("Value \"{value}\" is not snowflake."),
-            ),
-        }
-    }
+    let mut ids = snowflake_list(&mut errors, "messages", list);
     errors.check()?;
     ids.sort_unstable();
     ids.dedup();
