@@ -96,6 +96,19 @@ async fn publish_event(
         .expect("confirm");
 }
 
+/// A connection and a channel in confirm mode.
+async fn confirming_channel(url: &str) -> (lapin::Connection, lapin::Channel) {
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .expect("amqp");
+    let channel = conn.create_channel().await.expect("channel");
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    (conn, channel)
+}
+
 /// An observer queue on the dead-letter exchange (`swarmcord.dead`, which the worker declared):
 /// it sees every dead letter of every test; [`dead_letters_of`] keeps those of one queue.
 async fn dead_letter_observer(channel: &lapin::Channel) -> lapin::Consumer {
@@ -112,16 +125,14 @@ async fn dead_letter_observer(channel: &lapin::Channel) -> lapin::Consumer {
         )
         .await
         .expect("declare observer");
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            swarmcord_protocol::amqp::DEAD_LETTER_EXCHANGE.into(),
-            "".into(),
-            lapin::options::QueueBindOptions::default(),
-            lapin::types::FieldTable::default(),
-        )
-        .await
-        .expect("bind observer");
+    swarmcord_broker::bind(
+        channel,
+        &queue,
+        swarmcord_protocol::amqp::DEAD_LETTER_EXCHANGE,
+        "",
+    )
+    .await
+    .expect("bind observer");
     channel
         .basic_consume(
             queue.as_str().into(),
@@ -215,15 +226,7 @@ async fn poison_events_are_dead_lettered_with_reasons_while_ping_is_answered() {
     garbage["channel_id"] = u64::MAX.to_string().into();
     garbage["author"]["id"] = u64::MAX.to_string().into();
 
-    let conn =
-        lapin::Connection::connect(&cluster.amqp_url, lapin::ConnectionProperties::default())
-            .await
-            .expect("amqp");
-    let channel = conn.create_channel().await.expect("channel");
-    channel
-        .confirm_select(lapin::options::ConfirmSelectOptions::default())
-        .await
-        .expect("confirms");
+    let (conn, channel) = confirming_channel(&cluster.amqp_url).await;
     let mut observer = dead_letter_observer(&channel).await;
     let since = control.log_len();
     for (seq, (body, content_type)) in [
@@ -282,14 +285,7 @@ async fn dlq_replay_puts_dead_letters_back_in_their_queue() {
     };
     let url = swarmcord_testkit::amqp_url();
     let (work, dead) = (unique_name("replay-work"), unique_name("replay-dead"));
-    let conn = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
-        .await
-        .expect("amqp");
-    let channel = conn.create_channel().await.expect("channel");
-    channel
-        .confirm_select(lapin::options::ConfirmSelectOptions::default())
-        .await
-        .expect("confirms");
+    let (conn, channel) = confirming_channel(&url).await;
     for queue in [&work, &dead] {
         channel
             .queue_declare(

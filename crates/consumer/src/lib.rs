@@ -15,7 +15,8 @@
 //!   cross-event order must not depend on it;
 //! - **bad input never panics a worker**: missing or malformed headers, a body that is not
 //!   JSON, or a handler that keeps failing end up in the dead-letter queue with the reason in
-//!   `x-swarmcord-reject-reason`; a transient failure is retried up to `max_attempts` times;
+//!   `x-swarmcord-reject-reason`; a transient failure is retried up to `max_attempts` times,
+//!   each retry after its delay in `retry_delays` (a delay queue per delay);
 //! - **graceful drain**: on shutdown the consumer is cancelled, in-flight events finish and are
 //!   acknowledged, then the connection closes.
 

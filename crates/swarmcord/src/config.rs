@@ -331,7 +331,7 @@ mod tests {
                 ("WORKER_RETRY_DELAYS_MS", "1000,x"),
                 "WORKER_RETRY_DELAYS_MS",
             ),
-            (("WORKER_RETRY_DELAYS_MS", ""), "WORKER_RETRY_DELAYS_MS"),
+            (("WORKER_RETRY_DELAYS_MS", " , "), "WORKER_RETRY_DELAYS_MS"),
             (
                 ("INTERACTION_DEFER_AFTER_MS", "3000"),
                 "INTERACTION_DEFER_AFTER_MS",
