@@ -7,6 +7,9 @@
 //! environment variables (see `docs/CONFIGURATION.md`); an invalid one stops the process with
 //! exit code 2 and a message naming it. Your own bot is this file with your commands added:
 //! see `examples/` and `docs/GUIDE.md`.
+//!
+//! `worker dlq replay [QUEUE] [--limit N]` puts dead-lettered events back in their queue after
+//! a fix ([`swarmcord::dlq`]).
 
 use std::process::ExitCode;
 
@@ -14,6 +17,10 @@ use swarmcord_builtins::Builtins;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("dlq") {
+        return swarmcord::dlq::main(&args[1..]).await;
+    }
     swarmcord::Worker::from_env()
         .plugin(Builtins::all())
         .launch()

@@ -13,6 +13,9 @@
 //! - `INTERACTION_CREATE`: slash commands, answered within Discord's 3-second deadline
 //!   ([`interaction`]: deferred automatically when the command is slow).
 //!
+//! Both are first checked against what Discord guarantees ([`validate`]: size, content length,
+//! snowflake ids); an event breaking it is dead-lettered with the reason, never acted on.
+//!
 //! Either way the answer is remembered per event before it is sent, so a redelivered event
 //! re-sends it instead of running the command again.
 
@@ -22,6 +25,7 @@ pub mod permissions;
 pub mod reply;
 mod responder;
 pub mod settings;
+pub mod validate;
 pub mod voice;
 
 use std::collections::{HashMap, HashSet};
@@ -360,6 +364,7 @@ impl Bot {
 impl Handler for Bot {
     fn handle(&self, event: Event) -> BoxFuture<'_, Result<(), HandlerError>> {
         Box::pin(async move {
+            validate::check(&event.kind, &event.body).map_err(HandlerError::Reject)?;
             match event.kind.as_str() {
                 "MESSAGE_CREATE" => self.on_message(&event).await?,
                 "INTERACTION_CREATE" => self.on_interaction(&event).await?,

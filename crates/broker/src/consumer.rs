@@ -13,6 +13,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::Stream;
 use lapin::message::Delivery;
@@ -42,6 +43,9 @@ pub struct ConsumeOptions {
     pub consumer_tag: String,
     /// Exchange [`Incoming::dead_letter`] publishes to; [`DEAD_LETTER_EXCHANGE`] by default.
     pub dead_letter_exchange: String,
+    /// How long a retry waits after the 1st, 2nd, … failure (the last one repeats), in the
+    /// delay queues [`crate::declare_retry_queues`] declares; empty or zero = retry at once.
+    pub retry_delays: Vec<Duration>,
 }
 
 impl ConsumeOptions {
@@ -52,7 +56,15 @@ impl ConsumeOptions {
             prefetch,
             consumer_tag: consumer_tag.into(),
             dead_letter_exchange: DEAD_LETTER_EXCHANGE.to_owned(),
+            retry_delays: Vec::new(),
         }
+    }
+
+    /// Sets the retry delays (declare their queues with [`crate::declare_retry_queues`]).
+    #[must_use]
+    pub fn retry_delays(mut self, delays: Vec<Duration>) -> Self {
+        self.retry_delays = delays;
+        self
     }
 
     /// Sets the dead-letter exchange.
@@ -109,6 +121,7 @@ pub async fn consume_with(
             channel: channel.clone(),
             queue: options.queue,
             dead_letter_exchange: options.dead_letter_exchange,
+            retry_delays: options.retry_delays,
         }),
     })
 }
@@ -119,6 +132,7 @@ struct ConsumerShared {
     channel: Channel,
     queue: String,
     dead_letter_exchange: String,
+    retry_delays: Vec<Duration>,
 }
 
 /// The stream of deliveries of one consumer.
@@ -164,7 +178,8 @@ impl Stream for Deliveries {
 /// What [`Incoming::retry_or_dead_letter`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
-    /// Published again to the same queue; `failures` processing attempts have failed so far.
+    /// Published again (after its retry delay) to the same queue; `failures` processing
+    /// attempts have failed so far.
     Retried {
         /// The new value of the [`ATTEMPTS`] header.
         failures: u64,
@@ -319,8 +334,10 @@ impl Incoming {
     }
 
     /// For a failed processing attempt: if fewer than `max_attempts` attempts (this one
-    /// included) have failed, publishes a copy to the end of the same queue with [`ATTEMPTS`]
-    /// incremented (confirmed) and acks the original; otherwise dead-letters it (the copy in the
+    /// included) have failed, publishes a copy with [`ATTEMPTS`] incremented (confirmed) to the
+    /// delay queue of the consumer's [`ConsumeOptions::retry_delays`] for this attempt (from
+    /// where RabbitMQ puts it back in the queue after the delay; without delays, straight to
+    /// the end of the queue) and acks the original; otherwise dead-letters it (the copy in the
     /// dead-letter queue has [`ATTEMPTS`] = `max_attempts`). A malformed [`ATTEMPTS`] header
     /// dead-letters at once (it cannot be counted).
     pub async fn retry_or_dead_letter(
@@ -349,11 +366,26 @@ impl Incoming {
             self.ack().await?;
             return Ok(Disposition::DeadLettered);
         }
-        let queue = short("queue", &self.context.queue)?;
+        let target = match self.retry_delay(failures) {
+            Some(delay) => crate::retry_queue(&self.context.queue, delay),
+            None => self.context.queue.clone(),
+        };
+        let queue = short("queue", &target)?;
         self.publish_copy("".into(), queue, headers, "retry")
             .await?;
         self.ack().await?;
         Ok(Disposition::Retried { failures })
+    }
+
+    /// How long the retry after the `failures`-th failure waits (`None`: not at all).
+    fn retry_delay(&self, failures: u64) -> Option<Duration> {
+        let delays = &self.context.retry_delays;
+        let index = usize::try_from(failures.saturating_sub(1)).unwrap_or(usize::MAX);
+        delays
+            .get(index)
+            .or(delays.last())
+            .copied()
+            .filter(|delay| !delay.is_zero())
     }
 
     /// The headers with where the message came from added: on a retry copy the ones recorded

@@ -12,7 +12,8 @@
 //!   message again, in order.
 //! - [`consume`]: a stream of [`Incoming`] deliveries with manual acks,
 //!   [`Incoming::dead_letter`] (the reason travels in a header) and
-//!   [`Incoming::retry_or_dead_letter`].
+//!   [`Incoming::retry_or_dead_letter`] (retries wait in delay queues: [`declare_retry_queues`]);
+//! - [`replay_dead_letters`]: puts dead letters back in the queues they came from, after a fix.
 //! - [`headers`]: [`swarmcord_protocol::amqp::HeaderValue`] ↔ lapin's `AMQPValue` /
 //!   `FieldTable`.
 //!
@@ -29,6 +30,7 @@ mod consumer;
 mod error;
 pub mod headers;
 mod publisher;
+mod replay;
 mod topology;
 
 pub use connect::{CONNECT_TIMEOUT, connect, connect_with_timeout, redact_url};
@@ -39,10 +41,11 @@ pub use publisher::{
     Confirmed, METRIC_BUFFER, METRIC_CONFIRM_SECONDS, METRIC_CONNECTED, METRIC_PUBLISHED,
     METRIC_REPUBLISHED, Outgoing, Publisher, PublisherConfig, SetupHook, describe_metrics,
 };
+pub use replay::{Replayed, replay_dead_letters};
 pub use topology::{
     bind, declare_dead_letters, declare_dead_letters_named, declare_events_exchange,
-    declare_exchange, declare_reply_queue, declare_work_queue,
-    declare_work_queue_with_dead_letters,
+    declare_exchange, declare_reply_queue, declare_retry_queues, declare_work_queue,
+    declare_work_queue_with_dead_letters, retry_queue,
 };
 
 /// The lapin crate this crate is built on (for `Channel`, `Connection`, option types).

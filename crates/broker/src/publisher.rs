@@ -35,6 +35,7 @@ use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, Event};
 use metrics::{Counter, Gauge, Histogram};
 use swarmcord_protocol::amqp::HeaderValue;
+use swarmcord_protocol::backoff::Backoff;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -365,6 +366,7 @@ impl Publisher {
     /// matter. Must be called within a Tokio runtime.
     pub fn start(config: PublisherConfig) -> (Self, mpsc::UnboundedReceiver<Confirmed>) {
         let capacity = config.buffer.max(1);
+        let reconnect_max = config.reconnect_max;
         let permits = Arc::new(Semaphore::new(capacity));
         let (tx, rx) = mpsc::unbounded_channel();
         let (confirmed_tx, confirmed_rx) = mpsc::unbounded_channel();
@@ -396,7 +398,7 @@ impl Publisher {
             to_send: BTreeSet::new(),
             in_flight: 0,
             hold_until: None,
-            nack_delay: Duration::ZERO,
+            nack_backoff: Backoff::new(Duration::from_millis(50), reconnect_max),
             metrics,
         };
         let join = tokio::spawn(task.run());
@@ -577,13 +579,14 @@ struct Task {
     in_flight: usize,
     /// After a nack, publishing pauses until then.
     hold_until: Option<Instant>,
-    nack_delay: Duration,
+    /// Delays before publishing a nacked message again (reset by the next ack).
+    nack_backoff: Backoff,
     metrics: Metrics,
 }
 
 impl Task {
     async fn run(mut self) {
-        let mut delay = self.config.reconnect_min;
+        let mut backoff = Backoff::new(self.config.reconnect_min, self.config.reconnect_max);
         let mut failures = 0_u32;
         loop {
             if self.finished() {
@@ -596,7 +599,7 @@ impl Task {
             };
             match attempt {
                 Ok((connection, channel)) => {
-                    delay = self.config.reconnect_min;
+                    backoff.reset();
                     failures = 0_u32;
                     self.set_connected(true);
                     info!(
@@ -631,7 +634,7 @@ impl Task {
                             connection = %self.config.connection_name,
                             %error,
                             failures,
-                            retry_in = ?delay,
+                            retry_in = ?backoff.peek(),
                             "publisher cannot connect"
                         );
                     } else {
@@ -641,7 +644,7 @@ impl Task {
             }
             // Wait before reconnecting, still accepting messages so that a closed handle with
             // nothing to send ends the task.
-            let wake = Instant::now() + delay;
+            let wake = Instant::now() + backoff.next_delay();
             loop {
                 tokio::select! {
                     biased;
@@ -656,7 +659,6 @@ impl Task {
             if self.cancel.is_cancelled() {
                 break;
             }
-            delay = (delay * 2).min(self.config.reconnect_max);
         }
         self.set_connected(false);
         if !self.slots.is_empty() {
@@ -840,19 +842,17 @@ impl Task {
         match confirmation {
             Confirmation::Ack(_) | Confirmation::NotRequested => {
                 slot.state = SlotState::Acked;
-                self.nack_delay = Duration::ZERO;
+                self.nack_backoff.reset();
                 self.release_confirmed();
             }
             Confirmation::Nack(_) => {
                 slot.state = SlotState::Waiting;
                 self.to_send.insert(seq);
-                self.nack_delay = (self.nack_delay * 2)
-                    .max(Duration::from_millis(50))
-                    .min(self.config.reconnect_max);
-                self.hold_until = Some(Instant::now() + self.nack_delay);
+                let delay = self.nack_backoff.next_delay();
+                self.hold_until = Some(Instant::now() + delay);
                 warn!(
                     connection = %self.config.connection_name,
-                    retry_in = ?self.nack_delay,
+                    retry_in = ?delay,
                     "the broker nacked a publish; publishing it again"
                 );
             }

@@ -5,6 +5,8 @@
 //! every reconnect). Declaring an existing queue with *different* arguments is refused by
 //! RabbitMQ (`PRECONDITION_FAILED`, which also closes the channel).
 
+use std::time::Duration;
+
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
@@ -89,6 +91,39 @@ pub async fn declare_work_queue_with_dead_letters(
     .await?;
     for key in bindings {
         bind(channel, name, exchange, key).await?;
+    }
+    Ok(())
+}
+
+/// The delay queue of `queue` for retries after `delay`: `{queue}.retry.{ms}ms`.
+pub fn retry_queue(queue: &str, delay: Duration) -> String {
+    format!("{queue}.retry.{}ms", delay.as_millis())
+}
+
+/// Declares a durable delay queue ([`retry_queue`]) for each non-zero delay of `delays`: a
+/// message published to it waits there for its delay (`x-message-ttl`), then RabbitMQ
+/// dead-letters it back to `queue` through the default exchange (no delayed-message plugin
+/// needed). Changing the delays declares new queues; the old ones empty themselves.
+pub async fn declare_retry_queues(
+    channel: &Channel,
+    queue: &str,
+    delays: &[Duration],
+) -> Result<(), BrokerError> {
+    for delay in delays.iter().filter(|d| !d.is_zero()) {
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+        );
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from("")),
+        );
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(LongString::from(queue)),
+        );
+        declare_queue(channel, &retry_queue(queue, *delay), durable(), arguments).await?;
     }
     Ok(())
 }

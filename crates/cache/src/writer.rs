@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use redis::{Cmd, RedisResult, Value};
 use serde::Serialize;
+use swarmcord_protocol::backoff::Backoff;
 use twilight_model::id::Id;
 use twilight_model::id::marker::GuildMarker;
 
@@ -710,7 +711,7 @@ impl CacheWriter {
         updates: &mut [Update],
         mut give_up: impl FnMut() -> bool,
     ) -> Result<Applied, CacheError> {
-        let mut pause = Duration::from_millis(50);
+        let mut pause = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
         let mut logged = false;
         loop {
             match self.apply(updates).await {
@@ -728,8 +729,7 @@ impl CacheWriter {
                         tracing::warn!(%error, "cache write failed; holding the events back and retrying");
                         logged = true;
                     }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(pause.next_delay()).await;
                 }
             }
         }

@@ -45,7 +45,7 @@ return wait
 #[error("rate limited: retry after {0:?}")]
 pub struct RetryAfter(pub Duration);
 
-/// A Redis failure (the caller should fail closed: not run the command).
+/// A Redis failure (the dispatcher then runs the command without its cooldown).
 #[derive(Debug, thiserror::Error)]
 #[error("cooldown store unavailable: {0}")]
 pub struct CooldownStoreError(#[from] redis::RedisError);

@@ -15,7 +15,8 @@
 //!   cross-event order must not depend on it;
 //! - **bad input never panics a worker**: missing or malformed headers, a body that is not
 //!   JSON, or a handler that keeps failing end up in the dead-letter queue with the reason in
-//!   `x-swarmcord-reject-reason`; a transient failure is retried up to `max_attempts` times;
+//!   `x-swarmcord-reject-reason`; a transient failure is retried up to `max_attempts` times,
+//!   each retry after its delay in `retry_delays` (a delay queue per delay);
 //! - **graceful drain**: on shutdown the consumer is cancelled, in-flight events finish and are
 //!   acknowledged, then the connection closes.
 
@@ -30,6 +31,7 @@ use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use swarmcord_broker::{BrokerError, Incoming};
 use swarmcord_protocol::amqp::EventHeaders;
+use swarmcord_protocol::backoff::Backoff;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -73,6 +75,9 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, event: Event) -> BoxFuture<'_, Result<(), HandlerError>>;
 }
 
+/// The default delays before the retries of a failed event, in milliseconds.
+pub const DEFAULT_RETRY_DELAYS_MS: [u64; 3] = [1000, 5000, 30_000];
+
 /// Consumer settings.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
@@ -90,6 +95,8 @@ pub struct ConsumerConfig {
     pub prefetch: u16,
     /// Failed handling attempts before an event is dead-lettered.
     pub max_attempts: u64,
+    /// How long the retry after the 1st, 2nd, … failure waits (the last delay repeats).
+    pub retry_delays: Vec<Duration>,
     /// Redis key prefix (the cluster's).
     pub redis_prefix: String,
     /// How long a completed event is remembered for de-duplication.
@@ -101,7 +108,8 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
-    /// Settings with the defaults: prefetch 32, 5 attempts, 1 hour de-duplication, 10 s drain.
+    /// Settings with the defaults: prefetch 32, 5 attempts retried after 1 s, 5 s, 30 s and
+    /// 30 s, 1 hour de-duplication, 10 s drain.
     pub fn new(
         amqp_url: impl Into<String>,
         exchange: impl Into<String>,
@@ -115,6 +123,10 @@ impl ConsumerConfig {
             dead_letter_exchange: swarmcord_protocol::amqp::DEAD_LETTER_EXCHANGE.to_owned(),
             prefetch: 32,
             max_attempts: 5,
+            retry_delays: DEFAULT_RETRY_DELAYS_MS
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
             redis_prefix: "swarmcord".to_owned(),
             dedupe_ttl: Duration::from_secs(3600),
             drain_timeout: Duration::from_secs(10),
@@ -144,9 +156,9 @@ pub async fn run<H: Handler>(
         redis,
         handler,
     });
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     while !shutdown.is_cancelled() {
-        match consume_once(&shared, &on_state, &shutdown).await {
+        match consume_once(&shared, &on_state, &mut backoff, &shutdown).await {
             Ok(()) => return,
             Err(error) => {
                 on_state(false);
@@ -155,16 +167,17 @@ pub async fn run<H: Handler>(
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(delay) => {}
+            () = tokio::time::sleep(backoff.next_delay()) => {}
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 
-/// One connection's worth of consuming. `Ok` = shut down cleanly.
+/// One connection's worth of consuming (the reconnect delays start over once consuming).
+/// `Ok` = shut down cleanly.
 async fn consume_once<H: Handler>(
     shared: &Arc<Shared<H>>,
     on_state: &(impl Fn(bool) + Send + Sync),
+    backoff: &mut Backoff,
     shutdown: &CancellationToken,
 ) -> Result<(), BrokerError> {
     let config = &shared.config;
@@ -192,10 +205,13 @@ async fn consume_once<H: Handler>(
         &config.dead_letter_exchange,
     )
     .await?;
+    swarmcord_broker::declare_retry_queues(&channel, &config.queue, &config.retry_delays).await?;
     let options = swarmcord_broker::ConsumeOptions::new(&config.queue, config.prefetch, "")
-        .dead_letter_exchange(&config.dead_letter_exchange);
+        .dead_letter_exchange(&config.dead_letter_exchange)
+        .retry_delays(config.retry_delays.clone());
     let mut deliveries = swarmcord_broker::consume_with(&channel, options).await?;
     on_state(true);
+    backoff.reset();
     tracing::info!(queue = %config.queue, prefetch = config.prefetch, "consuming events");
 
     let permits = Arc::new(Semaphore::new(usize::from(config.prefetch.max(1))));
@@ -314,6 +330,15 @@ fn probe(body: &[u8]) -> Result<Option<u64>, String> {
         .and_then(|id| id.parse().ok()))
 }
 
+/// Whether a content type is JSON (`application/json`, with parameters or not); events
+/// without a content type are judged by their body alone.
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("application/json"))
+}
+
 fn done_key(prefix: &str, headers: &EventHeaders) -> String {
     format!("{prefix}:event:{}", headers.event_id())
 }
@@ -354,6 +379,12 @@ async fn process<H: Handler>(shared: &Shared<H>, delivery: Delivery) {
             settle(incoming.dead_letter(&reason, &config.service_name).await);
             return;
         }
+    };
+    let probed = match incoming.properties().content_type() {
+        Some(kind) if !is_json(kind.as_str()) => {
+            Err(format!("content type {:?} is not JSON", kind.as_str()))
+        }
+        _ => probed,
     };
     let guild_id = match probed {
         Ok(guild_id) => guild_id,
@@ -437,6 +468,15 @@ async fn process<H: Handler>(shared: &Shared<H>, delivery: Delivery) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_json_content_types_are_accepted() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/jsonx"));
+        assert!(!is_json(""));
+    }
 
     #[test]
     fn one_scan_validates_the_body_and_reads_the_guild() {

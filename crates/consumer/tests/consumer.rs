@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
@@ -23,12 +23,19 @@ struct Recorder {
     kinds: Mutex<Vec<String>>,
     calls: AtomicUsize,
     gate: tokio::sync::Notify,
+    /// When each call started.
+    times: Mutex<Vec<Instant>>,
 }
 
 impl Handler for Recorder {
     fn handle(&self, event: Event) -> BoxFuture<'_, Result<(), HandlerError>> {
         Box::pin(async move {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            let first = {
+                let mut times = self.times.lock().expect("lock");
+                times.push(Instant::now());
+                times[0]
+            };
             self.kinds.lock().expect("lock").push(event.kind.clone());
             let body: serde_json::Value = serde_json::from_slice(&event.body).expect("json");
             match body["action"].as_str() {
@@ -37,6 +44,10 @@ impl Handler for Recorder {
                 }
                 Some("reject") => return Err(HandlerError::Reject("no thanks".into())),
                 Some("retry") => return Err(HandlerError::Retry("try later".into())),
+                // A dependency that is down for the first second.
+                Some("blip") if first.elapsed() < Duration::from_secs(1) => {
+                    return Err(HandlerError::Retry("down for a second".into()));
+                }
                 Some("panic") => panic!("handler bug"),
                 Some("block") => self.gate.notified().await,
                 Some("slow") => {
@@ -69,6 +80,7 @@ impl Setup {
         config.dead_letter_exchange = format!("{name}.dead");
         config.redis_prefix = name.clone();
         config.max_attempts = 3;
+        config.retry_delays = vec![Duration::from_millis(100), Duration::from_millis(200)];
         config.drain_timeout = Duration::from_secs(5);
         config.service_name = "test-worker".into();
         let conn = Connection::connect(&amqp_url(), ConnectionProperties::default())
@@ -373,6 +385,56 @@ async fn a_retried_event_reaches_the_handler_again_with_its_original_type() {
     );
     assert_eq!(handler.seen.lock().expect("lock").clone(), [(Some(7), 1)]);
     assert_eq!(handler.calls.load(Ordering::SeqCst), 2);
+    stop.cancel();
+    task.await.expect("consumer task");
+}
+
+#[tokio::test]
+async fn retries_wait_the_configured_delays_between_attempts() {
+    let mut setup = Setup::new().await;
+    setup.config.max_attempts = 4;
+    setup.config.retry_delays = vec![Duration::from_millis(300), Duration::from_millis(600)];
+    let handler = Arc::new(Recorder::default());
+    let (stop, task) = setup.start(Arc::clone(&handler)).await;
+    setup
+        .publish("s-delays", 1, serde_json::json!({"action": "retry"}))
+        .await;
+    let letters = setup.dead_letters(1).await;
+    assert_eq!(letters, [("try later".to_owned(), Some(4))]);
+    let times = handler.times.lock().expect("lock").clone();
+    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("gaps between attempts: {gaps:?}");
+    assert_eq!(gaps.len(), 3, "4 attempts");
+    // The 1st retry waits 300 ms, the 2nd 600 ms, the 3rd the last delay again.
+    for (gap, expected) in gaps.iter().zip([300, 600, 600]) {
+        let expected = Duration::from_millis(expected);
+        assert!(
+            *gap >= expected && *gap < expected + Duration::from_millis(500),
+            "gap {gap:?}, expected {expected:?}: {gaps:?}"
+        );
+    }
+    stop.cancel();
+    task.await.expect("consumer task");
+}
+
+#[tokio::test]
+async fn a_one_second_outage_is_retried_through_instead_of_dead_lettered() {
+    let mut setup = Setup::new().await;
+    // The defaults: 5 attempts, retried after 1 s, 5 s, 30 s.
+    let defaults = ConsumerConfig::new("amqp://h", "e", "q");
+    setup.config.max_attempts = defaults.max_attempts;
+    setup.config.retry_delays = defaults.retry_delays;
+    let handler = Arc::new(Recorder::default());
+    let (stop, task) = setup.start(Arc::clone(&handler)).await;
+    setup
+        .publish("s-blip", 1, serde_json::json!({"action": "blip"}))
+        .await;
+    wait_calls(&handler, 1).await;
+    assert_eq!(
+        handler.calls.load(Ordering::SeqCst),
+        2,
+        "failed once during the outage, handled by the retry a second later"
+    );
     stop.cancel();
     task.await.expect("consumer task");
 }

@@ -46,17 +46,32 @@ pub type Result<T, E = CoordError> = std::result::Result<T, E>;
 /// Each command times out after 2 s and each connection attempt after 2 s, so a hung server
 /// shows up as an error instead of a stall. The URL never appears in the error.
 pub async fn connect(url: &str) -> Result<ConnectionManager> {
+    open(url, manager_config()).await
+}
+
+/// [`connect`] for request paths that must answer during an outage (a worker running a
+/// command): a command sent while Redis is unreachable fails after a single reconnect
+/// attempt (at once when Redis refuses connections) instead of waiting through the whole
+/// retry cycle, about 3 s per command; the next command tries to reconnect again.
+pub async fn connect_failing_fast(url: &str) -> Result<ConnectionManager> {
+    open(url, manager_config().set_number_of_retries(0)).await
+}
+
+async fn open(url: &str, config: redis::aio::ConnectionManagerConfig) -> Result<ConnectionManager> {
     let client = redis::Client::open(url).map_err(|_| CoordError::InvalidUrl)?;
-    let config = redis::aio::ConnectionManagerConfig::new()
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(|error| CoordError::redis("connect", error))
+}
+
+fn manager_config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
         .set_response_timeout(Some(Duration::from_secs(2)))
         .set_connection_timeout(Some(Duration::from_secs(2)))
         // Reconnect attempts back off to at most 500 ms (the default grows to 3.2 s): after an
         // outage, renewals must reach Redis as soon as it is back, or leases are given up
         // although Redis is there again.
-        .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_with_config(client, config)
-        .await
-        .map_err(|error| CoordError::redis("connect", error))
+        .set_max_delay(Duration::from_millis(500))
 }
 
 /// Milliseconds of `duration`, saturating, at least 1 (Redis rejects 0 as an expiry).

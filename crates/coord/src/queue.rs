@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Script;
 use redis::aio::ConnectionManager;
+use swarmcord_protocol::backoff::Backoff;
 use swarmcord_protocol::keys::Keys;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -347,7 +348,8 @@ impl RedisQueue {
             turn = slot.lock() => turn,
             () = tx.closed() => return,
         };
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Backoff::new(Duration::from_millis(50), MAX_BACKOFF)
+            .with_jitter(Duration::from_millis(50));
         loop {
             if tx.is_closed() {
                 return;
@@ -366,7 +368,7 @@ impl RedisQueue {
                     return;
                 }
                 Ok(Attempt::Busy { wait, ours }) => {
-                    backoff = Duration::from_millis(50);
+                    backoff.reset();
                     // Courtesy towards other processes: when we hold the slot, their waiters
                     // (which only add jitter) get the next one first.
                     let courtesy = if ours { COURTESY } else { Duration::ZERO };
@@ -377,7 +379,7 @@ impl RedisQueue {
                     reserve,
                     reset_in,
                 }) => {
-                    backoff = Duration::from_millis(50);
+                    backoff.reset();
                     metrics::gauge!("swarmcord_coord_session_starts_remaining")
                         .set(f64::from(remaining));
                     self.log_refusal(shard_id, remaining, reserve, reset_in);
@@ -387,12 +389,10 @@ impl RedisQueue {
                     tracing::warn!(
                         shard_id,
                         %error,
-                        retry_in = ?backoff,
+                        retry_in = ?backoff.peek(),
                         "identify queue cannot reach Redis; retrying"
                     );
-                    let wait = backoff + jitter(50);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    wait
+                    backoff.next_delay()
                 }
             };
             tokio::select! {

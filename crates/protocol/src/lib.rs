@@ -2,6 +2,7 @@
 //!
 //! Everything two services must agree on lives here and nowhere else:
 //!
+//! - [`backoff`]: the one retry delay policy of every loop that waits for a service;
 //! - [`amqp`]: exchange, queue and header names, and the [`amqp::EventHeaders`] every forwarded
 //!   dispatch carries;
 //! - [`command`]: the typed gateway commands workers send back to the gateway that owns a shard,
@@ -11,6 +12,7 @@
 //! - [`shard_for_guild`]: which shard owns a guild.
 
 pub mod amqp;
+pub mod backoff;
 pub mod command;
 pub mod keys;
 

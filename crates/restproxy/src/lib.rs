@@ -20,6 +20,7 @@ use std::time::Duration;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use swarmcord_ops::http::Health;
+use swarmcord_protocol::backoff::Backoff;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -64,8 +65,9 @@ pub async fn serve(
 /// invalid-request gauge fresh.
 async fn connect(proxy: proxy::Proxy, stop: CancellationToken) {
     let config = Arc::clone(&proxy.config);
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     let redis = loop {
+        let delay = backoff.next_delay();
         match open_redis(config.redis_url.expose()).await {
             Ok(redis) => break redis,
             Err(error) => {
@@ -77,7 +79,6 @@ async fn connect(proxy: proxy::Proxy, stop: CancellationToken) {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(delay) => {}
         }
-        delay = (delay * 2).min(Duration::from_secs(10));
     };
     let limiter = limiter::Limiter::new(
         redis,

@@ -24,6 +24,7 @@ pub struct WorkerConfig {
     pub(crate) bindings: Option<Vec<String>>,
     pub(crate) prefetch: u16,
     pub(crate) max_attempts: u64,
+    pub(crate) retry_delays: Vec<Duration>,
     pub(crate) redis_url: Secret,
     pub(crate) redis_prefix: String,
     pub(crate) mongo_url: Secret,
@@ -192,6 +193,7 @@ impl WorkerConfig {
                 5,
                 "failed attempts before an event is dead-lettered",
             )?,
+            retry_delays: Self::retry_delays(env)?,
             redis_url,
             redis_prefix: env.string(
                 "REDIS_PREFIX",
@@ -217,6 +219,27 @@ impl WorkerConfig {
             log_format: env.parse::<LogFormat>("LOG_FORMAT", LogFormat::Json, "json or text")?,
             voice,
         })
+    }
+
+    /// `WORKER_RETRY_DELAYS_MS`: the delays before the 1st, 2nd, … retry of a failed event.
+    fn retry_delays(env: &Env) -> Result<Vec<Duration>, ConfigError> {
+        let list = env.string(
+            "WORKER_RETRY_DELAYS_MS",
+            "1000,5000,30000",
+            "delays before the retries of a failed event, comma-separated (the last repeats)",
+        );
+        let delays = split_list(&list)
+            .into_iter()
+            .map(|ms| ms.parse::<u64>().ok().filter(|ms| *ms <= 86_400_000))
+            .collect::<Option<Vec<u64>>>()
+            .filter(|delays| !delays.is_empty())
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "WORKER_RETRY_DELAYS_MS",
+                    "must be milliseconds (at most a day), comma-separated",
+                )
+            })?;
+        Ok(delays.into_iter().map(Duration::from_millis).collect())
     }
 
     /// `DISCORD_REST_PROXY`: `http://host:port` of the shared REST proxy, as `host:port`.
@@ -305,6 +328,11 @@ mod tests {
             (("WORKER_PREFETCH", "0"), "WORKER_PREFETCH"),
             (("WORKER_EVENTS", " , "), "WORKER_EVENTS"),
             (
+                ("WORKER_RETRY_DELAYS_MS", "1000,x"),
+                "WORKER_RETRY_DELAYS_MS",
+            ),
+            (("WORKER_RETRY_DELAYS_MS", " , "), "WORKER_RETRY_DELAYS_MS"),
+            (
                 ("INTERACTION_DEFER_AFTER_MS", "3000"),
                 "INTERACTION_DEFER_AFTER_MS",
             ),
@@ -347,6 +375,11 @@ mod tests {
         assert!(!format!("{config:?}").contains("mongodb://h"));
         assert_eq!(config.slash_commands, SlashCommands::Global);
         assert_eq!(config.interaction_defer_after, Duration::from_millis(1500));
+        assert_eq!(
+            config.retry_delays,
+            [1, 5, 30].map(Duration::from_secs),
+            "retries wait 1 s, 5 s, then 30 s"
+        );
         let vars = [base(), vec![("SLASH_COMMANDS", "12, 34")]].concat();
         let config = WorkerConfig::from_env(&Env::from_pairs(vars)).expect("valid");
         assert_eq!(config.slash_commands, SlashCommands::Guilds(vec![12, 34]));

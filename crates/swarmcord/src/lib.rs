@@ -52,6 +52,7 @@ mod command;
 pub mod components;
 pub mod config;
 mod context;
+pub mod dlq;
 pub mod events;
 mod gateway;
 mod plugin;

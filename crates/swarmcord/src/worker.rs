@@ -14,6 +14,7 @@ use swarmcord_consumer::ConsumerConfig;
 use swarmcord_ops::config::{ConfigError, Env};
 use swarmcord_ops::http::Health;
 use swarmcord_ops::{shutdown, telemetry};
+use swarmcord_protocol::backoff::Backoff;
 use swarmcord_store::{Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -477,8 +478,9 @@ impl Connections {
         health: &Health,
         stop: &CancellationToken,
     ) -> Result<Option<Self>, WorkerError> {
-        let mut delay = Duration::from_millis(250);
+        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
         loop {
+            let delay = backoff.next_delay();
             match Self::open(config).await {
                 Ok(connections) => {
                     health.ok("dependencies");
@@ -494,7 +496,6 @@ impl Connections {
                 () = stop.cancelled() => return Ok(None),
                 () = tokio::time::sleep(delay) => {}
             }
-            delay = (delay * 2).min(Duration::from_secs(10));
         }
     }
 
@@ -536,7 +537,8 @@ impl Connections {
             .map_err(|e| startup("Discord REST", &e))?;
         tracing::info!(bot_id = me.id.get(), "connected to Discord REST");
 
-        let redis = swarmcord_coord::connect(config.redis_url.expose())
+        // Commands must answer during a Redis outage: every Redis call fails fast instead.
+        let redis = swarmcord_coord::connect_failing_fast(config.redis_url.expose())
             .await
             .map_err(|e| startup("Redis", &e))?;
         let store = Store::connect(
@@ -578,6 +580,7 @@ async fn consume(
     consumer.bindings = bindings;
     consumer.prefetch = config.prefetch;
     consumer.max_attempts = config.max_attempts;
+    consumer.retry_delays.clone_from(&config.retry_delays);
     consumer.redis_prefix = prefix;
     "worker".clone_into(&mut consumer.service_name);
     let state = health.clone();
