@@ -19,6 +19,7 @@
 mod handled;
 pub mod interaction;
 pub mod permissions;
+mod questions;
 pub mod reply;
 mod responder;
 pub mod settings;
@@ -84,6 +85,7 @@ pub struct Bot {
     http: Arc<Client>,
     cache: swarmcord_cache::FallbackReader,
     handled: HandledLog,
+    questions: questions::Questions,
     dispatcher: Arc<Dispatcher>,
     settings: SettingsCache,
     user_id: Id<UserMarker>,
@@ -114,6 +116,7 @@ impl Bot {
         config: BotConfig,
     ) -> Self {
         Self {
+            questions: questions::Questions::new(redis.clone(), &config.redis_prefix),
             handled: HandledLog::new(redis, &config.redis_prefix),
             http,
             cache,
@@ -283,7 +286,7 @@ impl Bot {
         };
         tracing::debug!(prompt = reply.prompt.is_some(), "replying");
         self.handled.put(&event_id, &reply).await;
-        reply::send(
+        let sent = reply::send(
             &self.http,
             message.channel_id,
             Some(message.id),
@@ -291,6 +294,16 @@ impl Bot {
             &reply_key,
         )
         .await?;
+        if let Some(sent) = sent {
+            self.questions
+                .remember(
+                    message.channel_id,
+                    message.author.id,
+                    &reply,
+                    questions::Place::Message(sent.id),
+                )
+                .await;
+        }
         Ok(())
     }
 
@@ -340,8 +353,9 @@ impl Bot {
         }))
     }
 
-    /// Claims timed-out prompts and tells their users (call periodically from one task per
-    /// worker; each timeout is claimed by exactly one replica).
+    /// Claims timed-out prompts, tells their users and disables the buttons of the questions
+    /// that had some (call periodically from one task per worker; each timeout is claimed by
+    /// exactly one replica).
     pub async fn sweep_prompt_timeouts(&self) {
         for (expired, reply) in self.dispatcher.sweep_timeouts(50).await {
             let key = format!(
@@ -353,6 +367,7 @@ impl Bot {
             {
                 tracing::warn!(%error, "could not send a prompt timeout message");
             }
+            self.questions.expire(&self.http, &expired).await;
         }
     }
 }
