@@ -7,88 +7,9 @@ mod common;
 mod support;
 
 use common::Cluster;
-use support::{WAIT, Worker, fast_identify};
-use swarmcord_sim::discord::control::{ComponentSpec, Control, MessageSpec};
+use support::{WAIT, Worker, ask, buttons, click, fast_identify};
+use swarmcord_sim::discord::control::InteractionSpec;
 use swarmcord_testkit::unique_name;
-
-/// The bot's message answering `content` posted by `user`: its id and request body.
-async fn ask(
-    cluster: &Cluster,
-    channel: u64,
-    user: u64,
-    content: &str,
-) -> (u64, serde_json::Value) {
-    let control = cluster.sim.control();
-    let since = control.log_len();
-    let posted = control
-        .post_message(&MessageSpec {
-            channel_id: channel,
-            author_id: user,
-            content: content.to_owned(),
-        })
-        .expect("post");
-    let path = format!("/channels/{channel}/messages");
-    let record = control
-        .wait_for_record(since, WAIT, |r| {
-            r.kind == "rest"
-                && r.method == "POST"
-                && r.path == path
-                && r.body["message_reference"]["message_id"].as_str()
-                    == Some(posted.to_string().as_str())
-        })
-        .await
-        .unwrap_or_else(|| panic!("no reply to {content:?}"));
-    assert_eq!(record.status, 200, "{record:?}");
-    let bot = swarmcord_sim::DiscordConfig::default().bot_id;
-    let world = cluster.sim.shared().world();
-    let id = world
-        .messages
-        .values()
-        .find(|m| {
-            m.author_id == bot
-                && m.reference
-                    .as_ref()
-                    .is_some_and(|r| r["message_id"].as_str() == Some(posted.to_string().as_str()))
-        })
-        .map(|m| m.id)
-        .expect("the reply is stored");
-    (id, record.body)
-}
-
-/// The `custom_id`s of the buttons of a message body, in order.
-fn buttons(body: &serde_json::Value) -> Vec<String> {
-    body["components"][0]["components"]
-        .as_array()
-        .expect("a row of buttons")
-        .iter()
-        .map(|b| b["custom_id"].as_str().expect("custom_id").to_owned())
-        .collect()
-}
-
-/// `user` clicks `custom_id` on `message`; returns the bot's callback (`type`, `data`).
-async fn click(control: &Control, message: u64, user: u64, custom_id: &str) -> serde_json::Value {
-    let since = control.log_len();
-    let interaction = control
-        .use_component(&ComponentSpec {
-            message_id: message,
-            user_id: user,
-            custom_id: custom_id.to_owned(),
-            values: Vec::new(),
-        })
-        .expect("the click is accepted");
-    let path = format!(
-        "/interactions/{}/{}/callback",
-        interaction.id, interaction.token
-    );
-    let record = control
-        .wait_for_record(since, WAIT, |r| {
-            r.kind == "rest" && r.path.starts_with(&path)
-        })
-        .await
-        .unwrap_or_else(|| panic!("no answer to a click on {custom_id}"));
-    assert!(record.status < 300, "{record:?}");
-    record.body
-}
 
 #[tokio::test]
 async fn buttons_work_on_any_replica_after_every_worker_restarted_and_expire_clearly() {
@@ -195,5 +116,141 @@ async fn buttons_work_on_any_replica_after_every_worker_restarted_and_expire_cle
         "nothing was done"
     );
     drop(c);
+    gateway.terminate().await;
+}
+
+#[tokio::test]
+async fn a_timed_out_question_gets_its_buttons_disabled_by_a_replica_started_later() {
+    let cluster = Cluster::start(fast_identify()).await;
+    let guild = &cluster.guilds_on_shards([0], 1)[&0];
+    let gateway = cluster.gateway("gw-expiry", &[("SHARD_COUNT", "1")]).await;
+    gateway.wait_ready(WAIT).await;
+    let database = unique_name("worker_expiry").replace('-', "_");
+    let queue = format!("{}.work", cluster.prefix);
+    let control = cluster.sim.control();
+    let channel = guild.text_channels[0];
+    let (owner, target) = (guild.owner_id, guild.members[1]);
+
+    // Worker A asks with buttons, then dies before the prompt times out.
+    let a = Worker::start(&cluster, &database, &queue).await;
+    let (question, body) = ask(&cluster, channel, owner, &format!("!ban <@{target}>")).await;
+    assert_eq!(buttons(&body).len(), 2, "{body}");
+    // A records where it asked right after sending; kill it once it has.
+    let mut redis = swarmcord_coord::connect(&swarmcord_testkit::redis_url())
+        .await
+        .expect("redis");
+    let state: String = redis::cmd("GET")
+        .arg(format!("{}:prompt:{channel}:{owner}", cluster.prefix))
+        .query_async(&mut redis)
+        .await
+        .expect("the open prompt");
+    let state: serde_json::Value = serde_json::from_str(&state).expect("prompt json");
+    let asked = format!(
+        "{}:prompt:asked:{channel}:{owner}:{}",
+        cluster.prefix, state["state"]["expires_at"]
+    );
+    let recorded = swarmcord_testkit::eventually(WAIT, || {
+        let (mut redis, asked) = (redis.clone(), asked.clone());
+        async move {
+            let exists: u64 = redis::cmd("EXISTS")
+                .arg(&asked)
+                .query_async(&mut redis)
+                .await
+                .ok()?;
+            (exists == 1).then_some(())
+        }
+    })
+    .await;
+    assert!(
+        recorded.is_some(),
+        "where the question went is recorded\n{}",
+        a.logs()
+    );
+    drop(a); // kill -9
+    let b = Worker::start(&cluster, &database, &queue).await;
+
+    // Time passes: the prompt's deadline is moved to now (it is 60 s otherwise).
+    let now = swarmcord::commands::prompt::now_ms();
+    let _: u64 = redis::cmd("ZADD")
+        .arg(format!("{}:prompt:deadlines", cluster.prefix))
+        .arg("XX")
+        .arg(now)
+        .arg(format!("{channel}:{owner}"))
+        .query_async(&mut redis)
+        .await
+        .expect("zadd");
+
+    // B's sweeper tells the user and disables the question's buttons.
+    let edit = format!("/channels/{channel}/messages/{question}");
+    let record = control
+        .wait_for_record(0, WAIT, |r| {
+            r.kind == "rest" && r.method == "PATCH" && r.path == edit
+        })
+        .await
+        .unwrap_or_else(|| panic!("the question was not edited\n{}", b.logs()));
+    assert_eq!(record.status, 200, "{record:?}");
+    let stored = cluster.sim.shared().world().messages[&question].clone();
+    let disabled: Vec<bool> = stored.components[0]["components"]
+        .as_array()
+        .expect("buttons")
+        .iter()
+        .map(|b| b["disabled"] == true)
+        .collect();
+    assert_eq!(disabled, [true, true], "{:?}", stored.components);
+    assert_eq!(stored.content, body["content"], "only the buttons change");
+
+    // The same through a slash command: its original response is edited through the token.
+    let slash = control
+        .create_interaction(&InteractionSpec {
+            guild_id: Some(guild.id),
+            channel_id: channel,
+            user_id: owner,
+            name: "ban".to_owned(),
+            options: serde_json::json!([{"name": "user", "type": 6, "value": target.to_string()}]),
+        })
+        .expect("interaction");
+    let callback = format!("/interactions/{}/{}/callback", slash.id, slash.token);
+    let asked = control
+        .wait_for_record(0, WAIT, |r| {
+            r.kind == "rest" && r.path.starts_with(&callback)
+        })
+        .await
+        .expect("the slash question");
+    assert_eq!(
+        asked.body["data"]["components"][0]["components"][0]["disabled"],
+        serde_json::Value::Null,
+        "{:?}",
+        asked.body
+    );
+    let _: u64 = redis::cmd("ZADD")
+        .arg(format!("{}:prompt:deadlines", cluster.prefix))
+        .arg("XX")
+        .arg(swarmcord::commands::prompt::now_ms())
+        .arg(format!("{channel}:{owner}"))
+        .query_async(&mut redis)
+        .await
+        .expect("zadd");
+    let original = control
+        .wait_for_record(0, WAIT, |r| {
+            r.kind == "rest"
+                && r.method == "PATCH"
+                && r.path.contains(&slash.token)
+                && r.path.ends_with("/messages/@original")
+        })
+        .await
+        .unwrap_or_else(|| panic!("the slash question was not edited\n{}", b.logs()));
+    assert_eq!(original.status, 200, "{original:?}");
+    assert_eq!(
+        original.body["components"][0]["components"][1]["disabled"], true,
+        "{:?}",
+        original.body
+    );
+    assert!(
+        !cluster.sim.shared().world().guilds[&guild.id]
+            .bans
+            .contains_key(&target),
+        "nothing was done"
+    );
+    drop(b);
     gateway.terminate().await;
 }

@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use common::Cluster;
-use support::{WAIT, Worker, fast_identify, say};
+use support::{WAIT, Worker, ask, buttons, click, fast_identify, say};
 use swarmcord_sim::discord::control::{Control, GuildSpec, VoiceSpec};
 use swarmcord_sim::discord::gateway::ShardAction;
 use swarmcord_sim::lavalink::{LavalinkConfig, LavalinkSim, PlayerSnapshot};
@@ -420,4 +420,124 @@ async fn playback_survives_a_killed_worker_a_gateway_restart_and_a_dead_node() {
     assert!(np.contains("after"), "{np}");
     drop(second);
     replacement.terminate().await;
+}
+
+#[tokio::test]
+async fn the_queue_pages_with_buttons_on_any_replica_and_seek_takes_a_clock() {
+    // Many messages in one channel quickly: no per-channel send limit in the way.
+    let mut config = fast_identify();
+    config.rest_limits.enabled = false;
+    let cluster = Cluster::start(config).await;
+    let node = lavalink("a", 1.0).await;
+    let guild = &voice_guild(&cluster);
+    let gateway = cluster.gateway("gw-queue", &[("SHARD_COUNT", "1")]).await;
+    gateway.wait_ready(WAIT).await;
+    let queue = format!("{}.work", cluster.prefix);
+    let env = voice_env(&[&node]);
+    let first = worker(&cluster, &queue, &env).await;
+    let control = cluster.sim.control();
+    let (text, voice) = (guild.text_channels[0], guild.voice_channels[0]);
+    let user = guild.members[0];
+    control
+        .set_voice(&VoiceSpec {
+            guild_id: guild.id,
+            user_id: user,
+            channel_id: Some(voice),
+        })
+        .expect("user joins voice");
+
+    // One track playing, one queued: "1 track", one page, no buttons.
+    let answer = say(
+        &control,
+        text,
+        user,
+        "!play https://sim.lavalink/track/opener?length=4000000",
+    )
+    .await;
+    assert!(
+        answer.starts_with("Now playing"),
+        "{answer}\n{}",
+        first.logs()
+    );
+    say(
+        &control,
+        text,
+        user,
+        "!play https://sim.lavalink/track/one?length=600000",
+    )
+    .await;
+    let (_, one) = ask(&cluster, text, user, "!queue").await;
+    assert!(
+        one["content"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("Queue (1 track, page 1/1)")),
+        "{one}"
+    );
+    assert!(
+        one.get("components").is_none(),
+        "one page, no buttons: {one}"
+    );
+
+    // 1 + 12 = 13 queued tracks: two pages.
+    let answer = say(
+        &control,
+        text,
+        user,
+        "!play https://sim.lavalink/playlist/mix?tracks=12",
+    )
+    .await;
+    assert_eq!(answer, "Queued 12 tracks from **mix**.");
+    let (message, page_one) = ask(&cluster, text, user, "!queue").await;
+    let content = page_one["content"].as_str().expect("content");
+    assert!(
+        content.starts_with("Queue (13 tracks, page 1/2)"),
+        "{content}"
+    );
+    assert!(
+        content.contains("\n10. ") && !content.contains("\n11. "),
+        "{content}"
+    );
+    let ids = buttons(&page_one);
+    assert_eq!(ids.len(), 2, "{page_one}");
+    assert_eq!(page_one["components"][0]["components"][0]["disabled"], true);
+
+    // A second replica; the first dies: the click's state is in Redis, any replica pages.
+    let second = worker(&cluster, &queue, &env).await;
+    drop(first);
+    let next = click(&control, message, user, &ids[1]).await;
+    assert_eq!(next["type"], 7, "the message is edited in place: {next}");
+    let content = next["data"]["content"].as_str().expect("content");
+    assert!(
+        content.starts_with("Queue (13 tracks, page 2/2)"),
+        "{content}\n{}",
+        second.logs()
+    );
+    assert!(
+        content.contains("\n11. ") && content.contains("\n13. "),
+        "{content}"
+    );
+    let back_ids = buttons(&next["data"]);
+    assert_eq!(
+        next["data"]["components"][0]["components"][1]["disabled"],
+        true
+    );
+    let back = click(&control, message, user, &back_ids[0]).await;
+    let content = back["data"]["content"].as_str().expect("content");
+    assert!(
+        content.starts_with("Queue (13 tracks, page 1/2)"),
+        "{content}"
+    );
+
+    // `!np` shows m:ss; `!seek` takes it.
+    let answer = say(&control, text, user, "!seek 0:27").await;
+    assert_eq!(answer, "Seeked to 0:27.", "{}", second.logs());
+    let answer = say(&control, text, user, "!seek 1:02:05").await;
+    assert_eq!(answer, "Seeked to 1:02:05.");
+    let answer = say(&control, text, user, "!seek 0:7").await;
+    assert!(
+        answer.contains("`1:30`"),
+        "a bad clock is refused clearly: {answer}"
+    );
+    drop(second);
+    gateway.terminate().await;
 }

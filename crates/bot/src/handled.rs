@@ -22,6 +22,10 @@ struct Handled {
     update: bool,
     #[serde(default)]
     modal: Option<swarmcord_commands::Modal>,
+    #[serde(default)]
+    allowed_mentions: Option<twilight_model::channel::message::AllowedMentions>,
+    #[serde(default)]
+    attachments: Vec<twilight_model::http::attachment::Attachment>,
 }
 
 /// The `{prefix}:handled:{event_id}` records.
@@ -61,6 +65,8 @@ impl HandledLog {
             components: handled.components,
             update: handled.update,
             modal: handled.modal,
+            allowed_mentions: handled.allowed_mentions,
+            attachments: handled.attachments,
         })
     }
 
@@ -73,6 +79,8 @@ impl HandledLog {
             components: reply.components.clone(),
             update: reply.update,
             modal: reply.modal.clone(),
+            allowed_mentions: reply.allowed_mentions.clone(),
+            attachments: reply.attachments.clone(),
         };
         let Ok(raw) = serde_json::to_string(&handled) else {
             return;

@@ -166,7 +166,20 @@ impl Bot {
         };
         crate::record_command(&label, source, started);
         self.handled.put(&event_id, &reply).await;
-        responder.respond(&reply, deferred).await
+        responder.respond(&reply, deferred).await?;
+        if reply.prompt.is_some() {
+            let place = match interaction.message.as_ref().map(|m| m.id) {
+                Some(message) if reply.update => crate::questions::Place::Message(message),
+                _ => crate::questions::Place::Original {
+                    application_id: interaction.application_id,
+                    token: interaction.token.clone(),
+                },
+            };
+            self.questions
+                .remember(channel_id, user_id, &reply, place)
+                .await;
+        }
+        Ok(())
     }
 
     /// A metrics label for a click: the handler's name when one is registered (a crafted

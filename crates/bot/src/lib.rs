@@ -22,6 +22,7 @@
 mod handled;
 pub mod interaction;
 pub mod permissions;
+mod questions;
 pub mod reply;
 mod responder;
 pub mod settings;
@@ -88,6 +89,7 @@ pub struct Bot {
     http: Arc<Client>,
     cache: swarmcord_cache::FallbackReader,
     handled: HandledLog,
+    questions: questions::Questions,
     dispatcher: Arc<Dispatcher>,
     settings: SettingsCache,
     user_id: Id<UserMarker>,
@@ -118,6 +120,7 @@ impl Bot {
         config: BotConfig,
     ) -> Self {
         Self {
+            questions: questions::Questions::new(redis.clone(), &config.redis_prefix),
             handled: HandledLog::new(redis, &config.redis_prefix),
             http,
             cache,
@@ -287,7 +290,7 @@ impl Bot {
         };
         tracing::debug!(prompt = reply.prompt.is_some(), "replying");
         self.handled.put(&event_id, &reply).await;
-        reply::send(
+        let sent = reply::send(
             &self.http,
             message.channel_id,
             Some(message.id),
@@ -295,6 +298,16 @@ impl Bot {
             &reply_key,
         )
         .await?;
+        if let Some(sent) = sent {
+            self.questions
+                .remember(
+                    message.channel_id,
+                    message.author.id,
+                    &reply,
+                    questions::Place::Message(sent.id),
+                )
+                .await;
+        }
         Ok(())
     }
 
@@ -344,8 +357,9 @@ impl Bot {
         }))
     }
 
-    /// Claims timed-out prompts and tells their users (call periodically from one task per
-    /// worker; each timeout is claimed by exactly one replica).
+    /// Claims timed-out prompts, tells their users and disables the buttons of the questions
+    /// that had some (call periodically from one task per worker; each timeout is claimed by
+    /// exactly one replica).
     pub async fn sweep_prompt_timeouts(&self) {
         for (expired, reply) in self.dispatcher.sweep_timeouts(50).await {
             let key = format!(
@@ -357,6 +371,7 @@ impl Bot {
             {
                 tracing::warn!(%error, "could not send a prompt timeout message");
             }
+            self.questions.expire(&self.http, &expired).await;
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use swarmcord_commands::Reply;
 use swarmcord_consumer::HandlerError;
 use twilight_http::Client;
-use twilight_http::request::Request;
+use twilight_http::request::{Form, Request};
 use twilight_http::routing::Route;
 use twilight_model::channel::Message;
 use twilight_model::id::Id;
@@ -22,14 +22,6 @@ pub fn nonce_for(key: &str) -> String {
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("sc{hash:016x}")
-}
-
-/// The one mention policy of every bot answer — prefix replies, interaction callbacks,
-/// follow-ups and edits: nothing pings (`parse: []`, no replied user), so user-controlled text
-/// (a prefix, a user name, an argument echoed back) can never mention `@everyone`, a role or
-/// a user.
-pub fn allowed_mentions() -> twilight_model::channel::message::AllowedMentions {
-    twilight_model::channel::message::AllowedMentions::default()
 }
 
 /// Discord's limit on message content, in characters.
@@ -62,7 +54,7 @@ pub async fn send(
         "content": fit(&reply.content),
         "nonce": nonce_for(nonce_key),
         "enforce_nonce": true,
-        "allowed_mentions": allowed_mentions(),
+        "allowed_mentions": reply.mentions(),
     });
     if !reply.embeds.is_empty() {
         body["embeds"] = serde_json::to_value(&reply.embeds).unwrap_or_default();
@@ -76,10 +68,15 @@ pub async fn send(
     }
     let request = Request::builder(&Route::CreateMessage {
         channel_id: channel_id.get(),
-    })
-    .json(&body)
-    .build()
-    .map_err(|error| HandlerError::Reject(format!("cannot build the reply request: {error}")))?;
+    });
+    let request = if reply.attachments.is_empty() {
+        request.json(&body)
+    } else {
+        request.form(upload_form(&mut body, &reply.attachments))
+    };
+    let request = request.build().map_err(|error| {
+        HandlerError::Reject(format!("cannot build the reply request: {error}"))
+    })?;
     let started = std::time::Instant::now();
     let result =
         tokio::time::timeout(Duration::from_secs(15), http.request::<Message>(request)).await;
@@ -107,6 +104,32 @@ pub async fn send(
     }
 }
 
+/// A `multipart/form-data` body as Discord wants it for uploads: the JSON in `payload_json`
+/// (with an `attachments` entry per file) and each file in a part `files[n]`, `n` its id.
+fn upload_form(
+    body: &mut serde_json::Value,
+    files: &[twilight_model::http::attachment::Attachment],
+) -> Form {
+    body["attachments"] = files
+        .iter()
+        .map(|file| {
+            serde_json::json!({
+                "id": file.id,
+                "filename": file.filename,
+                "description": file.description,
+            })
+        })
+        .collect();
+    let payload = serde_json::to_vec(body).unwrap_or_default();
+    files.iter().fold(
+        Form::new().json_part(b"payload_json", &payload),
+        |form, file| {
+            let name = format!("files[{}]", file.id);
+            form.file_part(name.as_bytes(), file.filename.as_bytes(), &file.file)
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,11 +146,21 @@ mod tests {
     }
 
     #[test]
-    fn the_mention_policy_allows_no_pings() {
+    fn uploads_put_the_json_and_each_file_in_their_parts() {
+        let reply = Reply::text("logs").with_file("a.txt", "hello");
+        let mut body = serde_json::json!({"content": "logs"});
+        let form = upload_form(&mut body, &reply.attachments);
         assert_eq!(
-            serde_json::to_value(allowed_mentions()).expect("json"),
-            serde_json::json!({"parse": []})
+            body["attachments"],
+            serde_json::json!([{"id": 0, "filename": "a.txt", "description": null}])
         );
+        let bytes = String::from_utf8_lossy(&form.build()).into_owned();
+        assert!(bytes.contains("name=\"payload_json\""), "{bytes}");
+        assert!(
+            bytes.contains("name=\"files[0]\"; filename=\"a.txt\""),
+            "{bytes}"
+        );
+        assert!(bytes.contains("hello"), "{bytes}");
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl Responder<'_> {
     ) -> Result<(), HandlerError> {
         let client = self.http.interaction(self.application_id);
         let content = fit(&reply.content);
-        let mentions = crate::reply::allowed_mentions();
+        let mentions = reply.mentions();
         if let Some(modal) = &reply.modal {
             if deferred.is_some() {
                 // Discord opens a form only as the first answer.
@@ -105,6 +105,8 @@ impl Responder<'_> {
                         flags: (reply.ephemeral && !reply.update)
                             .then_some(MessageFlags::EPHEMERAL),
                         allowed_mentions: Some(mentions),
+                        attachments: (!reply.attachments.is_empty())
+                            .then(|| reply.attachments.clone()),
                         ..InteractionResponseData::default()
                     }),
                 };
@@ -120,6 +122,7 @@ impl Responder<'_> {
                     .content(&content)
                     .embeds(&reply.embeds)
                     .components(&reply.components)
+                    .attachments(&reply.attachments)
                     .allowed_mentions(Some(&mentions));
                 let followup = if reply.ephemeral {
                     followup.flags(MessageFlags::EPHEMERAL)
@@ -139,6 +142,7 @@ impl Responder<'_> {
                     .content(Some(&content))
                     .embeds(Some(&reply.embeds))
                     .components(Some(&reply.components))
+                    .attachments(&reply.attachments)
                     .allowed_mentions(Some(&mentions));
                 outcome("update_response", timed(update).await)
             }
@@ -196,12 +200,14 @@ impl Responder<'_> {
                 };
                 let embeds = data.embeds.unwrap_or_default();
                 let components = data.components.unwrap_or_default();
-                let mentions = crate::reply::allowed_mentions();
+                let attachments = data.attachments.unwrap_or_default();
+                let mentions = data.allowed_mentions.unwrap_or_default();
                 let update = client
                     .update_response(self.token)
                     .content(data.content.as_deref())
                     .embeds(Some(&embeds))
                     .components(Some(&components))
+                    .attachments(&attachments)
                     .allowed_mentions(Some(&mentions));
                 outcome("update_response", timed(update).await)
             }

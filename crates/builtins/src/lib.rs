@@ -4,7 +4,7 @@
 //! |---|---|
 //! | General | `ping`, `help` (generated), `serverinfo`, `userinfo`, `channelinfo` (from the
 //! gateways' cache; Discord REST for what it lacks) |
-//! | Settings | `prefix`, `settings`, `setup` (a three-step wizard) |
+//! | Settings | `prefix`, `settings`, `setup` (a three-step wizard, or a form) |
 //! | Moderation | `ban`, `kick` (both confirm first), `unban`, `infractions` |
 //!
 //! | Music | `join`, `leave`, `play`, `pause`, `resume`, `skip`, `stop`, `queue`,
@@ -17,8 +17,10 @@
 mod general;
 mod info;
 mod moderation;
+mod queue;
 mod sanction;
 mod settings;
+mod setup_form;
 mod voice;
 
 use std::ops::BitOr;

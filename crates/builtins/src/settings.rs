@@ -1,4 +1,4 @@
-//! `prefix`, `settings` and the `setup` wizard.
+//! `prefix`, `settings` and the `setup` wizard (or its form, [`crate::setup_form`]).
 
 use swarmcord::commands::precondition::BoxFuture;
 use swarmcord::commands::{
@@ -56,6 +56,7 @@ pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(),
             .build()?,
         SetupWizard(services.clone()),
     )?;
+    crate::setup_form::register(setup, services)?;
     Ok(())
 }
 
@@ -64,7 +65,7 @@ fn guild(ctx: &InvocationContext) -> Result<Id<GuildMarker>, CommandError> {
         .ok_or_else(|| CommandError::user("This command only works in a server."))
 }
 
-fn describe(settings: &GuildSettings, default_prefix: &str) -> String {
+pub(crate) fn describe(settings: &GuildSettings, default_prefix: &str) -> String {
     let prefix = settings.prefix.as_deref().unwrap_or(default_prefix);
     let mod_log = settings
         .mod_log_channel
@@ -125,7 +126,7 @@ impl Command for Prefix {
 }
 
 /// A channel given as `<#id>` or a bare id.
-fn parse_channel(raw: &str) -> Option<Id<ChannelMarker>> {
+pub(crate) fn parse_channel(raw: &str) -> Option<Id<ChannelMarker>> {
     let raw = raw.trim();
     let inner = raw
         .strip_prefix("<#")
@@ -135,7 +136,7 @@ fn parse_channel(raw: &str) -> Option<Id<ChannelMarker>> {
 }
 
 /// Checks that `channel` is a channel of `guild_id` the bot can see.
-async fn check_channel(
+pub(crate) async fn check_channel(
     services: &Services,
     guild_id: Id<GuildMarker>,
     channel: Id<ChannelMarker>,
@@ -281,7 +282,8 @@ impl Command for SetupWizard {
                 serde_json::json!({}),
                 question,
             );
-            Ok(Reply::ask(state))
+            // Clients with buttons can fill in a form instead of answering step by step.
+            Ok(Reply::ask(state).with_components([crate::setup_form::open_button()]))
         })
     }
 

@@ -16,13 +16,15 @@ use swarmcord::model::guild::Permissions;
 use swarmcord::model::id::Id;
 use swarmcord::model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
 use swarmcord::voice::model::{LoadResult, Track};
-use swarmcord::voice::{Enqueued, Entry, LoopMode, Music, MusicError};
+use swarmcord::voice::{Enqueued, LoopMode, Music, MusicError};
 
 use swarmcord::{Setup, SetupError};
 
 /// What the music commands use.
 #[derive(Clone)]
 struct Voice {
+    /// The worker's services (component state for the queue's page buttons).
+    sdk: swarmcord::Services,
     http: Arc<Client>,
     cache: swarmcord::cache::FallbackReader,
     music: Music,
@@ -55,7 +57,9 @@ pub(crate) fn register(
     music: Music,
     bot_id: Id<UserMarker>,
 ) -> Result<(), SetupError> {
+    crate::queue::register(setup, &music)?;
     let voice = Voice {
+        sdk: setup.services().clone(),
         http,
         cache,
         music,
@@ -121,7 +125,7 @@ pub(crate) fn register(
         ),
         (
             spec("seek", "Jump to a position of the current track")
-                .arg(ArgSpec::duration("position").describe("e.g. 90s, 1m30s, or seconds"))
+                .arg(ArgSpec::duration("position").describe("e.g. 1:30, 90s or 1m30s"))
                 .build()?,
             Action::Seek,
         ),
@@ -155,7 +159,7 @@ struct MusicCommand {
 
 /// The user-facing form of a music error (by value: used as `map_err(user_error)`).
 #[allow(clippy::needless_pass_by_value)]
-fn user_error(error: MusicError) -> CommandError {
+pub(crate) fn user_error(error: MusicError) -> CommandError {
     if error.is_user_error() {
         CommandError::user(error.to_string())
     } else {
@@ -174,7 +178,7 @@ pub(crate) fn clock(ms: u64) -> String {
     }
 }
 
-fn describe(track: &Track) -> String {
+pub(crate) fn describe(track: &Track) -> String {
     let length = if track.info.is_stream {
         "live".to_owned()
     } else {
@@ -291,7 +295,10 @@ impl Voice {
             .await
             .map_err(user_error)?;
         if let Some(name) = playlist {
-            return Ok(format!("Queued {count} tracks from **{name}**."));
+            return Ok(format!(
+                "Queued {} from **{name}**.",
+                crate::queue::count(count, "track")
+            ));
         }
         Ok(match done.first() {
             Some(Enqueued::Playing(entry)) => format!("Now playing {}.", describe(&entry.track)),
@@ -364,8 +371,7 @@ impl Command for MusicCommand {
                 }
                 Action::Queue => {
                     let page = usize::try_from(args.integer("page").unwrap_or(1)).unwrap_or(1);
-                    let (entries, len) = music.queue(guild, page).await.map_err(user_error)?;
-                    queue_page(&entries, len, page)
+                    return crate::queue::show(&self.voice.sdk, music, guild, page).await;
                 }
                 Action::NowPlaying => {
                     let now = music.now_playing(guild).await.map_err(user_error)?;
@@ -395,7 +401,7 @@ impl Command for MusicCommand {
                 Action::Seek => {
                     let position = args
                         .duration("position")
-                        .ok_or_else(|| CommandError::user("Give a position such as 1m30s."))?;
+                        .ok_or_else(|| CommandError::user("Give a position such as 1:30."))?;
                     let ms = u64::try_from(position.as_millis()).unwrap_or(u64::MAX);
                     let at = music.seek(guild, ms).await.map_err(user_error)?;
                     format!("Seeked to {}.", clock(at))
@@ -412,7 +418,7 @@ impl Command for MusicCommand {
                 }
                 Action::Shuffle => {
                     let len = music.shuffle(guild).await.map_err(user_error)?;
-                    format!("Shuffled {len} tracks.")
+                    format!("Shuffled {}.", crate::queue::count(len, "track"))
                 }
             };
             Ok(Reply::text(text))
@@ -462,22 +468,6 @@ fn choice_prompt(tracks: &[Track]) -> PromptState {
     PromptState::new("play", question.clone()).next(1, data, question)
 }
 
-fn queue_page(entries: &[Entry], len: usize, page: usize) -> String {
-    if len == 0 {
-        return "The queue is empty.".to_owned();
-    }
-    let pages = len.div_ceil(10);
-    if entries.is_empty() {
-        return format!("There are only {pages} pages.");
-    }
-    let first = (page - 1) * 10;
-    let mut text = format!("Queue ({len} tracks, page {page}/{pages}):\n");
-    for (i, entry) in entries.iter().enumerate() {
-        let _ = writeln!(text, "{}. {}", first + i + 1, describe(&entry.track));
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,13 +498,5 @@ mod tests {
         assert!(prompt.question.contains("2. **b** by someone (0:02)"));
         let back: Vec<Track> = serde_json::from_value(prompt.data).expect("tracks");
         assert_eq!(back.len(), 2);
-        assert_eq!(queue_page(&[], 0, 1), "The queue is empty.");
-        assert_eq!(queue_page(&[], 12, 3), "There are only 2 pages.");
-        let entries = vec![Entry {
-            id: "1".into(),
-            track: track("x", 5000),
-            requester: "1".into(),
-        }];
-        assert!(queue_page(&entries, 11, 2).starts_with("Queue (11 tracks, page 2/2):\n11. **x**"));
     }
 }

@@ -340,8 +340,8 @@ fn parse_id(input: &str, prefixes: &[&str]) -> Option<u64> {
     digits.parse::<u64>().ok().filter(|&id| id != 0)
 }
 
-/// Parses a duration: `90s`, `10m`, `1h30m`, `2d`, `1w`, `1d 12h`, or plain seconds (`90`).
-/// Units (case-insensitive): `s`/`sec`/`secs`/`second(s)`, `m`/`min`/`mins`/`minute(s)`,
+/// Parses a duration: `90s`, `10m`, `1h30m`, `2d`, `1w`, `1d 12h`, plain seconds (`90`), or a
+/// clock as the bot displays positions (`m:ss`, `h:mm:ss`: `0:27`, `1:02:05`). Units (case-insensitive): `s`/`sec`/`secs`/`second(s)`, `m`/`min`/`mins`/`minute(s)`,
 /// `h`/`hr`/`hrs`/`hour(s)`, `d`/`day(s)`, `w`/`week(s)`. Returns `None` on anything else,
 /// including overflow.
 pub fn parse_duration(input: &str) -> Option<Duration> {
@@ -351,6 +351,9 @@ pub fn parse_duration(input: &str) -> Option<Duration> {
     }
     if input.bytes().all(|b| b.is_ascii_digit()) {
         return input.parse::<u64>().ok().map(Duration::from_secs);
+    }
+    if input.contains(':') {
+        return parse_clock(input);
     }
     let mut total: u64 = 0;
     let mut rest = input;
@@ -376,6 +379,30 @@ pub fn parse_duration(input: &str) -> Option<Duration> {
             _ => return None,
         };
         total = total.checked_add(amount.checked_mul(seconds)?)?;
+    }
+    Some(Duration::from_secs(total))
+}
+
+/// `m:ss` or `h:mm:ss` (minutes and seconds after the first part: two digits, below 60).
+fn parse_clock(input: &str) -> Option<Duration> {
+    let parts: Vec<&str> = input.split(':').collect();
+    if !(2..=3).contains(&parts.len()) {
+        return None;
+    }
+    let (first, rest) = parts.split_first()?;
+    if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut total: u64 = first.parse().ok()?;
+    for part in rest {
+        if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let value: u64 = part.parse().ok()?;
+        if value >= 60 {
+            return None;
+        }
+        total = total.checked_mul(60)?.checked_add(value)?;
     }
     Some(Duration::from_secs(total))
 }
@@ -423,7 +450,7 @@ pub fn expected(kind: &ArgKind) -> String {
         ArgKind::Channel => "a channel mention or id".to_owned(),
         ArgKind::Role => "a role mention or id".to_owned(),
         ArgKind::Duration { min, max } => format!(
-            "a duration like `90s`, `10m`, `1h30m` or `2d`{}",
+            "a duration like `90s`, `10m`, `1h30m`, `2d` or `1:30`{}",
             range_text(min.map(format_duration), max.map(format_duration))
         ),
     }
@@ -653,6 +680,22 @@ mod tests {
         assert_eq!(parse_duration("1d 12H"), Some(Duration::from_secs(129_600)));
         assert_eq!(parse_duration("45"), Some(Duration::from_secs(45)));
         assert_eq!(parse_duration("1w"), Some(Duration::from_secs(604_800)));
+        // The clock `!np` displays.
+        assert_eq!(parse_duration("0:27"), Some(Duration::from_secs(27)));
+        assert_eq!(parse_duration("12:05"), Some(Duration::from_secs(725)));
+        assert_eq!(parse_duration("1:02:05"), Some(Duration::from_secs(3_725)));
+        for bad in [
+            "0:7",
+            ":27",
+            "1:60",
+            "1:2:3",
+            "1:00:00:00",
+            "0:27s",
+            "1::00",
+            "a:00",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
         for bad in [
             "",
             "h",

@@ -58,6 +58,6 @@ pub use infraction::{
 pub use store::{Store, StoreOptions};
 pub use user::{UserSettings, UserSettingsRepo};
 pub use validate::{
-    MAX_COMMAND_NAME_CHARS, MAX_PREFIX_CHARS, MAX_TIMEZONE_LEN, prefix as validate_prefix,
-    truncate_to_millis,
+    MAX_COMMAND_NAME_CHARS, MAX_PREFIX_CHARS, MAX_TIMEZONE_LEN, locale as validate_locale,
+    prefix as validate_prefix, truncate_to_millis,
 };

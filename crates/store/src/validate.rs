@@ -74,7 +74,7 @@ pub(crate) fn command_name(name: &str) -> Result<String, StoreError> {
 /// Checks a locale tag of the form Discord uses: a 2–3 letter lower-case language, optionally
 /// followed by `-` and a 2-letter upper-case region or a 3-digit area (`fr`, `en-US`,
 /// `es-419`).
-pub(crate) fn locale(locale: &str) -> Result<(), StoreError> {
+pub fn locale(locale: &str) -> Result<(), StoreError> {
     let (language, region) = match locale.split_once('-') {
         Some((language, region)) => (language, Some(region)),
         None => (locale, None),

@@ -174,7 +174,8 @@ impl Services {
 
     /// Sends `reply` to `channel_id` exactly once per `idempotency_key` (Discord's
     /// `enforce_nonce`: a retried handler sending with the same key does not post twice).
-    /// Mentions in the text do not ping anyone.
+    /// Mentions in the text ping nobody unless the reply allows them
+    /// ([`Reply::allow_user_mentions`] and its siblings).
     pub async fn send(
         &self,
         channel_id: Id<ChannelMarker>,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::common::{Cluster, spawn_service, wait_for_http_addr};
 use swarmcord_sim::DiscordConfig;
-use swarmcord_sim::discord::control::{Control, MessageSpec};
+use swarmcord_sim::discord::control::{ComponentSpec, Control, MessageSpec};
 use swarmcord_testkit::{mongo_url, unique_name};
 
 /// How long tests wait for an answer.
@@ -128,4 +128,88 @@ pub async fn say(control: &Control, channel_id: u64, author_id: u64, content: &s
         .unwrap_or_else(|| panic!("no reply to {content:?}"));
     assert_eq!(record.status, 200, "{record:?}");
     record.body["content"].as_str().expect("content").to_owned()
+}
+
+/// The bot's message answering `content` posted by `user`: its id and request body.
+pub async fn ask(
+    cluster: &Cluster,
+    channel: u64,
+    user: u64,
+    content: &str,
+) -> (u64, serde_json::Value) {
+    let control = cluster.sim.control();
+    let since = control.log_len();
+    let posted = control
+        .post_message(&MessageSpec {
+            channel_id: channel,
+            author_id: user,
+            content: content.to_owned(),
+        })
+        .expect("post");
+    let path = format!("/channels/{channel}/messages");
+    let record = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest"
+                && r.method == "POST"
+                && r.path == path
+                && r.body["message_reference"]["message_id"].as_str()
+                    == Some(posted.to_string().as_str())
+        })
+        .await
+        .unwrap_or_else(|| panic!("no reply to {content:?}"));
+    assert_eq!(record.status, 200, "{record:?}");
+    let bot = DiscordConfig::default().bot_id;
+    let world = cluster.sim.shared().world();
+    let id = world
+        .messages
+        .values()
+        .find(|m| {
+            m.author_id == bot
+                && m.reference
+                    .as_ref()
+                    .is_some_and(|r| r["message_id"].as_str() == Some(posted.to_string().as_str()))
+        })
+        .map(|m| m.id)
+        .expect("the reply is stored");
+    (id, record.body)
+}
+
+/// The `custom_id`s of the buttons of a message body, in order.
+pub fn buttons(body: &serde_json::Value) -> Vec<String> {
+    body["components"][0]["components"]
+        .as_array()
+        .expect("a row of buttons")
+        .iter()
+        .map(|b| b["custom_id"].as_str().expect("custom_id").to_owned())
+        .collect()
+}
+
+/// `user` clicks `custom_id` on `message`; returns the bot's callback (`type`, `data`).
+pub async fn click(
+    control: &Control,
+    message: u64,
+    user: u64,
+    custom_id: &str,
+) -> serde_json::Value {
+    let since = control.log_len();
+    let interaction = control
+        .use_component(&ComponentSpec {
+            message_id: message,
+            user_id: user,
+            custom_id: custom_id.to_owned(),
+            values: Vec::new(),
+        })
+        .expect("the click is accepted");
+    let path = format!(
+        "/interactions/{}/{}/callback",
+        interaction.id, interaction.token
+    );
+    let record = control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest" && r.path.starts_with(&path)
+        })
+        .await
+        .unwrap_or_else(|| panic!("no answer to a click on {custom_id}"));
+    assert!(record.status < 300, "{record:?}");
+    record.body
 }

@@ -482,6 +482,8 @@ pub struct Message {
     pub embeds: Vec<Value>,
     /// Components, as sent.
     pub components: Vec<Value>,
+    /// Attachment objects of the uploaded files.
+    pub attachments: Vec<Value>,
     /// Creation time, Unix ms.
     pub timestamp_ms: u64,
     /// Last edit, Unix ms.
@@ -517,7 +519,7 @@ impl Message {
             "mention_everyone": false,
             "mentions": self.mentions.iter().filter_map(|id| world.users.get(id).map(User::to_json)).collect::<Vec<_>>(),
             "mention_roles": [],
-            "attachments": [],
+            "attachments": if strip_content { Vec::new() } else { self.attachments.clone() },
             "embeds": if strip_content { Vec::new() } else { self.embeds.clone() },
             "components": if strip_content { Vec::new() } else { self.components.clone() },
             "pinned": false,

@@ -92,6 +92,17 @@ fn check_callback_data(response: u64, data: &Value) -> Result<(), ApiError> {
     errors.check()
 }
 
+/// A callback's `data`, with the files uploaded beside it (a multipart callback's `files[n]`
+/// parts belong to the message in `data`).
+fn callback_data(body: &Value) -> Value {
+    let mut data = body["data"].clone();
+    if let (Some(files), Some(map)) = (body.get(super::attachments::UPLOADS), data.as_object_mut())
+    {
+        map.insert(super::attachments::UPLOADS.to_owned(), files.clone());
+    }
+    data
+}
+
 /// A callback's message errors sit under `data`, where the message is in the body.
 fn under_data(mut error: ApiError) -> ApiError {
     if let Some(errors) = error.errors.take() {
@@ -137,7 +148,7 @@ pub(super) fn callback(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         };
         return Err(ApiError::form(&["type"], code, text));
     };
-    let data = &body["data"];
+    let data = &callback_data(body);
     check_callback_data(response, data)?;
     if matches!(response, DEFERRED_UPDATE_MESSAGE | UPDATE_MESSAGE)
         && component_message(&interaction).is_none()

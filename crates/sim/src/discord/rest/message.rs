@@ -40,6 +40,10 @@ pub(super) struct MessageBody {
     pub(super) enforce_nonce: bool,
     /// Stickers, attachments or a poll: content other than text, embeds and components.
     pub(super) has_other_content: bool,
+    /// The uploaded files (`files[n]` parts of a multipart body).
+    pub(super) uploads: Vec<Value>,
+    /// The ids of existing attachments an edit keeps (`None`: the edit lists none, all stay).
+    pub(super) kept_attachments: Option<Vec<u64>>,
 }
 
 fn list(
@@ -126,8 +130,12 @@ impl MessageBody {
             Some(Value::Object(_)) => true,
             _ => false,
         };
-        out.has_other_content =
-            non_empty("sticker_ids") || non_empty("attachments") || non_empty("poll");
+        out.uploads = super::attachments::uploads(&mut errors, map);
+        out.kept_attachments = super::attachments::kept(map, &out.uploads);
+        out.has_other_content = non_empty("sticker_ids")
+            || non_empty("attachments")
+            || non_empty("poll")
+            || !out.uploads.is_empty();
         out.validate(&mut errors);
         errors.check()?;
         Ok(out)
@@ -276,6 +284,12 @@ pub(super) fn build(
         content: body.content.clone().unwrap_or_default(),
         embeds: normalize_embeds(body.embeds.as_deref().unwrap_or_default()),
         components: numbered(body.components.as_deref().unwrap_or_default()),
+        attachments: super::attachments::attachment_objects(
+            origin.channel_id,
+            id,
+            &[],
+            &body.uploads,
+        ),
         timestamp_ms: unix_ms(),
         edited_ms: None,
         mentions: body.mentions(world),
@@ -312,6 +326,18 @@ pub(super) fn apply_edit(
     if let Some(flags) = body.flags {
         edited.flags = (edited.flags & !editable_flags) | (flags & editable_flags);
     }
+    if let Some(kept) = &body.kept_attachments {
+        edited
+            .attachments
+            .retain(|a| crate::util::snowflake(&a["id"]).is_some_and(|id| kept.contains(&id)));
+    }
+    let added = super::attachments::attachment_objects(
+        edited.channel_id,
+        message_id,
+        &edited.attachments,
+        &body.uploads,
+    );
+    edited.attachments.extend(added);
     if let Some(mentions) = mentions {
         edited.mentions = mentions;
     }
@@ -319,6 +345,7 @@ pub(super) fn apply_edit(
     if edited.content.is_empty()
         && edited.embeds.is_empty()
         && edited.components.is_empty()
+        && edited.attachments.is_empty()
         && !body.has_other_content
     {
         return Err(ApiError::empty_message());

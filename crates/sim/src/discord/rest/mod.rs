@@ -23,6 +23,7 @@
 //! | `POST /interactions/{id}/{token}/callback` | interaction responses |
 //! | `POST /webhooks/{app}/{token}`, `GET/PATCH/DELETE /webhooks/{app}/{token}/messages/{mid\|@original}` | follow-ups and the original response |
 
+mod attachments;
 mod channels;
 mod commands;
 pub(crate) mod components;
@@ -420,57 +421,36 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     response
 }
 
-/// Parses the request body: JSON, or the `payload_json` part of a multipart body.
-/// `Ok(Value::Null)` for an empty body; `Err` for invalid JSON.
+/// Parses the request body: JSON, or the `payload_json` part of a multipart body with the
+/// uploaded files listed under [`attachments::UPLOADS`]. `Ok(Value::Null)` for an empty body;
+/// `Err` for invalid JSON.
 fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ()> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let json_bytes = if content_type.starts_with("multipart/form-data") {
-        match multipart_payload_json(content_type, bytes) {
-            Some(payload) => payload,
+    let (json_bytes, files) = if content_type.starts_with("multipart/form-data") {
+        match attachments::parse_multipart(content_type, bytes) {
+            Some(parts) => (parts.payload_json.unwrap_or_default(), parts.files),
             None => return Ok(Value::Null),
         }
     } else {
-        bytes
+        (bytes, Vec::new())
     };
-    if json_bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(json_bytes).map_err(|_| ())
-}
-
-/// The `payload_json` part of a `multipart/form-data` body (attachments themselves are ignored).
-fn multipart_payload_json<'b>(content_type: &str, body: &'b [u8]) -> Option<&'b [u8]> {
-    let boundary = content_type.split("boundary=").nth(1)?.trim_matches('"');
-    let delimiter = format!("--{boundary}");
-    let text = body;
-    let mut start = 0;
-    let positions: Vec<usize> = find_all(text, delimiter.as_bytes());
-    for &pos in &positions {
-        if start > 0 {
-            let part = &text[start..pos];
-            if let Some(split) = find_all(part, b"\r\n\r\n").first().copied() {
-                let head = String::from_utf8_lossy(&part[..split]);
-                if head.contains("name=\"payload_json\"") {
-                    let content = &part[split + 4..];
-                    return Some(content.strip_suffix(b"\r\n").unwrap_or(content));
-                }
-            }
+    let mut body = if json_bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(json_bytes).map_err(|_| ())?
+    };
+    if !files.is_empty() {
+        if body.is_null() {
+            body = json!({});
         }
-        start = pos + delimiter.len();
+        if let Some(map) = body.as_object_mut() {
+            map.insert(attachments::UPLOADS.to_owned(), Value::Array(files));
+        }
     }
-    None
-}
-
-fn find_all(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return Vec::new();
-    }
-    (0..=haystack.len() - needle.len())
-        .filter(|&i| &haystack[i..i + needle.len()] == needle)
-        .collect()
+    Ok(body)
 }
 
 fn process(
