@@ -452,3 +452,96 @@ async fn commands_discord_would_refuse_are_dead_lettered_with_the_reason_and_clo
     );
     assert_eq!(gateway.terminate().await.code(), Some(0));
 }
+
+/// A burst of large events (48 KB each, 38 MB in all) while RabbitMQ is away, the cache on:
+/// the publish buffer and the cache stage hold at most `PUBLISH_BUFFER_BYTES` each (4 MiB
+/// here), then shards are not read. Promise: the gateway's resident memory stays within
+/// 2 × the budget + 24 MiB of its idle size, and every event is delivered once the broker is
+/// back.
+#[tokio::test]
+async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_nothing() {
+    const EVENTS: u64 = 800;
+    const BUDGET: u64 = 4 << 20;
+    let mut rabbit = swarmcord_testkit::rabbit::PrivateRabbit::start().await;
+    let mut cluster = Cluster::start(sim_config(2)).await;
+    cluster.amqp_url = rabbit.url();
+    cluster.guilds_on_shards(0..2, 2);
+    let sink = common::durable_sink(&cluster.amqp_url, &cluster.exchange).await;
+    let budget = BUDGET.to_string();
+    let gateway = cluster
+        .gateway(
+            "gw-bytes",
+            &[
+                ("SHARD_COUNT", "2"),
+                ("CACHE_RESOURCES", "default"),
+                ("PUBLISH_BUFFER_BYTES", budget.as_str()),
+            ],
+        )
+        .await;
+    gateway.wait_ready(READY).await;
+    let idle = gateway.rss_bytes();
+    rabbit.stop().await;
+    let control = cluster.sim.control();
+    let burst = tokio::spawn(async move {
+        control
+            .blast(&BlastSpec {
+                count: EVENTS,
+                content_len: 48_000,
+                ..BlastSpec::default()
+            })
+            .await
+            .expect("blast")
+            .sent
+    });
+    let mut peak = idle;
+    let mut held_peak = 0_u64;
+    let sampling = Instant::now();
+    while sampling.elapsed() < Duration::from_secs(8) {
+        peak = peak.max(gateway.rss_bytes());
+        let metrics = gateway.metrics().await;
+        let held = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("swarmcord_gateway_publish_buffer_bytes "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .expect("the buffer's bytes are reported");
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "bytes"
+        )]
+        let held = held as u64;
+        held_peak = held_peak.max(held);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    rabbit.start_again().await;
+    assert_eq!(burst.await.expect("blast"), EVENTS);
+    let ids = common::drain_message_ids(
+        &cluster.amqp_url,
+        &sink,
+        usize::try_from(EVENTS).unwrap_or(usize::MAX),
+        Duration::from_secs(45),
+    )
+    .await;
+    let (duplicates, unique) = count(&ids);
+    let grew = peak.saturating_sub(idle);
+    eprintln!(
+        "large burst: held at most {} KiB; idle RSS {} MiB, peak {} MiB (+{} MiB); {unique} of {EVENTS} delivered, {duplicates} duplicates",
+        held_peak >> 10,
+        idle >> 20,
+        peak >> 20,
+        grew >> 20
+    );
+    assert_eq!(unique, 800, "nothing lost\n{}", gateway.logs());
+    assert!(
+        held_peak > BUDGET / 2 && held_peak <= 2 * BUDGET,
+        "held {held_peak} bytes (budget {BUDGET} for the buffer, as much for the cache stage)"
+    );
+    let bound = 2 * BUDGET + (24 << 20);
+    assert!(
+        grew <= bound,
+        "RSS grew by {} MiB (bound {} MiB)",
+        grew >> 20,
+        bound >> 20
+    );
+    assert_eq!(gateway.terminate().await.code(), Some(0));
+}

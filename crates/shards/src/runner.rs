@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use swarmcord_broker::{Incoming, Outgoing, Publisher, PublisherConfig};
+use swarmcord_broker::{ByteBudget, Incoming, Outgoing, Publisher, PublisherConfig, Reserved};
 use swarmcord_cache::{CacheConfig, CacheWriter, Update};
 use swarmcord_coord::{
     ConnectionManager, GatewayInfo, GatewayRegistry, Lease, RedisQueue, SavedSession, SessionStore,
@@ -132,6 +132,8 @@ struct Ctx {
     cache: Option<CacheWriter>,
     /// Applies the broker's confirms to `progress`.
     confirms: ConfirmRouter,
+    /// Bytes of events held by the cache stages of all shards (`PUBLISH_BUFFER_BYTES`).
+    staged_bytes: ByteBudget,
 }
 
 impl Ctx {
@@ -244,10 +246,12 @@ pub async fn run(
             format!("gateway {} events", config.gateway_id),
         )
         .buffer(config.publish_buffer)
+        .buffer_bytes(config.publish_buffer_bytes)
         .window(config.publish_window)
         .declare_exchange(config.events_exchange.clone()),
     );
 
+    let config_bytes = config.publish_buffer_bytes;
     let ctx = Arc::new(Ctx {
         started_at_ms: unix_ms(),
         states: owned
@@ -269,6 +273,7 @@ pub async fn run(
         reading: AtomicUsize::new(0),
         cache,
         confirms: ConfirmRouter::new(),
+        staged_bytes: ByteBudget::new(config_bytes),
     });
     registry
         .register(
@@ -539,6 +544,8 @@ struct Staged {
     seq: u64,
     kind: String,
     payload: Bytes,
+    /// Its share of [`Ctx::staged_bytes`], given back once it is handed to the publisher.
+    _bytes: Reserved,
 }
 
 /// Reads the shard and forwards its dispatches until stopped. With the cache on, dispatches go
@@ -659,19 +666,25 @@ async fn read_shard(
                             .await;
                         }
                         Sink::Cache(tx) => {
-                            let staged = Staged {
-                                seq: dispatch.seq,
-                                kind: dispatch.kind.to_owned(),
-                                payload: Bytes::copy_from_slice(dispatch.payload.as_bytes()),
+                            // Waits while the stage is full, in events or in bytes (Redis slow
+                            // or away): the shard is simply not read. An event dropped here was
+                            // never counted as received, so a RESUME replays it.
+                            let stage = async {
+                                let bytes =
+                                    ctx.staged_bytes.reserve(dispatch.payload.len()).await?;
+                                let staged = Staged {
+                                    seq: dispatch.seq,
+                                    kind: dispatch.kind.to_owned(),
+                                    payload: Bytes::copy_from_slice(dispatch.payload.as_bytes()),
+                                    _bytes: bytes,
+                                };
+                                tx.send(staged).await.ok()
                             };
-                            // Waits while the stage is full (Redis slow or away): the shard is
-                            // simply not read. An event dropped here was never counted as
-                            // received, so a RESUME replays it.
                             tokio::select! {
                                 biased;
                                 () = lease.lost().cancelled() => return Forwarding::LeaseLost,
                                 () = stop.cancelled() => return Forwarding::Stopped,
-                                sent = tx.send(staged) => if sent.is_err() {
+                                sent = stage => if sent.is_none() {
                                     tracing::error!(shard_id, "the cache stage stopped; event not forwarded");
                                 },
                             }
@@ -1108,6 +1121,9 @@ async fn monitor(
         }
         metrics::gauge!("swarmcord_gateway_publish_buffer")
             .set(u32::try_from(ctx.publisher.buffered()).unwrap_or(u32::MAX));
+        #[allow(clippy::cast_precision_loss, reason = "a gauge")]
+        metrics::gauge!("swarmcord_gateway_publish_buffer_bytes")
+            .set((ctx.publisher.buffered_bytes() + ctx.staged_bytes.held()) as f64);
         for shard_id in &ctx.owned {
             let code = ctx
                 .states
