@@ -7,12 +7,19 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::{Cluster, Seen};
+use swarmcord_protocol::amqp::header;
+use swarmcord_protocol::command::{CommandEnvelope, GatewayCommand};
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::BlastSpec;
+use twilight_model::gateway::payload::outgoing::request_guild_members::RequestGuildMembersInfo;
+use twilight_model::gateway::payload::outgoing::update_presence::UpdatePresencePayload;
+use twilight_model::gateway::payload::outgoing::update_voice_state::UpdateVoiceStateInfo;
+use twilight_model::gateway::presence::{Activity, ActivityType, MinimalActivity, Status};
+use twilight_model::id::Id;
 
 const READY: Duration = Duration::from_secs(30);
 
@@ -255,5 +262,286 @@ async fn a_short_redis_outage_duplicates_at_most_a_second_of_events_per_shard() 
         "{duplicates} duplicates (bound: 1 s of events per shard = {bound})"
     );
     assert_eq!(stats.identifies, 4, "no shard re-identified");
+    assert_eq!(gateway.terminate().await.code(), Some(0));
+}
+
+/// Sends a gateway command to `gateway_id`'s reply queue; returns its envelope id.
+async fn send_command(cluster: &Cluster, gateway_id: &str, command: GatewayCommand) -> String {
+    let envelope = CommandEnvelope::new(swarmcord_testkit::unique_name("cmd"), 0, command);
+    common::send_raw_command(&cluster.amqp_url, gateway_id, &envelope.to_bytes()).await;
+    envelope.id
+}
+
+/// The dead-letter reason of each command of `ids`, waiting up to `timeout` for all of them.
+async fn dead_letter_reasons(
+    dead: &mut common::Tap,
+    ids: &[String],
+    timeout: Duration,
+) -> BTreeMap<String, String> {
+    let mut reasons = BTreeMap::new();
+    dead.collect_until(timeout, |seen| {
+        for letter in seen {
+            if let Some(id) = letter.body["id"].as_str()
+                && ids.iter().any(|i| i == id)
+            {
+                let reason = letter.headers.get(header::REJECT_REASON).cloned();
+                reasons.insert(id.to_owned(), reason.unwrap_or_default());
+            }
+        }
+        reasons.len() == ids.len()
+    })
+    .await;
+    reasons
+}
+
+fn presence(activity: Activity) -> GatewayCommand {
+    GatewayCommand::UpdatePresence {
+        shard_id: None,
+        presence: UpdatePresencePayload::new(vec![activity], false, None, Status::Online)
+            .expect("valid presence"),
+    }
+}
+
+fn playing(name: &str) -> Activity {
+    MinimalActivity {
+        kind: ActivityType::Playing,
+        name: name.to_owned(),
+        url: None,
+    }
+    .into()
+}
+
+/// Five commands for a shard nobody owns (a poisoned or slow lane) and then a member request
+/// for an owned shard. Promise: commands are handled in one lane per shard, so the member
+/// request is answered at once; the stuck ones wait at most 10 s from their arrival (all at
+/// once, not one after the other) and are dead-lettered with the reason.
+#[tokio::test]
+async fn commands_for_an_unowned_shard_delay_no_other_shard_and_are_dead_lettered_in_bounded_time()
+{
+    let cluster = Cluster::start(sim_config(2)).await;
+    let guilds = cluster.guilds_on_shards(0..2, 2);
+    let mut tap = cluster.tap().await;
+    let mut dead = cluster.dead_letters().await;
+    let gateway = cluster
+        .gateway(
+            "gw-lanes",
+            &[("SHARD_COUNT", "2"), ("GATEWAY_SHARDS", "0-0")],
+        )
+        .await;
+    gateway.wait_ready(READY).await;
+    let unowned = &guilds[&1];
+    let mut stuck = Vec::new();
+    for _ in 0..5 {
+        let voice = GatewayCommand::UpdateVoiceState(UpdateVoiceStateInfo {
+            channel_id: Some(Id::new(unowned.voice_channels[0])),
+            guild_id: Id::new(unowned.id),
+            self_deaf: true,
+            self_mute: false,
+        });
+        stuck.push(send_command(&cluster, "gw-lanes", voice).await);
+    }
+    let sent = Instant::now();
+    let request = GatewayCommand::RequestGuildMembers(RequestGuildMembersInfo {
+        guild_id: Id::new(guilds[&0].id),
+        limit: Some(0),
+        nonce: Some("lanes".to_owned()),
+        presences: None,
+        query: Some(String::new()),
+        user_ids: None,
+    });
+    send_command(&cluster, "gw-lanes", request).await;
+    let seen = tap
+        .collect_until(Duration::from_secs(30), |seen| {
+            seen.iter()
+                .any(|e| e.kind == "GUILD_MEMBERS_CHUNK" && e.body["nonce"] == "lanes")
+        })
+        .await;
+    let answered = sent.elapsed();
+    eprintln!("lanes: member request answered after {answered:?}");
+    assert!(
+        seen.iter().any(|e| e.kind == "GUILD_MEMBERS_CHUNK"),
+        "the member request was never answered\n{}",
+        gateway.logs()
+    );
+    assert!(
+        answered < Duration::from_secs(2),
+        "answered after {answered:?} (bound 2 s)"
+    );
+    let reasons = dead_letter_reasons(&mut dead, &stuck, Duration::from_secs(20)).await;
+    let settled = sent.elapsed();
+    eprintln!(
+        "lanes: {} stuck commands dead-lettered after {settled:?}",
+        reasons.len()
+    );
+    assert_eq!(reasons.len(), 5, "every stuck command is dead-lettered");
+    for reason in reasons.values() {
+        assert!(reason.contains("no gateway owns shard 1"), "{reason}");
+    }
+    assert!(
+        settled < Duration::from_secs(13),
+        "dead-lettered after {settled:?} (bound: 10 s wait + 3 s)"
+    );
+    gateway.wait_ready(READY).await;
+    assert_eq!(gateway.terminate().await.code(), Some(0));
+}
+
+/// Presence updates Discord would answer by closing the shard with 4002 (a 6,000-character
+/// activity name; a payload over 4,096 bytes), sent to every shard of the gateway. Promise:
+/// dead-lettered with the reason before reaching any shard; no shard disconnected; a valid
+/// presence right after them reaches every shard.
+#[tokio::test]
+async fn commands_discord_would_refuse_are_dead_lettered_with_the_reason_and_close_no_shard() {
+    let cluster = Cluster::start(sim_config(2)).await;
+    cluster.guilds_on_shards(0..2, 2);
+    let mut dead = cluster.dead_letters().await;
+    let gateway = cluster.gateway("gw-refuse", &[("SHARD_COUNT", "2")]).await;
+    gateway.wait_ready(READY).await;
+    let control = cluster.sim.control();
+    let before = control.gateway_stats();
+    let long_name = send_command(&cluster, "gw-refuse", presence(playing(&"x".repeat(6000)))).await;
+    let mut huge = playing("ok");
+    huge.url = Some(format!("https://example.com/{}", "u".repeat(5000)));
+    let too_large = send_command(&cluster, "gw-refuse", presence(huge)).await;
+    let reasons = dead_letter_reasons(
+        &mut dead,
+        &[long_name.clone(), too_large.clone()],
+        Duration::from_secs(10),
+    )
+    .await;
+    eprintln!("refused: {reasons:?}");
+    assert!(
+        reasons[&long_name].contains("activity name is 6000 characters long"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[&too_large].contains("over Discord's limit of 4096"),
+        "{reasons:?}"
+    );
+    // A valid presence after them reaches both shards.
+    send_command(&cluster, "gw-refuse", presence(playing("fine"))).await;
+    for shard in 0..2 {
+        let path = format!("shard/{shard}/2");
+        let record = control
+            .wait_for_record(0, Duration::from_secs(10), |r| {
+                r.method == "PRESENCE_UPDATE" && r.path == path
+            })
+            .await;
+        assert!(record.is_some(), "the valid presence reached shard {shard}");
+    }
+    let after = control.gateway_stats();
+    assert_eq!(
+        after.closes_sent.get(&4002),
+        None,
+        "no shard closed with 4002: {:?}",
+        after.closes_sent
+    );
+    assert_eq!(
+        (after.connections, after.identifies, after.resumes),
+        (before.connections, before.identifies, before.resumes),
+        "no shard reconnected"
+    );
+    let metrics = gateway.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("swarmcord_gateway_commands_total")
+                && l.contains("outcome=\"dead_lettered\"")
+                && l.contains("kind=\"update_presence\"")
+                && l.ends_with(" 2")),
+        "{metrics}"
+    );
+    assert_eq!(gateway.terminate().await.code(), Some(0));
+}
+
+/// A burst of large events (48 KB each, 38 MB in all) while RabbitMQ is away, the cache on:
+/// the publish buffer and the cache stage hold at most `PUBLISH_BUFFER_BYTES` each (4 MiB
+/// here), then shards are not read. Promise: the gateway's resident memory stays within
+/// 2 × the budget + 24 MiB of its idle size, and every event is delivered once the broker is
+/// back.
+#[tokio::test]
+async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_nothing() {
+    const EVENTS: u64 = 800;
+    const BUDGET: u64 = 4 << 20;
+    let mut rabbit = swarmcord_testkit::rabbit::PrivateRabbit::start().await;
+    let mut cluster = Cluster::start(sim_config(2)).await;
+    cluster.amqp_url = rabbit.url();
+    cluster.guilds_on_shards(0..2, 2);
+    let sink = common::durable_sink(&cluster.amqp_url, &cluster.exchange).await;
+    let budget = BUDGET.to_string();
+    let gateway = cluster
+        .gateway(
+            "gw-bytes",
+            &[
+                ("SHARD_COUNT", "2"),
+                ("CACHE_RESOURCES", "default"),
+                ("PUBLISH_BUFFER_BYTES", budget.as_str()),
+            ],
+        )
+        .await;
+    gateway.wait_ready(READY).await;
+    let idle = gateway.rss_bytes();
+    rabbit.stop().await;
+    let control = cluster.sim.control();
+    let burst = tokio::spawn(async move {
+        control
+            .blast(&BlastSpec {
+                count: EVENTS,
+                content_len: 48_000,
+                ..BlastSpec::default()
+            })
+            .await
+            .expect("blast")
+            .sent
+    });
+    let mut peak = idle;
+    let mut held_peak = 0_u64;
+    let sampling = Instant::now();
+    while sampling.elapsed() < Duration::from_secs(8) {
+        peak = peak.max(gateway.rss_bytes());
+        let metrics = gateway.metrics().await;
+        let held = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("swarmcord_gateway_publish_buffer_bytes "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .expect("the buffer's bytes are reported");
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "bytes"
+        )]
+        let held = held as u64;
+        held_peak = held_peak.max(held);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    rabbit.start_again().await;
+    assert_eq!(burst.await.expect("blast"), EVENTS);
+    let ids = common::drain_message_ids(
+        &cluster.amqp_url,
+        &sink,
+        usize::try_from(EVENTS).unwrap_or(usize::MAX),
+        Duration::from_secs(45),
+    )
+    .await;
+    let (duplicates, unique) = count(&ids);
+    let grew = peak.saturating_sub(idle);
+    eprintln!(
+        "large burst: held at most {} KiB; idle RSS {} MiB, peak {} MiB (+{} MiB); {unique} of {EVENTS} delivered, {duplicates} duplicates",
+        held_peak >> 10,
+        idle >> 20,
+        peak >> 20,
+        grew >> 20
+    );
+    assert_eq!(unique, 800, "nothing lost\n{}", gateway.logs());
+    assert!(
+        held_peak > BUDGET / 2 && held_peak <= 2 * BUDGET,
+        "held {held_peak} bytes (budget {BUDGET} for the buffer, as much for the cache stage)"
+    );
+    let bound = 2 * BUDGET + (24 << 20);
+    assert!(
+        grew <= bound,
+        "RSS grew by {} MiB (bound {} MiB)",
+        grew >> 20,
+        bound >> 20
+    );
     assert_eq!(gateway.terminate().await.code(), Some(0));
 }

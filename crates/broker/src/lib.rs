@@ -6,7 +6,8 @@
 //! - Topology ([`declare_events_exchange`], [`declare_dead_letters`], [`declare_work_queue`],
 //!   [`declare_reply_queue`]): idempotent declarations of the names in
 //!   [`swarmcord_protocol::amqp`].
-//! - [`Publisher`]: publisher confirms with a pipelined window, a bounded buffer whose
+//! - [`Publisher`]: publisher confirms with a pipelined window, a buffer bounded in messages
+//!   and in bytes ([`ByteBudget`]) whose
 //!   `publish` waits when full (back-pressure instead of dropping events), confirmations
 //!   reported in publish order, and its own reconnect loop that publishes every unconfirmed
 //!   message again, in order.
@@ -25,6 +26,7 @@
 //! belong to the old connection fail (see the design notes). The publisher reconnects by
 //! itself; consumers are restarted by their owner on a new connection.
 
+mod budget;
 mod connect;
 mod consumer;
 mod error;
@@ -33,6 +35,7 @@ mod publisher;
 mod replay;
 mod topology;
 
+pub use budget::{ByteBudget, Reserved};
 pub use connect::{CONNECT_TIMEOUT, connect, connect_with_timeout, redact_url};
 pub use consumer::{ConsumeOptions, Deliveries, Disposition, Incoming, consume, consume_with};
 pub use error::BrokerError;

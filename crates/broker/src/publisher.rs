@@ -1,7 +1,8 @@
 //! A confirmed publisher with a pipelined window, a bounded buffer and its own reconnect loop.
 //!
 //! ```text
-//! publish(Outgoing) ──▶ [ buffer: at most `buffer` messages, accepted and not yet confirmed ]
+//! publish(Outgoing) ──▶ [ buffer: at most `buffer` messages and `buffer_bytes` bytes,
+//!                          accepted and not yet confirmed ]
 //!   (waits when full)          │  background task, owns the connection and a confirm channel
 //!                              ▼
 //!                       at most `window` publishes awaiting their confirm
@@ -44,7 +45,7 @@ use tracing::{debug, info, warn};
 
 use crate::connect::{connect_with_timeout, redact_url};
 use crate::headers::{field_table, short};
-use crate::{BrokerError, declare_events_exchange};
+use crate::{BrokerError, ByteBudget, Reserved, declare_events_exchange};
 
 /// Gauge: messages accepted by [`Publisher::publish`] and not yet confirmed (waiting or in
 /// flight). Label `connection`.
@@ -186,6 +187,9 @@ pub struct PublisherConfig {
     pub connection_name: String,
     /// Maximum messages accepted and not yet confirmed; [`Publisher::publish`] waits when full.
     pub buffer: usize,
+    /// Maximum bytes of message bodies (plus a small overhead each) accepted and not yet
+    /// confirmed; [`Publisher::publish`] waits when full.
+    pub buffer_bytes: usize,
     /// Maximum publishes awaiting a confirm at once.
     pub window: usize,
     /// Publish with delivery mode 2 (persistent), so that durable queues keep the messages
@@ -209,6 +213,7 @@ impl fmt::Debug for PublisherConfig {
             .field("url", &redact_url(&self.url))
             .field("connection_name", &self.connection_name)
             .field("buffer", &self.buffer)
+            .field("buffer_bytes", &self.buffer_bytes)
             .field("window", &self.window)
             .field("persistent", &self.persistent)
             .field("reconnect_min", &self.reconnect_min)
@@ -221,13 +226,14 @@ impl fmt::Debug for PublisherConfig {
 }
 
 impl PublisherConfig {
-    /// Defaults: buffer 10 000, window 1024, persistent, reconnect delays 100 ms .. 5 s,
+    /// Defaults: buffer 10 000 messages and 64 MiB, window 1024, persistent, reconnect delays 100 ms .. 5 s,
     /// connect timeout 10 s, nothing declared.
     pub fn new(url: impl Into<String>, connection_name: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             connection_name: connection_name.into(),
             buffer: 10_000,
+            buffer_bytes: 64 << 20,
             window: 1024,
             persistent: true,
             reconnect_min: Duration::from_millis(100),
@@ -242,6 +248,13 @@ impl PublisherConfig {
     #[must_use]
     pub fn buffer(mut self, messages: usize) -> Self {
         self.buffer = messages;
+        self
+    }
+
+    /// Sets [`Self::buffer_bytes`].
+    #[must_use]
+    pub fn buffer_bytes(mut self, bytes: usize) -> Self {
+        self.buffer_bytes = bytes;
         self
     }
 
@@ -320,6 +333,8 @@ fn prepare(message: Outgoing, persistent: bool) -> Result<Prepared, BrokerError>
 struct Queued {
     seq: u64,
     message: Prepared,
+    /// Its share of the byte budget, given back when the slot is dropped (confirmed).
+    bytes: Reserved,
 }
 
 /// The sending side, under one lock so that sequence numbers reach the task in order.
@@ -332,6 +347,7 @@ struct Handle {
     capacity: usize,
     persistent: bool,
     permits: Arc<Semaphore>,
+    bytes: ByteBudget,
     sender: Mutex<Sender>,
     confirmed: watch::Receiver<u64>,
     connected: watch::Receiver<bool>,
@@ -382,6 +398,7 @@ impl Publisher {
             connected: metrics::gauge!(METRIC_CONNECTED, &labels),
         };
         let persistent = config.persistent;
+        let buffer_bytes = config.buffer_bytes;
         let task = Task {
             window: config.window.max(1),
             config,
@@ -407,6 +424,7 @@ impl Publisher {
                 capacity,
                 persistent,
                 permits,
+                bytes: ByteBudget::new(buffer_bytes),
                 sender: Mutex::new(Sender { next_seq: 0, tx }),
                 confirmed: count_rx,
                 connected: connected_rx,
@@ -431,6 +449,12 @@ impl Publisher {
             .acquire()
             .await
             .map_err(|_| BrokerError::Closed)?;
+        let bytes = self
+            .inner
+            .bytes
+            .reserve(prepared.body.len())
+            .await
+            .ok_or(BrokerError::Closed)?;
         let mut sender = self
             .inner
             .sender
@@ -440,6 +464,7 @@ impl Publisher {
         let queued = Queued {
             seq,
             message: prepared,
+            bytes,
         };
         if sender.tx.send(queued).is_err() {
             // The task is gone; the permit returns to the (closed) semaphore on drop.
@@ -456,6 +481,11 @@ impl Publisher {
         self.inner
             .capacity
             .saturating_sub(self.inner.permits.available_permits())
+    }
+
+    /// Bytes held by messages accepted and not yet confirmed (see [`ByteBudget::held`]).
+    pub fn buffered_bytes(&self) -> usize {
+        self.inner.bytes.held()
     }
 
     /// The buffer's capacity ([`PublisherConfig::buffer`]).
@@ -513,6 +543,7 @@ impl Publisher {
     /// [`Publisher::flush`] first to avoid that). Returns when the task has ended.
     pub async fn close(&self) {
         self.inner.permits.close();
+        self.inner.bytes.close();
         self.inner.cancel.cancel();
         let join = self
             .inner
@@ -548,6 +579,7 @@ enum SlotState {
 
 struct Slot {
     message: Prepared,
+    _bytes: Reserved,
     state: SlotState,
     sent: u32,
 }
@@ -820,6 +852,7 @@ impl Task {
         let seq = expected;
         self.slots.push_back(Slot {
             message: queued.message,
+            _bytes: queued.bytes,
             state: SlotState::Waiting,
             sent: 0,
         });

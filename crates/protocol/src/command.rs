@@ -6,7 +6,9 @@
 //! writes to Discord.
 
 use serde::{Deserialize, Serialize};
-use twilight_model::gateway::payload::outgoing::request_guild_members::RequestGuildMembersInfo;
+use twilight_model::gateway::payload::outgoing::request_guild_members::{
+    RequestGuildMemberId, RequestGuildMembersInfo,
+};
 use twilight_model::gateway::payload::outgoing::update_presence::UpdatePresencePayload;
 use twilight_model::gateway::payload::outgoing::update_voice_state::UpdateVoiceStateInfo;
 
@@ -16,6 +18,19 @@ pub const ENVELOPE_VERSION: u8 = 1;
 /// How many times a command may be re-routed to another gateway before it is dead-lettered
 /// (protects against routing loops while shard ownership moves).
 pub const MAX_HOPS: u8 = 3;
+
+/// Discord closes a connection with 4002 when a client payload is larger than this (bytes).
+pub const MAX_PAYLOAD_BYTES: usize = 4096;
+
+/// Longest activity `name`, `state` or `details` Discord accepts (characters).
+pub const MAX_ACTIVITY_TEXT: usize = 128;
+
+/// Most user ids one member request may name (Discord).
+pub const MAX_REQUESTED_USERS: usize = 100;
+
+/// Longest member-request `nonce` (bytes; Discord ignores longer ones, so the answer would be
+/// unrecognisable).
+pub const MAX_NONCE_BYTES: usize = 32;
 
 /// A gateway command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +80,112 @@ impl GatewayCommand {
             Self::RequestGuildMembers(_) => "request_guild_members",
         }
     }
+
+    /// The gateway opcode the command is sent with.
+    pub fn opcode(&self) -> u8 {
+        match self {
+            Self::UpdatePresence { .. } => 3,
+            Self::UpdateVoiceState(_) => 4,
+            Self::RequestGuildMembers(_) => 8,
+        }
+    }
+
+    /// Checks what Discord would refuse by closing the shard (4002): the payload size and the
+    /// documented field limits. (Unknown presence status values never get here: they fail to
+    /// decode.)
+    pub fn validate(&self) -> Result<(), InvalidCommand> {
+        match self {
+            Self::UpdatePresence { presence, .. } => {
+                for activity in &presence.activities {
+                    let fields = [
+                        ("activity name", Some(&activity.name)),
+                        ("activity state", activity.state.as_ref()),
+                        ("activity details", activity.details.as_ref()),
+                    ];
+                    for (field, text) in fields {
+                        let len = text.map_or(0, |t| t.chars().count());
+                        if len > MAX_ACTIVITY_TEXT {
+                            return Err(InvalidCommand::TooLong {
+                                field,
+                                len,
+                                limit: MAX_ACTIVITY_TEXT,
+                                unit: "characters",
+                            });
+                        }
+                    }
+                }
+            }
+            Self::RequestGuildMembers(info) => {
+                if let Some(RequestGuildMemberId::Multiple(ids)) = &info.user_ids
+                    && ids.len() > MAX_REQUESTED_USERS
+                {
+                    return Err(InvalidCommand::TooLong {
+                        field: "user_ids",
+                        len: ids.len(),
+                        limit: MAX_REQUESTED_USERS,
+                        unit: "ids",
+                    });
+                }
+                let nonce = info.nonce.as_ref().map_or(0, String::len);
+                if nonce > MAX_NONCE_BYTES {
+                    return Err(InvalidCommand::TooLong {
+                        field: "nonce",
+                        len: nonce,
+                        limit: MAX_NONCE_BYTES,
+                        unit: "bytes",
+                    });
+                }
+            }
+            Self::UpdateVoiceState(_) => {}
+        }
+        let size = self.payload_size();
+        if size > MAX_PAYLOAD_BYTES {
+            return Err(InvalidCommand::TooLarge {
+                kind: self.kind(),
+                size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Size in bytes of the gateway payload (`{"op":…,"d":…}`) this command becomes.
+    fn payload_size(&self) -> usize {
+        let d = match self {
+            Self::UpdatePresence { presence, .. } => serde_json::to_value(presence),
+            Self::UpdateVoiceState(info) => serde_json::to_value(info),
+            Self::RequestGuildMembers(info) => serde_json::to_value(info),
+        };
+        let payload = serde_json::json!({ "op": self.opcode(), "d": d.unwrap_or_default() });
+        serde_json::to_vec(&payload).map_or(usize::MAX, |bytes| bytes.len())
+    }
+}
+
+/// Why a well-formed command must not be sent to Discord.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidCommand {
+    /// The payload exceeds [`MAX_PAYLOAD_BYTES`].
+    #[error(
+        "the {kind} payload is {size} bytes, over Discord's limit of {MAX_PAYLOAD_BYTES} (it would close the shard with 4002)"
+    )]
+    TooLarge {
+        /// [`GatewayCommand::kind`].
+        kind: &'static str,
+        /// Serialised size.
+        size: usize,
+    },
+    /// A field over Discord's limit.
+    #[error("{field} is {len} {unit} long, over Discord's limit of {limit}")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+        /// What `len` counts.
+        unit: &'static str,
+    },
 }
 
 /// The JSON envelope of a command on the wire.
@@ -167,6 +288,67 @@ mod tests {
                 .expect("json");
         assert_eq!(json["command"]["type"], "update_voice_state");
         assert_eq!(json["command"]["data"]["guild_id"], "197038439483310086");
+    }
+
+    fn presence(name: &str) -> GatewayCommand {
+        let activity: Activity = MinimalActivity {
+            kind: ActivityType::Playing,
+            name: name.into(),
+            url: None,
+        }
+        .into();
+        GatewayCommand::UpdatePresence {
+            shard_id: None,
+            presence: UpdatePresencePayload::new(vec![activity], false, None, Status::Online)
+                .expect("valid presence"),
+        }
+    }
+
+    #[test]
+    fn commands_discord_would_refuse_are_invalid() {
+        assert_eq!(presence(&"x".repeat(128)).validate(), Ok(()));
+        assert_eq!(voice().validate(), Ok(()));
+        assert!(matches!(
+            presence(&"x".repeat(129)).validate(),
+            Err(InvalidCommand::TooLong {
+                field: "activity name",
+                len: 129,
+                ..
+            })
+        ));
+        let mut big = presence("x");
+        if let GatewayCommand::UpdatePresence { presence, .. } = &mut big {
+            presence.activities[0].url = Some("u".repeat(5000));
+        }
+        let error = big.validate().expect_err("too large");
+        assert!(
+            matches!(error, InvalidCommand::TooLarge { kind: "update_presence", size } if size > 5000)
+        );
+        assert!(error.to_string().contains("4002"), "{error}");
+        let members = |nonce: &str, ids: u64| {
+            GatewayCommand::RequestGuildMembers(RequestGuildMembersInfo {
+                guild_id: Id::new(1),
+                limit: None,
+                nonce: Some(nonce.to_owned()),
+                presences: None,
+                query: None,
+                user_ids: Some(RequestGuildMemberId::Multiple(
+                    (1..=ids).map(Id::new).collect(),
+                )),
+            })
+        };
+        assert_eq!(members("n", 100).validate(), Ok(()));
+        assert!(members("n", 101).validate().is_err());
+        assert!(members(&"n".repeat(33), 1).validate().is_err());
+        // An unknown status is not a presence at all.
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&CommandEnvelope::new("i", 1, presence("x")).to_bytes())
+                .expect("json");
+        json["command"]["data"]["presence"]["status"] = "sleepy".into();
+        assert!(matches!(
+            CommandEnvelope::from_bytes(json.to_string().as_bytes()),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct GatewayConfig {
     pub redis_prefix: String,
     /// Messages buffered while the broker is slow or away before shards stop being read.
     pub publish_buffer: usize,
+    /// Bytes of events buffered before shards stop being read (and again in the cache stage).
+    pub publish_buffer_bytes: usize,
     /// Publishes awaiting a confirm at once.
     pub publish_window: usize,
     /// Shard lease time-to-live.
@@ -275,6 +277,17 @@ impl GatewayConfig {
             10_000,
             "events buffered while the broker is slow or away",
         )?;
+        let publish_buffer_bytes = env.parse::<usize>(
+            "PUBLISH_BUFFER_BYTES",
+            64 << 20,
+            "bytes of events buffered while the broker (or the cache) is slow or away",
+        )?;
+        if publish_buffer_bytes < 65_536 {
+            return Err(ConfigError::new(
+                "PUBLISH_BUFFER_BYTES",
+                "must be at least 65536",
+            ));
+        }
         let publish_window = env.parse::<usize>(
             "PUBLISH_WINDOW",
             1024,
@@ -357,6 +370,7 @@ impl GatewayConfig {
                 "prefix of every Redis key (one per bot)",
             ),
             publish_buffer,
+            publish_buffer_bytes,
             publish_window,
             lease_ttl,
             persist_interval: millis(

@@ -11,8 +11,10 @@
 //!    publisher's bounded buffer makes shard reading wait when the broker is slow or away;
 //! 4. every `persist_interval`, save each shard's session with the last sequence number whose
 //!    publish the broker confirmed;
-//! 5. consume the reply queue `gateway.<id>`: run commands on owned shards, re-route commands
-//!    for other shards to their owner, dead-letter malformed ones;
+//! 5. consume the reply queue `gateway.<id>`: dead-letter malformed commands and those Discord
+//!    would refuse (payload over 4096 bytes, field limits); run the others on owned shards or
+//!    re-route them to their shard's owner, one lane per shard so that a command waiting for an
+//!    owner delays no other shard's commands;
 //! 6. on shutdown: stop reading shards, wait for every confirm, persist, close the shards with
 //!    4000 (resumable), release the leases.
 
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use swarmcord_broker::{Incoming, Outgoing, Publisher, PublisherConfig};
+use swarmcord_broker::{ByteBudget, Incoming, Outgoing, Publisher, PublisherConfig, Reserved};
 use swarmcord_cache::{CacheConfig, CacheWriter, Update};
 use swarmcord_coord::{
     ConnectionManager, GatewayInfo, GatewayRegistry, Lease, RedisQueue, SavedSession, SessionStore,
@@ -130,6 +132,8 @@ struct Ctx {
     cache: Option<CacheWriter>,
     /// Applies the broker's confirms to `progress`.
     confirms: ConfirmRouter,
+    /// Bytes of events held by the cache stages of all shards (`PUBLISH_BUFFER_BYTES`).
+    staged_bytes: ByteBudget,
 }
 
 impl Ctx {
@@ -242,10 +246,12 @@ pub async fn run(
             format!("gateway {} events", config.gateway_id),
         )
         .buffer(config.publish_buffer)
+        .buffer_bytes(config.publish_buffer_bytes)
         .window(config.publish_window)
         .declare_exchange(config.events_exchange.clone()),
     );
 
+    let config_bytes = config.publish_buffer_bytes;
     let ctx = Arc::new(Ctx {
         started_at_ms: unix_ms(),
         states: owned
@@ -267,6 +273,7 @@ pub async fn run(
         reading: AtomicUsize::new(0),
         cache,
         confirms: ConfirmRouter::new(),
+        staged_bytes: ByteBudget::new(config_bytes),
     });
     registry
         .register(
@@ -537,6 +544,8 @@ struct Staged {
     seq: u64,
     kind: String,
     payload: Bytes,
+    /// Its share of [`Ctx::staged_bytes`], given back once it is handed to the publisher.
+    _bytes: Reserved,
 }
 
 /// Reads the shard and forwards its dispatches until stopped. With the cache on, dispatches go
@@ -657,19 +666,25 @@ async fn read_shard(
                             .await;
                         }
                         Sink::Cache(tx) => {
-                            let staged = Staged {
-                                seq: dispatch.seq,
-                                kind: dispatch.kind.to_owned(),
-                                payload: Bytes::copy_from_slice(dispatch.payload.as_bytes()),
+                            // Waits while the stage is full, in events or in bytes (Redis slow
+                            // or away): the shard is simply not read. An event dropped here was
+                            // never counted as received, so a RESUME replays it.
+                            let stage = async {
+                                let bytes =
+                                    ctx.staged_bytes.reserve(dispatch.payload.len()).await?;
+                                let staged = Staged {
+                                    seq: dispatch.seq,
+                                    kind: dispatch.kind.to_owned(),
+                                    payload: Bytes::copy_from_slice(dispatch.payload.as_bytes()),
+                                    _bytes: bytes,
+                                };
+                                tx.send(staged).await.ok()
                             };
-                            // Waits while the stage is full (Redis slow or away): the shard is
-                            // simply not read. An event dropped here was never counted as
-                            // received, so a RESUME replays it.
                             tokio::select! {
                                 biased;
                                 () = lease.lost().cancelled() => return Forwarding::LeaseLost,
                                 () = stop.cancelled() => return Forwarding::Stopped,
-                                sent = tx.send(staged) => if sent.is_err() {
+                                sent = stage => if sent.is_none() {
                                     tracing::error!(shard_id, "the cache stage stopped; event not forwarded");
                                 },
                             }
@@ -1106,6 +1121,9 @@ async fn monitor(
         }
         metrics::gauge!("swarmcord_gateway_publish_buffer")
             .set(u32::try_from(ctx.publisher.buffered()).unwrap_or(u32::MAX));
+        #[allow(clippy::cast_precision_loss, reason = "a gauge")]
+        metrics::gauge!("swarmcord_gateway_publish_buffer_bytes")
+            .set((ctx.publisher.buffered_bytes() + ctx.staged_bytes.held()) as f64);
         for shard_id in &ctx.owned {
             let code = ctx
                 .states
@@ -1172,13 +1190,19 @@ async fn consume_commands(ctx: Arc<Ctx>, health: Health, stop: CancellationToken
                 delay = Duration::from_millis(200);
                 health.ok("commands");
                 tracing::info!(queue = %ctx.reply_queue, "consuming gateway commands");
+                // Dropping the lanes aborts them; their unsettled deliveries are redelivered.
+                let mut lanes = Lanes::default();
                 loop {
                     let delivery = tokio::select! {
                         () = stop.cancelled() => return,
                         delivery = consumer.next() => delivery,
                     };
                     match delivery {
-                        Some(Ok(delivery)) => handle_command(&ctx, delivery).await,
+                        Some(Ok(delivery)) => {
+                            if let Some(pending) = accept_command(delivery).await {
+                                lanes.push(&ctx, pending);
+                            }
+                        }
                         Some(Err(error)) => {
                             tracing::warn!(%error, "command consumer error; reconnecting");
                             break;
@@ -1216,7 +1240,48 @@ async fn open_reply_queue(
     Ok((connection, deliveries))
 }
 
-async fn handle_command(ctx: &Ctx, delivery: Incoming) {
+/// How long a command waits for its shard to have an owner, counted from its arrival.
+const COMMAND_WAIT: Duration = Duration::from_secs(10);
+
+/// A decoded, valid command waiting in its lane.
+struct Pending {
+    delivery: Incoming,
+    envelope: CommandEnvelope,
+    /// When it is dead-lettered if its shard still has no owner.
+    deadline: Instant,
+}
+
+/// One task per target shard (and one for the commands to every shard): a command waiting for
+/// an owner of its shard delays only the later commands for that shard, which stay in order.
+/// How many commands wait in all is bounded by the consumer's prefetch.
+#[derive(Default)]
+struct Lanes {
+    senders: HashMap<Option<u32>, mpsc::UnboundedSender<Pending>>,
+    tasks: JoinSet<()>,
+}
+
+impl Lanes {
+    fn push(&mut self, ctx: &Arc<Ctx>, pending: Pending) {
+        let lane = pending.envelope.command.target_shard(ctx.total);
+        let sender = self.senders.entry(lane).or_insert_with(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
+            let ctx = Arc::clone(ctx);
+            self.tasks.spawn(async move {
+                while let Some(pending) = rx.recv().await {
+                    handle_command(&ctx, pending).await;
+                }
+            });
+            tx
+        });
+        // The lane tasks only end when `self` is dropped, so the send cannot fail; if it
+        // did, the delivery would be redelivered when the channel closes.
+        let _ = sender.send(pending);
+    }
+}
+
+/// Decodes and validates a command; dead-letters (with the reason) what must not reach a shard.
+async fn accept_command(delivery: Incoming) -> Option<Pending> {
+    let deadline = Instant::now() + COMMAND_WAIT;
     let envelope = match CommandEnvelope::from_bytes(delivery.body()) {
         Ok(envelope) => envelope,
         Err(error) => {
@@ -1227,9 +1292,33 @@ async fn handle_command(ctx: &Ctx, delivery: Incoming) {
                 "dead_lettered",
                 "malformed",
             );
-            return;
+            return None;
         }
     };
+    let kind = envelope.command.kind();
+    if let Err(error) = envelope.command.validate() {
+        let reason = format!("invalid gateway command: {error}");
+        tracing::warn!(%reason, id = %envelope.id, kind, "rejecting a gateway command to the dead-letter queue");
+        finish(
+            delivery.dead_letter(&reason, "gateway").await,
+            "dead_lettered",
+            kind,
+        );
+        return None;
+    }
+    Some(Pending {
+        delivery,
+        envelope,
+        deadline,
+    })
+}
+
+async fn handle_command(ctx: &Ctx, pending: Pending) {
+    let Pending {
+        delivery,
+        envelope,
+        deadline,
+    } = pending;
     let kind = envelope.command.kind();
     let targets: Vec<u32> = match envelope.command.target_shard(ctx.total) {
         Some(shard) => vec![shard],
@@ -1237,7 +1326,7 @@ async fn handle_command(ctx: &Ctx, delivery: Incoming) {
     };
     let mut failure = None;
     for shard_id in targets {
-        if let Err(reason) = route(ctx, shard_id, &envelope).await {
+        if let Err(reason) = route(ctx, shard_id, &envelope, deadline).await {
             failure = Some(reason);
         }
     }
@@ -1267,8 +1356,12 @@ fn finish(
 }
 
 /// Executes a command on `shard_id` here, or forwards it to the shard's owner.
-async fn route(ctx: &Ctx, shard_id: u32, envelope: &CommandEnvelope) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+async fn route(
+    ctx: &Ctx,
+    shard_id: u32,
+    envelope: &CommandEnvelope,
+    deadline: Instant,
+) -> Result<(), String> {
     loop {
         if let Some(sender) = ctx.sender(shard_id) {
             match execute(&sender, &envelope.command) {
@@ -1287,7 +1380,10 @@ async fn route(ctx: &Ctx, shard_id: u32, envelope: &CommandEnvelope) -> Result<(
             }
         }
         if Instant::now() > deadline {
-            return Err(format!("no gateway owns shard {shard_id} (waited 10 s)"));
+            return Err(format!(
+                "no gateway owns shard {shard_id} (waited {} s)",
+                COMMAND_WAIT.as_secs()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -109,7 +109,17 @@ impl Cluster {
 
     /// A queue bound to the test's events exchange for every routing key.
     pub async fn tap(&self) -> Tap {
-        Tap::start(&self.amqp_url, &self.exchange).await
+        Tap::start(&self.amqp_url, &self.exchange, ExchangeKind::Topic).await
+    }
+
+    /// A queue bound to the dead-letter exchange (shared by every test: filter by body).
+    pub async fn dead_letters(&self) -> Tap {
+        Tap::start(
+            &self.amqp_url,
+            swarmcord_protocol::amqp::DEAD_LETTER_EXCHANGE,
+            ExchangeKind::Fanout,
+        )
+        .await
     }
 }
 
@@ -221,6 +231,18 @@ impl Gateway {
         let _ = self.child.kill().await;
     }
 
+    /// The process's resident memory (`VmRSS` in `/proc/<pid>/status`), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let pid = self.child.id().expect("pid");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmRSS")
+            * 1024
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
@@ -314,12 +336,12 @@ pub struct Tap {
 }
 
 impl Tap {
-    async fn start(url: &str, exchange: &str) -> Self {
+    async fn start(url: &str, exchange: &str, kind: ExchangeKind) -> Self {
         let conn = Connection::connect(url, ConnectionProperties::default())
             .await
             .expect("amqp");
         let channel = conn.create_channel().await.expect("channel");
-        let queue = bound_queue(&channel, exchange, false).await;
+        let queue = bound_queue_of(&channel, exchange, kind, false).await;
         let mut consumer = channel
             .basic_consume(
                 queue.as_str().into(),
@@ -424,10 +446,20 @@ pub async fn send_raw_command(url: &str, gateway_id: &str, body: &[u8]) {
 /// Declares `exchange` (a durable topic exchange) and a queue bound to it with `#`: durable
 /// (survives a broker restart) or auto-deleted with its consumer.
 pub async fn bound_queue(channel: &lapin::Channel, exchange: &str, durable: bool) -> String {
+    bound_queue_of(channel, exchange, ExchangeKind::Topic, durable).await
+}
+
+/// [`bound_queue`] for an exchange of any kind.
+async fn bound_queue_of(
+    channel: &lapin::Channel,
+    exchange: &str,
+    kind: ExchangeKind,
+    durable: bool,
+) -> String {
     channel
         .exchange_declare(
             exchange.into(),
-            ExchangeKind::Topic,
+            kind,
             ExchangeDeclareOptions {
                 durable: true,
                 ..ExchangeDeclareOptions::default()
