@@ -57,7 +57,7 @@ mod gateway;
 mod plugin;
 mod worker;
 
-pub use args::ArgType;
+pub use args::{ArgType, ContextTarget};
 pub use command::{CommandDef, IntoChoices, IntoCommandDef, IntoCommandResult, store_error};
 pub use components::ComponentContext;
 pub use config::WorkerConfig;
