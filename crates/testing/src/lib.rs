@@ -201,6 +201,11 @@ impl TestBot {
         self.guild.id
     }
 
+    /// The bot's user id.
+    pub fn bot_id(&self) -> u64 {
+        self.sim.shared().config().bot_id
+    }
+
     /// The guild's first text channel, where [`say`](Self::say) posts.
     pub fn channel_id(&self) -> u64 {
         self.guild.text_channels[0]
