@@ -15,13 +15,7 @@ async fn settings_groups_the_user_menu_and_missing_bot_permissions() {
     let control = bot.control();
 
     // The simulator validated the registration (nested options, a user command): accepted.
-    let registered = control
-        .log(0, Some("rest"))
-        .into_iter()
-        .find(|r| r.method == "PUT" && r.path.ends_with("/commands"))
-        .expect("the worker registers its commands");
-    assert_eq!(registered.status, 200, "{:?}", registered.body);
-    let commands = registered.body.as_array().expect("a list");
+    let commands = bot.registered_commands();
     let settings = commands
         .iter()
         .find(|c| c["name"] == "settings")

@@ -83,17 +83,12 @@ async fn macro_declared_subcommands_context_menus_and_bot_permissions() {
     let member = bot.members()[0];
     let control = bot.control();
 
-    let registered = control
-        .log(0, Some("rest"))
-        .into_iter()
-        .find(|r| r.method == "PUT" && r.path.ends_with("/commands"))
-        .expect("the worker registers its commands");
-    assert_eq!(registered.status, 200, "{:?}", registered.body);
+    let registered = bot.registered_commands();
     let by_name = |name: &str| {
         registered
-            .body
-            .as_array()
-            .and_then(|all| all.iter().find(|c| c["name"] == name).cloned())
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
             .unwrap_or_else(|| panic!("{name} registered"))
     };
     let config_json = by_name("config");
@@ -111,15 +106,12 @@ async fn macro_declared_subcommands_context_menus_and_bot_permissions() {
 
     // The group's subcommand, by slash and by prefix; the parent alone by prefix.
     let channel = bot.channel_id();
-    let set_log = bot.slash(
-        owner,
-        "config",
-        json!([{"type": 2, "name": "log", "options": [
-            {"type": 1, "name": "set", "options": [
-                {"type": 7, "name": "channel", "value": channel.to_string()}
-            ]}
-        ]}]),
-    );
+    let log_set = json!([{"type": 2, "name": "log", "options": [
+        {"type": 1, "name": "set", "options": [
+            {"type": 7, "name": "channel", "value": channel.to_string()}
+        ]}
+    ]}]);
+    let set_log = bot.slash(owner, "config", log_set.clone());
     assert_eq!(
         bot.slash_answer(&set_log).await,
         format!("logging to <#{channel}>")
@@ -159,15 +151,7 @@ async fn macro_declared_subcommands_context_menus_and_bot_permissions() {
     control
         .add_member(bot.guild_id(), bot.bot_id(), &[])
         .expect("the bot's roles change");
-    let refused = bot.slash(
-        owner,
-        "config",
-        json!([{"type": 2, "name": "log", "options": [
-            {"type": 1, "name": "set", "options": [
-                {"type": 7, "name": "channel", "value": channel.to_string()}
-            ]}
-        ]}]),
-    );
+    let refused = bot.slash(owner, "config", log_set);
     let answer = bot.slash_answer(&refused).await;
     assert_eq!(
         answer,
