@@ -483,10 +483,10 @@ async fn setup_wizard_settings_and_moderation_commands() {
         say(&control, channel, owner, "$settings disable help").await,
         "`help` can't be disabled."
     );
+    let bogus = say(&control, channel, owner, "$settings bogus").await;
     assert!(
-        say(&control, channel, owner, "$settings bogus")
-            .await
-            .starts_with("Unknown setting `bogus`")
+        bogus.starts_with("There is no `bogus` here. Use one of: `$settings show`"),
+        "{bogus}"
     );
     say(&control, channel, owner, "$settings enable ping").await;
     assert!(

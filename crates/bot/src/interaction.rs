@@ -113,8 +113,7 @@ impl Bot {
                 // create label values without bound.
                 let label = self
                     .dispatcher
-                    .registry()
-                    .get(&data.name)
+                    .command_for_interaction(data)
                     .map_or_else(|| "unknown".to_owned(), |spec| spec.name.clone());
                 let run = async {
                     self.dispatcher
@@ -208,6 +207,11 @@ impl Bot {
             is_owner: self.config.owners.contains(&user_id.get()),
             member_permissions: match interaction.guild_id {
                 Some(_) => interaction.member.as_ref().and_then(|m| m.permissions),
+                None => Some(Permissions::all() - Permissions::ADMINISTRATOR),
+            },
+            // Discord computes the bot's permissions in the channel into the payload.
+            bot_permissions: match interaction.guild_id {
+                Some(_) => interaction.app_permissions,
                 None => Some(Permissions::all() - Permissions::ADMINISTRATOR),
             },
             disabled_commands: Vec::new(),

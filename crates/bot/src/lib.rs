@@ -33,7 +33,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use swarmcord_commands::{Dispatcher, InvocationContext, Reply};
+use swarmcord_commands::{CommandSpec, Dispatcher, InvocationContext, Reply};
 use swarmcord_consumer::{BoxFuture, Event, Handler, HandlerError};
 use twilight_http::Client;
 use twilight_model::channel::Message;
@@ -230,10 +230,11 @@ impl Bot {
             .await?;
             return Ok(());
         }
-        let command = self
-            .dispatcher
-            .command_for_message(&message.content, &[prefix.as_str()], self.user_id)
-            .map(|spec| (spec.name.clone(), spec.needs_member_permissions()));
+        let found =
+            self.dispatcher
+                .command_for_message(&message.content, &[prefix.as_str()], self.user_id);
+        let needs_bot_permissions = found.is_some_and(CommandSpec::needs_bot_permissions);
+        let command = found.map(|spec| (spec.name.clone(), spec.needs_member_permissions()));
         // Permissions cost REST calls: only look them up for a command that needs them.
         let member_permissions = match (message.guild_id, &command) {
             (Some(guild_id), Some((_, true))) => {
@@ -265,6 +266,12 @@ impl Bot {
             channel_id: message.channel_id,
             is_owner: self.config.owners.contains(&message.author.id.get()),
             member_permissions,
+            bot_permissions: match message.guild_id {
+                Some(guild_id) if needs_bot_permissions => {
+                    self.bot_permissions(guild_id, message.channel_id).await
+                }
+                _ => None,
+            },
             disabled_commands,
             source: Some(source_of(event)),
         };
@@ -309,6 +316,35 @@ impl Bot {
                 .await;
         }
         Ok(())
+    }
+
+    /// The bot's own permissions in the channel: from the cache when it can tell, else from
+    /// Discord REST (the bot's member and the channel); `None` when neither can.
+    pub(crate) async fn bot_permissions(
+        &self,
+        guild_id: Id<GuildMarker>,
+        channel_id: Id<ChannelMarker>,
+    ) -> Option<Permissions> {
+        if let Ok(swarmcord_cache::PermissionLookup::Known(permissions)) = self
+            .cache
+            .member_permissions_in_channel(guild_id, channel_id, self.user_id)
+            .await
+        {
+            return Some(permissions);
+        }
+        let member = self
+            .http
+            .guild_member(guild_id, self.user_id)
+            .await
+            .ok()?
+            .model()
+            .await
+            .ok()?;
+        let timed_out = member
+            .communication_disabled_until
+            .is_some_and(|until| until.as_secs() > permissions::now_secs());
+        self.permissions(guild_id, channel_id, self.user_id, &member.roles, timed_out)
+            .await
     }
 
     /// The author's permissions in the channel: from the cache when it can tell, else from

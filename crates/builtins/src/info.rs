@@ -1,4 +1,4 @@
-//! `serverinfo`, `userinfo` and `channelinfo`: read from the gateways' Redis cache, with Discord
+//! `serverinfo`, `userinfo` (also the "User info" user context menu) and `channelinfo`: read from the gateways' Redis cache, with Discord
 //! REST for what the cache does not hold (a guild not received yet, a member of a large guild).
 
 use std::time::Duration;
@@ -6,7 +6,8 @@ use std::time::Duration;
 use swarmcord::cache::CachedChannel;
 use swarmcord::commands::precondition::BoxFuture;
 use swarmcord::commands::{
-    ArgSpec, Args, Command, CommandError, CommandSpec, CooldownScope, InvocationContext, Reply,
+    ArgSpec, Args, Command, CommandError, CommandKind, CommandSpec, CooldownScope,
+    InvocationContext, Reply, Target,
 };
 use swarmcord::model::id::Id;
 use swarmcord::model::id::marker::GuildMarker;
@@ -33,6 +34,15 @@ pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(),
             .category("General")
             .cooldown(CooldownScope::User, 5, Duration::from_secs(10))
             .arg(ArgSpec::user("user").describe("who").optional())
+            .build()?,
+        UserInfo(services.clone()),
+    )?;
+    // The same details from a user's context menu (right-click → Apps → User info).
+    setup.command_impl(
+        CommandSpec::context_menu(CommandKind::User, "User info")
+            .description("Show this user's details")
+            .category("General")
+            .cooldown(CooldownScope::User, 5, Duration::from_secs(10))
             .build()?,
         UserInfo(services.clone()),
     )?;
@@ -164,7 +174,10 @@ impl Command for UserInfo {
         args: Args,
     ) -> BoxFuture<'a, Result<Reply, CommandError>> {
         Box::pin(async move {
-            let user_id = args.user("user").unwrap_or(ctx.user_id);
+            let user_id = args
+                .user("user")
+                .or_else(|| args.target().and_then(Target::user_id))
+                .unwrap_or(ctx.user_id);
             let reader = &self.0.cache;
             let Some((user, _)) = reader.user(user_id).await.map_err(|e| cache_failure(&e))? else {
                 return Err(CommandError::user("Discord doesn't know that user."));

@@ -35,6 +35,7 @@ pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(),
                 .category("Moderation")
                 .guild_only()
                 .permissions(permission)
+                .bot_permissions(permission)
                 .arg(ArgSpec::user("user").describe("the member"))
                 .arg(
                     ArgSpec::rest("reason")
@@ -55,6 +56,7 @@ pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(),
             .category("Moderation")
             .guild_only()
             .permissions(Permissions::BAN_MEMBERS)
+            .bot_permissions(Permissions::BAN_MEMBERS)
             .arg(ArgSpec::user("user").describe("the banned user"))
             .arg(
                 ArgSpec::rest("reason")

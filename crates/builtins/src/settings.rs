@@ -2,12 +2,13 @@
 
 use swarmcord::commands::precondition::BoxFuture;
 use swarmcord::commands::{
-    ArgSpec, Args, Command, CommandError, CommandSpec, InvocationContext, PromptState, Reply,
+    ArgSpec, Args, Command, CommandError, CommandSpec, CommandSpecBuilder, InvocationContext,
+    PromptState, Reply, SpecError,
 };
 use swarmcord::model::guild::Permissions;
 use swarmcord::model::id::Id;
 use swarmcord::model::id::marker::{ChannelMarker, GuildMarker};
-use swarmcord::store::GuildSettings;
+use swarmcord::store::{GuildSettings, StoreError};
 
 use swarmcord::{Setup, SetupError};
 
@@ -28,25 +29,7 @@ pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(),
             .build()?,
         Prefix(services.clone()),
     )?;
-    setup.command_impl(
-        CommandSpec::builder("settings")
-            .description("Show or change this server's settings")
-            .category("Settings")
-            .guild_only()
-            .permissions(Permissions::MANAGE_GUILD)
-            .arg(
-                ArgSpec::string("action")
-                    .describe("modlog, locale, disable or enable (omit to show the settings)")
-                    .optional(),
-            )
-            .arg(
-                ArgSpec::rest("value")
-                    .describe("a #channel or `off`, a locale, or a command name")
-                    .optional(),
-            )
-            .build()?,
-        Settings(services.clone()),
-    )?;
+    setup.command_impl(settings_spec()?, Settings(services.clone()))?;
     setup.command_impl(
         CommandSpec::builder("setup")
             .description("Set this server up step by step: prefix, then mod-log channel")
@@ -58,6 +41,75 @@ pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(),
     )?;
     crate::setup_form::register(setup, services)?;
     Ok(())
+}
+
+/// A subcommand: `name`, `description`, its arguments.
+fn sub(name: &str, description: &str, args: Vec<ArgSpec>) -> Result<CommandSpec, SpecError> {
+    args.into_iter()
+        .fold(
+            CommandSpec::builder(name).description(description),
+            CommandSpecBuilder::arg,
+        )
+        .build()
+}
+
+/// A group of `set <value>` and `reset`-like subcommands.
+fn group(
+    name: &str,
+    description: &str,
+    set: CommandSpec,
+    clear: CommandSpec,
+) -> Result<CommandSpec, SpecError> {
+    CommandSpec::builder(name)
+        .description(description)
+        .subcommand(set)
+        .subcommand(clear)
+        .build()
+}
+
+/// `/settings show`, `disable`/`enable <command>`, and the groups `modlog set|off`,
+/// `locale set|reset`, `prefix set|reset`; `!settings` alone shows them too.
+fn settings_spec() -> Result<CommandSpec, SpecError> {
+    let command = || vec![ArgSpec::string("command").describe("the command's name")];
+    CommandSpec::builder("settings")
+        .description("Show or change this server's settings")
+        .category("Settings")
+        .guild_only()
+        .permissions(Permissions::MANAGE_GUILD)
+        .subcommand(sub("show", "Show this server's settings", Vec::new())?)
+        .subcommand(sub("disable", "Switch a command off here", command())?)
+        .subcommand(sub("enable", "Switch a command on again", command())?)
+        .subcommand(group(
+            "modlog",
+            "The channel that gets the moderation log",
+            sub(
+                "set",
+                "Send the moderation log to a channel",
+                vec![ArgSpec::channel("channel").describe("the mod-log channel")],
+            )?,
+            sub("off", "Stop sending the moderation log", Vec::new())?,
+        )?)
+        .subcommand(group(
+            "locale",
+            "The language of the bot's answers",
+            sub(
+                "set",
+                "Set the locale",
+                vec![ArgSpec::string("locale").describe("a locale such as fr or pt-BR")],
+            )?,
+            sub("reset", "Use the server's locale", Vec::new())?,
+        )?)
+        .subcommand(group(
+            "prefix",
+            "The prefix of text commands",
+            sub(
+                "set",
+                "Set the prefix",
+                vec![ArgSpec::string("prefix").describe("1 to 16 characters")],
+            )?,
+            sub("reset", "Use the default prefix", Vec::new())?,
+        )?)
+        .build()
 }
 
 fn guild(ctx: &InvocationContext) -> Result<Id<GuildMarker>, CommandError> {
@@ -162,6 +214,37 @@ pub(crate) async fn check_channel(
 
 struct Settings(Services);
 
+impl Settings {
+    /// `settings disable|enable <command>`: the store's answer, or a refusal.
+    async fn switch(
+        &self,
+        guild_id: Id<GuildMarker>,
+        enable: bool,
+        name: &str,
+    ) -> Result<Result<GuildSettings, StoreError>, CommandError> {
+        let repo = self.0.settings.store().guild_settings();
+        let name = name.to_lowercase();
+        let known = self
+            .0
+            .sdk
+            .commands()
+            .is_some_and(|c| c.iter().any(|s| s.name == name));
+        if !known {
+            return Err(CommandError::user(format!(
+                "There is no command called `{}`.",
+                name.replace('`', "'")
+            )));
+        }
+        if enable {
+            Ok(repo.enable_command(guild_id.get(), &name).await)
+        } else if matches!(name.as_str(), "help" | "settings") {
+            Err(CommandError::user(format!("`{name}` can't be disabled.")))
+        } else {
+            Ok(repo.disable_command(guild_id.get(), &name).await)
+        }
+    }
+}
+
 impl Command for Settings {
     fn run<'a>(
         &'a self,
@@ -170,67 +253,33 @@ impl Command for Settings {
     ) -> BoxFuture<'a, Result<Reply, CommandError>> {
         Box::pin(async move {
             let guild_id = guild(ctx)?;
+            let guild = guild_id.get();
             let repo = self.0.settings.store().guild_settings();
-            let value = args.string("value").map(str::trim).unwrap_or_default();
-            let action = args.string("action").map(str::to_lowercase);
-            let changed = match action.as_deref() {
-                None => {
-                    let settings = self
-                        .0
-                        .settings
-                        .guild(guild_id.get())
-                        .await
-                        .map_err(|e| unavailable(&e))?;
-                    return Ok(Reply::text(describe(&settings, &self.0.default_prefix)));
+            let path: Vec<&str> = args.path().iter().map(String::as_str).collect();
+            let text = |name| args.string(name).map(str::trim).unwrap_or_default();
+            let stored = match path.as_slice() {
+                ["disable"] => self.switch(guild_id, false, text("command")).await?,
+                ["enable"] => self.switch(guild_id, true, text("command")).await?,
+                ["modlog", "set"] => {
+                    let channel = args
+                        .channel("channel")
+                        .ok_or_else(|| CommandError::user("Give a channel (`#mod-log`)."))?;
+                    check_channel(&self.0, guild_id, channel).await?;
+                    repo.set_mod_log(guild, Some(channel.get())).await
                 }
-                Some("modlog") => {
-                    let channel = if matches!(value, "off" | "none") {
-                        None
-                    } else {
-                        let Some(channel) = parse_channel(value) else {
-                            return Err(CommandError::user(
-                                "Give a channel (`#mod-log`) or `off`.",
-                            ));
-                        };
-                        check_channel(&self.0, guild_id, channel).await?;
-                        Some(channel.get())
-                    };
-                    repo.set_mod_log(guild_id.get(), channel).await
-                }
-                Some("locale") => {
-                    // The store validates the locale; its refusal is shown to the user.
-                    let locale = (!matches!(value, "" | "default")).then_some(value);
-                    repo.set_locale(guild_id.get(), locale).await
-                }
-                Some(verb @ ("disable" | "enable")) => {
-                    let name = value.to_lowercase();
-                    let known = self
-                        .0
-                        .sdk
-                        .commands()
-                        .is_some_and(|c| c.iter().any(|s| s.name == name));
-                    if !known {
-                        return Err(CommandError::user(format!(
-                            "There is no command called `{}`.",
-                            name.replace('`', "'")
-                        )));
-                    }
-                    if verb == "enable" {
-                        repo.enable_command(guild_id.get(), &name).await
-                    } else if matches!(name.as_str(), "help" | "settings") {
-                        return Err(CommandError::user(format!("`{name}` can't be disabled.")));
-                    } else {
-                        repo.disable_command(guild_id.get(), &name).await
-                    }
-                }
-                Some(other) => {
-                    return Err(CommandError::user(format!(
-                        "Unknown setting `{}`: use modlog, locale, disable or enable.",
-                        other.replace('`', "'")
-                    )));
-                }
+                ["modlog", "off"] => repo.set_mod_log(guild, None).await,
+                // The store validates the locale and the prefix; its refusal is shown.
+                ["locale", "set"] => repo.set_locale(guild, Some(text("locale"))).await,
+                ["locale", "reset"] => repo.set_locale(guild, None).await,
+                ["prefix", "set"] => repo.set_prefix(guild, Some(text("prefix"))).await,
+                ["prefix", "reset"] => repo.set_prefix(guild, None).await,
+                // `show`, or `!settings` alone.
+                _ => self.0.settings.guild(guild).await,
             };
-            let settings = changed.map_err(|e| unavailable(&e))?;
+            let settings = stored.map_err(|e| unavailable(&e))?;
+            if matches!(path.as_slice(), [] | ["show"]) {
+                return Ok(Reply::text(describe(&settings, &self.0.default_prefix)));
+            }
             self.0.settings.remember(&settings).await;
             Ok(Reply::text(format!(
                 "Saved.\n{}",

@@ -79,9 +79,35 @@ impl From<Duration> for ArgValue {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Args {
     values: HashMap<String, ArgValue>,
+    path: Vec<String>,
+    target: Option<crate::target::Target>,
 }
 
 impl Args {
+    /// The subcommand invoked, as names below the command: `["modlog", "set"]` for
+    /// `/settings modlog set`; empty for a command without subcommands (or a prefix
+    /// invocation of the parent alone).
+    pub fn path(&self) -> &[String] {
+        &self.path
+    }
+
+    /// The user or message a context-menu command was used on.
+    pub fn target(&self) -> Option<&crate::target::Target> {
+        self.target.as_ref()
+    }
+
+    pub(crate) fn with_path(mut self, path: Vec<String>) -> Self {
+        self.path = path;
+        self
+    }
+
+    pub(crate) fn with_target(target: crate::target::Target) -> Self {
+        Self {
+            target: Some(target),
+            ..Self::default()
+        }
+    }
+
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&ArgValue> {
         self.values.get(name)
@@ -575,7 +601,15 @@ impl Args {
     /// bounds, required options; durations are parsed from strings). Options the spec does not
     /// declare are ignored. Usage lines in errors use the `/` prefix.
     pub fn from_interaction(spec: &CommandSpec, data: &CommandData) -> Result<Self, ArgError> {
-        from_options(spec, &data.options).map_err(|kind| ArgError {
+        Self::from_options(spec, &data.options)
+    }
+
+    /// [`from_interaction`](Self::from_interaction) for the options of a subcommand.
+    pub fn from_options(
+        spec: &CommandSpec,
+        options: &[CommandDataOption],
+    ) -> Result<Self, ArgError> {
+        from_options(spec, options).map_err(|kind| ArgError {
             kind,
             usage: spec.usage("/"),
         })

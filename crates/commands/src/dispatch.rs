@@ -17,7 +17,9 @@ use crate::prefix::parse_prefix;
 use crate::prompt::{Expired, PromptAnswer, PromptState, Prompts, now_ms};
 use crate::registry::{Registry, RegistryError};
 pub use crate::reply::Reply;
-use crate::spec::{ArgSpec, CommandSpec, CooldownScope};
+use crate::spec::{ArgSpec, CommandKind, CommandSpec, CooldownScope};
+use crate::subcommand::{check_bot_permissions, resolve_prefix, resolve_slash};
+use crate::target::Target;
 
 /// The message shown for internal errors (details are only logged).
 pub const INTERNAL_ERROR_MESSAGE: &str = "Something went wrong while running this command.";
@@ -145,6 +147,7 @@ fn help_spec() -> CommandSpec {
 enum Source<'a> {
     Prefix { prefix: &'a str, rest: &'a str },
     Slash(&'a CommandData),
+    Menu(&'a CommandData),
 }
 
 impl Dispatcher {
@@ -272,17 +275,34 @@ impl Dispatcher {
         self.registry.get(invocation.name).filter(|s| s.prefix)
     }
 
-    /// Handles a slash command. `None` when no slash command has that name.
+    /// The command an application command interaction invokes: a slash command by its exact
+    /// name, or a user or message context-menu command.
+    pub fn command_for_interaction(&self, data: &CommandData) -> Option<&CommandSpec> {
+        use twilight_model::application::command::CommandType;
+        match data.kind {
+            CommandType::User => self.registry.menu(CommandKind::User, &data.name),
+            CommandType::Message => self.registry.menu(CommandKind::Message, &data.name),
+            _ => self
+                .registry
+                .get(&data.name)
+                .filter(|s| s.slash && s.name == data.name),
+        }
+    }
+
+    /// Handles a slash command (with its subcommand) or a context-menu command. `None` when no
+    /// such command is registered.
     pub async fn handle_interaction(
         &self,
         ctx: &InvocationContext,
         data: &CommandData,
     ) -> Option<Reply> {
-        let spec = self.registry.get(&data.name).filter(|s| s.slash)?;
-        if spec.name != data.name {
-            return None;
-        }
-        Some(self.invoke(ctx, spec, Source::Slash(data)).await)
+        let spec = self.command_for_interaction(data)?;
+        let source = if spec.kind == CommandKind::ChatInput {
+            Source::Slash(data)
+        } else {
+            Source::Menu(data)
+        };
+        Some(self.invoke(ctx, spec, source).await)
     }
 
     /// Suggestions for the focused option of an autocomplete interaction on a slash command:
@@ -299,13 +319,22 @@ impl Dispatcher {
             .get(&data.name)
             .filter(|s| s.name == data.name)?;
         let handler = self.entries.get(&spec.name)?.handler.as_ref()?;
-        let (arg, partial) = data.options.iter().find_map(|option| match &option.value {
-            CommandOptionValue::Focused(partial, _) => Some((option.name.as_str(), partial)),
-            _ => None,
-        })?;
-        spec.args.iter().find(|a| a.name == arg && a.autocomplete)?;
+        let resolved = resolve_slash(spec, &data.options).ok()?;
+        let (arg, partial) = resolved
+            .rest
+            .iter()
+            .find_map(|option| match &option.value {
+                CommandOptionValue::Focused(partial, _) => Some((option.name.as_str(), partial)),
+                _ => None,
+            })?;
+        let leaf = resolved.chain.last().copied().unwrap_or(spec);
+        leaf.args.iter().find(|a| a.name == arg && a.autocomplete)?;
+        // A subcommand's argument is named by its path: `modlog set channel`.
+        let mut qualified = resolved.path();
+        qualified.push(arg.to_owned());
+        let qualified = qualified.join(" ");
         let cut = |text: String| text.chars().take(100).collect::<String>();
-        let mut choices = handler.autocomplete(ctx, arg, partial).await;
+        let mut choices = handler.autocomplete(ctx, &qualified, partial).await;
         choices.truncate(25);
         Some(
             choices
@@ -358,10 +387,46 @@ impl Dispatcher {
         if let Err(denied) = entry.precondition.check(ctx).await {
             return Reply::ephemeral(denied.reason);
         }
-        let (prefix, parsed) = match source {
-            Source::Prefix { prefix, rest } => (prefix, args::parse_args(spec, prefix, rest)),
-            Source::Slash(data) => ("/", Args::from_interaction(spec, data)),
+        let (prefix, chain, parsed, bot_permissions) = match source {
+            Source::Prefix { prefix, rest } => match resolve_prefix(spec, prefix, rest) {
+                Ok(resolved) => {
+                    let leaf = resolved.spec(spec);
+                    let parsed = args::parse_args(&leaf, prefix, resolved.rest)
+                        .map(|a| a.with_path(resolved.path()));
+                    let needed = resolved.bot_permissions(spec);
+                    (prefix, resolved.chain, parsed, needed)
+                }
+                Err(problem) => return Reply::ephemeral(problem),
+            },
+            Source::Slash(data) => match resolve_slash(spec, &data.options) {
+                Ok(resolved) => {
+                    let leaf = resolved.spec(spec);
+                    let parsed = Args::from_options(&leaf, resolved.rest)
+                        .map(|a| a.with_path(resolved.path()));
+                    let needed = resolved.bot_permissions(spec);
+                    ("/", resolved.chain, parsed, needed)
+                }
+                Err(problem) => return Reply::ephemeral(problem),
+            },
+            Source::Menu(data) => match Target::from_interaction(spec.kind, data) {
+                Some(target) => (
+                    "/",
+                    Vec::new(),
+                    Ok(Args::with_target(target)),
+                    spec.bot_permissions,
+                ),
+                None => return Reply::ephemeral("This command needs a user or a message."),
+            },
         };
+        // The invoked subcommand's and its group's own preconditions.
+        for sub in chain {
+            if let Err(denied) = sub.precondition().check(ctx).await {
+                return Reply::ephemeral(denied.reason);
+            }
+        }
+        if let Err(refused) = check_bot_permissions(ctx, bot_permissions) {
+            return Reply::ephemeral(refused);
+        }
         let args = match parsed {
             Ok(args) => args,
             Err(error) => return Reply::ephemeral(error.to_string()),

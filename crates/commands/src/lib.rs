@@ -3,6 +3,8 @@
 //! - [`spec`]: commands declared once ([`CommandSpec`]: name, aliases, typed arguments,
 //!   permissions, guild-only/owner-only, cooldown, category), validated against Discord's rules;
 //! - [`registry`]: lookup by name or alias, slash command bodies, generated help;
+//! - [`subcommand`]: finding the subcommand (group) an invocation names, and the bot's
+//!   permission check; [`target`]: what a context-menu command was used on;
 //! - [`prefix`] and [`args`]: recognising `!ban @user 7 reason` and parsing typed arguments
 //!   from text or from slash command options, with user-facing errors;
 //! - [`precondition`]: composable checks that fail closed;
@@ -23,6 +25,8 @@ pub mod prompt;
 pub mod registry;
 pub mod reply;
 pub mod spec;
+pub mod subcommand;
+pub mod target;
 
 pub use args::{ArgError, ArgValue, Args, parse_args};
 pub use component::{
@@ -36,4 +40,7 @@ pub use prefix::{Invocation, parse_prefix};
 pub use prompt::{PromptAnswer, PromptState, Prompts};
 pub use registry::{Registry, RegistryError};
 pub use reply::Reply;
-pub use spec::{ArgKind, ArgSpec, CommandSpec, CooldownScope, CooldownSpec, SpecError};
+pub use spec::{
+    ArgKind, ArgSpec, CommandKind, CommandSpec, CooldownScope, CooldownSpec, SpecError,
+};
+pub use target::Target;

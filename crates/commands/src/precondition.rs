@@ -37,6 +37,10 @@ pub struct InvocationContext {
     /// The member's permissions in the channel; `None` when unknown (then permission checks
     /// deny).
     pub member_permissions: Option<Permissions>,
+    /// The bot's permissions in the channel; `None` when unknown (then commands declaring
+    /// [`bot_permissions`](crate::CommandSpec::bot_permissions) are refused). Looked up only
+    /// for such commands.
+    pub bot_permissions: Option<Permissions>,
     /// Commands the guild has switched off (by name); the dispatcher refuses them, except
     /// `help`.
     pub disabled_commands: Vec<String>,

@@ -12,7 +12,7 @@ use twilight_model::id::Id;
 
 use crate::args::format_duration;
 use crate::precondition::permission_names;
-use crate::spec::{ArgKind, CommandSpec, CooldownScope};
+use crate::spec::{ArgKind, ArgSpec, CommandKind, CommandSpec, CooldownScope};
 
 /// Why a command could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,8 +33,10 @@ pub enum RegistryError {
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     commands: Vec<CommandSpec>,
-    /// Lowercase name or alias → index into `commands`.
+    /// Lowercase name or alias → index into `commands` (chat input commands).
     index: HashMap<String, usize>,
+    /// Kind and exact name → index into `commands` (context-menu commands).
+    menus: HashMap<(CommandKind, String), usize>,
 }
 
 impl Registry {
@@ -46,6 +48,19 @@ impl Registry {
     /// Adds a command; rejects it if its name or an alias is already taken (by a name or an
     /// alias), or if it repeats one of its own names.
     pub fn register(&mut self, spec: CommandSpec) -> Result<(), RegistryError> {
+        if spec.kind != CommandKind::ChatInput {
+            let key = (spec.kind, spec.name.clone());
+            if let Some(&idx) = self.menus.get(&key) {
+                return Err(RegistryError::Duplicate {
+                    name: spec.name.clone(),
+                    command: spec.name.clone(),
+                    existing: self.commands[idx].name.clone(),
+                });
+            }
+            self.menus.insert(key, self.commands.len());
+            self.commands.push(spec);
+            return Ok(());
+        }
         let names: Vec<String> = std::iter::once(&spec.name)
             .chain(&spec.aliases)
             .map(|n| n.to_lowercase())
@@ -78,6 +93,12 @@ impl Registry {
         self.commands.get(*idx)
     }
 
+    /// The context-menu command of `kind` called exactly `name`.
+    pub fn menu(&self, kind: CommandKind, name: &str) -> Option<&CommandSpec> {
+        let idx = self.menus.get(&(kind, name.to_owned()))?;
+        self.commands.get(*idx)
+    }
+
     /// Every command, in registration order.
     pub fn iter(&self) -> impl Iterator<Item = &CommandSpec> {
         self.commands.iter()
@@ -93,11 +114,14 @@ impl Registry {
         self.commands.is_empty()
     }
 
-    /// The slash commands (chat input) for `PUT /applications/{id}/commands` (twilight-http's
-    /// `set_global_commands`), one per command declared with `slash(true)`. Aliases are not
-    /// registered. Durations and rest-of-line arguments become strings; guild-only commands are
-    /// limited to the guild context; required permissions become
-    /// `default_member_permissions` (so Discord hides the command from members without them).
+    /// The application commands for `PUT /applications/{id}/commands` (twilight-http's
+    /// `set_global_commands`): one per command declared with `slash(true)` (chat input, with
+    /// its subcommands and groups as options of types 1 and 2) and one per context-menu
+    /// command (types 2 and 3, without a description). Aliases are not registered. Durations
+    /// and rest-of-line arguments become strings; guild-only commands are limited to the guild
+    /// context unless `contexts` says otherwise; required permissions become
+    /// `default_member_permissions` unless it is declared (so Discord hides the command from
+    /// members without them).
     pub fn to_application_commands(&self) -> Vec<Command> {
         self.commands
             .iter()
@@ -161,6 +185,14 @@ impl Registry {
     pub fn help_for(&self, prefix: &str, name: &str) -> Option<String> {
         let spec = self.get(name)?;
         let mut out = format!("`{}`\n{}\n", spec.usage(prefix), spec.description);
+        if !spec.subcommands.is_empty() {
+            out.push_str("**Subcommands**\n");
+            for sub in &spec.subcommands {
+                for (usage, description) in subcommand_lines(prefix, &spec.name, sub) {
+                    let _ = writeln!(out, "`{usage}` — {description}");
+                }
+            }
+        }
         if !spec.args.is_empty() {
             out.push_str("**Arguments**\n");
             for arg in &spec.args {
@@ -211,65 +243,138 @@ impl Registry {
     }
 }
 
-fn application_command(spec: &CommandSpec) -> Command {
-    let options = spec
-        .args
+/// `(usage, description)` of a subcommand, or of each subcommand of a group.
+fn subcommand_lines(prefix: &str, parent: &str, sub: &CommandSpec) -> Vec<(String, String)> {
+    let path = format!("{parent} {}", sub.name);
+    if sub.subcommands.is_empty() {
+        let mut usage = format!("{prefix}{path}");
+        for arg in &sub.args {
+            usage.push(' ');
+            usage.push_str(&arg.usage());
+        }
+        return vec![(usage, sub.description.clone())];
+    }
+    sub.subcommands
         .iter()
-        .map(|arg| {
-            let (kind, min, max) = match &arg.kind {
-                ArgKind::Integer { min, max } => (
-                    CommandOptionType::Integer,
-                    min.map(CommandOptionValue::Integer),
-                    max.map(CommandOptionValue::Integer),
-                ),
-                ArgKind::Number { min, max } => (
-                    CommandOptionType::Number,
-                    min.map(CommandOptionValue::Number),
-                    max.map(CommandOptionValue::Number),
-                ),
-                ArgKind::String | ArgKind::Rest | ArgKind::Duration { .. } => {
-                    (CommandOptionType::String, None, None)
-                }
-                ArgKind::Boolean => (CommandOptionType::Boolean, None, None),
-                ArgKind::User => (CommandOptionType::User, None, None),
-                ArgKind::Channel => (CommandOptionType::Channel, None, None),
-                ArgKind::Role => (CommandOptionType::Role, None, None),
-            };
-            CommandOption {
-                autocomplete: arg.autocomplete.then_some(true),
-                channel_types: None,
-                choices: None,
-                description: arg.description.clone(),
-                description_localizations: None,
-                kind,
-                max_length: None,
-                max_value: max,
-                min_length: None,
-                min_value: min,
-                name: arg.name.clone(),
-                name_localizations: None,
-                options: None,
-                file_types: None,
-                required: Some(arg.required),
-            }
-        })
-        .collect();
+        .flat_map(|inner| subcommand_lines(prefix, &path, inner))
+        .collect()
+}
+
+fn localizations(
+    map: &std::collections::BTreeMap<String, String>,
+) -> Option<HashMap<String, String>> {
+    (!map.is_empty()).then(|| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+fn option(arg: &ArgSpec) -> CommandOption {
+    let (kind, min, max) = match &arg.kind {
+        ArgKind::Integer { min, max } => (
+            CommandOptionType::Integer,
+            min.map(CommandOptionValue::Integer),
+            max.map(CommandOptionValue::Integer),
+        ),
+        ArgKind::Number { min, max } => (
+            CommandOptionType::Number,
+            min.map(CommandOptionValue::Number),
+            max.map(CommandOptionValue::Number),
+        ),
+        ArgKind::String | ArgKind::Rest | ArgKind::Duration { .. } => {
+            (CommandOptionType::String, None, None)
+        }
+        ArgKind::Boolean => (CommandOptionType::Boolean, None, None),
+        ArgKind::User => (CommandOptionType::User, None, None),
+        ArgKind::Channel => (CommandOptionType::Channel, None, None),
+        ArgKind::Role => (CommandOptionType::Role, None, None),
+    };
+    CommandOption {
+        autocomplete: arg.autocomplete.then_some(true),
+        channel_types: None,
+        choices: None,
+        description: arg.description.clone(),
+        description_localizations: None,
+        kind,
+        max_length: None,
+        max_value: max,
+        min_length: None,
+        min_value: min,
+        name: arg.name.clone(),
+        name_localizations: None,
+        options: None,
+        file_types: None,
+        required: Some(arg.required),
+    }
+}
+
+/// A subcommand (type 1) or a group (type 2) with its subcommands.
+fn subcommand_option(sub: &CommandSpec) -> CommandOption {
+    let (kind, options) = if sub.subcommands.is_empty() {
+        (
+            CommandOptionType::SubCommand,
+            sub.args.iter().map(option).collect(),
+        )
+    } else {
+        (
+            CommandOptionType::SubCommandGroup,
+            sub.subcommands.iter().map(subcommand_option).collect(),
+        )
+    };
+    CommandOption {
+        autocomplete: None,
+        channel_types: None,
+        choices: None,
+        description: sub.description.clone(),
+        description_localizations: localizations(&sub.description_localizations),
+        kind,
+        max_length: None,
+        max_value: None,
+        min_length: None,
+        min_value: None,
+        name: sub.name.clone(),
+        name_localizations: localizations(&sub.name_localizations),
+        options: Some(options),
+        file_types: None,
+        required: None,
+    }
+}
+
+fn application_command(spec: &CommandSpec) -> Command {
+    let options = if spec.subcommands.is_empty() {
+        spec.args.iter().map(option).collect()
+    } else {
+        spec.subcommands.iter().map(subcommand_option).collect()
+    };
+    let (kind, description, description_localizations) = match spec.kind {
+        CommandKind::ChatInput => (
+            CommandType::ChatInput,
+            spec.description.clone(),
+            localizations(&spec.description_localizations),
+        ),
+        // Discord wants an empty description for context-menu commands.
+        CommandKind::User => (CommandType::User, String::new(), None),
+        CommandKind::Message => (CommandType::Message, String::new(), None),
+    };
+    let contexts = spec
+        .contexts
+        .clone()
+        .or_else(|| spec.guild_only.then(|| vec![InteractionContextType::Guild]));
+    let default_member_permissions = spec
+        .default_member_permissions
+        .or_else(|| (!spec.required_permissions.is_empty()).then_some(spec.required_permissions));
     #[allow(deprecated)]
     Command {
         application_id: None,
-        contexts: spec.guild_only.then(|| vec![InteractionContextType::Guild]),
-        default_member_permissions: (!spec.required_permissions.is_empty())
-            .then_some(spec.required_permissions),
-        description: spec.description.clone(),
-        description_localizations: None,
+        contexts,
+        default_member_permissions,
+        description,
+        description_localizations,
         dm_permission: None,
         guild_id: None,
         id: None,
-        integration_types: None,
-        kind: CommandType::ChatInput,
+        integration_types: spec.integration_types.clone(),
+        kind,
         name: spec.name.clone(),
-        name_localizations: None,
-        nsfw: None,
+        name_localizations: localizations(&spec.name_localizations),
+        nsfw: spec.nsfw.then_some(true),
         options,
         version: Id::new(1),
     }

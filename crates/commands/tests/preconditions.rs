@@ -15,6 +15,7 @@ fn ctx(guild: bool, owner: bool, perms: Option<Permissions>) -> InvocationContex
         channel_id: Id::new(3),
         is_owner: owner,
         member_permissions: perms,
+        bot_permissions: None,
         disabled_commands: Vec::new(),
         source: None,
     }

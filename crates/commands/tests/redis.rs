@@ -320,6 +320,7 @@ fn ctx(user: u64, perms: Permissions) -> InvocationContext {
         channel_id: Id::new(2),
         is_owner: false,
         member_permissions: Some(perms),
+        bot_permissions: None,
         disabled_commands: Vec::new(),
         source: None,
     }

@@ -30,6 +30,7 @@ struct Options {
     owner_only: bool,
     reads_permissions: bool,
     on_answer: Option<Path>,
+    app: crate::appcmd::AppOptions,
 }
 
 impl Options {
@@ -69,17 +70,38 @@ impl Options {
                     let list = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?;
                     options.permissions.extend(list);
                 }
-                _ => {
-                    return Err(meta.error(
-                        "unknown option; expected slash, prefix, name, description, category, \
-                         aliases(..), cooldown, permissions(..), guild_only, owner_only, \
-                         reads_permissions or on_answer",
-                    ));
+                other => {
+                    if !options.app.parse(other, &meta)? {
+                        return Err(meta.error(
+                            "unknown option; expected slash, prefix, name, description, \
+                             category, aliases(..), cooldown, permissions(..), guild_only, \
+                             owner_only, reads_permissions, on_answer, subcommands(..), \
+                             user_context, message_context, bot_permissions, \
+                             default_member_permissions, contexts(..), integration_types(..), \
+                             nsfw or localize(..)",
+                        ));
+                    }
                 }
             }
             Ok(())
         });
         syn::parse::Parser::parse2(parser, attr)?;
+        if let Some((_, menu)) = &options.app.menu {
+            let clash = if options.prefix || !options.aliases.is_empty() {
+                Some("a context-menu command has no prefix form or aliases")
+            } else if options.name.is_some() {
+                Some("a context-menu command is named by user_context/message_context")
+            } else if !options.app.subcommands.is_empty() {
+                Some("a context-menu command has no subcommands")
+            } else {
+                None
+            };
+            if let Some(problem) = clash {
+                return Err(syn::Error::new(menu.span(), problem));
+            }
+            options.slash = true;
+            return Ok(options);
+        }
         if !options.slash && !options.prefix {
             options.slash = true;
             options.prefix = true;
@@ -89,9 +111,25 @@ impl Options {
 
     /// The `CommandSpec` builder expression.
     fn declaration(&self, name: &str, description: &str, arguments: &[Argument]) -> TokenStream {
-        let mut spec = quote! {
-            ::swarmcord::commands::CommandSpec::builder(#name).description(#description)
+        let mut spec = match &self.app.menu {
+            None => quote! {
+                ::swarmcord::commands::CommandSpec::builder(#name).description(#description)
+            },
+            Some((menu, _)) => {
+                let kind = match menu {
+                    crate::appcmd::Menu::User => quote!(User),
+                    crate::appcmd::Menu::Message => quote!(Message),
+                };
+                quote! {
+                    ::swarmcord::commands::CommandSpec::context_menu(
+                        ::swarmcord::commands::CommandKind::#kind,
+                        #name,
+                    )
+                    .description(#description)
+                }
+            }
         };
+        spec = self.app.declaration(spec);
         if let Some(category) = &self.category {
             spec = quote! { #spec.category(#category) };
         }
@@ -101,7 +139,7 @@ impl Options {
         if !self.slash {
             spec = quote! { #spec.slash(false) };
         }
-        if !self.prefix {
+        if !self.prefix && self.app.menu.is_none() {
             spec = quote! { #spec.prefix(false) };
         }
         if self.guild_only {
@@ -273,6 +311,26 @@ impl Argument {
     }
 }
 
+/// The target parameter of a context-menu command: its name and type.
+type Target = (Ident, Type);
+
+/// The target parameter of a context-menu command.
+fn context_target(param: &syn::PatType) -> syn::Result<Target> {
+    let Pat::Ident(pat) = param.pat.as_ref() else {
+        return Err(syn::Error::new(
+            param.pat.span(),
+            "the target must be a plain name (`user: User`)",
+        ));
+    };
+    if let Some(attr) = param.attrs.first() {
+        return Err(syn::Error::new(
+            attr.span(),
+            "the target of a context-menu command takes no attributes",
+        ));
+    }
+    Ok((pat.ident.clone(), (*param.ty).clone()))
+}
+
 /// Discord's rules for command and option names, checked where the mistake is made.
 fn check_name(name: &str, span: Span) -> syn::Result<()> {
     let count = name.chars().count();
@@ -322,6 +380,54 @@ fn doc_description(function: &ItemFn) -> Option<String> {
     (!lines.is_empty()).then(|| lines.join(" "))
 }
 
+/// The parameters after the context: the typed arguments, or a context-menu command's target.
+fn parameters<'a>(
+    inputs: impl Iterator<Item = &'a mut FnArg>,
+    options: &Options,
+    parens: Span,
+) -> syn::Result<(Vec<Argument>, Option<Target>)> {
+    let mut arguments = Vec::new();
+    let mut target = None;
+    for input in inputs {
+        match input {
+            FnArg::Typed(param) if options.app.menu.is_some() => {
+                if target.is_some() {
+                    return Err(syn::Error::new(
+                        param.span(),
+                        "a context-menu command takes one parameter after the context: its \
+                         target (`user: Id<UserMarker>`, `User`, `Message`, …)",
+                    ));
+                }
+                target = Some(context_target(param)?);
+            }
+            FnArg::Typed(param) => arguments.push(Argument::parse(param)?),
+            FnArg::Receiver(receiver) => {
+                return Err(syn::Error::new(
+                    receiver.span(),
+                    "a command is a free function",
+                ));
+            }
+        }
+    }
+    if options.app.menu.is_some() && target.is_none() {
+        return Err(syn::Error::new(
+            parens,
+            "a context-menu command takes its target after the context \
+             (`user: Id<UserMarker>`, `User`, `Message`, …)",
+        ));
+    }
+    if let (Some(first), Some(argument)) = (options.app.subcommands.first(), arguments.first()) {
+        let mut error = syn::Error::new(
+            argument.ident.span(),
+            "a command with subcommands has no arguments of its own: declare them on the \
+             subcommands",
+        );
+        error.combine(syn::Error::new(first.span(), "subcommands declared here"));
+        return Err(error);
+    }
+    Ok((arguments, target))
+}
+
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let options = Options::parse(attr)?;
     let mut function: ItemFn = syn::parse2(item)?;
@@ -338,11 +444,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         ));
     }
     let ident = function.sig.ident.clone();
-    let (name, name_span) = match &options.name {
-        Some(name) => (name.value(), name.span()),
-        None => (ident.to_string(), ident.span()),
+    let (name, name_span) = match (&options.app.menu, &options.name) {
+        (Some((_, name)), _) | (None, Some(name)) => (name.value(), name.span()),
+        (None, None) => (ident.to_string(), ident.span()),
     };
-    check_name(&name, name_span)?;
+    if options.app.menu.is_none() {
+        check_name(&name, name_span)?;
+    }
     let description = match &options.description {
         Some(text) => text.value(),
         None => doc_description(&function).ok_or_else(|| {
@@ -375,23 +483,22 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     } else {
         quote!(__swarmcord_ctx)
     };
-    let mut arguments = Vec::new();
-    for input in inputs {
-        match input {
-            FnArg::Typed(param) => arguments.push(Argument::parse(param)?),
-            FnArg::Receiver(receiver) => {
-                return Err(syn::Error::new(
-                    receiver.span(),
-                    "a command is a free function",
-                ));
-            }
-        }
-    }
+    let (arguments, target) = parameters(inputs, &options, function.sig.paren_token.span.join())?;
 
     let spec = options.declaration(&name, &description, &arguments);
 
-    let extractions = arguments.iter().map(Argument::extraction);
-    let names = arguments.iter().map(|a| &a.ident);
+    let mut extractions: Vec<TokenStream> = arguments.iter().map(Argument::extraction).collect();
+    let mut names: Vec<&Ident> = arguments.iter().map(|a| &a.ident).collect();
+    if let Some((ident, ty)) = &target {
+        extractions.push(quote! {
+            let #ident = match <#ty as ::swarmcord::ContextTarget>::extract(&__swarmcord_args) {
+                ::core::result::Result::Ok(value) => value,
+                ::core::result::Result::Err(error) => return ::core::result::Result::Err(error),
+            };
+        });
+        names.push(ident);
+    }
+    let subcommands = options.app.subcommand_calls();
     let run = format_ident!("__swarmcord_run_{}", ident);
     let suggestions = arguments.iter().filter_map(|argument| {
         let handler = argument.autocomplete.as_ref()?;
@@ -444,6 +551,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             )
             #(#suggestions)*
             #on_answer
+            #subcommands
         }
     })
 }

@@ -6,6 +6,7 @@
 //! declarations: `poise::command` targets serenity's types and `twilight-interactions` derives
 //! slash-only models without prefix parsing, cooldowns or prompts.
 
+mod appcmd;
 mod cooldown;
 mod declaration;
 

@@ -14,12 +14,18 @@
 //!
 //! Bounds (`#[min = 1]`, `#[max = 100]`; seconds for durations) are checked before the
 //! command runs, with a clear message to the user, and sent to Discord as option bounds.
+//!
+//! A context-menu command (`user_context = "…"`, `message_context = "…"`) has one parameter
+//! instead: its target ([`ContextTarget`]) — `Id<UserMarker>` or `User` for a user command,
+//! `Id<MessageMarker>` or `Message` for a message command, or [`Target`] for either.
 
 use std::time::Duration;
 
-use swarmcord_commands::{ArgKind, ArgSpec, Args, CommandError};
+use swarmcord_commands::{ArgKind, ArgSpec, Args, CommandError, Target};
+use twilight_model::channel::Message;
 use twilight_model::id::Id;
-use twilight_model::id::marker::{ChannelMarker, RoleMarker, UserMarker};
+use twilight_model::id::marker::{ChannelMarker, MessageMarker, RoleMarker, UserMarker};
+use twilight_model::user::User;
 
 /// A Rust type usable as a command argument (see the [module docs](self) for the list).
 pub trait ArgType: Sized {
@@ -80,6 +86,62 @@ impl<T: ArgType> ArgType for Option<T> {
             return Ok(None);
         }
         T::extract(args, name).map(Some)
+    }
+}
+
+/// The target of a context-menu command, as the type of its parameter.
+pub trait ContextTarget: Sized {
+    /// The target of the invocation. The dispatcher checked that there is one of the
+    /// command's kind, so an error here is a bug or a payload without the resolved object.
+    fn extract(args: &Args) -> Result<Self, CommandError>;
+}
+
+fn no_target() -> CommandError {
+    CommandError::internal("the interaction carries no target of the command's kind")
+}
+
+impl ContextTarget for Target {
+    fn extract(args: &Args) -> Result<Self, CommandError> {
+        args.target().cloned().ok_or_else(no_target)
+    }
+}
+
+impl ContextTarget for Id<UserMarker> {
+    fn extract(args: &Args) -> Result<Self, CommandError> {
+        args.target()
+            .and_then(Target::user_id)
+            .ok_or_else(no_target)
+    }
+}
+
+impl ContextTarget for Id<MessageMarker> {
+    fn extract(args: &Args) -> Result<Self, CommandError> {
+        args.target()
+            .and_then(Target::message_id)
+            .ok_or_else(no_target)
+    }
+}
+
+impl ContextTarget for User {
+    fn extract(args: &Args) -> Result<Self, CommandError> {
+        match args.target() {
+            Some(Target::User {
+                user: Some(user), ..
+            }) => Ok((**user).clone()),
+            _ => Err(no_target()),
+        }
+    }
+}
+
+impl ContextTarget for Message {
+    fn extract(args: &Args) -> Result<Self, CommandError> {
+        match args.target() {
+            Some(Target::Message {
+                message: Some(message),
+                ..
+            }) => Ok((**message).clone()),
+            _ => Err(no_target()),
+        }
     }
 }
 

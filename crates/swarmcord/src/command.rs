@@ -67,7 +67,10 @@ pub fn store_error(error: swarmcord_store::StoreError) -> CommandError {
 pub struct CommandDef {
     spec: Result<CommandSpec, SpecError>,
     run: Arc<RunFn>,
+    /// The handlers of the subcommands, by path below this command (`["modlog", "set"]`).
+    routes: Vec<(Vec<String>, Arc<RunFn>)>,
     on_answer: Option<Arc<AnswerFn>>,
+    /// Autocomplete handlers by argument path (`name`, or `sub name` in a subcommand).
     suggest: Vec<(String, Arc<SuggestFn>)>,
 }
 
@@ -106,9 +109,55 @@ impl CommandDef {
                 let future = run(ctx, args);
                 Box::pin(async move { future.await.into_command_result() })
             }),
+            routes: Vec::new(),
             on_answer: None,
             suggest: Vec::new(),
         }
+    }
+
+    /// Adds a subcommand (another command, declared the same way); a subcommand that has
+    /// subcommands itself is a group. `/settings modlog set` runs the `set` handler, and so
+    /// does `!settings modlog set`; `!settings` alone runs this command's own handler
+    /// (Discord has no such form: slash users always pick a subcommand).
+    ///
+    /// ```
+    /// use swarmcord::commands::CommandSpec;
+    ///
+    /// let show = swarmcord::CommandDef::from_fn(
+    ///     CommandSpec::builder("show").description("Shows the settings"),
+    ///     |_ctx, _args| async move { "Everything is fine." },
+    /// );
+    /// let settings = swarmcord::CommandDef::from_fn(
+    ///     CommandSpec::builder("settings").description("Settings"),
+    ///     |_ctx, _args| async move { "Use `settings show`." },
+    /// )
+    /// .subcommand(show);
+    /// assert_eq!(settings.name(), Some("settings"));
+    /// ```
+    #[must_use]
+    pub fn subcommand(mut self, subcommand: impl IntoCommandDef) -> Self {
+        let child = subcommand.into_command_def();
+        let (spec, child_spec) = match (self.spec, child.spec) {
+            (Ok(spec), Ok(child_spec)) => (spec, child_spec),
+            (Err(error), _) | (_, Err(error)) => {
+                self.spec = Err(error);
+                return self;
+            }
+        };
+        let name = child_spec.name.clone();
+        let is_group = !child_spec.subcommands.is_empty();
+        self.spec = spec.with_subcommand(child_spec);
+        if !is_group {
+            self.routes.push((vec![name.clone()], child.run));
+        }
+        for (mut path, run) in child.routes {
+            path.insert(0, name.clone());
+            self.routes.push((path, run));
+        }
+        for (arg, handler) in child.suggest {
+            self.suggest.push((format!("{name} {arg}"), handler));
+        }
+        self
     }
 
     /// Suggests values for the slash option `arg` while the user types it: `handler` gets
@@ -157,9 +206,7 @@ impl CommandDef {
         let mut spec = self.spec?;
         for (arg, _) in &self.suggest {
             let declared = spec
-                .args
-                .iter_mut()
-                .find(|a| &a.name == arg)
+                .arg_by_path_mut(arg)
                 .ok_or_else(|| SpecError::InvalidName(arg.clone()))?;
             declared.autocomplete = true;
         }
@@ -168,6 +215,7 @@ impl CommandDef {
             FnCommand {
                 services,
                 run: self.run,
+                routes: self.routes,
                 on_answer: self.on_answer,
                 suggest: self.suggest,
             },
@@ -219,6 +267,7 @@ impl<F: FnOnce() -> CommandDef> IntoCommandDef for F {
 pub(crate) struct FnCommand {
     services: Services,
     run: Arc<RunFn>,
+    routes: Vec<(Vec<String>, Arc<RunFn>)>,
     on_answer: Option<Arc<AnswerFn>>,
     suggest: Vec<(String, Arc<SuggestFn>)>,
 }
@@ -229,7 +278,12 @@ impl Command for FnCommand {
         ctx: &'a InvocationContext,
         args: Args,
     ) -> BoxFuture<'a, Result<Reply, CommandError>> {
-        (self.run)(Context::new(self.services.clone(), ctx.clone()), args)
+        let run = self
+            .routes
+            .iter()
+            .find(|(path, _)| path.as_slice() == args.path())
+            .map_or(&self.run, |(_, run)| run);
+        run(Context::new(self.services.clone(), ctx.clone()), args)
     }
 
     fn autocomplete<'a>(

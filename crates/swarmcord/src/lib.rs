@@ -58,7 +58,7 @@ mod gateway;
 mod plugin;
 mod worker;
 
-pub use args::ArgType;
+pub use args::{ArgType, ContextTarget};
 pub use command::{CommandDef, IntoChoices, IntoCommandDef, IntoCommandResult, store_error};
 pub use components::ComponentContext;
 pub use config::WorkerConfig;
@@ -110,6 +110,33 @@ pub use swarmcord_ops::config::Env;
 /// - `on_answer = handler` continues a conversation started with [`Reply::ask`]:
 ///   `async fn handler(ctx: &Context, state: PromptState, answer: String) -> …`.
 /// - Names and descriptions are checked against Discord's rules at compile time.
+/// - `subcommands(show, log)` lists the functions of its subcommands (each a `#[command]`; one
+///   with subcommands of its own is a group, whose own body is never run); the parent takes
+///   no arguments, and its body answers the prefix form without a subcommand.
+/// - `user_context = "User info"` / `message_context = "Quote"` make it a context-menu
+///   command whose one parameter after the context is its target ([`ContextTarget`]).
+/// - `bot_permissions = "BAN_MEMBERS | KICK_MEMBERS"` (or `bot_permissions(BAN_MEMBERS)`) are
+///   checked before running, the refusal naming the missing ones; `default_member_permissions =
+///   "…"`, `contexts(guild, bot_dm, private_channel)`, `integration_types(guild_install,
+///   user_install)`, `nsfw` and `localize(locale = "fr", name = "…", description = "…")` go
+///   into the registration.
+///
+/// ```no_run
+/// use swarmcord::model::user::User;
+/// use swarmcord::Context;
+///
+/// /// Shows the settings.
+/// #[swarmcord::command]
+/// async fn show(_ctx: &Context) -> &'static str { "All default." }
+///
+/// /// Server settings.
+/// #[swarmcord::command(subcommands(show), guild_only, default_member_permissions = "MANAGE_GUILD")]
+/// async fn settings(_ctx: &Context) -> &'static str { "Use `settings show`." }
+///
+/// /// Greets a user.
+/// #[swarmcord::command(user_context = "Say hi", bot_permissions = "SEND_MESSAGES")]
+/// async fn say_hi(_ctx: &Context, user: User) -> String { format!("Hi {}!", user.name) }
+/// ```
 pub use swarmcord_macros::command;
 
 /// The command framework (declarations, argument parsing, preconditions, cooldowns, prompts).

@@ -201,6 +201,27 @@ impl TestBot {
         self.guild.id
     }
 
+    /// The application commands the worker registered at start (the body of its `PUT
+    /// …/commands`), after checking the simulator accepted them as Discord would.
+    ///
+    /// # Panics
+    /// When the worker registered none, or the simulator refused them.
+    pub fn registered_commands(&self) -> Vec<Value> {
+        let registered = self
+            .control()
+            .log(0, Some("rest"))
+            .into_iter()
+            .find(|r| r.method == "PUT" && r.path.ends_with("/commands"))
+            .expect("the worker registers its commands");
+        assert_eq!(registered.status, 200, "{:?}", registered.body);
+        registered.body.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The bot's user id.
+    pub fn bot_id(&self) -> u64 {
+        self.sim.shared().config().bot_id
+    }
+
     /// The guild's first text channel, where [`say`](Self::say) posts.
     pub fn channel_id(&self) -> u64 {
         self.guild.text_channels[0]

@@ -37,8 +37,56 @@ async fn answered(_ctx: &Context, _state: PromptState, answer: String) -> Result
     Ok(format!("You said {answer}"))
 }
 
+/// Shows the settings.
+#[swarmcord::command]
+async fn show(_ctx: &Context) -> &'static str {
+    "ok"
+}
+
+/// Sets the log channel.
+#[swarmcord::command(bot_permissions = "MANAGE_WEBHOOKS | VIEW_CHANNEL")]
+async fn set(_ctx: &Context, channel: Id<ChannelMarker>) -> String {
+    format!("<#{channel}>")
+}
+
+/// The log channel.
+#[swarmcord::command(subcommands(set))]
+async fn log(_ctx: &Context) -> &'static str {
+    "pick one"
+}
+
+/// Settings.
+#[swarmcord::command(
+    subcommands(show, log),
+    default_member_permissions = "",
+    contexts(guild, bot_dm, private_channel),
+    integration_types(guild_install, user_install),
+    nsfw,
+    bot_permissions(SEND_MESSAGES),
+    localize(locale = "fr", name = "reglages", description = "Réglages"),
+    localize(locale = "de", description = "Einstellungen")
+)]
+async fn settings(_ctx: &Context) -> &'static str {
+    "use a subcommand"
+}
+
+/// Shows a user.
+#[swarmcord::command(user_context = "User info")]
+async fn user_info(_ctx: &Context, user: swarmcord::model::user::User) -> String {
+    user.name
+}
+
+/// Quotes a message.
+#[swarmcord::command(message_context = "Quote it", guild_only)]
+async fn quote(_ctx: &Context, message: Id<swarmcord::model::id::marker::MessageMarker>) -> String {
+    message.to_string()
+}
+
 fn main() {
     let _ = swarmcord::Worker::from_env().command(roll).command(every).command(ask());
+    assert_eq!(settings().name(), Some("settings"));
+    assert_eq!(user_info().name(), Some("User info"));
+    assert_eq!(quote().name(), Some("Quote it"));
     assert_eq!(roll().name(), Some("roll"));
     assert_eq!(ask().name(), Some("ask-me"));
 }
