@@ -17,13 +17,26 @@ use crate::prefix::parse_prefix;
 use crate::prompt::{Expired, PromptAnswer, PromptState, Prompts, now_ms};
 use crate::registry::{Registry, RegistryError};
 pub use crate::reply::Reply;
-use crate::spec::{ArgSpec, CommandSpec, CooldownScope};
+use crate::spec::{ArgSpec, CommandSpec, CooldownScope, CooldownSpec};
 
 /// The message shown for internal errors (details are only logged).
 pub const INTERNAL_ERROR_MESSAGE: &str = "Something went wrong while running this command.";
 
 /// Default time a user has to answer a prompt.
 pub const DEFAULT_PROMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The cooldown of a command that declares none: 5 uses per 10 s per user.
+pub const DEFAULT_COOLDOWN: CooldownSpec = CooldownSpec {
+    scope: CooldownScope::User,
+    limit: 5,
+    per: Duration::from_secs(10),
+};
+
+/// The window of the per-user limit over all commands ([`Dispatcher::with_user_limit`]).
+pub const USER_LIMIT_WINDOW: Duration = Duration::from_secs(10);
+
+/// The bucket name of the per-user limit over all commands (not a valid command name).
+const ALL_COMMANDS: &str = "*";
 
 /// A failed command.
 #[derive(Debug)]
@@ -118,6 +131,7 @@ pub struct Dispatcher {
     cooldowns: Cooldowns,
     prompts: Prompts,
     prompt_timeout: Duration,
+    user_limit: Option<u32>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -156,6 +170,7 @@ impl Dispatcher {
             cooldowns,
             prompts,
             prompt_timeout: DEFAULT_PROMPT_TIMEOUT,
+            user_limit: None,
         };
         let spec = help_spec();
         let precondition = spec.precondition();
@@ -175,6 +190,14 @@ impl Dispatcher {
     #[must_use]
     pub fn with_prompt_timeout(mut self, timeout: Duration) -> Self {
         self.prompt_timeout = timeout;
+        self
+    }
+
+    /// Limits every user (owners exempt) to `limit` commands per [`USER_LIMIT_WINDOW`] over
+    /// all commands, counted in Redis across replicas; 0 switches the limit off.
+    #[must_use]
+    pub fn with_user_limit(mut self, limit: u32) -> Self {
+        self.user_limit = (limit > 0).then_some(limit);
         self
     }
 
@@ -245,17 +268,15 @@ impl Dispatcher {
         let invocation = parse_prefix(content, prefixes, bot_id)?;
         let spec = self.registry.get(invocation.name).filter(|s| s.prefix)?;
         let help_prefix = prefixes.first().copied().unwrap_or(invocation.prefix);
-        Some(
-            self.invoke(
-                ctx,
-                spec,
-                Source::Prefix {
-                    prefix: help_prefix,
-                    rest: invocation.rest,
-                },
-            )
-            .await,
+        self.invoke(
+            ctx,
+            spec,
+            Source::Prefix {
+                prefix: help_prefix,
+                rest: invocation.rest,
+            },
         )
+        .await
     }
 
     /// The command a message would invoke, if any (no side effects). Lets the caller skip
@@ -282,7 +303,7 @@ impl Dispatcher {
         if spec.name != data.name {
             return None;
         }
-        Some(self.invoke(ctx, spec, Source::Slash(data)).await)
+        self.invoke(ctx, spec, Source::Slash(data)).await
     }
 
     /// Suggestions for the focused option of an autocomplete interaction on a slash command:
@@ -340,68 +361,121 @@ impl Dispatcher {
         }
     }
 
+    /// Runs a command; `None` when nothing should be sent (a repeated "slow down" to a prefix
+    /// command: said once per wait). A slash command always gets an answer.
     async fn invoke(
         &self,
         ctx: &InvocationContext,
         spec: &CommandSpec,
         source: Source<'_>,
-    ) -> Reply {
+    ) -> Option<Reply> {
         let Some(entry) = self.entries.get(&spec.name) else {
-            return Reply::ephemeral(INTERNAL_ERROR_MESSAGE);
+            return Some(Reply::ephemeral(INTERNAL_ERROR_MESSAGE));
         };
         if entry.handler.is_some() && ctx.disabled_commands.contains(&spec.name) {
-            return Reply::ephemeral(format!(
+            return Some(Reply::ephemeral(format!(
                 "The `{}` command is disabled on this server.",
                 spec.name
-            ));
+            )));
         }
         if let Err(denied) = entry.precondition.check(ctx).await {
-            return Reply::ephemeral(denied.reason);
+            return Some(Reply::ephemeral(denied.reason));
         }
+        let slash = matches!(source, Source::Slash(_));
         let (prefix, parsed) = match source {
             Source::Prefix { prefix, rest } => (prefix, args::parse_args(spec, prefix, rest)),
             Source::Slash(data) => ("/", Args::from_interaction(spec, data)),
         };
         let args = match parsed {
             Ok(args) => args,
-            Err(error) => return Reply::ephemeral(error.to_string()),
+            Err(error) => return Some(Reply::ephemeral(error.to_string())),
         };
-        if let Some(cooldown) = spec.cooldown
-            && !ctx.is_owner
+        if !ctx.is_owner
+            && let Err(refusal) = self.admit(ctx, spec, slash).await
         {
-            let scope = scope_key(ctx, cooldown.scope);
-            match self
-                .cooldowns
-                .hit(&spec.name, &scope, cooldown.limit, cooldown.per)
-                .await
-            {
-                Ok(()) => {}
-                Err(CooldownError::RetryAfter(retry)) => {
-                    let wait = Duration::from_secs(
-                        retry
-                            .0
-                            .as_millis()
-                            .div_ceil(1000)
-                            .try_into()
-                            .unwrap_or(u64::MAX),
-                    );
-                    return Reply::ephemeral(format!(
-                        "Slow down! You can use `{}` again in {}.",
-                        spec.name,
-                        format_duration(wait)
-                    ));
-                }
-                Err(CooldownError::Store(error)) => {
-                    tracing::error!(command = %spec.name, %error, "cooldown check failed");
-                    return Reply::ephemeral(INTERNAL_ERROR_MESSAGE);
-                }
-            }
+            return refusal;
         }
         let result = match &entry.handler {
             Some(handler) => handler.run(ctx, args).await,
             None => Ok(self.help(prefix, &args)),
         };
-        self.finish(ctx, &spec.name, result).await
+        Some(self.finish(ctx, &spec.name, result).await)
+    }
+
+    /// The rate limits of an invocation: the per-user limit over all commands, then the
+    /// command's cooldown ([`DEFAULT_COOLDOWN`] when it declares none).
+    fn limits<'a>(&self, spec: &'a CommandSpec) -> impl Iterator<Item = (&'a str, CooldownSpec)> {
+        let user = self.user_limit.map(|limit| {
+            (
+                ALL_COMMANDS,
+                CooldownSpec {
+                    scope: CooldownScope::User,
+                    limit,
+                    per: USER_LIMIT_WINDOW,
+                },
+            )
+        });
+        user.into_iter().chain(std::iter::once((
+            spec.name.as_str(),
+            spec.cooldown.unwrap_or(DEFAULT_COOLDOWN),
+        )))
+    }
+
+    /// Counts the invocation in its rate limits; `Err` with what to answer (if anything) when
+    /// one is exhausted.
+    async fn admit(
+        &self,
+        ctx: &InvocationContext,
+        spec: &CommandSpec,
+        slash: bool,
+    ) -> Result<(), Option<Reply>> {
+        for (bucket, cooldown) in self.limits(spec) {
+            let scope = scope_key(ctx, cooldown.scope);
+            match self
+                .cooldowns
+                .hit(bucket, &scope, cooldown.limit, cooldown.per)
+                .await
+            {
+                Ok(()) => {}
+                Err(CooldownError::RetryAfter(retry)) => {
+                    return Err(self.refusal(bucket, &scope, retry.0, slash).await);
+                }
+                Err(CooldownError::Store(error)) => {
+                    tracing::error!(command = %spec.name, %error, "cooldown check failed");
+                    return Err(Some(Reply::ephemeral(INTERNAL_ERROR_MESSAGE)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// "Slow down", once per wait for prefix commands (a slash command needs an answer, and
+    /// only its user sees it); `None` when it was said already.
+    async fn refusal(
+        &self,
+        bucket: &str,
+        scope: &str,
+        wait: Duration,
+        slash: bool,
+    ) -> Option<Reply> {
+        if !slash {
+            match self.cooldowns.first_refusal(bucket, scope, wait).await {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(error) => tracing::warn!(%error, "could not record a cooldown refusal"),
+            }
+        }
+        let wait = format_duration(Duration::from_secs(
+            wait.as_millis()
+                .div_ceil(1000)
+                .try_into()
+                .unwrap_or(u64::MAX),
+        ));
+        Some(Reply::ephemeral(if bucket == ALL_COMMANDS {
+            format!("Slow down! You are sending commands too fast; try again in {wait}.")
+        } else {
+            format!("Slow down! You can use `{bucket}` again in {wait}.")
+        }))
     }
 
     fn help(&self, prefix: &str, args: &Args) -> Reply {
