@@ -413,15 +413,7 @@ async fn a_slow_slash_command_is_deferred_within_3_s_and_answered_afterwards() {
     });
     let since = control.log_len();
     let created = std::time::Instant::now();
-    let interaction = control
-        .create_interaction(&swarmcord_sim::discord::control::InteractionSpec {
-            guild_id: Some(guild.id),
-            channel_id: guild.text_channels[0],
-            user_id: guild.members[0],
-            name: "ping".to_owned(),
-            options: serde_json::json!([]),
-        })
-        .expect("interaction");
+    let interaction = slash_ping(&control, &guild);
     let callback_path = format!(
         "/interactions/{}/{}/callback",
         interaction.id, interaction.token
@@ -468,6 +460,22 @@ async fn a_slow_slash_command_is_deferred_within_3_s_and_answered_afterwards() {
     eprintln!("slow slash: deferred after {deferred_after:?}, answered after {answered_after:?}");
     drop(worker);
     gateway.terminate().await;
+}
+
+/// The first member runs `/ping` in the first text channel.
+fn slash_ping(
+    control: &Control,
+    guild: &swarmcord_sim::discord::control::CreatedGuild,
+) -> swarmcord_sim::discord::control::CreatedInteraction {
+    control
+        .create_interaction(&swarmcord_sim::discord::control::InteractionSpec {
+            guild_id: Some(guild.id),
+            channel_id: guild.text_channels[0],
+            user_id: guild.members[0],
+            name: "ping".to_owned(),
+            options: serde_json::json!([]),
+        })
+        .expect("interaction")
 }
 
 /// Gives the bot a role above every member's (moderation needs it).
@@ -678,15 +686,7 @@ async fn interaction_tokens_never_reach_the_logs_even_at_trace_level() {
             ..Default::default()
         });
         let since = control.log_len();
-        let interaction = control
-            .create_interaction(&swarmcord_sim::discord::control::InteractionSpec {
-                guild_id: Some(guild.id),
-                channel_id: guild.text_channels[0],
-                user_id: guild.members[0],
-                name: "ping".to_owned(),
-                options: serde_json::json!([]),
-            })
-            .expect("interaction");
+        let interaction = slash_ping(&control, &guild);
         let bot_id = swarmcord_sim::DiscordConfig::default().bot_id;
         let edit_path = format!(
             "/webhooks/{bot_id}/{}/messages/@original",
@@ -704,10 +704,6 @@ async fn interaction_tokens_never_reach_the_logs_even_at_trace_level() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
         let logs = worker.logs();
-        assert!(
-            logs.contains(&format!("interactions/{}/<redacted>", interaction.id)),
-            "the request spans are logged ({format})"
-        );
         let leaks: Vec<&str> = logs
             .lines()
             .filter(|l| l.contains(&interaction.token))
@@ -717,6 +713,10 @@ async fn interaction_tokens_never_reach_the_logs_even_at_trace_level() {
             "{} {format} lines with the token, e.g. {}",
             leaks.len(),
             leaks[0]
+        );
+        assert!(
+            logs.contains(&format!("interactions/{}/<redacted>", interaction.id)),
+            "the request spans are logged ({format})"
         );
         drop(worker);
     }
