@@ -25,10 +25,11 @@ pub const INTERNAL_ERROR_MESSAGE: &str = "Something went wrong while running thi
 /// Default time a user has to answer a prompt.
 pub const DEFAULT_PROMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The cooldown of a command that declares none: 5 uses per 10 s per user.
+/// The cooldown of a command that declares none: 10 uses per 10 s per user (enough to queue
+/// a few songs in a row; a flood gets ten answers and one "slow down").
 pub const DEFAULT_COOLDOWN: CooldownSpec = CooldownSpec {
     scope: CooldownScope::User,
-    limit: 5,
+    limit: 10,
     per: Duration::from_secs(10),
 };
 
