@@ -229,12 +229,21 @@ async fn end_to_end(workers: usize, seconds: u64, burst: u64) -> Vec<Row> {
     gateway.wait_ready(Duration::from_secs(30)).await;
     let database = unique_name("worker_bench").replace('-', "_");
     let queue = format!("{}.work", cluster.prefix);
+    let owners = guilds
+        .iter()
+        .flat_map(|g| g.members.iter().map(u64::to_string))
+        .collect::<Vec<_>>()
+        .join(",");
     let mut replicas = Vec::new();
     for _ in 0..workers {
         let filter = std::env::var("BENCH_WORKER_LOG").unwrap_or_else(|_| "info".to_owned());
         // A bot with a raised global limit (Discord grants them to large bots); the simulator's
-        // own limits are off.
-        let extra = [("DISCORD_GLOBAL_RATE_LIMIT", "20000")];
+        // own limits are off. The members are owners: the benchmark measures the pipeline, not
+        // the cooldowns (which would refuse most of its commands).
+        let extra = [
+            ("DISCORD_GLOBAL_RATE_LIMIT", "20000"),
+            ("OWNER_IDS", owners.as_str()),
+        ];
         replicas.push(Worker::start_with(&cluster, &database, &queue, &filter, &extra).await);
     }
     // Warm-up: connections, the settings copies in Redis, the JIT-less but cold caches.

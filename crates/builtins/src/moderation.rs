@@ -118,6 +118,27 @@ pub(crate) async fn record(services: &Services, infraction: Infraction) -> Strin
     note
 }
 
+/// Discord's limit for an audit-log reason, in characters.
+const AUDIT_REASON_MAX: usize = 512;
+
+/// The longest reason a moderator may give: the audit-log reason is `by {user id}: {reason}`,
+/// and a user id has at most 20 digits.
+pub(crate) const REASON_MAX: usize = AUDIT_REASON_MAX - "by 18446744073709551615: ".len();
+
+/// Refuses a reason Discord would refuse in the audit log, before anything is asked or done.
+pub(crate) fn check_reason(reason: Option<&str>) -> Result<(), CommandError> {
+    let length = reason.map_or(0, |r| r.chars().count());
+    if length > REASON_MAX {
+        return Err(CommandError::user(format!(
+            "The reason is too long: at most {REASON_MAX} characters (the audit log's limit), \
+             yours has {length}."
+        )));
+    }
+    Ok(())
+}
+
+/// The audit-log reason of an action (at most [`AUDIT_REASON_MAX`] characters for a reason
+/// that passed [`check_reason`]).
 pub(crate) fn audit_reason(moderator: Id<UserMarker>, reason: Option<&str>) -> String {
     format!("by {moderator}: {}", reason.unwrap_or("no reason given"))
 }
@@ -135,6 +156,7 @@ impl Command for Unban {
                 return Err(CommandError::user("Tell me who to unban."));
             };
             let reason = args.string("reason").map(str::to_owned);
+            check_reason(reason.as_deref())?;
             let audit = audit_reason(ctx.user_id, reason.as_deref());
             match self.0.http.delete_ban(guild_id, user).reason(&audit).await {
                 Ok(_) => {}
@@ -204,5 +226,28 @@ impl Command for Infractions {
                 .collect();
             Ok(Reply::text(lines.join("\n")))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_checked_against_the_audit_log_limit() {
+        // The reported case: 489 characters passed the question and failed at Discord.
+        assert!(check_reason(Some(&"x".repeat(489))).is_err());
+        let Err(CommandError::User(message)) = check_reason(Some(&"é".repeat(1985))) else {
+            panic!("a 1,985-character reason is refused");
+        };
+        assert_eq!(
+            message,
+            "The reason is too long: at most 487 characters (the audit log's limit), yours has 1985."
+        );
+        let longest = "é".repeat(REASON_MAX);
+        assert!(check_reason(Some(&longest)).is_ok());
+        assert!(check_reason(None).is_ok());
+        let audit = audit_reason(Id::new(u64::MAX), Some(&longest));
+        assert_eq!(audit.chars().count(), AUDIT_REASON_MAX);
     }
 }

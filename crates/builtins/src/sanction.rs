@@ -21,7 +21,7 @@ use swarmcord::model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
 use swarmcord::store::{Infraction, InfractionKind};
 use swarmcord::{ComponentContext, Setup, SetupError};
 
-use super::moderation::{audit_reason, record};
+use super::moderation::{audit_reason, check_reason, record};
 use super::{Services, confirms, is_status};
 
 /// Handler names of the two buttons (`custom_id` = name + `:` + state key).
@@ -199,6 +199,7 @@ impl Command for Sanction {
                 .check_hierarchy(guild, ctx.user_id, user)
                 .await?;
             let reason = args.string("reason").map(str::to_owned);
+            check_reason(reason.as_deref())?;
             let pending = Pending {
                 kind: self.kind.as_str().to_owned(),
                 moderator: ctx.user_id.get(),

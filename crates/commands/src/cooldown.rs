@@ -6,7 +6,8 @@
 //! `limit` remain (recording it), and otherwise answers how long until the oldest relevant
 //! entry leaves the window. The clock is Redis's (`TIME`), so replicas with skewed clocks
 //! agree. The set holds at most `limit` entries and expires one window after the last use.
-//! Denied attempts are not recorded (spamming does not extend the wait).
+//! Denied attempts are not recorded (spamming does not extend the wait), and the refusal is
+//! said once per wait ([`Cooldowns::first_refusal`]).
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -128,6 +129,26 @@ impl Cooldowns {
         } else {
             Err(RetryAfter(Duration::from_millis(wait)).into())
         }
+    }
+
+    /// Whether this is the first refusal in a bucket since its wait began. Remembers it in
+    /// Redis (`{prefix}:cdn:{command}:{scope}`) for `wait`, so every replica says "slow down"
+    /// once per wait instead of once per attempt.
+    pub async fn first_refusal(
+        &self,
+        command: &str,
+        scope_key: &str,
+        wait: Duration,
+    ) -> Result<bool, CooldownStoreError> {
+        let set: Option<String> = redis::cmd("SET")
+            .arg(format!("{}:cdn:{command}:{scope_key}", self.prefix))
+            .arg(1)
+            .arg("PX")
+            .arg(millis(wait))
+            .arg("NX")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(set.is_some())
     }
 
     /// Forgets every use in a bucket.

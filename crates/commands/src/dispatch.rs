@@ -17,7 +17,7 @@ use crate::prefix::parse_prefix;
 use crate::prompt::{Expired, PromptAnswer, PromptState, Prompts, now_ms};
 use crate::registry::{Registry, RegistryError};
 pub use crate::reply::Reply;
-use crate::spec::{ArgSpec, CommandKind, CommandSpec, CooldownScope};
+use crate::spec::{ArgSpec, CommandKind, CommandSpec, CooldownScope, CooldownSpec};
 use crate::subcommand::{check_bot_permissions, resolve_prefix, resolve_slash};
 use crate::target::Target;
 
@@ -26,6 +26,20 @@ pub const INTERNAL_ERROR_MESSAGE: &str = "Something went wrong while running thi
 
 /// Default time a user has to answer a prompt.
 pub const DEFAULT_PROMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The cooldown of a command that declares none: 10 uses per 10 s per user (enough to queue
+/// a few songs in a row; a flood gets ten answers and one "slow down").
+pub const DEFAULT_COOLDOWN: CooldownSpec = CooldownSpec {
+    scope: CooldownScope::User,
+    limit: 10,
+    per: Duration::from_secs(10),
+};
+
+/// The window of the per-user limit over all commands ([`Dispatcher::with_user_limit`]).
+pub const USER_LIMIT_WINDOW: Duration = Duration::from_secs(10);
+
+/// The bucket name of the per-user limit over all commands (not a valid command name).
+const ALL_COMMANDS: &str = "*";
 
 /// A failed command.
 #[derive(Debug)]
@@ -120,6 +134,7 @@ pub struct Dispatcher {
     cooldowns: Cooldowns,
     prompts: Prompts,
     prompt_timeout: Duration,
+    user_limit: Option<u32>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -159,6 +174,7 @@ impl Dispatcher {
             cooldowns,
             prompts,
             prompt_timeout: DEFAULT_PROMPT_TIMEOUT,
+            user_limit: None,
         };
         let spec = help_spec();
         let precondition = spec.precondition();
@@ -178,6 +194,14 @@ impl Dispatcher {
     #[must_use]
     pub fn with_prompt_timeout(mut self, timeout: Duration) -> Self {
         self.prompt_timeout = timeout;
+        self
+    }
+
+    /// Limits every user (owners exempt) to `limit` commands per [`USER_LIMIT_WINDOW`] over
+    /// all commands, counted in Redis across replicas; 0 switches the limit off.
+    #[must_use]
+    pub fn with_user_limit(mut self, limit: u32) -> Self {
+        self.user_limit = (limit > 0).then_some(limit);
         self
     }
 
@@ -248,17 +272,15 @@ impl Dispatcher {
         let invocation = parse_prefix(content, prefixes, bot_id)?;
         let spec = self.registry.get(invocation.name).filter(|s| s.prefix)?;
         let help_prefix = prefixes.first().copied().unwrap_or(invocation.prefix);
-        Some(
-            self.invoke(
-                ctx,
-                spec,
-                Source::Prefix {
-                    prefix: help_prefix,
-                    rest: invocation.rest,
-                },
-            )
-            .await,
+        self.invoke(
+            ctx,
+            spec,
+            Source::Prefix {
+                prefix: help_prefix,
+                rest: invocation.rest,
+            },
         )
+        .await
     }
 
     /// The command a message would invoke, if any (no side effects). Lets the caller skip
@@ -302,7 +324,7 @@ impl Dispatcher {
         } else {
             Source::Menu(data)
         };
-        Some(self.invoke(ctx, spec, source).await)
+        self.invoke(ctx, spec, source).await
     }
 
     /// Suggestions for the focused option of an autocomplete interaction on a slash command:
@@ -369,24 +391,28 @@ impl Dispatcher {
         }
     }
 
+    /// Runs a command; `None` when nothing should be sent (a repeated "slow down" to a prefix
+    /// command: said once per wait). A slash command always gets an answer.
     async fn invoke(
         &self,
         ctx: &InvocationContext,
         spec: &CommandSpec,
         source: Source<'_>,
-    ) -> Reply {
+    ) -> Option<Reply> {
         let Some(entry) = self.entries.get(&spec.name) else {
-            return Reply::ephemeral(INTERNAL_ERROR_MESSAGE);
+            return Some(Reply::ephemeral(INTERNAL_ERROR_MESSAGE));
         };
         if entry.handler.is_some() && ctx.disabled_commands.contains(&spec.name) {
-            return Reply::ephemeral(format!(
+            return Some(Reply::ephemeral(format!(
                 "The `{}` command is disabled on this server.",
                 spec.name
-            ));
+            )));
         }
         if let Err(denied) = entry.precondition.check(ctx).await {
-            return Reply::ephemeral(denied.reason);
+            return Some(Reply::ephemeral(denied.reason));
         }
+        // Interactions (slash and context menus) always need an answer.
+        let slash = !matches!(source, Source::Prefix { .. });
         let (prefix, chain, parsed, bot_permissions) = match source {
             Source::Prefix { prefix, rest } => match resolve_prefix(spec, prefix, rest) {
                 Ok(resolved) => {
@@ -396,7 +422,7 @@ impl Dispatcher {
                     let needed = resolved.bot_permissions(spec);
                     (prefix, resolved.chain, parsed, needed)
                 }
-                Err(problem) => return Reply::ephemeral(problem),
+                Err(problem) => return Some(Reply::ephemeral(problem)),
             },
             Source::Slash(data) => match resolve_slash(spec, &data.options) {
                 Ok(resolved) => {
@@ -406,7 +432,7 @@ impl Dispatcher {
                     let needed = resolved.bot_permissions(spec);
                     ("/", resolved.chain, parsed, needed)
                 }
-                Err(problem) => return Reply::ephemeral(problem),
+                Err(problem) => return Some(Reply::ephemeral(problem)),
             },
             Source::Menu(data) => match Target::from_interaction(spec.kind, data) {
                 Some(target) => (
@@ -415,59 +441,112 @@ impl Dispatcher {
                     Ok(Args::with_target(target)),
                     spec.bot_permissions,
                 ),
-                None => return Reply::ephemeral("This command needs a user or a message."),
+                None => {
+                    return Some(Reply::ephemeral("This command needs a user or a message."));
+                }
             },
         };
         // The invoked subcommand's and its group's own preconditions.
         for sub in chain {
             if let Err(denied) = sub.precondition().check(ctx).await {
-                return Reply::ephemeral(denied.reason);
+                return Some(Reply::ephemeral(denied.reason));
             }
         }
         if let Err(refused) = check_bot_permissions(ctx, bot_permissions) {
-            return Reply::ephemeral(refused);
+            return Some(Reply::ephemeral(refused));
         }
         let args = match parsed {
             Ok(args) => args,
-            Err(error) => return Reply::ephemeral(error.to_string()),
+            Err(error) => return Some(Reply::ephemeral(error.to_string())),
         };
-        if let Some(cooldown) = spec.cooldown
-            && !ctx.is_owner
+        if !ctx.is_owner
+            && let Err(refusal) = self.admit(ctx, spec, slash).await
         {
-            let scope = scope_key(ctx, cooldown.scope);
-            match self
-                .cooldowns
-                .hit(&spec.name, &scope, cooldown.limit, cooldown.per)
-                .await
-            {
-                Ok(()) => {}
-                Err(CooldownError::RetryAfter(retry)) => {
-                    let wait = Duration::from_secs(
-                        retry
-                            .0
-                            .as_millis()
-                            .div_ceil(1000)
-                            .try_into()
-                            .unwrap_or(u64::MAX),
-                    );
-                    return Reply::ephemeral(format!(
-                        "Slow down! You can use `{}` again in {}.",
-                        spec.name,
-                        format_duration(wait)
-                    ));
-                }
-                Err(CooldownError::Store(error)) => {
-                    // A cooldown is a courtesy limit, not a permission: while Redis is
-                    // unreachable the command runs without it rather than not answering.
-                    tracing::warn!(command = %spec.name, %error, "cooldown store unavailable; running without the cooldown");
-                }
-            }
+            return refusal;
         }
         let result = match &entry.handler {
             Some(handler) => handler.run(ctx, args).await,
             None => Ok(self.help(prefix, &args)),
         };
-        self.finish(ctx, &spec.name, result).await
+        Some(self.finish(ctx, &spec.name, result).await)
+    }
+
+    /// The rate limits of an invocation: the per-user limit over all commands, then the
+    /// command's cooldown ([`DEFAULT_COOLDOWN`] when it declares none).
+    fn limits<'a>(&self, spec: &'a CommandSpec) -> impl Iterator<Item = (&'a str, CooldownSpec)> {
+        let user = self.user_limit.map(|limit| {
+            (
+                ALL_COMMANDS,
+                CooldownSpec {
+                    scope: CooldownScope::User,
+                    limit,
+                    per: USER_LIMIT_WINDOW,
+                },
+            )
+        });
+        user.into_iter().chain(std::iter::once((
+            spec.name.as_str(),
+            spec.cooldown.unwrap_or(DEFAULT_COOLDOWN),
+        )))
+    }
+
+    /// Counts the invocation in its rate limits; `Err` with what to answer (if anything) when
+    /// one is exhausted.
+    async fn admit(
+        &self,
+        ctx: &InvocationContext,
+        spec: &CommandSpec,
+        slash: bool,
+    ) -> Result<(), Option<Reply>> {
+        for (bucket, cooldown) in self.limits(spec) {
+            let scope = scope_key(ctx, cooldown.scope);
+            match self
+                .cooldowns
+                .hit(bucket, &scope, cooldown.limit, cooldown.per)
+                .await
+            {
+                Ok(()) => {}
+                Err(CooldownError::RetryAfter(retry)) => {
+                    return Err(self.refusal(bucket, &scope, retry.0, slash).await);
+                }
+                Err(CooldownError::Store(error)) => {
+                    // A cooldown is a courtesy limit, not a permission: while Redis is
+                    // unreachable the command runs without it rather than not answering.
+                    tracing::warn!(command = %spec.name, %error, "cooldown store unavailable; running without the cooldown");
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// "Slow down", once per wait for prefix commands (a slash command needs an answer, and
+    /// only its user sees it); `None` when it was said already.
+    async fn refusal(
+        &self,
+        bucket: &str,
+        scope: &str,
+        wait: Duration,
+        slash: bool,
+    ) -> Option<Reply> {
+        if !slash {
+            match self.cooldowns.first_refusal(bucket, scope, wait).await {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(error) => tracing::warn!(%error, "could not record a cooldown refusal"),
+            }
+        }
+        let wait = format_duration(Duration::from_secs(
+            wait.as_millis()
+                .div_ceil(1000)
+                .try_into()
+                .unwrap_or(u64::MAX),
+        ));
+        Some(Reply::ephemeral(if bucket == ALL_COMMANDS {
+            format!("Slow down! You are sending commands too fast; try again in {wait}.")
+        } else {
+            format!("Slow down! You can use `{bucket}` again in {wait}.")
+        }))
     }
 
     fn help(&self, prefix: &str, args: &Args) -> Reply {

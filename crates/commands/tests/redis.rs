@@ -532,3 +532,85 @@ async fn disabled_commands_are_refused_and_help_never_is() {
             .needs_member_permissions()
     );
 }
+
+/// Issue 11, item 7: 200 × `!help` from one user on two replicas: help has a cooldown by
+/// default, "slow down" is said once per wait, and the per-user limit over all commands holds.
+#[tokio::test]
+async fn refusals_are_said_once_per_wait_and_every_command_has_a_cooldown() {
+    let prefix = swarmcord_testkit::unique_name("cmdtest");
+    let banned = Arc::new(AtomicUsize::new(0));
+    let a = dispatcher(&prefix, banned.clone()).await;
+    let b = dispatcher(&prefix, banned.clone()).await;
+    let bot = Id::new(99);
+    let user = ctx(7, Permissions::BAN_MEMBERS);
+    let mut answers = Vec::new();
+    for i in 0..200 {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        answers.push(replica.handle_message(&user, "!help", &["!"], bot).await);
+    }
+    let helped = answers
+        .iter()
+        .flatten()
+        .filter(|r| !r.content.starts_with("Slow down"))
+        .count();
+    let refusals: Vec<&str> = answers
+        .iter()
+        .flatten()
+        .map(|r| r.content.as_str())
+        .filter(|c| c.starts_with("Slow down"))
+        .collect();
+    assert_eq!(
+        helped,
+        swarmcord_commands::dispatch::DEFAULT_COOLDOWN.limit as usize,
+        "help has the default cooldown"
+    );
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert!(
+        refusals[0].starts_with("Slow down! You can use `help` again in "),
+        "{refusals:?}"
+    );
+    assert_eq!(answers.iter().flatten().count(), helped + 1);
+
+    // The limit over all commands: 3 per 10 s (another user), below help's cooldown of 5.
+    let c = dispatcher(&prefix, banned.clone()).await.with_user_limit(3);
+    let other = ctx(17, Permissions::BAN_MEMBERS);
+    let mut answered = Vec::new();
+    for _ in 0..20 {
+        answered.push(c.handle_message(&other, "!help", &["!"], bot).await);
+    }
+    let answered: Vec<&str> = answered
+        .iter()
+        .flatten()
+        .map(|r| r.content.as_str())
+        .collect();
+    assert_eq!(
+        answered.len(),
+        4,
+        "three helps and one refusal: {answered:?}"
+    );
+    assert!(
+        answered[3].starts_with("Slow down! You are sending commands too fast; try again in "),
+        "{answered:?}"
+    );
+
+    // A slash command always gets an answer (an interaction must be answered).
+    let data: twilight_model::application::interaction::application_command::CommandData =
+        serde_json::from_value(serde_json::json!({
+            "id": "1", "name": "help", "type": 1, "options": []
+        }))
+        .expect("command data");
+    let slashed = a.handle_interaction(&user, &data).await.expect("an answer");
+    assert!(slashed.content.starts_with("Slow down"), "{slashed:?}");
+    assert!(slashed.ephemeral);
+
+    // Owners are exempt.
+    let owner = InvocationContext {
+        is_owner: true,
+        ..ctx(7, Permissions::empty())
+    };
+    let helped = a
+        .handle_message(&owner, "!help", &["!"], bot)
+        .await
+        .expect("help");
+    assert!(!helped.content.starts_with("Slow down"), "{helped:?}");
+}

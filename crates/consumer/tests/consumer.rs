@@ -322,6 +322,45 @@ async fn bad_events_and_failing_handlers_end_in_the_dead_letter_queue() {
     task.await.expect("consumer task");
 }
 
+/// Issue 11, item 15: a header that would become a Redis key name is bounded; an oversized
+/// one dead-letters the event with a reason, and no key is created.
+#[tokio::test]
+async fn an_oversized_session_id_is_dead_lettered_without_touching_redis() {
+    let setup = Setup::new().await;
+    let handler = Arc::new(Recorder::default());
+    let (stop, task) = setup.start(Arc::clone(&handler)).await;
+    let huge = "s".repeat(100 * 1024);
+    setup
+        .publish(&huge, 1, serde_json::json!({"ok": true}))
+        .await;
+    setup
+        .publish("fine", 2, serde_json::json!({"ok": true}))
+        .await;
+    let letters = setup.dead_letters(1).await;
+    assert_eq!(
+        letters,
+        [(
+            "malformed event headers: header \"session_id\" is missing or not a string of at most 128 bytes"
+                .to_owned(),
+            None
+        )]
+    );
+    wait_calls(&handler, 1).await;
+    assert_eq!(handler.seen.lock().expect("lock").clone(), [(None, 2)]);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", setup.config.redis_prefix))
+        .query_async(&mut setup.redis().await)
+        .await
+        .expect("keys");
+    assert!(!keys.is_empty(), "the good event left its key");
+    assert!(
+        keys.iter().all(|k| !k.contains(&huge[..200])),
+        "a key with the oversized session id"
+    );
+    stop.cancel();
+    task.await.expect("consumer task");
+}
+
 #[tokio::test]
 async fn an_event_left_unacknowledged_by_a_dying_worker_is_handled_by_another() {
     let mut setup = Setup::new().await;

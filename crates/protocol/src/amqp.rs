@@ -69,6 +69,11 @@ pub struct EventHeaders {
     pub received_at_ms: u64,
 }
 
+/// The longest string header accepted, in bytes: a Discord session id has 32 characters and
+/// a gateway id is bounded by its configuration, while the strings reach Redis key names
+/// (`{prefix}:event:{session_id}:{seq}`) and queue names.
+pub const MAX_HEADER_STRING: usize = 128;
+
 /// A header value, independent of the AMQP client library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderValue {
@@ -113,10 +118,10 @@ impl EventHeaders {
     /// Reads the headers back; `get` looks a header up by name.
     pub fn from_lookup(get: impl Fn(&str) -> Option<HeaderValue>) -> Result<Self, HeaderError> {
         let string = |name: &'static str| match get(name) {
-            Some(HeaderValue::Str(s)) => Ok(s),
+            Some(HeaderValue::Str(s)) if s.len() <= MAX_HEADER_STRING => Ok(s),
             _ => Err(HeaderError {
                 name,
-                expected: "string",
+                expected: "string of at most 128 bytes",
             }),
         };
         let number = |name: &'static str| match get(name) {
@@ -177,6 +182,38 @@ mod tests {
             error.to_string(),
             "header \"seq\" is missing or not a integer"
         );
+    }
+
+    #[test]
+    fn string_headers_are_bounded() {
+        let headers = EventHeaders {
+            gateway_id: "g".repeat(MAX_HEADER_STRING),
+            shard_id: 0,
+            shard_count: 1,
+            seq: 1,
+            session_id: "s".repeat(MAX_HEADER_STRING),
+            received_at_ms: 1,
+        };
+        let mut map = headers.to_map();
+        assert!(EventHeaders::from_lookup(|n| map.get(n).cloned()).is_ok());
+        // The reported case: a 100 KB session id became 100 KB Redis keys.
+        for name in [header::SESSION_ID, header::GATEWAY_ID] {
+            let mut long = map.clone();
+            long.insert(name, HeaderValue::Str("x".repeat(100 * 1024)));
+            let error = EventHeaders::from_lookup(|n| long.get(n).cloned()).expect_err("too long");
+            assert_eq!(error.name, name);
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "header {name:?} is missing or not a string of at most {MAX_HEADER_STRING} bytes"
+                )
+            );
+        }
+        map.insert(
+            header::SESSION_ID,
+            HeaderValue::Str("s".repeat(MAX_HEADER_STRING + 1)),
+        );
+        assert!(EventHeaders::from_lookup(|n| map.get(n).cloned()).is_err());
     }
 
     #[test]

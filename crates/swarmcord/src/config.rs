@@ -33,6 +33,8 @@ pub struct WorkerConfig {
     pub(crate) owners: HashSet<u64>,
     pub(crate) interaction_defer_after: Duration,
     pub(crate) global_rate_limit: u16,
+    /// `USER_COMMAND_LIMIT`: commands per user per 10 s over all commands (0: off).
+    pub(crate) user_command_limit: u32,
     pub(crate) slash_commands: SlashCommands,
     pub(crate) http_addr: SocketAddr,
     pub(crate) log_format: LogFormat,
@@ -135,6 +137,17 @@ impl WorkerConfig {
                 "must be at least 1",
             ));
         }
+        let user_command_limit = env.parse::<u32>(
+            "USER_COMMAND_LIMIT",
+            20,
+            "commands one user may run per 10 s over all commands, on all replicas (0: no limit)",
+        )?;
+        if user_command_limit > 1000 {
+            return Err(ConfigError::new(
+                "USER_COMMAND_LIMIT",
+                "must be at most 1000 (0 switches the limit off)",
+            ));
+        }
         let defer_ms = env.parse::<u64>(
             "INTERACTION_DEFER_AFTER_MS",
             1500,
@@ -206,6 +219,7 @@ impl WorkerConfig {
             owners,
             interaction_defer_after: Duration::from_millis(defer_ms),
             global_rate_limit,
+            user_command_limit,
             slash_commands: env.parse::<SlashCommands>(
                 "SLASH_COMMANDS",
                 SlashCommands::Global,

@@ -305,6 +305,7 @@ impl Worker {
             self.commands,
             self.components,
         )?;
+        let dispatcher = dispatcher.with_user_limit(config.user_command_limit);
         let _ = services.inner.registry.set(dispatcher.registry().clone());
         register_slash_commands(&http, me.id.cast(), &dispatcher, &config.slash_commands).await;
 
