@@ -24,8 +24,51 @@ struct Handled {
     modal: Option<swarmcord_commands::Modal>,
     #[serde(default)]
     allowed_mentions: Option<twilight_model::channel::message::AllowedMentions>,
-    #[serde(default)]
+    #[serde(default, with = "files")]
     attachments: Vec<twilight_model::http::attachment::Attachment>,
+}
+
+/// Attachments as stored, with their bytes: twilight's `Attachment` skips the file when
+/// serialized (its JSON is the `attachments` metadata of a multipart request), so the bytes are
+/// kept beside it in base64.
+mod files {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use twilight_model::http::attachment::Attachment;
+
+    #[derive(Serialize, Deserialize)]
+    struct Stored {
+        #[serde(flatten)]
+        meta: Attachment,
+        bytes: String,
+    }
+
+    pub(super) fn serialize<S: Serializer>(files: &[Attachment], s: S) -> Result<S::Ok, S::Error> {
+        files
+            .iter()
+            .map(|file| Stored {
+                meta: file.clone(),
+                bytes: STANDARD.encode(&file.file),
+            })
+            .collect::<Vec<_>>()
+            .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Attachment>, D::Error> {
+        Vec::<Stored>::deserialize(d)?
+            .into_iter()
+            .map(|stored| {
+                let mut file = stored.meta;
+                file.file = STANDARD
+                    .decode(stored.bytes)
+                    .map_err(serde::de::Error::custom)?;
+                Ok(file)
+            })
+            .collect()
+    }
 }
 
 /// The `{prefix}:handled:{event_id}` records.
@@ -96,5 +139,31 @@ impl HandledLog {
         if let Err(error) = stored {
             tracing::warn!(%error, "could not record a handled command");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use twilight_model::http::attachment::Attachment;
+
+    use super::Handled;
+
+    #[test]
+    fn stored_answers_keep_the_bytes_of_their_files() {
+        let mut file = Attachment::from_bytes("roll.txt".to_owned(), b"2d6: 3 + 5".to_vec(), 7);
+        file.description = Some("the dice".to_owned());
+        let handled = Handled {
+            content: "here".to_owned(),
+            embeds: Vec::new(),
+            ephemeral: false,
+            components: Vec::new(),
+            update: false,
+            modal: None,
+            allowed_mentions: None,
+            attachments: vec![file.clone()],
+        };
+        let raw = serde_json::to_string(&handled).expect("serializes");
+        let back: Handled = serde_json::from_str(&raw).expect("deserializes");
+        assert_eq!(back.attachments, vec![file]);
     }
 }
