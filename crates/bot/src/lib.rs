@@ -325,9 +325,8 @@ impl Bot {
         guild_id: Id<GuildMarker>,
         channel_id: Id<ChannelMarker>,
     ) -> Option<Permissions> {
-        if let Ok(swarmcord_cache::PermissionLookup::Known(permissions)) = self
-            .cache
-            .member_permissions_in_channel(guild_id, channel_id, self.user_id)
+        if let Some(permissions) = self
+            .cached_permissions(guild_id, channel_id, self.user_id)
             .await
         {
             return Some(permissions);
@@ -343,7 +342,7 @@ impl Bot {
         let timed_out = member
             .communication_disabled_until
             .is_some_and(|until| until.as_secs() > permissions::now_secs());
-        self.permissions(guild_id, channel_id, self.user_id, &member.roles, timed_out)
+        self.rest_permissions(guild_id, channel_id, self.user_id, &member.roles, timed_out)
             .await
     }
 
@@ -357,6 +356,20 @@ impl Bot {
         member_roles: &[Id<RoleMarker>],
         timed_out: bool,
     ) -> Option<Permissions> {
+        if let Some(permissions) = self.cached_permissions(guild_id, channel_id, user_id).await {
+            return Some(permissions);
+        }
+        self.rest_permissions(guild_id, channel_id, user_id, member_roles, timed_out)
+            .await
+    }
+
+    /// A member's permissions in the channel from the cache; `None` when it cannot tell.
+    async fn cached_permissions(
+        &self,
+        guild_id: Id<GuildMarker>,
+        channel_id: Id<ChannelMarker>,
+        user_id: Id<UserMarker>,
+    ) -> Option<Permissions> {
         match self
             .cache
             .member_permissions_in_channel(guild_id, channel_id, user_id)
@@ -365,11 +378,29 @@ impl Bot {
             Ok(swarmcord_cache::PermissionLookup::Known(permissions)) => {
                 metrics::counter!("swarmcord_worker_permission_lookups_total", "source" => "cache")
                     .increment(1);
-                return Some(permissions);
+                Some(permissions)
             }
-            Ok(lookup) => tracing::debug!(?lookup, "the cache cannot tell; asking Discord"),
-            Err(error) => tracing::debug!(%error, "cache unavailable; asking Discord"),
+            Ok(lookup) => {
+                tracing::debug!(?lookup, "the cache cannot tell; asking Discord");
+                None
+            }
+            Err(error) => {
+                tracing::debug!(%error, "cache unavailable; asking Discord");
+                None
+            }
         }
+    }
+
+    /// A member's permissions in the channel computed from Discord REST (the guild and the
+    /// channel) and the member's roles.
+    async fn rest_permissions(
+        &self,
+        guild_id: Id<GuildMarker>,
+        channel_id: Id<ChannelMarker>,
+        user_id: Id<UserMarker>,
+        member_roles: &[Id<RoleMarker>],
+        timed_out: bool,
+    ) -> Option<Permissions> {
         metrics::counter!("swarmcord_worker_permission_lookups_total", "source" => "rest")
             .increment(1);
         let guild = self.http.guild(guild_id).await.ok()?.model().await.ok()?;
