@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use common::Cluster;
-use support::{WAIT, Worker, fast_identify, say};
+use support::{WAIT, Worker, ask, buttons, click, fast_identify, original_edit, say};
 use swarmcord_sim::discord::RestFault;
 use swarmcord_sim::discord::control::{Control, MessageSpec};
 use swarmcord_testkit::unique_name;
@@ -275,7 +275,6 @@ async fn slash_answers_callbacks_and_edits_never_ping() {
     let (gateway, worker, guild) = bot(&cluster, "mentions").await;
     let control = cluster.sim.control();
     let (channel, member) = (guild.text_channels[0], guild.members[0]);
-    let bot_id = swarmcord_sim::DiscordConfig::default().bot_id;
     let no_pings = serde_json::json!({"parse": []});
     let interact = |name: &str| {
         control
@@ -319,16 +318,7 @@ async fn slash_answers_callbacks_and_edits_never_ping() {
     });
     let since = control.log_len();
     let interaction = interact("ping");
-    let edit_path = format!(
-        "/webhooks/{bot_id}/{}/messages/@original",
-        interaction.token
-    );
-    let edited = control
-        .wait_for_record(since, WAIT, |r| {
-            r.kind == "rest" && r.method == "PATCH" && r.path == edit_path
-        })
-        .await
-        .unwrap_or_else(|| panic!("the deferred response was never edited\n{}", worker.logs()));
+    let edited = original_edit(&control, since, &interaction.token, &worker).await;
     assert_eq!(edited.status, 200, "{edited:?}");
     assert_eq!(edited.body["allowed_mentions"], no_pings, "{edited:?}");
     drop(worker);
@@ -400,7 +390,6 @@ async fn a_slow_slash_command_is_deferred_within_3_s_and_answered_afterwards() {
     let cluster = Cluster::start(fast_identify()).await;
     let (gateway, worker, guild) = bot(&cluster, "slow-slash").await;
     let control = cluster.sim.control();
-    let bot_id = swarmcord_sim::DiscordConfig::default().bot_id;
     // /ping's REST round trip (GET /users/@me) takes 6 s: longer than Discord's deadline,
     // shorter than twilight's 10 s timeout.
     control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
@@ -431,16 +420,7 @@ async fn a_slow_slash_command_is_deferred_within_3_s_and_answered_afterwards() {
         deferred_after < Duration::from_secs(3),
         "deferred {deferred_after:?} after the interaction was created"
     );
-    let edit_path = format!(
-        "/webhooks/{bot_id}/{}/messages/@original",
-        interaction.token
-    );
-    let edited = control
-        .wait_for_record(since, WAIT, |r| {
-            r.kind == "rest" && r.method == "PATCH" && r.path == edit_path
-        })
-        .await
-        .unwrap_or_else(|| panic!("the deferred response was never edited\n{}", worker.logs()));
+    let edited = original_edit(&control, since, &interaction.token, &worker).await;
     let answered_after = created.elapsed();
     assert_eq!(edited.status, 200, "{edited:?}");
     assert!(
@@ -489,45 +469,6 @@ fn raise_bot(control: &Control, guild: &swarmcord_sim::discord::control::Created
         .expect("bot role");
 }
 
-/// The bot's reply to a new message `content` by `user`: its stored message id and the body.
-async fn ask(
-    cluster: &Cluster,
-    channel: u64,
-    user: u64,
-    content: &str,
-) -> (u64, serde_json::Value) {
-    let control = cluster.sim.control();
-    let (posted, since) = post(&control, channel, user, content);
-    let path = format!("/channels/{channel}/messages");
-    let record = control
-        .wait_for_record(since, WAIT, |r| {
-            r.kind == "rest"
-                && r.method == "POST"
-                && r.path == path
-                && r.body["message_reference"]["message_id"].as_str()
-                    == Some(posted.to_string().as_str())
-        })
-        .await
-        .unwrap_or_else(|| panic!("no reply to {content:?}"));
-    assert_eq!(record.status, 200, "{record:?}");
-    let bot_id = swarmcord_sim::DiscordConfig::default().bot_id;
-    let id = cluster
-        .sim
-        .shared()
-        .world()
-        .messages
-        .values()
-        .find(|m| {
-            m.author_id == bot_id
-                && m.reference
-                    .as_ref()
-                    .is_some_and(|r| r["message_id"].as_str() == Some(posted.to_string().as_str()))
-        })
-        .map(|m| m.id)
-        .expect("the reply is stored");
-    (id, record.body)
-}
-
 /// Issue 11, item 5: a moderator who loses the permission while the question is open is
 /// refused at confirmation, by `yes` and by the button; nobody is kicked.
 #[tokio::test]
@@ -569,28 +510,14 @@ async fn a_moderator_who_lost_the_permission_cannot_confirm_a_kick() {
     set_roles(&[guild.moderator_role]);
     let (message, question) =
         ask(&cluster, channel, moderator, &format!("!kick <@{target}>")).await;
-    let button = question["components"][0]["components"][0]["custom_id"]
-        .as_str()
-        .expect("a Kick button")
-        .to_owned();
+    let button = buttons(&question)
+        .into_iter()
+        .next()
+        .expect("a Kick button");
     set_roles(&[]);
     let since = control.log_len();
-    let clicked = control
-        .use_component(&swarmcord_sim::discord::control::ComponentSpec {
-            message_id: message,
-            user_id: moderator,
-            custom_id: button,
-            values: Vec::new(),
-        })
-        .expect("the click is accepted");
-    let path = format!("/interactions/{}/{}/callback", clicked.id, clicked.token);
-    let answer = control
-        .wait_for_record(since, WAIT, |r| {
-            r.kind == "rest" && r.path.starts_with(&path)
-        })
-        .await
-        .unwrap_or_else(|| panic!("no answer to the click\n{}", worker.logs()));
-    assert_eq!(answer.body["data"]["content"], refusal, "{answer:?}");
+    let answer = click(&control, message, moderator, &button).await;
+    assert_eq!(answer["data"]["content"], refusal, "{answer}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(called(&control, since, "DELETE", &kick), 0);
     assert!(
@@ -687,21 +614,7 @@ async fn interaction_tokens_never_reach_the_logs_even_at_trace_level() {
         });
         let since = control.log_len();
         let interaction = slash_ping(&control, &guild);
-        let bot_id = swarmcord_sim::DiscordConfig::default().bot_id;
-        let edit_path = format!(
-            "/webhooks/{bot_id}/{}/messages/@original",
-            interaction.token
-        );
-        assert!(
-            control
-                .wait_for_record(since, WAIT, |r| r.kind == "rest"
-                    && r.method == "PATCH"
-                    && r.path == edit_path)
-                .await
-                .is_some(),
-            "no answer\n{}",
-            worker.logs()
-        );
+        original_edit(&control, since, &interaction.token, &worker).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let logs = worker.logs();
         let leaks: Vec<&str> = logs

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::Cluster;
 use serde_json::json;
-use support::{WAIT, Worker, fast_identify, say};
+use support::{WAIT, Worker, fast_identify, original_edit, say};
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{Control, MessageSpec};
 use swarmcord_testkit::{mongo_url, unique_name};
@@ -584,7 +584,6 @@ async fn slow_ping_is_deferred_then_edited(
     owner: u64,
     worker: &Worker,
 ) {
-    let bot_id = DiscordConfig::default().bot_id;
     // A slow command: Discord takes 2.5 s to answer the REST round trip of /ping.
     control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
         rest_delays: Some(vec![swarmcord_sim::discord::RestDelay {
@@ -603,16 +602,7 @@ async fn slow_ping_is_deferred_then_edited(
         took < Duration::from_millis(2500),
         "deferred {took:?} after the interaction was created"
     );
-    let edit_path = format!(
-        "/webhooks/{bot_id}/{}/messages/@original",
-        interaction.token
-    );
-    let edited = control
-        .wait_for_record(since, WAIT, |r| {
-            r.kind == "rest" && r.method == "PATCH" && r.path == edit_path
-        })
-        .await
-        .unwrap_or_else(|| panic!("the deferred response was never edited\n{}", worker.logs()));
+    let edited = original_edit(control, since, &interaction.token, worker).await;
     assert_eq!(edited.status, 200, "{edited:?}");
     let round_trip: u64 = edited.body["content"]
         .as_str()

@@ -174,6 +174,24 @@ pub async fn ask(
     (id, record.body)
 }
 
+/// The bot's edit of an interaction's original response (its answer after a deferral); panics
+/// with the worker's logs when none arrives within [`WAIT`].
+pub async fn original_edit(
+    control: &Control,
+    since: u64,
+    token: &str,
+    worker: &Worker,
+) -> swarmcord_sim::Record {
+    let bot_id = DiscordConfig::default().bot_id;
+    let path = format!("/webhooks/{bot_id}/{token}/messages/@original");
+    control
+        .wait_for_record(since, WAIT, |r| {
+            r.kind == "rest" && r.method == "PATCH" && r.path == path
+        })
+        .await
+        .unwrap_or_else(|| panic!("the deferred response was never edited\n{}", worker.logs()))
+}
+
 /// The `custom_id`s of the buttons of a message body, in order.
 pub fn buttons(body: &serde_json::Value) -> Vec<String> {
     body["components"][0]["components"]
