@@ -34,6 +34,23 @@ pub(super) fn visible_channel(
     Ok(perms)
 }
 
+/// 10008 unless `message_id` is a message in `channel_id`.
+pub(super) fn message_in_channel(
+    world: &World,
+    channel_id: u64,
+    message_id: u64,
+) -> Result<(), ApiError> {
+    let in_channel = world
+        .messages
+        .get(&message_id)
+        .is_some_and(|m| m.channel_id == channel_id);
+    if in_channel {
+        Ok(())
+    } else {
+        Err(ApiError::unknown_message())
+    }
+}
+
 /// `GET /channels/{channel_id}`.
 pub(super) fn get_channel(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let channel_id = ctx.id("channel_id")?;

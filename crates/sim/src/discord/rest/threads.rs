@@ -3,11 +3,13 @@
 //! `THREAD_CREATE`, `THREAD_MEMBER_UPDATE` and `THREAD_MEMBERS_UPDATE` as Discord sends them.
 //! Posting into a thread uses the message routes with the thread's id as channel.
 
+use std::sync::MutexGuard;
+
 use serde_json::{Value, json};
 
 use super::Ctx;
 use super::error::{ApiError, Dispatch, FormErrors, Reply, bad_length_error};
-use super::messages::visible_channel;
+use super::messages::{message_in_channel, visible_channel};
 use crate::discord::world::{
     Channel, ChannelKind, PERM_ADMINISTRATOR, PERM_MANAGE_THREADS, Thread, World,
 };
@@ -118,6 +120,14 @@ fn visible_thread(world: &World, bot_id: u64, thread_id: u64) -> Result<(u64, u6
     }
 }
 
+fn thread_ref(world: &World, thread_id: u64) -> Result<&Thread, ApiError> {
+    world
+        .channels
+        .get(&thread_id)
+        .and_then(|c| c.thread.as_ref())
+        .ok_or_else(ApiError::unknown_channel)
+}
+
 fn thread_state(world: &mut World, thread_id: u64) -> Result<&mut Thread, ApiError> {
     world
         .channels
@@ -176,13 +186,7 @@ pub(super) fn start_from_message(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     if perms & CREATE_PUBLIC_THREADS == 0 {
         return Err(ApiError::missing_permissions());
     }
-    let in_channel = world
-        .messages
-        .get(&message_id)
-        .is_some_and(|m| m.channel_id == channel_id);
-    if !in_channel {
-        return Err(ApiError::unknown_message());
-    }
+    message_in_channel(&world, channel_id, message_id)?;
     if world.channels.contains_key(&message_id) {
         return Err(ApiError::thread_exists());
     }
@@ -290,33 +294,35 @@ fn set_member(
     Ok(Reply::no_content().dispatches(dispatches))
 }
 
-/// `PUT /channels/{id}/thread-members/@me`: 204 (10003 / 50001 / 50024).
-pub(super) fn join(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+/// The locked world, `(guild_id, thread_id)` and the bot's permissions in the thread.
+type MembersRoute<'c> = (MutexGuard<'c, World>, (u64, u64), u64);
+
+/// A `thread-members` route's thread (10003 / 50001 / 50024).
+fn members_route<'c>(ctx: &'c Ctx<'_>) -> Result<MembersRoute<'c>, ApiError> {
     let thread_id = ctx.id("channel_id")?;
-    let bot_id = ctx.bot_id();
-    let mut world = ctx.shared.world();
-    let (guild_id, _) = visible_thread(&world, bot_id, thread_id)?;
-    set_member(ctx, &mut world, (guild_id, thread_id), bot_id, true)
+    let world = ctx.shared.world();
+    let (guild_id, perms) = visible_thread(&world, ctx.bot_id(), thread_id)?;
+    Ok((world, (guild_id, thread_id), perms))
+}
+
+/// `PUT /channels/{id}/thread-members/@me`: 204.
+pub(super) fn join(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let (mut world, ids, _) = members_route(ctx)?;
+    set_member(ctx, &mut world, ids, ctx.bot_id(), true)
 }
 
 /// `DELETE /channels/{id}/thread-members/@me`: 204, also when the bot was not a member.
 pub(super) fn leave(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let thread_id = ctx.id("channel_id")?;
-    let bot_id = ctx.bot_id();
-    let mut world = ctx.shared.world();
-    let (guild_id, _) = visible_thread(&world, bot_id, thread_id)?;
-    set_member(ctx, &mut world, (guild_id, thread_id), bot_id, false)
+    let (mut world, ids, _) = members_route(ctx)?;
+    set_member(ctx, &mut world, ids, ctx.bot_id(), false)
 }
 
 /// `PUT /channels/{id}/thread-members/{uid}`: `SEND_MESSAGES_IN_THREADS` (and, in a private
 /// thread that is not `invitable`, `MANAGE_THREADS`) or 50013; 10007 if the user is not in the
 /// guild.
 pub(super) fn add_member(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let thread_id = ctx.id("channel_id")?;
     let user_id = ctx.id("user_id")?;
-    let bot_id = ctx.bot_id();
-    let mut world = ctx.shared.world();
-    let (guild_id, perms) = visible_thread(&world, bot_id, thread_id)?;
+    let (mut world, (guild_id, thread_id), perms) = members_route(ctx)?;
     let closed = world
         .channels
         .get(&thread_id)
@@ -339,11 +345,9 @@ pub(super) fn add_member(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 /// `DELETE /channels/{id}/thread-members/{uid}`: `MANAGE_THREADS`, or the owner of a private
 /// thread (50013); 10007 if the user is not a member.
 pub(super) fn remove_member(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let thread_id = ctx.id("channel_id")?;
     let user_id = ctx.id("user_id")?;
     let bot_id = ctx.bot_id();
-    let mut world = ctx.shared.world();
-    let (guild_id, perms) = visible_thread(&world, bot_id, thread_id)?;
+    let (mut world, (guild_id, thread_id), perms) = members_route(ctx)?;
     let channel = world.channels.get(&thread_id);
     let owns_private = channel.is_some_and(|c| {
         c.kind == ChannelKind::PrivateThread
@@ -379,15 +383,9 @@ fn member_entry(
 
 /// `GET /channels/{id}/thread-members/{uid}?with_member=`: 10007 if not a member.
 pub(super) fn get_member(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let thread_id = ctx.id("channel_id")?;
     let user_id = ctx.id("user_id")?;
-    let world = ctx.shared.world();
-    let (guild_id, _) = visible_thread(&world, ctx.bot_id(), thread_id)?;
-    let thread = world
-        .channels
-        .get(&thread_id)
-        .and_then(|c| c.thread.as_ref())
-        .ok_or_else(ApiError::unknown_channel)?;
+    let (world, (guild_id, thread_id), _) = members_route(ctx)?;
+    let thread = thread_ref(&world, thread_id)?;
     let with_member = ctx.query_flag("with_member");
     member_entry(&world, guild_id, thread, (thread_id, user_id), with_member)
         .map(Reply::json)
@@ -397,17 +395,11 @@ pub(super) fn get_member(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 /// `GET /channels/{id}/thread-members?with_member=&after=&limit=1..100` (default 100): by
 /// user id.
 pub(super) fn list_members(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let thread_id = ctx.id("channel_id")?;
     let limit = usize::try_from(ctx.query_int("limit", 1, 100, 100)?).unwrap_or(100);
     let after = ctx.query_id("after")?.unwrap_or(0);
     let with_member = ctx.query_flag("with_member");
-    let world = ctx.shared.world();
-    let (guild_id, _) = visible_thread(&world, ctx.bot_id(), thread_id)?;
-    let thread = world
-        .channels
-        .get(&thread_id)
-        .and_then(|c| c.thread.as_ref())
-        .ok_or_else(ApiError::unknown_channel)?;
+    let (world, (guild_id, thread_id), _) = members_route(ctx)?;
+    let thread = thread_ref(&world, thread_id)?;
     let list: Vec<Value> = thread
         .members
         .keys()
