@@ -1122,9 +1122,8 @@ async fn next_dispatch(shard: &mut Shard) -> Event {
     }
 }
 
-#[tokio::test]
-async fn rest_changes_are_dispatched_on_the_gateway() {
-    let sim = sim(DiscordConfig::default()).await;
+/// A twilight shard connected to the simulator, past READY.
+async fn ready_shard(sim: &DiscordSim) -> Shard {
     let intents = Intents::GUILDS
         | Intents::GUILD_MEMBERS
         | Intents::GUILD_MODERATION
@@ -1136,9 +1135,15 @@ async fn rest_changes_are_dispatched_on_the_gateway() {
     let mut shard = Shard::with_config(ShardId::ONE, config);
     loop {
         if matches!(next_event(&mut shard).await, Event::Ready(_)) {
-            break;
+            return shard;
         }
     }
+}
+
+#[tokio::test]
+async fn rest_changes_are_dispatched_on_the_gateway() {
+    let sim = sim(DiscordConfig::default()).await;
+    let mut shard = ready_shard(&sim).await;
     let g = guild(&sim, None);
     let http = client(&sim);
     let ch = channel(g.text_channels[0]);
@@ -1261,4 +1266,128 @@ async fn enforce_nonce_makes_a_retried_send_return_the_first_message() {
     .await;
     assert_eq!(too_long.status, 400);
     assert_eq!(sim.control().log(since, Some("rest")).len(), 4);
+}
+
+#[tokio::test]
+async fn threads_work_with_twilight_and_are_dispatched_on_the_gateway() {
+    use twilight_model::channel::ChannelType;
+    use twilight_model::channel::thread::AutoArchiveDuration;
+
+    let sim = sim(DiscordConfig::default()).await;
+    let mut shard = ready_shard(&sim).await;
+    let g = guild(&sim, None);
+    let http = client(&sim);
+    let ch = channel(g.text_channels[0]);
+    let bot = http
+        .current_user()
+        .await
+        .expect("me")
+        .model()
+        .await
+        .expect("model")
+        .id;
+    let sent = http
+        .create_message(ch)
+        .content("start here")
+        .await
+        .expect("create")
+        .model()
+        .await
+        .expect("model");
+    let _ = next_dispatch(&mut shard).await; // MESSAGE_CREATE
+
+    let thread = http
+        .create_thread_from_message(ch, sent.id, "talk")
+        .auto_archive_duration(AutoArchiveDuration::Day)
+        .await
+        .expect("thread from message")
+        .model()
+        .await
+        .expect("channel model");
+    assert_eq!(thread.id.get(), sent.id.get());
+    assert_eq!(thread.kind, ChannelType::PublicThread);
+    assert_eq!(thread.parent_id, Some(ch));
+    let meta = thread.thread_metadata.expect("thread_metadata");
+    assert_eq!(meta.auto_archive_duration, AutoArchiveDuration::Day);
+    match next_dispatch(&mut shard).await {
+        Event::ThreadCreate(t) => {
+            assert_eq!((t.id, t.kind), (thread.id, ChannelType::PublicThread));
+            assert_eq!(t.newly_created, Some(true));
+        }
+        other => panic!("expected THREAD_CREATE, got {other:?}"),
+    }
+
+    let private = http
+        .create_thread(ch, "quiet", ChannelType::PrivateThread)
+        .invitable(true)
+        .await
+        .expect("private thread")
+        .model()
+        .await
+        .expect("model");
+    assert_eq!(private.kind, ChannelType::PrivateThread);
+    let _ = next_dispatch(&mut shard).await; // THREAD_CREATE
+
+    let in_thread = http
+        .create_message(thread.id)
+        .content("inside")
+        .await
+        .expect("post in thread")
+        .model()
+        .await
+        .expect("model");
+    assert_eq!(in_thread.channel_id, thread.id);
+    let _ = next_dispatch(&mut shard).await; // MESSAGE_CREATE
+
+    http.add_thread_member(thread.id, user(g.members[0]))
+        .await
+        .expect("add member");
+    match next_dispatch(&mut shard).await {
+        Event::ThreadMembersUpdate(u) => {
+            assert_eq!(
+                (u.id, u.guild_id, u.member_count),
+                (thread.id, guild_id(&g), 2)
+            );
+            let added = &u.added_members[0];
+            let member = added.member.as_ref().expect("guild member");
+            assert_eq!(member.user.id.get(), g.members[0]);
+        }
+        other => panic!("expected THREAD_MEMBERS_UPDATE, got {other:?}"),
+    }
+    let members = http
+        .thread_members(thread.id)
+        .await
+        .expect("list")
+        .model()
+        .await
+        .expect("thread member models");
+    assert_eq!(members.len(), 2);
+    let one = http
+        .thread_member(thread.id, user(g.members[0]))
+        .await
+        .expect("get")
+        .model()
+        .await
+        .expect("model");
+    assert_eq!(one.user_id.map(Id::get), Some(g.members[0]));
+
+    http.leave_thread(thread.id).await.expect("leave");
+    match next_dispatch(&mut shard).await {
+        Event::ThreadMembersUpdate(u) => assert_eq!(u.removed_member_ids, vec![bot]),
+        other => panic!("expected THREAD_MEMBERS_UPDATE, got {other:?}"),
+    }
+    http.join_thread(thread.id).await.expect("join");
+    match next_dispatch(&mut shard).await {
+        Event::ThreadMemberUpdate(u) => {
+            assert_eq!((u.member.user_id, u.guild_id), (Some(bot), guild_id(&g)));
+        }
+        other => panic!("expected THREAD_MEMBER_UPDATE, got {other:?}"),
+    }
+    match next_dispatch(&mut shard).await {
+        Event::ThreadMembersUpdate(u) => assert_eq!(u.member_count, 2),
+        other => panic!("expected THREAD_MEMBERS_UPDATE, got {other:?}"),
+    }
+    http.remove_thread_member(thread.id, user(g.members[0]))
+        .await
+        .expect_err("removing another member needs MANAGE_THREADS");
 }

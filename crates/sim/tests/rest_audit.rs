@@ -1,5 +1,5 @@
 //! Issue #13 item 6: REST routes a typical bot uses that the simulator lacked or got wrong —
-//! bulk delete, reactions, roles, member edits and the `X-Audit-Log-Reason` limit — checked
+//! bulk delete, reactions, roles, member edits, threads and the `X-Audit-Log-Reason` limit — checked
 //! against Discord's documented statuses, bodies and error codes with raw HTTP requests.
 
 use serde_json::{Value, json};
@@ -14,6 +14,11 @@ const MANAGE_NICKNAMES: u64 = 1 << 27;
 const MODERATE_MEMBERS: u64 = 1 << 40;
 const MUTE_MEMBERS: u64 = 1 << 22;
 const MOVE_MEMBERS: u64 = 1 << 24;
+const MANAGE_THREADS: u64 = 1 << 34;
+const CREATE_PUBLIC_THREADS: u64 = 1 << 35;
+const CREATE_PRIVATE_THREADS: u64 = 1 << 36;
+const SEND_MESSAGES_IN_THREADS: u64 = 1 << 38;
+const SEND_MESSAGES: u64 = 1 << 11;
 
 async fn sim() -> DiscordSim {
     DiscordSim::start(DiscordConfig::default())
@@ -24,12 +29,17 @@ async fn sim() -> DiscordSim {
 /// A guild whose `@everyone` has the default permissions plus `extra` (the bot's highest role,
 /// "Moderator", sits at position 1 above plain members).
 fn guild(sim: &DiscordSim, extra: u64) -> CreatedGuild {
+    guild_with_everyone(sim, DEFAULT_EVERYONE_PERMISSIONS | extra)
+}
+
+/// [`guild`] with exactly `everyone` for `@everyone`.
+fn guild_with_everyone(sim: &DiscordSim, everyone: u64) -> CreatedGuild {
     sim.control().create_guild(&GuildSpec {
         name: "audit".to_owned(),
         members: 2,
         text_channels: 1,
         voice_channels: 1,
-        everyone_permissions: Some(DEFAULT_EVERYONE_PERMISSIONS | extra),
+        everyone_permissions: Some(everyone),
         announce: false,
         ..GuildSpec::default()
     })
@@ -520,6 +530,348 @@ async fn channels_are_edited_deleted_and_overwritten() {
         &sim,
         "DELETE",
         &format!("/channels/{}", plain.text_channels[0]),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_u64()), (403, Some(50013)));
+}
+
+/// `POST …/threads` with `body`: status and body.
+async fn start_thread(sim: &DiscordSim, channel: u64, body: Value) -> (u16, Value) {
+    call(
+        sim,
+        "POST",
+        &format!("/channels/{channel}/threads"),
+        Some(body),
+        None,
+    )
+    .await
+}
+
+/// The `errors.{field}` code of a 50035 answer.
+fn form_code<'a>(body: &'a Value, field: &str) -> Option<&'a str> {
+    body["errors"][field]["_errors"][0]["code"].as_str()
+}
+
+#[tokio::test]
+async fn threads_start_from_a_message_or_without_one() {
+    let sim = sim().await;
+    let g = guild(&sim, 0);
+    let channel = g.text_channels[0];
+    let message = post(&sim, channel, g.members[0]);
+    let from_message = format!("/channels/{channel}/messages/{message}/threads");
+
+    let (status, thread) = call(
+        &sim,
+        "POST",
+        &from_message,
+        Some(json!({"name": "talk", "auto_archive_duration": 1440})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(thread["id"], message.to_string(), "the message's id");
+    assert_eq!(thread["type"], 11);
+    assert_eq!(thread["parent_id"], channel.to_string());
+    assert_eq!(thread["owner_id"], sim.shared().world().bot.id.to_string());
+    assert_eq!(thread["thread_metadata"]["auto_archive_duration"], 1440);
+    assert_eq!(thread["thread_metadata"]["archived"], false);
+    assert_eq!(
+        (
+            thread["member_count"].as_u64(),
+            thread["message_count"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    let (_, shown) = call(
+        &sim,
+        "GET",
+        &format!("/channels/{channel}/messages/{message}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        shown["thread"]["id"],
+        message.to_string(),
+        "the message gets `thread`"
+    );
+    assert_eq!(
+        shown["flags"].as_u64().map(|f| f & 32),
+        Some(32),
+        "HAS_THREAD"
+    );
+    let (status, body) = call(
+        &sim,
+        "POST",
+        &from_message,
+        Some(json!({"name": "again"})),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_u64()), (400, Some(160_004)));
+    let (status, body) = call(
+        &sim,
+        "POST",
+        &format!("/channels/{message}/messages/{message}/threads"),
+        Some(json!({"name": "nested"})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (400, Some(50024)),
+        "no thread in a thread"
+    );
+
+    let (status, private) = start_thread(&sim, channel, json!({"name": "quiet", "type": 12})).await;
+    assert_eq!((status, private["type"].as_u64()), (201, Some(12)));
+    assert_eq!(private["thread_metadata"]["invitable"], true);
+    assert_eq!(private["thread_metadata"]["auto_archive_duration"], 4320);
+
+    // Validation: 50035 per field, 50024 for announcement threads and non-text parents.
+    let (status, body) = start_thread(&sim, channel, json!({"name": "", "type": 11})).await;
+    assert_eq!(
+        (status, form_code(&body, "name")),
+        (400, Some("BASE_TYPE_BAD_LENGTH"))
+    );
+    let long = "x".repeat(101);
+    let (_, body) = start_thread(&sim, channel, json!({"name": long, "type": 11})).await;
+    assert_eq!(form_code(&body, "name"), Some("BASE_TYPE_BAD_LENGTH"));
+    let (_, body) = start_thread(
+        &sim,
+        channel,
+        json!({"name": "a", "type": 11, "auto_archive_duration": 30}),
+    )
+    .await;
+    assert_eq!(
+        form_code(&body, "auto_archive_duration"),
+        Some("BASE_TYPE_CHOICES")
+    );
+    let (_, body) = start_thread(&sim, channel, json!({"name": "a"})).await;
+    assert_eq!(form_code(&body, "type"), Some("BASE_TYPE_REQUIRED"));
+    let (_, body) = start_thread(&sim, channel, json!({"name": "a", "type": 0})).await;
+    assert_eq!(form_code(&body, "type"), Some("BASE_TYPE_CHOICES"));
+    let (status, body) = start_thread(&sim, channel, json!({"name": "a", "type": 10})).await;
+    assert_eq!((status, body["code"].as_u64()), (400, Some(50024)));
+    let (status, body) =
+        start_thread(&sim, g.voice_channels[0], json!({"name": "a", "type": 11})).await;
+    assert_eq!((status, body["code"].as_u64()), (400, Some(50024)));
+    let (status, body) = start_thread(&sim, 1, json!({"name": "a", "type": 11})).await;
+    assert_eq!((status, body["code"].as_u64()), (404, Some(10003)));
+
+    // Create Public / Private Threads are checked separately.
+    let no_public =
+        guild_with_everyone(&sim, DEFAULT_EVERYONE_PERMISSIONS & !CREATE_PUBLIC_THREADS);
+    let ch = no_public.text_channels[0];
+    let msg = post(&sim, ch, no_public.members[0]);
+    let (status, body) = call(
+        &sim,
+        "POST",
+        &format!("/channels/{ch}/messages/{msg}/threads"),
+        Some(json!({"name": "t"})),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_u64()), (403, Some(50013)));
+    let (status, _) = start_thread(&sim, ch, json!({"name": "t", "type": 11})).await;
+    assert_eq!(status, 403);
+    let (status, _) = start_thread(&sim, ch, json!({"name": "t", "type": 12})).await;
+    assert_eq!(
+        status, 201,
+        "private threads need only CREATE_PRIVATE_THREADS"
+    );
+    let no_private =
+        guild_with_everyone(&sim, DEFAULT_EVERYONE_PERMISSIONS & !CREATE_PRIVATE_THREADS);
+    let (status, body) = start_thread(
+        &sim,
+        no_private.text_channels[0],
+        json!({"name": "t", "type": 12}),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_u64()), (403, Some(50013)));
+}
+
+#[tokio::test]
+async fn messages_are_posted_into_threads_with_send_messages_in_threads() {
+    let sim = sim().await;
+    // Locked for plain messages, open in threads.
+    let g = guild_with_everyone(&sim, DEFAULT_EVERYONE_PERMISSIONS & !SEND_MESSAGES);
+    let channel = g.text_channels[0];
+    let (_, thread) = start_thread(&sim, channel, json!({"name": "t", "type": 11})).await;
+    let thread_id = thread["id"].as_str().expect("id").to_owned();
+    let say = json!({"content": "in the thread"});
+    let (status, sent) = call(
+        &sim,
+        "POST",
+        &format!("/channels/{thread_id}/messages"),
+        Some(say.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, sent["channel_id"].as_str()),
+        (200, Some(thread_id.as_str()))
+    );
+    let (status, _) = call(
+        &sim,
+        "POST",
+        &format!("/channels/{channel}/messages"),
+        Some(say.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "the parent still needs SEND_MESSAGES");
+    let (_, listed) = call(
+        &sim,
+        "GET",
+        &format!("/channels/{thread_id}/messages"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(listed[0]["id"], sent["id"]);
+    let (_, shown) = call(&sim, "GET", &format!("/channels/{thread_id}"), None, None).await;
+    assert_eq!(
+        (
+            shown["message_count"].as_u64(),
+            shown["total_message_sent"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(shown["last_message_id"], sent["id"]);
+
+    let g = guild_with_everyone(
+        &sim,
+        DEFAULT_EVERYONE_PERMISSIONS & !SEND_MESSAGES_IN_THREADS,
+    );
+    let (_, thread) =
+        start_thread(&sim, g.text_channels[0], json!({"name": "t", "type": 11})).await;
+    let thread_id = thread["id"].as_str().expect("id");
+    let (status, body) = call(
+        &sim,
+        "POST",
+        &format!("/channels/{thread_id}/messages"),
+        Some(say),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_u64()), (403, Some(50013)));
+}
+
+#[tokio::test]
+async fn thread_members_join_leave_are_added_removed_and_listed() {
+    let sim = sim().await;
+    let g = guild(&sim, 0);
+    let bot = sim.shared().world().bot.id.to_string();
+    let user = g.members[0];
+    let (status, body) = call(
+        &sim,
+        "PUT",
+        &format!("/channels/{}/thread-members/@me", g.text_channels[0]),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (400, Some(50024)),
+        "not a thread"
+    );
+    let (status, body) = call(&sim, "PUT", "/channels/1/thread-members/@me", None, None).await;
+    assert_eq!((status, body["code"].as_u64()), (404, Some(10003)));
+
+    let (_, thread) =
+        start_thread(&sim, g.text_channels[0], json!({"name": "t", "type": 11})).await;
+    let members = format!(
+        "/channels/{}/thread-members",
+        thread["id"].as_str().expect("id")
+    );
+    let (status, list) = call(&sim, "GET", &members, None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        list.as_array()
+            .map(|l| l.iter().map(|m| m["user_id"].clone()).collect::<Vec<_>>()),
+        Some(vec![json!(bot)]),
+        "the creator is a member"
+    );
+    assert!(list[0]["join_timestamp"].is_string() && list[0]["flags"] == 0);
+    let me = format!("{members}/@me");
+    assert_eq!(call(&sim, "DELETE", &me, None, None).await.0, 204);
+    assert_eq!(call(&sim, "GET", &members, None, None).await.1, json!([]));
+    assert_eq!(
+        call(&sim, "DELETE", &me, None, None).await.0,
+        204,
+        "leaving twice is fine"
+    );
+    assert_eq!(call(&sim, "PUT", &me, None, None).await.0, 204);
+
+    let other = format!("{members}/{user}");
+    assert_eq!(call(&sim, "PUT", &other, None, None).await.0, 204);
+    let (status, got) = call(
+        &sim,
+        "GET",
+        &format!("{other}?with_member=true"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, got["user_id"].as_str()),
+        (200, Some(user.to_string().as_str()))
+    );
+    assert_eq!(got["member"]["user"]["id"], user.to_string());
+    let (_, page) = call(&sim, "GET", &format!("{members}?limit=1"), None, None).await;
+    assert_eq!(page.as_array().map(Vec::len), Some(1));
+    let (_, shown) = call(
+        &sim,
+        "GET",
+        &format!("/channels/{}", thread["id"].as_str().expect("id")),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(shown["member_count"], 2);
+    let (status, body) = call(&sim, "PUT", &format!("{members}/12345"), None, None).await;
+    assert_eq!(
+        (status, body["code"].as_u64()),
+        (404, Some(10007)),
+        "not in the guild"
+    );
+
+    // Removing someone else needs MANAGE_THREADS.
+    let (status, body) = call(&sim, "DELETE", &other, None, None).await;
+    assert_eq!((status, body["code"].as_u64()), (403, Some(50013)));
+    let m = guild(&sim, MANAGE_THREADS);
+    let (_, thread) =
+        start_thread(&sim, m.text_channels[0], json!({"name": "t", "type": 11})).await;
+    let other = format!(
+        "/channels/{}/thread-members/{}",
+        thread["id"].as_str().expect("id"),
+        m.members[0]
+    );
+    assert_eq!(call(&sim, "PUT", &other, None, None).await.0, 204);
+    assert_eq!(call(&sim, "DELETE", &other, None, None).await.0, 204);
+    let (status, body) = call(&sim, "GET", &other, None, None).await;
+    assert_eq!((status, body["code"].as_u64()), (404, Some(10007)));
+    let (status, body) = call(&sim, "DELETE", &other, None, None).await;
+    assert_eq!((status, body["code"].as_u64()), (404, Some(10007)));
+
+    // A private thread that is not invitable: only moderators add members.
+    let (_, closed) = start_thread(
+        &sim,
+        g.text_channels[0],
+        json!({"name": "p", "type": 12, "invitable": false}),
+    )
+    .await;
+    let (status, body) = call(
+        &sim,
+        "PUT",
+        &format!(
+            "/channels/{}/thread-members/{user}",
+            closed["id"].as_str().expect("id")
+        ),
         None,
         None,
     )

@@ -1006,6 +1006,7 @@ fn guild_channel(
         overwrites: Vec::new(),
         recipients: Vec::new(),
         last_message_id: None,
+        thread: None,
     }
 }
 

@@ -14,6 +14,10 @@ use crate::util::iso_from_unix_ms;
 
 /// Discord's `ADMINISTRATOR` permission bit.
 pub const PERM_ADMINISTRATOR: u64 = 1 << 3;
+/// `VIEW_CHANNEL`.
+pub const PERM_VIEW_CHANNEL: u64 = 1 << 10;
+/// `MANAGE_THREADS`.
+pub const PERM_MANAGE_THREADS: u64 = 1 << 34;
 /// The permissions `@everyone` gets in a new simulated guild, as in a new Discord server:
 /// Create Invite, Add Reactions, Video, View Channels, Send Messages, Embed Links, Attach Files,
 /// Read Message History, Use External Emojis, Connect, Speak, Use Voice Activity, Change
@@ -116,6 +120,12 @@ pub enum ChannelKind {
     Voice,
     /// `GUILD_CATEGORY` (4).
     Category,
+    /// `ANNOUNCEMENT_THREAD` (10).
+    AnnouncementThread,
+    /// `PUBLIC_THREAD` (11).
+    PublicThread,
+    /// `PRIVATE_THREAD` (12).
+    PrivateThread,
 }
 
 impl ChannelKind {
@@ -126,6 +136,9 @@ impl ChannelKind {
             Self::Dm => 1,
             Self::Voice => 2,
             Self::Category => 4,
+            Self::AnnouncementThread => 10,
+            Self::PublicThread => 11,
+            Self::PrivateThread => 12,
         }
     }
 
@@ -136,6 +149,9 @@ impl ChannelKind {
             1 => Some(Self::Dm),
             2 => Some(Self::Voice),
             4 => Some(Self::Category),
+            10 => Some(Self::AnnouncementThread),
+            11 => Some(Self::PublicThread),
+            12 => Some(Self::PrivateThread),
             _ => None,
         }
     }
@@ -175,6 +191,60 @@ pub struct Channel {
     pub recipients: Vec<u64>,
     /// Id of the last message sent.
     pub last_message_id: Option<u64>,
+    /// Thread state (thread channels only).
+    pub thread: Option<Thread>,
+}
+
+/// What a thread channel has beyond a channel: its creator, metadata and members.
+#[derive(Debug, Clone, Default)]
+pub struct Thread {
+    /// The user who started it.
+    pub owner_id: u64,
+    /// Minutes of inactivity before it archives (60, 1440, 4320 or 10080).
+    pub auto_archive_duration: u64,
+    /// Whether non-moderators can add other members (private threads).
+    pub invitable: bool,
+    /// When it was created (Unix ms).
+    pub created_ms: u64,
+    /// Messages currently in it.
+    pub message_count: u64,
+    /// Messages ever sent in it.
+    pub total_message_sent: u64,
+    /// Members: user id → when they joined (Unix ms).
+    pub members: BTreeMap<u64, u64>,
+}
+
+impl Thread {
+    /// The documented thread member object of `user_id`, if a member.
+    pub fn member_json(&self, thread_id: u64, user_id: u64) -> Option<Value> {
+        self.members.get(&user_id).map(|joined| {
+            json!({
+                "id": thread_id.to_string(),
+                "user_id": user_id.to_string(),
+                "join_timestamp": iso_from_unix_ms(*joined),
+                "flags": 0,
+            })
+        })
+    }
+
+    fn add_fields(&self, v: &mut Value, kind: ChannelKind) {
+        v["owner_id"] = json!(self.owner_id.to_string());
+        v["message_count"] = json!(self.message_count);
+        v["total_message_sent"] = json!(self.total_message_sent);
+        v["member_count"] = json!(self.members.len().min(50));
+        v["rate_limit_per_user"] = json!(0);
+        let mut meta = json!({
+            "archived": false,
+            "auto_archive_duration": self.auto_archive_duration,
+            "archive_timestamp": iso_from_unix_ms(self.created_ms),
+            "locked": false,
+            "create_timestamp": iso_from_unix_ms(self.created_ms),
+        });
+        if kind == ChannelKind::PrivateThread {
+            meta["invitable"] = json!(self.invitable);
+        }
+        v["thread_metadata"] = meta;
+    }
 }
 
 impl Channel {
@@ -189,8 +259,12 @@ impl Channel {
         if let Some(guild_id) = self.guild_id {
             v["guild_id"] = json!(guild_id.to_string());
             v["name"] = json!(self.name);
-            v["position"] = json!(self.position);
             v["parent_id"] = json!(self.parent_id.map(|id| id.to_string()));
+            if let Some(thread) = &self.thread {
+                thread.add_fields(&mut v, self.kind);
+                return v;
+            }
+            v["position"] = json!(self.position);
             v["nsfw"] = json!(false);
             v["permission_overwrites"] = Value::Array(
                 self.overwrites
@@ -216,7 +290,7 @@ impl Channel {
                     v["rtc_region"] = Value::Null;
                     v["rate_limit_per_user"] = json!(0);
                 }
-                ChannelKind::Category | ChannelKind::Dm => {}
+                _ => {}
             }
         } else {
             v["recipients"] = Value::Array(
@@ -536,6 +610,11 @@ impl Message {
         if let Some(reference) = &self.reference {
             v["message_reference"] = reference.clone();
         }
+        if let Some(thread) = world.channels.get(&self.id).filter(|c| c.thread.is_some()) {
+            // A thread started from this message shares its id (flag `HAS_THREAD`).
+            v["thread"] = thread.to_json(&world.users);
+            v["flags"] = json!(self.flags | (1 << 5));
+        }
         if let Some(guild_id) = self.guild_id {
             v["guild_id"] = json!(guild_id.to_string());
         }
@@ -703,6 +782,19 @@ impl World {
         let Some(channel) = self.channels.get(&channel_id) else {
             return 0;
         };
+        if let (Some(thread), Some(parent)) = (&channel.thread, channel.parent_id) {
+            // A thread has the parent channel's permissions; a private one is hidden from
+            // non-members without MANAGE_THREADS.
+            let perms = self.channel_permissions(user_id, parent);
+            let hidden = channel.kind == ChannelKind::PrivateThread
+                && !thread.members.contains_key(&user_id)
+                && perms & (PERM_MANAGE_THREADS | PERM_ADMINISTRATOR) == 0;
+            return if hidden {
+                perms & !PERM_VIEW_CHANNEL
+            } else {
+                perms
+            };
+        }
         let Some(guild) = channel.guild_id.and_then(|g| self.guilds.get(&g)) else {
             return DEFAULT_EVERYONE_PERMISSIONS;
         };
@@ -836,6 +928,7 @@ mod tests {
                 ],
                 recipients: vec![],
                 last_message_id: None,
+                thread: None,
             },
         );
         let perms = world.channel_permissions(5, 300);

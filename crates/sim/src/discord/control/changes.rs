@@ -231,6 +231,7 @@ impl Control {
             overwrites: Vec::new(),
             recipients: Vec::new(),
             last_message_id: None,
+            thread: None,
         };
         let payload = channel.to_json(&world.users);
         world.channels.insert(id, channel);

@@ -325,6 +325,9 @@ impl Control {
                 ChannelKind::Voice => "voice",
                 ChannelKind::Category => "category",
                 ChannelKind::Dm => "dm",
+                ChannelKind::AnnouncementThread
+                | ChannelKind::PublicThread
+                | ChannelKind::PrivateThread => "thread",
             };
             let name = channel.name.as_deref().unwrap_or("?");
             out.push(format!("  {}  #{name} ({kind})", channel.id));

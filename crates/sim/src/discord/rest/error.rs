@@ -198,6 +198,22 @@ impl ApiError {
         )
     }
 
+    pub(super) fn invalid_channel_type() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            50024,
+            "Cannot execute action on this channel type",
+        )
+    }
+
+    pub(super) fn thread_exists() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            160_004,
+            "A thread has already been created for this message",
+        )
+    }
+
     pub(super) fn missing_permissions() -> Self {
         Self::new(StatusCode::FORBIDDEN, 50013, "Missing Permissions")
     }

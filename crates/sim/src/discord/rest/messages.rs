@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::Ctx;
 use super::error::{ApiError, FormErrors, Reply, max_length_error, snowflake_list};
 use super::message::{self, CHANNEL_CREATE_FLAGS, FLAG_SUPPRESS_EMBEDS, MessageBody, Origin};
+use super::threads;
 use crate::discord::world::{ChannelKind, World};
 
 /// `VIEW_CHANNEL`.
@@ -31,6 +32,23 @@ pub(super) fn visible_channel(
         return Err(ApiError::missing_access());
     }
     Ok(perms)
+}
+
+/// 10008 unless `message_id` is a message in `channel_id`.
+pub(super) fn message_in_channel(
+    world: &World,
+    channel_id: u64,
+    message_id: u64,
+) -> Result<(), ApiError> {
+    let in_channel = world
+        .messages
+        .get(&message_id)
+        .is_some_and(|m| m.channel_id == channel_id);
+    if in_channel {
+        Ok(())
+    } else {
+        Err(ApiError::unknown_message())
+    }
 }
 
 /// `GET /channels/{channel_id}`.
@@ -63,7 +81,13 @@ pub(super) fn create_message(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         return Err(ApiError::non_text_channel());
     }
     let guild_id = channel.guild_id;
-    if perms & SEND_MESSAGES == 0 {
+    // In a thread, `SEND_MESSAGES_IN_THREADS` replaces `SEND_MESSAGES`.
+    let needed = if channel.thread.is_some() {
+        threads::SEND_MESSAGES_IN_THREADS
+    } else {
+        SEND_MESSAGES
+    };
+    if perms & needed == 0 {
         return Err(ApiError::missing_permissions());
     }
     if body.is_empty() {
@@ -108,6 +132,10 @@ pub(super) fn create_message(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     world.messages.insert(id, msg);
     if let Some(channel) = world.channels.get_mut(&channel_id) {
         channel.last_message_id = Some(id);
+        if let Some(thread) = channel.thread.as_mut() {
+            thread.message_count += 1;
+            thread.total_message_sent += 1;
+        }
     }
     let stored = &world.messages[&id];
     let rest = message::render(&world, stored, false);

@@ -38,6 +38,7 @@ mod ratelimit;
 mod reactions;
 mod roles;
 mod routes;
+mod threads;
 mod users;
 
 use std::sync::Arc;
@@ -600,6 +601,14 @@ fn execute(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         Endpoint::RemoveUserReaction => reactions::remove_user(ctx),
         Endpoint::GetReactions => reactions::list_users(ctx),
         Endpoint::RemoveAllReactions => reactions::remove_all(ctx),
+        Endpoint::StartThreadFromMessage => threads::start_from_message(ctx),
+        Endpoint::StartThread => threads::start_without_message(ctx),
+        Endpoint::JoinThread => threads::join(ctx),
+        Endpoint::LeaveThread => threads::leave(ctx),
+        Endpoint::AddThreadMember => threads::add_member(ctx),
+        Endpoint::RemoveThreadMember => threads::remove_member(ctx),
+        Endpoint::GetThreadMember => threads::get_member(ctx),
+        Endpoint::GetThreadMembers => threads::list_members(ctx),
         Endpoint::GetGuild => guilds::get_guild(ctx),
         Endpoint::GetGuildChannels => guilds::get_channels(ctx),
         Endpoint::GetGuildRoles => guilds::get_roles(ctx),

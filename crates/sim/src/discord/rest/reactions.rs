@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::Ctx;
 use super::error::{ApiError, Reply};
-use super::messages::{MANAGE_MESSAGES, READ_MESSAGE_HISTORY, visible_channel};
+use super::messages::{MANAGE_MESSAGES, READ_MESSAGE_HISTORY, message_in_channel, visible_channel};
 use crate::discord::world::{Reaction, World};
 
 /// `ADD_REACTIONS`.
@@ -20,13 +20,7 @@ fn target(ctx: &Ctx<'_>, world: &World) -> Result<(u64, u64, u64), ApiError> {
     if perms & READ_MESSAGE_HISTORY == 0 {
         return Err(ApiError::missing_permissions());
     }
-    let in_channel = world
-        .messages
-        .get(&message_id)
-        .is_some_and(|m| m.channel_id == channel_id);
-    if !in_channel {
-        return Err(ApiError::unknown_message());
-    }
+    message_in_channel(world, channel_id, message_id)?;
     Ok((channel_id, message_id, perms))
 }
 

@@ -142,6 +142,7 @@ pub(super) fn create_dm(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         overwrites: Vec::new(),
         recipients: vec![recipient],
         last_message_id: None,
+        thread: None,
     };
     let json = channel.to_json(&world.users);
     world.channels.insert(channel.id, channel);
