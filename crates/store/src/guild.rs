@@ -28,6 +28,10 @@ pub struct GuildSettings {
     pub disabled_commands: Vec<String>,
     /// The guild's locale (`en-US`); `None` means the guild's Discord locale.
     pub locale: Option<String>,
+    /// The DJ role: its members may control music started by others without being in the
+    /// bot's voice channel; `None` when there is none.
+    #[serde(default)]
+    pub dj_role: Option<u64>,
     /// When the settings last changed (millisecond precision); `None` for defaults.
     pub updated_at: Option<SystemTime>,
 }
@@ -41,6 +45,7 @@ impl GuildSettings {
             mod_log_channel: None,
             disabled_commands: Vec::new(),
             locale: None,
+            dj_role: None,
             updated_at: None,
         }
     }
@@ -66,6 +71,8 @@ pub(crate) struct GuildDoc {
     #[serde(default)]
     locale: Option<String>,
     #[serde(default)]
+    dj_role: Option<i64>,
+    #[serde(default)]
     updated_at: Option<DateTime>,
 }
 
@@ -85,6 +92,10 @@ impl TryFrom<GuildDoc> for GuildSettings {
                 .transpose()?,
             disabled_commands,
             locale: doc.locale,
+            dj_role: doc
+                .dj_role
+                .map(|id| snowflake_from_db("guild settings", id))
+                .transpose()?,
             updated_at: doc.updated_at.map(DateTime::to_system_time),
         })
     }
@@ -142,6 +153,18 @@ impl GuildSettingsRepo {
             .transpose()?;
         self.set_or_unset(guild_id, "mod_log_channel", channel)
             .await
+    }
+
+    /// Sets the DJ role, or removes it with `None`.
+    pub async fn set_dj_role(
+        &self,
+        guild_id: u64,
+        role_id: Option<u64>,
+    ) -> Result<GuildSettings, StoreError> {
+        let role = role_id
+            .map(|id| snowflake_to_db("role id", id))
+            .transpose()?;
+        self.set_or_unset(guild_id, "dj_role", role).await
     }
 
     /// Sets the guild's locale (`en-US`, `fr`, `es-419`), or clears it with `None`.
