@@ -148,10 +148,7 @@ impl GuildSettingsRepo {
         guild_id: u64,
         channel_id: Option<u64>,
     ) -> Result<GuildSettings, StoreError> {
-        let channel = channel_id
-            .map(|id| snowflake_to_db("channel id", id))
-            .transpose()?;
-        self.set_or_unset(guild_id, "mod_log_channel", channel)
+        self.set_or_unset_id(guild_id, "mod_log_channel", "channel id", channel_id)
             .await
     }
 
@@ -161,10 +158,8 @@ impl GuildSettingsRepo {
         guild_id: u64,
         role_id: Option<u64>,
     ) -> Result<GuildSettings, StoreError> {
-        let role = role_id
-            .map(|id| snowflake_to_db("role id", id))
-            .transpose()?;
-        self.set_or_unset(guild_id, "dj_role", role).await
+        self.set_or_unset_id(guild_id, "dj_role", "role id", role_id)
+            .await
     }
 
     /// Sets the guild's locale (`en-US`, `fr`, `es-419`), or clears it with `None`.
@@ -229,6 +224,18 @@ impl GuildSettingsRepo {
                 Ok(result.deleted_count > 0)
             })
             .await
+    }
+
+    /// [`Self::set_or_unset`] for a snowflake (`what` names it in the error).
+    async fn set_or_unset_id(
+        &self,
+        guild_id: u64,
+        field: &'static str,
+        what: &str,
+        id: Option<u64>,
+    ) -> Result<GuildSettings, StoreError> {
+        let id = id.map(|id| snowflake_to_db(what, id)).transpose()?;
+        self.set_or_unset(guild_id, field, id).await
     }
 
     async fn set_or_unset<T: Into<mongodb::bson::Bson>>(
