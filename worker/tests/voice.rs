@@ -541,3 +541,86 @@ async fn the_queue_pages_with_buttons_on_any_replica_and_seek_takes_a_clock() {
     drop(second);
     gateway.terminate().await;
 }
+
+#[tokio::test]
+async fn only_listeners_djs_and_channel_managers_control_someone_elses_music() {
+    let cluster = Cluster::start(fast_identify()).await;
+    let node = lavalink("a", 1.0).await;
+    let guild = &voice_guild(&cluster);
+    let gateway = cluster.gateway("gw-dj", &[("SHARD_COUNT", "1")]).await;
+    gateway.wait_ready(WAIT).await;
+    let queue = format!("{}.work", cluster.prefix);
+    let w = worker(&cluster, &queue, &voice_env(&[&node])).await;
+    let control = cluster.sim.control();
+    let (text, voice) = (guild.text_channels[0], guild.voice_channels[0]);
+    let (listener, stranger) = (guild.members[0], guild.members[1]);
+    let in_voice = |user, channel_id| {
+        control
+            .set_voice(&VoiceSpec {
+                guild_id: guild.id,
+                user_id: user,
+                channel_id,
+            })
+            .expect("voice state");
+    };
+    in_voice(listener, Some(voice));
+    let answer = say(
+        &control,
+        text,
+        listener,
+        "!play https://sim.lavalink/track/mine?length=4000000",
+    )
+    .await;
+    assert!(answer.starts_with("Now playing"), "{answer}\n{}", w.logs());
+    wait_until("the player", WAIT, || node.player(guild.id).is_some()).await;
+
+    // A member with no roles, not in voice: refused, the player untouched; looking is open.
+    let refusal = format!("To control the music, join <#{voice}>");
+    for command in ["!volume 1000", "!pause", "!stop", "!skip", "!leave"] {
+        let answer = say(&control, text, stranger, command).await;
+        assert!(answer.starts_with(&refusal), "{command}: {answer}");
+        assert!(answer.contains("Manage Channels"), "{answer}");
+    }
+    let p = node.player(guild.id).expect("still playing");
+    assert!(
+        p.volume == 100 && !p.paused && title(&p).contains("mine"),
+        "{p:?}"
+    );
+    let np = say(&control, text, stranger, "!np").await;
+    assert!(np.starts_with("Now playing **"), "{np}");
+
+    // In the bot's voice channel, the same member may.
+    in_voice(stranger, Some(voice));
+    let answer = say(&control, text, stranger, "!volume 150").await;
+    assert_eq!(answer, "Volume set to 150.", "{}", w.logs());
+    in_voice(stranger, None);
+    let answer = say(&control, text, stranger, "!volume 1000").await;
+    assert!(answer.starts_with(&refusal), "left the channel: {answer}");
+
+    // With the guild's DJ role, from outside the channel.
+    let dj = control.create_role(guild.id, "DJ", 0).expect("role");
+    control
+        .update_member(guild.id, stranger, None, &[dj])
+        .expect("member update");
+    let saved = say(
+        &control,
+        text,
+        guild.owner_id,
+        &format!("!settings dj set <@&{dj}>"),
+    )
+    .await;
+    assert!(saved.contains(&format!("DJ role: <@&{dj}>")), "{saved}");
+    let answer = say(&control, text, stranger, "!pause").await;
+    assert_eq!(answer, "Paused.", "{}", w.logs());
+    assert!(node.player(guild.id).expect("player").paused);
+    let saved = say(&control, text, guild.owner_id, "!settings dj reset").await;
+    assert!(saved.contains("DJ role: none"), "{saved}");
+    let answer = say(&control, text, stranger, "!resume").await;
+    assert!(answer.starts_with(&refusal), "DJ role removed: {answer}");
+
+    // The owner (every permission, so Manage Channels) may from anywhere.
+    let answer = say(&control, text, guild.owner_id, "!stop").await;
+    assert_eq!(answer, "Stopped and cleared the queue.");
+    drop(w);
+    gateway.terminate().await;
+}

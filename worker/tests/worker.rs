@@ -385,6 +385,20 @@ async fn slash_commands_answer_in_time_and_a_slow_one_is_deferred() {
         "You need the Manage Server permission to change the prefix."
     );
     assert_eq!(denied.body["data"]["flags"], 64, "errors are ephemeral");
+    // Invisible characters and backticks are refused with a message naming the problem.
+    for (bad, problem) in [("?\u{200B}", "invisible"), ("x`@everyone`x", "backtick")] {
+        let (_, refused, _) = slash(
+            &control,
+            guild.id,
+            channel,
+            owner,
+            "prefix",
+            json!([option("new", 3, bad)]),
+        )
+        .await;
+        let content = refused.body["data"]["content"].as_str().unwrap_or_default();
+        assert!(content.contains(problem), "{bad:?}: {refused:?}");
+    }
     let (_, changed, _) = slash(
         &control,
         guild.id,

@@ -68,7 +68,7 @@ fn group(
 }
 
 /// `/settings show`, `disable`/`enable <command>`, and the groups `modlog set|off`,
-/// `locale set|reset`, `prefix set|reset`; `!settings` alone shows them too.
+/// `locale set|reset`, `prefix set|reset`, `dj set|reset`; `!settings` alone shows them too.
 fn settings_spec() -> Result<CommandSpec, SpecError> {
     let command = || vec![ArgSpec::string("command").describe("the command's name")];
     CommandSpec::builder("settings")
@@ -109,6 +109,16 @@ fn settings_spec() -> Result<CommandSpec, SpecError> {
             )?,
             sub("reset", "Use the default prefix", Vec::new())?,
         )?)
+        .subcommand(group(
+            "dj",
+            "The role that may control music from outside the voice channel",
+            sub(
+                "set",
+                "Set the DJ role",
+                vec![ArgSpec::role("role").describe("the DJ role")],
+            )?,
+            sub("reset", "Remove the DJ role", Vec::new())?,
+        )?)
         .build()
 }
 
@@ -124,8 +134,11 @@ pub(crate) fn describe(settings: &GuildSettings, default_prefix: &str) -> String
         .map_or_else(|| "off".to_owned(), |c| format!("<#{c}>"));
     let locale = settings.locale.as_deref().unwrap_or("the server's");
     let disabled = listed(&settings.disabled_commands, ", ", |c| format!("`{c}`"));
+    let dj = settings
+        .dj_role
+        .map_or_else(|| "none".to_owned(), |r| format!("<@&{r}>"));
     format!(
-        "Prefix: `{prefix}`\nMod-log channel: {mod_log}\nLocale: {locale}\nDisabled commands: {disabled}"
+        "Prefix: `{prefix}`\nMod-log channel: {mod_log}\nLocale: {locale}\nDJ role: {dj}\nDisabled commands: {disabled}"
     )
 }
 
@@ -273,6 +286,13 @@ impl Command for Settings {
                 ["locale", "reset"] => repo.set_locale(guild, None).await,
                 ["prefix", "set"] => repo.set_prefix(guild, Some(text("prefix"))).await,
                 ["prefix", "reset"] => repo.set_prefix(guild, None).await,
+                ["dj", "set"] => {
+                    let role = args
+                        .role("role")
+                        .ok_or_else(|| CommandError::user("Give a role (`@DJ`)."))?;
+                    repo.set_dj_role(guild, Some(role.get())).await
+                }
+                ["dj", "reset"] => repo.set_dj_role(guild, None).await,
                 // `show`, or `!settings` alone.
                 _ => self.0.settings.guild(guild).await,
             };

@@ -1,6 +1,10 @@
 //! Music: `join`, `leave`, `play` (a URL, or a search answered by a choice prompt), `pause`,
 //! `resume`, `skip`, `stop`, `queue`, `nowplaying`, `volume`, `seek`, `loop`, `shuffle`.
 //!
+//! Controlling music that is playing (everything but `play`, `queue` and `nowplaying`) needs
+//! being in the bot's voice channel, the guild's DJ role or Manage Channels
+//! ([`Voice::may_control`]).
+//!
 //! Every command works on any worker replica: the state is in Redis and the player is driven
 //! through the node's REST API ([`swarmcord::voice::Music`]).
 
@@ -49,6 +53,14 @@ enum Action {
     Shuffle,
 }
 
+impl Action {
+    /// Whether the action changes music that someone else may have started (it then needs
+    /// [`Voice::may_control`]); `play`, `queue` and `nowplaying` stay open.
+    fn controls(self) -> bool {
+        !matches!(self, Self::Play | Self::Queue | Self::NowPlaying)
+    }
+}
+
 /// Registers the music commands (call only when Lavalink nodes are configured).
 pub(crate) fn register(
     setup: &mut Setup<'_>,
@@ -70,6 +82,7 @@ pub(crate) fn register(
             .description(description)
             .category("Music")
             .guild_only()
+            .reads_permissions()
     };
     let commands = [
         (
@@ -236,6 +249,59 @@ impl Voice {
         ))
     }
 
+    /// Checks that the invoker may control the music: anyone while the bot is in no voice
+    /// channel; then bot owners, members with Manage Channels, members with the guild's DJ
+    /// role and members in the bot's voice channel.
+    async fn may_control(
+        &self,
+        ctx: &InvocationContext,
+        guild_id: Id<GuildMarker>,
+    ) -> Result<(), CommandError> {
+        let guild = guild_id.get();
+        let state = self
+            .music
+            .store()
+            .guild(guild)
+            .await
+            .map_err(|e| CommandError::internal(e.to_string()))?;
+        let Some(bot_channel) = state.and_then(|s| s.voice_channel) else {
+            return Ok(());
+        };
+        if ctx.is_owner
+            || ctx
+                .member_permissions
+                .is_some_and(|p| p.contains(Permissions::MANAGE_CHANNELS))
+        {
+            return Ok(());
+        }
+        // Settings or member unavailable: no DJ role (refusing is the safe side).
+        let dj_role = match self.sdk.settings().guild(guild).await {
+            Ok(settings) => settings.dj_role.and_then(Id::new_checked),
+            Err(error) => {
+                tracing::warn!(%error, guild, "guild settings unavailable for the DJ role");
+                None
+            }
+        };
+        if let Some(role) = dj_role
+            && let Ok(Some((member, _))) = self.cache.member(guild_id, ctx.user_id).await
+            && member.roles.contains(&role)
+        {
+            return Ok(());
+        }
+        let user_channel = self
+            .music
+            .user_channel(guild, ctx.user_id.get())
+            .await
+            .map_err(user_error)?;
+        if user_channel == Some(bot_channel) {
+            return Ok(());
+        }
+        let dj = dj_role.map_or_else(String::new, |r| format!("the <@&{r}> role or "));
+        Err(CommandError::user(format!(
+            "To control the music, join <#{bot_channel}>; from elsewhere it needs {dj}the Manage Channels permission."
+        )))
+    }
+
     /// Joins the invoking user's channel unless the bot has a player here already. Returns
     /// the channel when it joined.
     async fn ensure_joined(
@@ -323,6 +389,9 @@ impl Command for MusicCommand {
             let guild = guild_id.get();
             let voice = &self.voice;
             let music = &voice.music;
+            if self.action.controls() {
+                voice.may_control(ctx, guild_id).await?;
+            }
             let text = match self.action {
                 Action::Join => match voice.ensure_joined(ctx, guild_id, true).await? {
                     Some(channel) => format!("Joined <#{channel}>."),

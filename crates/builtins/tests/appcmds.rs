@@ -39,7 +39,8 @@ async fn settings_groups_the_user_menu_and_missing_bot_permissions() {
             ("enable", 1),
             ("modlog", 2),
             ("locale", 2),
-            ("prefix", 2)
+            ("prefix", 2),
+            ("dj", 2)
         ]
     );
     let menu = commands

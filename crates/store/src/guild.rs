@@ -28,6 +28,10 @@ pub struct GuildSettings {
     pub disabled_commands: Vec<String>,
     /// The guild's locale (`en-US`); `None` means the guild's Discord locale.
     pub locale: Option<String>,
+    /// The DJ role: its members may control music started by others without being in the
+    /// bot's voice channel; `None` when there is none.
+    #[serde(default)]
+    pub dj_role: Option<u64>,
     /// When the settings last changed (millisecond precision); `None` for defaults.
     pub updated_at: Option<SystemTime>,
 }
@@ -41,6 +45,7 @@ impl GuildSettings {
             mod_log_channel: None,
             disabled_commands: Vec::new(),
             locale: None,
+            dj_role: None,
             updated_at: None,
         }
     }
@@ -66,6 +71,8 @@ pub(crate) struct GuildDoc {
     #[serde(default)]
     locale: Option<String>,
     #[serde(default)]
+    dj_role: Option<i64>,
+    #[serde(default)]
     updated_at: Option<DateTime>,
 }
 
@@ -85,6 +92,10 @@ impl TryFrom<GuildDoc> for GuildSettings {
                 .transpose()?,
             disabled_commands,
             locale: doc.locale,
+            dj_role: doc
+                .dj_role
+                .map(|id| snowflake_from_db("guild settings", id))
+                .transpose()?,
             updated_at: doc.updated_at.map(DateTime::to_system_time),
         })
     }
@@ -137,10 +148,17 @@ impl GuildSettingsRepo {
         guild_id: u64,
         channel_id: Option<u64>,
     ) -> Result<GuildSettings, StoreError> {
-        let channel = channel_id
-            .map(|id| snowflake_to_db("channel id", id))
-            .transpose()?;
-        self.set_or_unset(guild_id, "mod_log_channel", channel)
+        self.set_or_unset_id(guild_id, "mod_log_channel", "channel id", channel_id)
+            .await
+    }
+
+    /// Sets the DJ role, or removes it with `None`.
+    pub async fn set_dj_role(
+        &self,
+        guild_id: u64,
+        role_id: Option<u64>,
+    ) -> Result<GuildSettings, StoreError> {
+        self.set_or_unset_id(guild_id, "dj_role", "role id", role_id)
             .await
     }
 
@@ -206,6 +224,18 @@ impl GuildSettingsRepo {
                 Ok(result.deleted_count > 0)
             })
             .await
+    }
+
+    /// [`Self::set_or_unset`] for a snowflake (`what` names it in the error).
+    async fn set_or_unset_id(
+        &self,
+        guild_id: u64,
+        field: &'static str,
+        what: &str,
+        id: Option<u64>,
+    ) -> Result<GuildSettings, StoreError> {
+        let id = id.map(|id| snowflake_to_db(what, id)).transpose()?;
+        self.set_or_unset(guild_id, field, id).await
     }
 
     async fn set_or_unset<T: Into<mongodb::bson::Bson>>(

@@ -36,8 +36,10 @@ pub fn truncate_to_millis(time: SystemTime) -> SystemTime {
     DateTime::from_system_time(time).to_system_time()
 }
 
-/// Checks a command prefix: 1 to [`MAX_PREFIX_CHARS`] characters, no whitespace or control
-/// characters.
+/// Checks a command prefix: 1 to [`MAX_PREFIX_CHARS`] characters, no whitespace, control,
+/// invisible or format characters (zero-width spaces and joiners, bidi overrides, soft
+/// hyphens: Unicode category Cf and fillers that render as nothing) and no backtick (the
+/// bot shows prefixes in code spans, which a backtick would break open).
 pub fn prefix(prefix: &str) -> Result<(), StoreError> {
     let chars = prefix.chars().count();
     if chars == 0 || chars > MAX_PREFIX_CHARS {
@@ -50,7 +52,35 @@ pub fn prefix(prefix: &str) -> Result<(), StoreError> {
             "a prefix must not contain whitespace or control characters",
         ));
     }
+    if let Some(c) = prefix.chars().find(|&c| is_invisible(c)) {
+        return Err(StoreError::invalid(format!(
+            "a prefix must not contain invisible or formatting characters (found U+{:04X})",
+            u32::from(c)
+        )));
+    }
+    if prefix.contains('`') {
+        return Err(StoreError::invalid(
+            "a prefix must not contain a backtick (`), it breaks the formatting of messages",
+        ));
+    }
     Ok(())
+}
+
+/// Whether `c` renders as nothing: Unicode general category Cf (format characters such as
+/// zero-width space/joiners, word joiner, BOM, bidi embeddings, overrides and isolates, soft
+/// hyphen, tag characters) plus the blank fillers and variation selectors that look empty.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        // Category Cf (Unicode 15).
+        0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x890..=0x891 | 0x8E2 | 0x180E
+            | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F
+            | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F
+            // Combining grapheme joiner, Hangul fillers, braille blank, variation selectors.
+            | 0x34F | 0x115F..=0x1160 | 0x2800 | 0x3164 | 0xFFA0 | 0xFE00..=0xFE0F
+            | 0xE0100..=0xE01EF
+    )
 }
 
 /// Checks and normalises a command name: 1 to [`MAX_COMMAND_NAME_CHARS`] characters, no
@@ -126,6 +156,37 @@ mod tests {
         assert!(prefix(&"x".repeat(17)).is_err());
         assert!(prefix("a b").is_err());
         assert!(prefix("a\tb").is_err());
+    }
+
+    #[test]
+    fn prefixes_without_invisible_or_markdown_breaking_characters() {
+        for (bad, names) in [
+            ("!\u{200B}", "U+200B"),
+            ("\u{200C}!", "U+200C"),
+            ("!\u{200D}", "U+200D"),
+            ("!\u{2060}", "U+2060"),
+            ("\u{FEFF}!", "U+FEFF"),
+            ("!\u{202A}", "U+202A"),
+            ("\u{202E}!", "U+202E"),
+            ("!\u{2066}", "U+2066"),
+            ("!\u{2069}", "U+2069"),
+            ("a\u{AD}b", "U+00AD"),
+            ("!\u{E0041}", "U+E0041"),
+            ("\u{3164}", "U+3164"),
+            ("a\u{7}", "control"),
+            ("a\u{85}", "control"),
+            ("`", "backtick"),
+            ("x`@everyone`x", "backtick"),
+            ("``!", "backtick"),
+        ] {
+            let error = prefix(bad).expect_err(bad).to_string();
+            assert!(error.contains(names), "{bad:?}: {error}");
+        }
+        for good in [
+            "!", "?", "$", "->", ">>", "ñ!", "é", "日本", "*", "_", "~", "|", "🎵",
+        ] {
+            assert!(prefix(good).is_ok(), "{good:?}");
+        }
     }
 
     #[test]

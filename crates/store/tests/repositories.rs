@@ -115,12 +115,17 @@ async fn guild_settings_round_trip() {
         .await
         .unwrap();
     guilds.set_locale(guild, Some("es-419")).await.unwrap();
+    guilds
+        .set_dj_role(guild, Some(876_543_210_987_654_321))
+        .await
+        .unwrap();
 
     let read = guilds.get(guild).await.unwrap();
     assert_eq!(read.guild_id, guild);
     assert_eq!(read.prefix.as_deref(), Some("?!"));
     assert_eq!(read.mod_log_channel, Some(987_654_321_987_654_321));
     assert_eq!(read.locale.as_deref(), Some("es-419"));
+    assert_eq!(read.dj_role, Some(876_543_210_987_654_321));
     assert!(read.updated_at.unwrap() >= before);
 
     // Snowflakes are stored as 64-bit integers, `_id` is the guild id.
@@ -134,14 +139,20 @@ async fn guild_settings_round_trip() {
         stored.get("mod_log_channel"),
         Some(&Bson::Int64(987_654_321_987_654_321))
     );
+    assert_eq!(
+        stored.get("dj_role"),
+        Some(&Bson::Int64(876_543_210_987_654_321))
+    );
 
     // Clearing removes the fields again.
     guilds.set_prefix(guild, None).await.unwrap();
     guilds.set_mod_log(guild, None).await.unwrap();
+    guilds.set_dj_role(guild, None).await.unwrap();
     let cleared = guilds.set_locale(guild, None).await.unwrap();
     assert_eq!(cleared.prefix, None);
     assert_eq!(cleared.mod_log_channel, None);
     assert_eq!(cleared.locale, None);
+    assert_eq!(cleared.dj_role, None);
     assert_eq!(guilds.get(guild).await.unwrap(), cleared);
     assert_eq!(raw.count_documents(doc! {}).await.unwrap(), 1);
 
