@@ -35,13 +35,14 @@ use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, Event};
 use metrics::{Counter, Gauge, Histogram};
 use swarmcord_protocol::amqp::HeaderValue;
+use swarmcord_secret::Secret;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::connect::{connect_with_timeout, redact_url};
+use crate::connect::connect_with_timeout;
 use crate::headers::{field_table, short};
 use crate::{BrokerError, declare_events_exchange};
 
@@ -179,8 +180,8 @@ pub type SetupHook =
 /// How a [`Publisher`] connects and how much it holds.
 #[derive(Clone)]
 pub struct PublisherConfig {
-    /// AMQP URL (never logged: see [`redact_url`]).
-    pub url: String,
+    /// AMQP URL (never logged: see [`crate::redact_url`]).
+    pub url: Secret,
     /// Connection name shown by RabbitMQ.
     pub connection_name: String,
     /// Maximum messages accepted and not yet confirmed; [`Publisher::publish`] waits when full.
@@ -205,7 +206,7 @@ pub struct PublisherConfig {
 impl fmt::Debug for PublisherConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PublisherConfig")
-            .field("url", &redact_url(&self.url))
+            .field("url", &self.url.redacted_url())
             .field("connection_name", &self.connection_name)
             .field("buffer", &self.buffer)
             .field("window", &self.window)
@@ -222,7 +223,7 @@ impl fmt::Debug for PublisherConfig {
 impl PublisherConfig {
     /// Defaults: buffer 10 000, window 1024, persistent, reconnect delays 100 ms .. 5 s,
     /// connect timeout 10 s, nothing declared.
-    pub fn new(url: impl Into<String>, connection_name: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<Secret>, connection_name: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             connection_name: connection_name.into(),
@@ -682,9 +683,12 @@ impl Task {
     /// Connects, opens a channel, runs the set-up and enables confirms.
     async fn open(&self) -> Result<(Connection, Channel), BrokerError> {
         let config = &self.config;
-        let connection =
-            connect_with_timeout(&config.url, &config.connection_name, config.connect_timeout)
-                .await?;
+        let connection = connect_with_timeout(
+            config.url.expose(),
+            &config.connection_name,
+            config.connect_timeout,
+        )
+        .await?;
         let setup = async {
             let channel = connection
                 .create_channel()
@@ -705,7 +709,7 @@ impl Task {
         let result = match tokio::time::timeout(config.connect_timeout, setup).await {
             Ok(result) => result,
             Err(_) => Err(BrokerError::ConnectTimeout {
-                url: redact_url(&config.url),
+                url: config.url.redacted_url(),
                 after: config.connect_timeout,
             }),
         };

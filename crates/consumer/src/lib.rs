@@ -30,6 +30,7 @@ use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use swarmcord_broker::{BrokerError, Incoming};
 use swarmcord_protocol::amqp::EventHeaders;
+use swarmcord_secret::Secret;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -76,8 +77,8 @@ pub trait Handler: Send + Sync + 'static {
 /// Consumer settings.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
-    /// AMQP URL (never logged).
-    pub amqp_url: String,
+    /// AMQP URL (never logged: `Debug` prints it redacted).
+    pub amqp_url: Secret,
     /// The topic exchange the gateways publish to.
     pub exchange: String,
     /// The shared durable work queue.
@@ -103,7 +104,7 @@ pub struct ConsumerConfig {
 impl ConsumerConfig {
     /// Settings with the defaults: prefetch 32, 5 attempts, 1 hour de-duplication, 10 s drain.
     pub fn new(
-        amqp_url: impl Into<String>,
+        amqp_url: impl Into<Secret>,
         exchange: impl Into<String>,
         queue: impl Into<String>,
     ) -> Self {
@@ -168,7 +169,8 @@ async fn consume_once<H: Handler>(
     shutdown: &CancellationToken,
 ) -> Result<(), BrokerError> {
     let config = &shared.config;
-    let connection = swarmcord_broker::connect(&config.amqp_url, &config.service_name).await?;
+    let connection =
+        swarmcord_broker::connect(config.amqp_url.expose(), &config.service_name).await?;
     let channel = connection
         .create_channel()
         .await
