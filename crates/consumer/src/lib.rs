@@ -441,6 +441,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_amqp_url_never_prints() {
+        let config = ConsumerConfig::new("amqp://u:hunter2@h/%2f", "e", "q");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(config.amqp_url.expose(), "amqp://u:hunter2@h/%2f");
+    }
+
+    #[test]
     fn one_scan_validates_the_body_and_reads_the_guild() {
         assert_eq!(
             probe(br#"{"id":"1","guild_id":"42","content":"x"}"#),

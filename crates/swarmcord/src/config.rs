@@ -222,7 +222,8 @@ impl WorkerConfig {
         })
     }
 
-    /// `WORKER_EVENTS`: Discord event types, comma-separated.
+    /// `WORKER_EVENTS`: Discord event types, comma-separated (`#`, the AMQP wildcard: every
+    /// event).
     fn bindings(env: &Env) -> Result<Option<Vec<String>>, ConfigError> {
         let Some(list) = env.optional(
             "WORKER_EVENTS",
@@ -239,7 +240,7 @@ impl WorkerConfig {
         }
         if let Some(unknown) = bindings
             .iter()
-            .find(|name| !swarmcord_protocol::amqp::is_event_type(name))
+            .find(|name| *name != "#" && !swarmcord_protocol::amqp::is_event_type(name))
         {
             return Err(ConfigError::new(
                 "WORKER_EVENTS",
