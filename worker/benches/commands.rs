@@ -325,7 +325,7 @@ async fn consumer_ceiling(consumers: usize, count: u64) -> (f64, f64) {
         .await
         .expect("redis");
     let config = {
-        let mut c = ConsumerConfig::new(&url, &exchange, &queue);
+        let mut c = ConsumerConfig::new(url.as_str(), &exchange, &queue);
         c.bindings = vec!["MESSAGE_CREATE".to_owned()];
         c.prefetch = 256;
         c.redis_prefix.clone_from(&prefix);

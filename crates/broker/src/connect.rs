@@ -10,24 +10,7 @@ use crate::BrokerError;
 /// How long [`connect`] waits for the TCP connection and the AMQP handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The URL with its user information (user name and password) replaced by `***`, for errors and
-/// logs: `amqp://guest:secret@host:5672/%2f` becomes `amqp://***@host:5672/%2f`.
-///
-/// Works on anything URL-shaped, including unparsable input (which is shown without anything
-/// before the last `@` of its authority).
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(at) => (&url[..at + 3], &url[at + 3..]),
-        None => ("", url),
-    };
-    // The authority ends at the first '/', '?' or '#'; user information ends at its last '@'.
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rfind('@') {
-        Some(at) => format!("{scheme}***@{}{tail}", &authority[at + 1..]),
-        None => format!("{scheme}{authority}{tail}"),
-    }
-}
+pub use swarmcord_secret::redact_url;
 
 /// Connects to RabbitMQ at `url` (`amqp://user:password@host:port/vhost`).
 ///
@@ -70,21 +53,6 @@ pub async fn connect_with_timeout(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redaction_removes_user_information() {
-        assert_eq!(
-            redact_url("amqp://guest:s3cret@127.0.0.1:5672/%2f"),
-            "amqp://***@127.0.0.1:5672/%2f"
-        );
-        assert_eq!(
-            redact_url("amqps://u:p@ss@host/vh?heartbeat=10"),
-            "amqps://***@host/vh?heartbeat=10"
-        );
-        assert_eq!(redact_url("amqp://host:5672"), "amqp://host:5672");
-        assert_eq!(redact_url("user:pw@host"), "***@host");
-        assert_eq!(redact_url("amqp://host/a@b"), "amqp://host/a@b");
-    }
 
     #[tokio::test]
     async fn errors_never_show_the_password() {

@@ -37,13 +37,14 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection, Event};
 use metrics::{Counter, Gauge, Histogram};
 use swarmcord_protocol::amqp::HeaderValue;
 use swarmcord_protocol::backoff::Backoff;
+use swarmcord_secret::Secret;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::connect::{connect_with_timeout, redact_url};
+use crate::connect::connect_with_timeout;
 use crate::headers::{field_table, short};
 use crate::{BrokerError, ByteBudget, Reserved, declare_events_exchange};
 
@@ -181,8 +182,8 @@ pub type SetupHook =
 /// How a [`Publisher`] connects and how much it holds.
 #[derive(Clone)]
 pub struct PublisherConfig {
-    /// AMQP URL (never logged: see [`redact_url`]).
-    pub url: String,
+    /// AMQP URL (never logged: see [`crate::redact_url`]).
+    pub url: Secret,
     /// Connection name shown by RabbitMQ.
     pub connection_name: String,
     /// Maximum messages accepted and not yet confirmed; [`Publisher::publish`] waits when full.
@@ -210,7 +211,7 @@ pub struct PublisherConfig {
 impl fmt::Debug for PublisherConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PublisherConfig")
-            .field("url", &redact_url(&self.url))
+            .field("url", &self.url.redacted_url())
             .field("connection_name", &self.connection_name)
             .field("buffer", &self.buffer)
             .field("buffer_bytes", &self.buffer_bytes)
@@ -228,7 +229,7 @@ impl fmt::Debug for PublisherConfig {
 impl PublisherConfig {
     /// Defaults: buffer 10 000 messages and 64 MiB, window 1024, persistent, reconnect delays 100 ms .. 5 s,
     /// connect timeout 10 s, nothing declared.
-    pub fn new(url: impl Into<String>, connection_name: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<Secret>, connection_name: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             connection_name: connection_name.into(),
@@ -716,9 +717,12 @@ impl Task {
     /// Connects, opens a channel, runs the set-up and enables confirms.
     async fn open(&self) -> Result<(Connection, Channel), BrokerError> {
         let config = &self.config;
-        let connection =
-            connect_with_timeout(&config.url, &config.connection_name, config.connect_timeout)
-                .await?;
+        let connection = connect_with_timeout(
+            config.url.expose(),
+            &config.connection_name,
+            config.connect_timeout,
+        )
+        .await?;
         let setup = async {
             let channel = connection
                 .create_channel()
@@ -739,7 +743,7 @@ impl Task {
         let result = match tokio::time::timeout(config.connect_timeout, setup).await {
             Ok(result) => result,
             Err(_) => Err(BrokerError::ConnectTimeout {
-                url: redact_url(&config.url),
+                url: config.url.redacted_url(),
                 after: config.connect_timeout,
             }),
         };

@@ -32,6 +32,7 @@ use redis::aio::ConnectionManager;
 use swarmcord_broker::{BrokerError, Incoming};
 use swarmcord_protocol::amqp::EventHeaders;
 use swarmcord_protocol::backoff::Backoff;
+use swarmcord_secret::Secret;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -81,8 +82,8 @@ pub const DEFAULT_RETRY_DELAYS_MS: [u64; 3] = [1000, 5000, 30_000];
 /// Consumer settings.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
-    /// AMQP URL (never logged).
-    pub amqp_url: String,
+    /// AMQP URL (never logged: `Debug` prints it redacted).
+    pub amqp_url: Secret,
     /// The topic exchange the gateways publish to.
     pub exchange: String,
     /// The shared durable work queue.
@@ -111,7 +112,7 @@ impl ConsumerConfig {
     /// Settings with the defaults: prefetch 32, 5 attempts retried after 1 s, 5 s, 30 s and
     /// 30 s, 1 hour de-duplication, 10 s drain.
     pub fn new(
-        amqp_url: impl Into<String>,
+        amqp_url: impl Into<Secret>,
         exchange: impl Into<String>,
         queue: impl Into<String>,
     ) -> Self {
@@ -181,7 +182,8 @@ async fn consume_once<H: Handler>(
     shutdown: &CancellationToken,
 ) -> Result<(), BrokerError> {
     let config = &shared.config;
-    let connection = swarmcord_broker::connect(&config.amqp_url, &config.service_name).await?;
+    let connection =
+        swarmcord_broker::connect(config.amqp_url.expose(), &config.service_name).await?;
     let channel = connection
         .create_channel()
         .await
@@ -476,6 +478,13 @@ mod tests {
         assert!(!is_json("text/plain"));
         assert!(!is_json("application/jsonx"));
         assert!(!is_json(""));
+    }
+
+    #[test]
+    fn the_amqp_url_never_prints() {
+        let config = ConsumerConfig::new("amqp://u:hunter2@h/%2f", "e", "q");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(config.amqp_url.expose(), "amqp://u:hunter2@h/%2f");
     }
 
     #[test]

@@ -12,6 +12,4 @@ pub mod http;
 pub mod shutdown;
 pub mod telemetry;
 
-mod secret;
-
-pub use secret::{Secret, redact_url};
+pub use swarmcord_secret::{Secret, redact_url};

@@ -31,6 +31,16 @@ pub fn gateway_queue(gateway_id: &str) -> String {
     format!("{GATEWAY_QUEUE_PREFIX}{gateway_id}")
 }
 
+/// Whether `name` is a Discord gateway event type (`MESSAGE_CREATE`, `READY`, …) as known to
+/// `twilight-model`: the routing keys of the events exchange. Configuration uses it to refuse
+/// typos in event allow-lists, which would otherwise silently match nothing.
+pub fn is_event_type(name: &str) -> bool {
+    serde_json::from_value::<twilight_model::gateway::event::EventType>(serde_json::Value::String(
+        name.to_owned(),
+    ))
+    .is_ok()
+}
+
 /// Header names.
 pub mod header {
     /// Id of the gateway replica that received the event (string).
@@ -158,6 +168,21 @@ impl EventHeaders {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_types_are_discords() {
+        for name in [
+            "MESSAGE_CREATE",
+            "READY",
+            "GUILD_BAN_ADD",
+            "INTERACTION_CREATE",
+        ] {
+            assert!(is_event_type(name), "{name}");
+        }
+        for name in ["MESSAGE_CRATE", "message_create", "", "#"] {
+            assert!(!is_event_type(name), "{name}");
+        }
+    }
 
     #[test]
     fn headers_round_trip_and_report_the_bad_one() {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use swarmcord_ops::Secret;
-use swarmcord_ops::config::{ConfigError, Env};
+use swarmcord_ops::config::{ConfigError, Env, REDIS_SCHEMES, check_identifier};
 use swarmcord_ops::telemetry::LogFormat;
 
 /// Discord's invalid-request limit per 10 minutes (a Cloudflare ban beyond it).
@@ -44,17 +44,10 @@ pub struct ProxyConfig {
     pub log_format: LogFormat,
 }
 
-fn positive<T: PartialOrd + Default>(name: &str, value: T) -> Result<T, ConfigError> {
-    if value > T::default() {
-        Ok(value)
-    } else {
-        Err(ConfigError::new(name, "must be greater than 0"))
-    }
-}
-
 impl ProxyConfig {
     /// Reads and validates every variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        env.log_filter()?;
         let api_base = env
             .string(
                 "DISCORD_API_BASE",
@@ -72,32 +65,33 @@ impl ProxyConfig {
                 format!("{api_base:?} must be http:// or https:// and a host, without a path"),
             ));
         }
-        let redis_url = env
-            .secret(
-                "REDIS_URL",
-                true,
-                "Redis URL, shared by every proxy replica",
-            )?
-            .ok_or_else(|| ConfigError::new("REDIS_URL", "is required"))?;
-        let fraction = env.parse::<f64>(
+        let redis_url = env.secret_url(
+            "REDIS_URL",
+            REDIS_SCHEMES,
+            "Redis URL, shared by every proxy replica",
+        )?;
+        let redis_prefix = env.string(
+            "REDIS_PREFIX",
+            "swarmcord",
+            "prefix of every Redis key (one per bot)",
+        );
+        check_identifier("REDIS_PREFIX", &redis_prefix)?;
+        let fraction = env.bounded(
             "INVALID_REQUEST_FRACTION",
             0.8,
+            0.0..=1.0,
             "fraction of Discord's 10,000 invalid requests per 10 minutes above which suspect requests are refused (0 disables)",
         )?;
-        if !(0.0..=1.0).contains(&fraction) {
-            return Err(ConfigError::new(
-                "INVALID_REQUEST_FRACTION",
-                "must be between 0 and 1",
-            ));
-        }
-        let queue_timeout = env.parse::<u64>(
+        let queue_timeout = env.millis(
             "QUEUE_TIMEOUT_MS",
             10_000,
+            0..=3_600_000,
             "longest a request waits for its rate-limit turn unless the client sends X-Proxy-Queue-Timeout",
         )?;
-        let max_queue_timeout = env.parse::<u64>(
+        let max_queue_timeout = env.millis(
             "MAX_QUEUE_TIMEOUT_MS",
             60_000,
+            0..=3_600_000,
             "upper bound of the client's X-Proxy-Queue-Timeout",
         )?;
         #[allow(
@@ -109,61 +103,51 @@ impl ProxyConfig {
         Ok(Self {
             api_base,
             redis_url,
-            redis_prefix: env.string(
-                "REDIS_PREFIX",
-                "swarmcord",
-                "prefix of every Redis key (one per bot)",
-            ),
+            redis_prefix,
             http_addr: env.parse::<SocketAddr>(
                 "HTTP_ADDR",
                 SocketAddr::from(([0, 0, 0, 0], 8080)),
                 "address of the proxy and of /healthz, /readyz, /metrics",
             )?,
-            global_per_second: positive(
+            global_per_second: env.bounded(
                 "GLOBAL_RATE_LIMIT",
-                env.parse::<u32>(
-                    "GLOBAL_RATE_LIMIT",
-                    50,
-                    "requests per second per bot token, shared by every replica (Discord: 50)",
-                )?,
+                50,
+                1..=100_000,
+                "requests per second per bot token, shared by every replica (Discord: 50)",
             )?,
-            margin: Duration::from_millis(env.parse::<u64>(
+            margin: env.millis(
                 "RATE_LIMIT_MARGIN_MS",
                 50,
+                0..=10_000,
                 "added to every rate-limit window for network jitter",
-            )?),
-            queue_timeout: Duration::from_millis(queue_timeout),
-            max_queue_timeout: Duration::from_millis(max_queue_timeout.max(queue_timeout)),
-            max_queued: positive(
-                "MAX_QUEUED",
-                env.parse::<usize>(
-                    "MAX_QUEUED",
-                    10_000,
-                    "requests waiting for their turn in one replica; beyond, 503",
-                )?,
             )?,
-            upstream_timeout: Duration::from_millis(positive(
+            queue_timeout,
+            max_queue_timeout: max_queue_timeout.max(queue_timeout),
+            max_queued: env.bounded(
+                "MAX_QUEUED",
+                10_000,
+                1..=1_000_000,
+                "requests waiting for their turn in one replica; beyond, 503",
+            )?,
+            upstream_timeout: env.millis(
                 "UPSTREAM_TIMEOUT_MS",
-                env.parse::<u64>(
-                    "UPSTREAM_TIMEOUT_MS",
-                    30_000,
-                    "timeout of one request to Discord (then 504)",
-                )?,
-            )?),
-            max_body_bytes: positive(
+                30_000,
+                1..=600_000,
+                "timeout of one request to Discord (then 504)",
+            )?,
+            max_body_bytes: env.bounded(
                 "MAX_BODY_BYTES",
-                env.parse::<usize>(
-                    "MAX_BODY_BYTES",
-                    26_214_400,
-                    "largest request body accepted (then 413)",
-                )?,
+                26_214_400,
+                1..=104_857_600,
+                "largest request body accepted (then 413)",
             )?,
             invalid_threshold,
-            breaker: Duration::from_millis(env.parse::<u64>(
+            breaker: env.millis(
                 "CIRCUIT_BREAKER_MS",
                 60_000,
+                0..=86_400_000,
                 "how long a 401 stops every request with its token",
-            )?),
+            )?,
             log_format: env.parse::<LogFormat>(
                 "LOG_FORMAT",
                 LogFormat::Json,
@@ -202,6 +186,42 @@ mod tests {
             ("HTTP_ADDR", "nowhere"),
         ] {
             assert_eq!(error(&[(name, value)]).variable, name, "{name}={value}");
+        }
+    }
+
+    /// One or more bad values for every variable of the REST proxy reference (issue 11, item 6).
+    const BAD: &[(&str, &str)] = &[
+        ("RUST_LOG", "swarmcord=loud"),
+        ("REDIS_URL", "http://redis/"),
+        ("REDIS_PREFIX", "a b"),
+        ("DISCORD_API_BASE", "ftp://x"),
+        ("HTTP_ADDR", "nowhere"),
+        ("GLOBAL_RATE_LIMIT", "0"),
+        ("RATE_LIMIT_MARGIN_MS", "99999999999"),
+        ("QUEUE_TIMEOUT_MS", "18446744073709551615"),
+        ("MAX_QUEUE_TIMEOUT_MS", "99999999999"),
+        ("MAX_QUEUED", "0"),
+        ("UPSTREAM_TIMEOUT_MS", "0"),
+        ("MAX_BODY_BYTES", "99999999999"),
+        ("INVALID_REQUEST_FRACTION", "NaN"),
+        ("CIRCUIT_BREAKER_MS", "-1"),
+        ("LOG_FORMAT", "xml"),
+    ];
+
+    /// Fuzz-style over `docs/CONFIGURATION.md`: every documented proxy variable refuses a bad
+    /// value with an error naming it, and the documented defaults parse.
+    #[test]
+    fn every_documented_variable_refuses_a_bad_value() {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md"),
+        )
+        .expect("docs/CONFIGURATION.md");
+        let base = [("REDIS_URL", "redis://127.0.0.1/")];
+        let parse = |env: &Env| ProxyConfig::from_env(env).map(drop);
+        if let Err(problems) =
+            swarmcord_ops::config::check_bad_values(&doc, "REST proxy", &base, BAD, parse)
+        {
+            panic!("{problems}");
         }
     }
 

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use swarmcord_cache::Resources;
 use swarmcord_ops::Secret;
-use swarmcord_ops::config::{ConfigError, Env, split_list};
+use swarmcord_ops::config::{
+    ConfigError, Env, REDIS_SCHEMES, check_amqp_name, check_host_port, check_identifier, check_url,
+    split_list,
+};
 use swarmcord_ops::telemetry::LogFormat;
 use twilight_gateway::Intents;
 
@@ -122,9 +125,22 @@ pub struct GatewayConfig {
 /// The default of `CACHE_RESOURCES`.
 pub const DEFAULT_CACHE_RESOURCES: &str = "guilds,channels,roles,members,users,emojis,voice_states";
 
-fn millis(env: &Env, name: &str, default_ms: u64, help: &str) -> Result<Duration, ConfigError> {
-    env.parse::<u64>(name, default_ms, help)
-        .map(Duration::from_millis)
+/// Most shards a bot may run (`SHARD_COUNT`, `GATEWAY_GROUPS`, the end of `GATEWAY_SHARDS`).
+pub const MAX_SHARDS: u32 = 65_535;
+
+/// The event allow-list `GATEWAY_EVENTS`: Discord event types (any case), comma-separated.
+fn parse_events(raw: &str) -> Result<BTreeSet<String>, String> {
+    split_list(raw)
+        .into_iter()
+        .map(|e| e.to_ascii_uppercase())
+        .map(|e| {
+            if swarmcord_protocol::amqp::is_event_type(&e) {
+                Ok(e)
+            } else {
+                Err(format!("{e:?} is not a Discord event type"))
+            }
+        })
+        .collect()
 }
 
 /// Parses `GATEWAY_INTENTS`: a number, or intent names separated by commas or `|`
@@ -163,9 +179,9 @@ fn parse_range(raw: &str) -> Result<RangeInclusive<u32>, String> {
 }
 
 impl GatewayConfig {
-    /// Reads and validates the configuration.
-    #[allow(clippy::too_many_lines, reason = "one statement per variable")]
+    /// Reads and validates the configuration; the error names the first bad variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        env.log_filter()?;
         let token = env
             .secret(
                 "DISCORD_TOKEN",
@@ -180,21 +196,127 @@ impl GatewayConfig {
         );
         let intents =
             parse_intents(&intents_raw).map_err(|e| ConfigError::new("GATEWAY_INTENTS", e))?;
+        let (shard_count, shards) = Self::shards(env)?;
+        let events = parse_events(&env.string(
+            "GATEWAY_EVENTS",
+            "",
+            "event types to forward, comma-separated (empty: all)",
+        ))
+        .map_err(|e| ConfigError::new("GATEWAY_EVENTS", e))?;
+        let amqp_url = env.secret_url(
+            "AMQP_URL",
+            &["amqp", "amqps"],
+            "RabbitMQ URL (or AMQP_URL_FILE)",
+        )?;
+        let redis_url =
+            env.secret_url("REDIS_URL", REDIS_SCHEMES, "Redis URL (or REDIS_URL_FILE)")?;
+        let gateway_id = Self::gateway_id(env)?;
+        let events_exchange = env.string(
+            "EVENTS_EXCHANGE",
+            swarmcord_protocol::amqp::EVENTS_EXCHANGE,
+            "topic exchange for events",
+        );
+        check_amqp_name("EVENTS_EXCHANGE", &events_exchange)?;
+        let redis_prefix = env.string(
+            "REDIS_PREFIX",
+            "swarmcord",
+            "prefix of every Redis key (one per bot)",
+        );
+        check_identifier("REDIS_PREFIX", &redis_prefix)?;
+        let gateway_url = env.optional(
+            "DISCORD_GATEWAY_URL",
+            "gateway URL override, e.g. the simulator's ws://host:port",
+        );
+        if let Some(url) = &gateway_url {
+            check_url("DISCORD_GATEWAY_URL", url, &["ws", "wss"])?;
+        }
+        let api_proxy = env.optional(
+            "DISCORD_API_PROXY",
+            "Discord REST over plain HTTP through host:port, e.g. the simulator",
+        );
+        if let Some(proxy) = &api_proxy {
+            check_host_port("DISCORD_API_PROXY", proxy)?;
+        }
+        let cache = Cache::from_env(env)?;
+        let timers = Timers::from_env(env)?;
+        Ok(Self {
+            gateway_id,
+            token,
+            intents,
+            gateway_url,
+            api_proxy,
+            shard_count,
+            shards,
+            events,
+            amqp_url,
+            events_exchange,
+            redis_url,
+            redis_prefix,
+            publish_buffer: env.bounded(
+                "PUBLISH_BUFFER",
+                10_000,
+                1..=1_000_000,
+                "events buffered while the broker is slow or away",
+            )?,
+            publish_buffer_bytes: env.bounded(
+                "PUBLISH_BUFFER_BYTES",
+                64 << 20,
+                65_536..=16 << 30,
+                "bytes of events buffered while the broker (or the cache) is slow or away",
+            )?,
+            publish_window: env.bounded(
+                "PUBLISH_WINDOW",
+                1024,
+                1..=65_535,
+                "publishes awaiting a confirm at once",
+            )?,
+            lease_ttl: env.millis(
+                "SHARD_LEASE_TTL_MS",
+                10_000,
+                300..=600_000,
+                "shard lease time-to-live",
+            )?,
+            persist_interval: env.millis(
+                "SESSION_PERSIST_INTERVAL_MS",
+                1000,
+                10..=600_000,
+                "how often shard sessions are saved to Redis",
+            )?,
+            idle_timeout: timers.idle_timeout,
+            heartbeat_ack_timeout: timers.heartbeat_ack_timeout,
+            identify_interval: timers.identify_interval,
+            session_start_reserve: timers.session_start_reserve,
+            http_addr: env.parse::<SocketAddr>(
+                "HTTP_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 8080)),
+                "address of /healthz, /readyz, /metrics",
+            )?,
+            log_format: env.parse::<LogFormat>("LOG_FORMAT", LogFormat::Json, "json or text")?,
+            shutdown_flush_timeout: timers.shutdown_flush_timeout,
+            cache_resources: cache.resources,
+            cache_previous_state: cache.previous_state,
+            cache_message_ttl: cache.message_ttl,
+            cache_batch: cache.batch,
+        })
+    }
+
+    /// `SHARD_COUNT`, `GATEWAY_SHARDS`, `GATEWAY_GROUP` and `GATEWAY_GROUPS`.
+    fn shards(env: &Env) -> Result<(ShardCount, ShardSelection), ConfigError> {
         let shard_count = match env
             .string(
                 "SHARD_COUNT",
                 "auto",
                 "total shards, or auto for Discord's recommendation",
             )
-            .as_str()
+            .trim()
         {
             "auto" => ShardCount::Auto,
             raw => match raw.parse::<u32>() {
-                Ok(n) if n > 0 => ShardCount::Fixed(n),
+                Ok(n) if (1..=MAX_SHARDS).contains(&n) => ShardCount::Fixed(n),
                 _ => {
                     return Err(ConfigError::new(
                         "SHARD_COUNT",
-                        format!("{raw:?} is not a positive number or auto"),
+                        format!("{raw:?} is not auto or a number between 1 and {MAX_SHARDS}"),
                     ));
                 }
             },
@@ -207,9 +329,10 @@ impl GatewayConfig {
             "GATEWAY_GROUP",
             "this replica's 1-based group index (Swarm: {{.Task.Slot}})",
         );
-        let groups = env.parse::<u32>(
+        let groups = env.bounded(
             "GATEWAY_GROUPS",
             1,
+            1..=MAX_SHARDS,
             "number of shard groups (the gateway service's replica count)",
         )?;
         let shards = match (range, group) {
@@ -220,14 +343,22 @@ impl GatewayConfig {
                 ));
             }
             (Some(raw), None) => ShardSelection::Range(
-                parse_range(&raw).map_err(|e| ConfigError::new("GATEWAY_SHARDS", e))?,
+                parse_range(&raw)
+                    .and_then(|range| {
+                        if *range.end() < MAX_SHARDS {
+                            Ok(range)
+                        } else {
+                            Err(format!("shard ids are below {MAX_SHARDS}"))
+                        }
+                    })
+                    .map_err(|e| ConfigError::new("GATEWAY_SHARDS", e))?,
             ),
             (None, Some(raw)) => {
                 let index = raw
                     .trim()
                     .parse::<u32>()
                     .ok()
-                    .filter(|i| *i >= 1 && *i <= groups.max(1))
+                    .filter(|i| *i >= 1 && *i <= groups)
                     .ok_or_else(|| {
                         ConfigError::new(
                             "GATEWAY_GROUP",
@@ -238,31 +369,20 @@ impl GatewayConfig {
                     })?;
                 ShardSelection::Group {
                     index,
-                    count: groups.max(1),
+                    count: groups,
                 }
             }
             (None, None) => ShardSelection::All,
         };
-        if groups == 0 {
-            return Err(ConfigError::new("GATEWAY_GROUPS", "must be at least 1"));
-        }
-        let events: BTreeSet<String> = split_list(&env.string(
-            "GATEWAY_EVENTS",
-            "",
-            "event types to forward, comma-separated (empty: all)",
-        ))
-        .into_iter()
-        .map(|e| e.to_ascii_uppercase())
-        .collect();
-        let amqp_url = env
-            .secret("AMQP_URL", true, "RabbitMQ URL (or AMQP_URL_FILE)")?
-            .ok_or_else(|| ConfigError::new("AMQP_URL", "is required"))?;
-        let redis_url = env
-            .secret("REDIS_URL", true, "Redis URL (or REDIS_URL_FILE)")?
-            .ok_or_else(|| ConfigError::new("REDIS_URL", "is required"))?;
+        Ok((shard_count, shards))
+    }
+
+    /// `GATEWAY_ID`: it names the reply queue `gateway.<id>` and goes into Redis keys.
+    fn gateway_id(env: &Env) -> Result<String, ConfigError> {
         let gateway_id = env
             .optional("GATEWAY_ID", "this replica's id (default: random)")
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+        check_identifier("GATEWAY_ID", &gateway_id)?;
         if !gateway_id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -272,151 +392,91 @@ impl GatewayConfig {
                 "may contain only letters, digits, '-' and '_'",
             ));
         }
-        let publish_buffer = env.parse::<usize>(
-            "PUBLISH_BUFFER",
-            10_000,
-            "events buffered while the broker is slow or away",
-        )?;
-        let publish_buffer_bytes = env.parse::<usize>(
-            "PUBLISH_BUFFER_BYTES",
-            64 << 20,
-            "bytes of events buffered while the broker (or the cache) is slow or away",
-        )?;
-        if publish_buffer_bytes < 65_536 {
-            return Err(ConfigError::new(
-                "PUBLISH_BUFFER_BYTES",
-                "must be at least 65536",
-            ));
-        }
-        let publish_window = env.parse::<usize>(
-            "PUBLISH_WINDOW",
-            1024,
-            "publishes awaiting a confirm at once",
-        )?;
-        if publish_buffer == 0 || publish_window == 0 {
-            return Err(ConfigError::new(
-                "PUBLISH_BUFFER",
-                "PUBLISH_BUFFER and PUBLISH_WINDOW must be at least 1",
-            ));
-        }
-        let lease_ttl = millis(
-            env,
-            "SHARD_LEASE_TTL_MS",
-            10_000,
-            "shard lease time-to-live",
-        )?;
-        if lease_ttl < Duration::from_millis(300) {
-            return Err(ConfigError::new(
-                "SHARD_LEASE_TTL_MS",
-                "must be at least 300",
-            ));
-        }
-        let cache_resources = Resources::parse(&env.string(
-            "CACHE_RESOURCES",
-            DEFAULT_CACHE_RESOURCES,
-            "what the Redis cache keeps, comma-separated (none: no cache)",
-        ))
-        .map_err(|e| ConfigError::new("CACHE_RESOURCES", e))?;
-        let cache_batch = env.parse::<usize>(
-            "CACHE_BATCH",
-            512,
-            "most events applied to the cache in one Redis pipeline",
-        )?;
-        if cache_batch == 0 {
-            return Err(ConfigError::new("CACHE_BATCH", "must be at least 1"));
-        }
-        let cache_message_ttl = millis(
-            env,
-            "CACHE_MESSAGE_TTL_MS",
-            600_000,
-            "how long cached messages live",
-        )?;
-        if cache_message_ttl.is_zero() {
-            return Err(ConfigError::new(
-                "CACHE_MESSAGE_TTL_MS",
-                "must be at least 1",
-            ));
-        }
-        let idle_ms = env.parse::<u64>(
-            "SHARD_IDLE_TIMEOUT_MS",
-            0,
-            "reconnect a shard when no event flowed this long (0: off)",
-        )?;
+        Ok(gateway_id)
+    }
+}
+
+/// The `CACHE_*` variables.
+struct Cache {
+    resources: Resources,
+    previous_state: bool,
+    message_ttl: Duration,
+    batch: usize,
+}
+
+impl Cache {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            gateway_id,
-            token,
-            intents,
-            gateway_url: env.optional(
-                "DISCORD_GATEWAY_URL",
-                "gateway URL override, e.g. the simulator's ws://host:port",
-            ),
-            api_proxy: env.optional(
-                "DISCORD_API_PROXY",
-                "Discord REST over plain HTTP through host:port, e.g. the simulator",
-            ),
-            shard_count,
-            shards,
-            events,
-            amqp_url,
-            events_exchange: env.string(
-                "EVENTS_EXCHANGE",
-                swarmcord_protocol::amqp::EVENTS_EXCHANGE,
-                "topic exchange for events",
-            ),
-            redis_url,
-            redis_prefix: env.string(
-                "REDIS_PREFIX",
-                "swarmcord",
-                "prefix of every Redis key (one per bot)",
-            ),
-            publish_buffer,
-            publish_buffer_bytes,
-            publish_window,
-            lease_ttl,
-            persist_interval: millis(
-                env,
-                "SESSION_PERSIST_INTERVAL_MS",
-                1000,
-                "how often shard sessions are saved to Redis",
+            resources: Resources::parse(&env.string(
+                "CACHE_RESOURCES",
+                DEFAULT_CACHE_RESOURCES,
+                "what the Redis cache keeps, comma-separated (none: no cache)",
+            ))
+            .map_err(|e| ConfigError::new("CACHE_RESOURCES", e))?,
+            batch: env.bounded(
+                "CACHE_BATCH",
+                512,
+                1..=16_384,
+                "most events applied to the cache in one Redis pipeline",
             )?,
-            idle_timeout: (idle_ms > 0).then(|| Duration::from_millis(idle_ms)),
-            heartbeat_ack_timeout: millis(
-                env,
-                "HEARTBEAT_ACK_TIMEOUT_MS",
-                60_000,
-                "reconnect a shard whose heartbeat is not ACKed in time",
+            message_ttl: env.millis(
+                "CACHE_MESSAGE_TTL_MS",
+                600_000,
+                1..=2_592_000_000,
+                "how long cached messages live",
             )?,
-            identify_interval: millis(
-                env,
-                "IDENTIFY_INTERVAL_MS",
-                5000,
-                "minimum time between identifies per concurrency bucket (Discord: 5000)",
-            )?,
-            session_start_reserve: env.parse::<u32>(
-                "SESSION_START_RESERVE",
-                10,
-                "session starts kept in reserve: no identify below this",
-            )?,
-            http_addr: env.parse::<SocketAddr>(
-                "HTTP_ADDR",
-                SocketAddr::from(([0, 0, 0, 0], 8080)),
-                "address of /healthz, /readyz, /metrics",
-            )?,
-            log_format: env.parse::<LogFormat>("LOG_FORMAT", LogFormat::Json, "json or text")?,
-            shutdown_flush_timeout: millis(
-                env,
-                "SHUTDOWN_FLUSH_TIMEOUT_MS",
-                10_000,
-                "how long shutdown waits for publish confirms",
-            )?,
-            cache_resources,
-            cache_previous_state: env.parse::<bool>(
+            previous_state: env.parse::<bool>(
                 "CACHE_PREVIOUS_STATE",
                 false,
                 "attach the previous state of updated entities to forwarded events",
             )?,
-            cache_message_ttl,
-            cache_batch,
+        })
+    }
+}
+
+/// The watchdogs, identify pacing and shutdown timers.
+struct Timers {
+    idle_timeout: Option<Duration>,
+    heartbeat_ack_timeout: Duration,
+    identify_interval: Duration,
+    session_start_reserve: u32,
+    shutdown_flush_timeout: Duration,
+}
+
+impl Timers {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let idle = env.millis(
+            "SHARD_IDLE_TIMEOUT_MS",
+            0,
+            0..=86_400_000,
+            "reconnect a shard when no event flowed this long (0: off)",
+        )?;
+        Ok(Self {
+            idle_timeout: (!idle.is_zero()).then_some(idle),
+            heartbeat_ack_timeout: env.millis(
+                "HEARTBEAT_ACK_TIMEOUT_MS",
+                60_000,
+                1000..=3_600_000,
+                "reconnect a shard whose heartbeat is not ACKed in time",
+            )?,
+            identify_interval: env.millis(
+                "IDENTIFY_INTERVAL_MS",
+                5000,
+                0..=600_000,
+                "minimum time between identifies per concurrency bucket (Discord: 5000)",
+            )?,
+            session_start_reserve: env.bounded(
+                "SESSION_START_RESERVE",
+                10,
+                0..=1_000_000,
+                "session starts kept in reserve: no identify below this",
+            )?,
+            shutdown_flush_timeout: env.millis(
+                "SHUTDOWN_FLUSH_TIMEOUT_MS",
+                10_000,
+                0..=600_000,
+                "how long shutdown waits for publish confirms",
+            )?,
         })
     }
 }
@@ -498,7 +558,7 @@ mod tests {
             ),
             (&[("GATEWAY_SHARDS", "5-2")], "GATEWAY_SHARDS"),
             (&[("GATEWAY_INTENTS", "GUILDS,NOPE")], "GATEWAY_INTENTS"),
-            (&[("PUBLISH_WINDOW", "0")], "PUBLISH_BUFFER"),
+            (&[("PUBLISH_WINDOW", "0")], "PUBLISH_WINDOW"),
             (&[("HTTP_ADDR", "localhost")], "HTTP_ADDR"),
             (&[("GATEWAY_ID", "a b")], "GATEWAY_ID"),
             (&[("CACHE_RESOURCES", "guilds,nope")], "CACHE_RESOURCES"),
@@ -557,6 +617,85 @@ mod tests {
 #[cfg(test)]
 mod reference {
     use super::*;
+
+    /// One or more bad values for every variable of the Gateway reference (issue 11, item 6).
+    const BAD: &[(&str, &str)] = &[
+        ("RUST_LOG", "swarmcord=loud"),
+        ("DISCORD_TOKEN", "   "),
+        ("AMQP_URL", "http://rabbit/"),
+        ("AMQP_URL", "amqp://u:p@"),
+        ("REDIS_URL", "localhost:6379"),
+        ("REDIS_URL", "not a url"),
+        ("SHARD_COUNT", "100000"),
+        ("SHARD_COUNT", "0"),
+        ("GATEWAY_GROUP", "0"),
+        ("GATEWAY_GROUPS", "0"),
+        ("GATEWAY_GROUPS", "70000"),
+        ("GATEWAY_SHARDS", "0-70000"),
+        (
+            "GATEWAY_ID",
+            "an-id-that-is-far-too-long-for-a-queue-name-and-every-redis-key-x",
+        ),
+        ("GATEWAY_ID", "a.b"),
+        ("GATEWAY_INTENTS", "GUILDS,NOPE"),
+        ("GATEWAY_EVENTS", "MESSAGE_CREATE,MESSAGE_CRATE"),
+        ("EVENTS_EXCHANGE", "amq.topic"),
+        ("EVENTS_EXCHANGE", "with space"),
+        ("EVENTS_EXCHANGE", LONG_NAME),
+        ("REDIS_PREFIX", "a b"),
+        ("PUBLISH_BUFFER", "0"),
+        ("PUBLISH_BUFFER", "99999999999"),
+        ("PUBLISH_BUFFER_BYTES", "65535"),
+        ("PUBLISH_BUFFER_BYTES", "17179869185"),
+        ("PUBLISH_WINDOW", "0"),
+        ("SHARD_LEASE_TTL_MS", "18446744073709551615"),
+        ("SHARD_LEASE_TTL_MS", "100"),
+        ("SESSION_PERSIST_INTERVAL_MS", "0"),
+        ("IDENTIFY_INTERVAL_MS", "-1"),
+        ("SESSION_START_RESERVE", "many"),
+        ("HEARTBEAT_ACK_TIMEOUT_MS", "0"),
+        ("SHARD_IDLE_TIMEOUT_MS", "99999999999999"),
+        ("SHUTDOWN_FLUSH_TIMEOUT_MS", "9999999999"),
+        ("HTTP_ADDR", "localhost"),
+        ("LOG_FORMAT", "xml"),
+        ("DISCORD_GATEWAY_URL", "not a url"),
+        ("DISCORD_GATEWAY_URL", "http://sim:8090"),
+        ("DISCORD_API_PROXY", "http://sim:8090"),
+        ("DISCORD_API_PROXY", "sim"),
+        ("CACHE_RESOURCES", "guilds,nope"),
+        ("CACHE_PREVIOUS_STATE", "maybe"),
+        ("CACHE_MESSAGE_TTL_MS", "0"),
+        ("CACHE_BATCH", "99999999999"),
+    ];
+
+    /// An exchange name over the 200 bytes the services accept.
+    const LONG_NAME: &str = concat!(
+        "swarmcord.events.0123456789012345678901234567890123456789012345678901234567890123456789",
+        "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567",
+        "890123456789012345678901234567890123456789"
+    );
+
+    /// Fuzz-style over `docs/CONFIGURATION.md`: every documented gateway variable refuses a bad
+    /// value with an error naming it, and the documented defaults parse.
+    #[test]
+    fn every_documented_variable_refuses_a_bad_value() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/CONFIGURATION.md"
+        ))
+        .expect("docs/CONFIGURATION.md");
+        let base = [
+            ("DISCORD_TOKEN", "t"),
+            ("AMQP_URL", "amqp://u:p@h/%2f"),
+            ("REDIS_URL", "redis://h/"),
+        ];
+        let parse = |env: &Env| GatewayConfig::from_env(env).map(drop);
+        if let Err(problems) =
+            swarmcord_ops::config::check_bad_values(&doc, "Gateway", &base, BAD, parse)
+        {
+            panic!("{problems}");
+        }
+    }
 
     /// Every variable the gateway reads is in `docs/CONFIGURATION.md`, and every gateway
     /// variable listed there is one the gateway reads.

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use swarmcord_ops::Secret;
-use swarmcord_ops::config::{ConfigError, Env, split_list};
+use swarmcord_ops::config::{
+    ConfigError, Env, REDIS_SCHEMES, check_amqp_name, check_host_port, check_identifier, split_list,
+};
 use swarmcord_ops::telemetry::LogFormat;
 
 /// Everything the worker needs, validated. Read it with [`WorkerConfig::from_env`]; secrets
@@ -102,19 +104,27 @@ impl std::str::FromStr for SlashCommands {
 impl WorkerConfig {
     /// Reads and validates the configuration; the error names the first bad variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let required = |name: &str, help: &str| {
-            env.secret(name, true, help)?
-                .ok_or_else(|| ConfigError::new(name, "is required"))
-        };
-        let token = required("DISCORD_TOKEN", "bot token (or DISCORD_TOKEN_FILE)")?;
-        let amqp_url = required("AMQP_URL", "RabbitMQ URL (or AMQP_URL_FILE)")?;
-        let redis_url = required("REDIS_URL", "Redis URL (or REDIS_URL_FILE)")?;
-        let mongo_url = required("MONGO_URL", "MongoDB URL (or MONGO_URL_FILE)")?;
+        env.log_filter()?;
+        let token = env
+            .secret("DISCORD_TOKEN", true, "bot token (or DISCORD_TOKEN_FILE)")?
+            .ok_or_else(|| ConfigError::new("DISCORD_TOKEN", "is required"))?;
+        let amqp_url = env.secret_url(
+            "AMQP_URL",
+            &["amqp", "amqps"],
+            "RabbitMQ URL (or AMQP_URL_FILE)",
+        )?;
+        let redis_url =
+            env.secret_url("REDIS_URL", REDIS_SCHEMES, "Redis URL (or REDIS_URL_FILE)")?;
+        let mongo_url = env.secret_url(
+            "MONGO_URL",
+            &["mongodb", "mongodb+srv"],
+            "MongoDB URL (or MONGO_URL_FILE)",
+        )?;
         let owners =
             split_list(&env.string("OWNER_IDS", "", "bot owner user ids, comma-separated"))
                 .into_iter()
                 .map(|id| {
-                    id.parse::<u64>().map_err(|_| {
+                    id.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
                         ConfigError::new("OWNER_IDS", format!("{id:?} is not a user id"))
                     })
                 })
@@ -126,100 +136,87 @@ impl WorkerConfig {
                 "must be 1 to 16 characters without spaces",
             ));
         }
-        let global_rate_limit = env.parse::<u16>(
-            "DISCORD_GLOBAL_RATE_LIMIT",
-            50,
-            "Discord REST requests per second this replica may send (the bot's global limit divided by the replicas)",
-        )?;
-        if global_rate_limit == 0 {
-            return Err(ConfigError::new(
-                "DISCORD_GLOBAL_RATE_LIMIT",
-                "must be at least 1",
-            ));
-        }
-        let user_command_limit = env.parse::<u32>(
-            "USER_COMMAND_LIMIT",
-            20,
-            "commands one user may run per 10 s over all commands, on all replicas (0: no limit)",
-        )?;
-        if user_command_limit > 1000 {
-            return Err(ConfigError::new(
-                "USER_COMMAND_LIMIT",
-                "must be at most 1000 (0 switches the limit off)",
-            ));
-        }
-        let defer_ms = env.parse::<u64>(
-            "INTERACTION_DEFER_AFTER_MS",
-            1500,
-            "slash commands still running this long after the gateway received them are deferred",
-        )?;
-        if defer_ms > 2500 {
-            return Err(ConfigError::new(
-                "INTERACTION_DEFER_AFTER_MS",
-                "must be at most 2500 (Discord's deadline for a first answer is 3000 ms)",
-            ));
-        }
-        let bindings = match env.optional(
-            "WORKER_EVENTS",
-            "event types the workers consume, comma-separated (default: those the bot has handlers for)",
-        ) {
-            None => None,
-            Some(list) => {
-                let bindings = split_list(&list);
-                if bindings.is_empty() {
-                    return Err(ConfigError::new(
-                        "WORKER_EVENTS",
-                        "must name at least one event type",
-                    ));
-                }
-                Some(bindings)
-            }
-        };
+        let bindings = Self::bindings(env)?;
         let voice = Self::voice(env)?;
-        let rest_proxy = Self::rest_proxy(env)?;
-        let prefetch = env.parse::<u16>("WORKER_PREFETCH", 32, "events in flight per worker")?;
-        if prefetch == 0 {
-            return Err(ConfigError::new("WORKER_PREFETCH", "must be at least 1"));
+        let api_proxy = env.optional(
+            "DISCORD_API_PROXY",
+            "Discord REST over plain HTTP through host:port, e.g. the simulator",
+        );
+        if let Some(proxy) = &api_proxy {
+            check_host_port("DISCORD_API_PROXY", proxy)?;
+        }
+        let rest_proxy = Self::rest_proxy(env, api_proxy.is_some())?;
+        let events_exchange = env.string(
+            "EVENTS_EXCHANGE",
+            swarmcord_protocol::amqp::EVENTS_EXCHANGE,
+            "topic exchange of the events",
+        );
+        check_amqp_name("EVENTS_EXCHANGE", &events_exchange)?;
+        let queue = env.string(
+            "WORKER_QUEUE",
+            "swarmcord.worker",
+            "the workers' shared durable queue",
+        );
+        check_amqp_name("WORKER_QUEUE", &queue)?;
+        let redis_prefix = env.string(
+            "REDIS_PREFIX",
+            "swarmcord",
+            "prefix of every Redis key (one per bot)",
+        );
+        check_identifier("REDIS_PREFIX", &redis_prefix)?;
+        let mongo_database = env.string("MONGO_DATABASE", "swarmcord", "MongoDB database");
+        check_identifier("MONGO_DATABASE", &mongo_database)?;
+        if mongo_database.contains(['/', '\\', '.', '"', '$']) {
+            return Err(ConfigError::new(
+                "MONGO_DATABASE",
+                format!("{mongo_database:?} may not contain / \\ . \" or $"),
+            ));
         }
         Ok(Self {
             token,
-            api_proxy: env.optional(
-                "DISCORD_API_PROXY",
-                "Discord REST over plain HTTP through host:port, e.g. the simulator",
-            ),
+            api_proxy,
             rest_proxy,
             amqp_url,
-            events_exchange: env.string(
-                "EVENTS_EXCHANGE",
-                swarmcord_protocol::amqp::EVENTS_EXCHANGE,
-                "topic exchange of the events",
-            ),
-            queue: env.string(
-                "WORKER_QUEUE",
-                "swarmcord.worker",
-                "the workers' shared durable queue",
-            ),
+            events_exchange,
+            queue,
             bindings,
-            prefetch,
-            max_attempts: env.parse::<u64>(
+            prefetch: env.bounded(
+                "WORKER_PREFETCH",
+                32,
+                1..=u16::MAX,
+                "events in flight per worker",
+            )?,
+            max_attempts: env.bounded(
                 "WORKER_MAX_ATTEMPTS",
                 5,
+                1..=1000,
                 "failed attempts before an event is dead-lettered",
             )?,
             retry_delays: Self::retry_delays(env)?,
             redis_url,
-            redis_prefix: env.string(
-                "REDIS_PREFIX",
-                "swarmcord",
-                "prefix of every Redis key (one per bot)",
-            ),
+            redis_prefix,
             mongo_url,
-            mongo_database: env.string("MONGO_DATABASE", "swarmcord", "MongoDB database"),
+            mongo_database,
             default_prefix,
             owners,
-            interaction_defer_after: Duration::from_millis(defer_ms),
-            global_rate_limit,
-            user_command_limit,
+            interaction_defer_after: env.millis(
+                "INTERACTION_DEFER_AFTER_MS",
+                1500,
+                0..=2500,
+                "slash commands still running this long after the gateway received them are deferred (at most 2500: Discord's deadline is 3000 ms)",
+            )?,
+            global_rate_limit: env.bounded(
+                "DISCORD_GLOBAL_RATE_LIMIT",
+                50,
+                1..=u16::MAX,
+                "Discord REST requests per second this replica may send (the bot's global limit divided by the replicas)",
+            )?,
+            user_command_limit: env.bounded(
+                "USER_COMMAND_LIMIT",
+                20,
+                0..=1000,
+                "commands one user may run per 10 s over all commands, on all replicas (0: no limit)",
+            )?,
             slash_commands: env.parse::<SlashCommands>(
                 "SLASH_COMMANDS",
                 SlashCommands::Global,
@@ -235,6 +232,36 @@ impl WorkerConfig {
         })
     }
 
+    /// `WORKER_EVENTS`: Discord event types, comma-separated (`#`, the AMQP wildcard: every
+    /// event).
+    fn bindings(env: &Env) -> Result<Option<Vec<String>>, ConfigError> {
+        let Some(list) = env.optional(
+            "WORKER_EVENTS",
+            "event types the workers consume, comma-separated (default: those the bot has handlers for)",
+        ) else {
+            return Ok(None);
+        };
+        let bindings = split_list(&list);
+        if bindings.is_empty() {
+            return Err(ConfigError::new(
+                "WORKER_EVENTS",
+                "must name at least one event type",
+            ));
+        }
+        if let Some(unknown) = bindings
+            .iter()
+            .find(|name| *name != "#" && !swarmcord_protocol::amqp::is_event_type(name))
+        {
+            return Err(ConfigError::new(
+                "WORKER_EVENTS",
+                format!(
+                    "{unknown:?} is not a Discord event type (upper case, e.g. MESSAGE_CREATE)"
+                ),
+            ));
+        }
+        Ok(Some(bindings))
+    }
+
     /// `WORKER_RETRY_DELAYS_MS`: the delays before the 1st, 2nd, … retry of a failed event.
     fn retry_delays(env: &Env) -> Result<Vec<Duration>, ConfigError> {
         let list = env.string(
@@ -246,18 +273,18 @@ impl WorkerConfig {
             .into_iter()
             .map(|ms| ms.parse::<u64>().ok().filter(|ms| *ms <= 86_400_000))
             .collect::<Option<Vec<u64>>>()
-            .filter(|delays| !delays.is_empty())
+            .filter(|delays| !delays.is_empty() && delays.len() <= 32)
             .ok_or_else(|| {
                 ConfigError::new(
                     "WORKER_RETRY_DELAYS_MS",
-                    "must be milliseconds (at most a day), comma-separated",
+                    "must be 1 to 32 delays in milliseconds (each at most a day), comma-separated",
                 )
             })?;
         Ok(delays.into_iter().map(Duration::from_millis).collect())
     }
 
     /// `DISCORD_REST_PROXY`: `http://host:port` of the shared REST proxy, as `host:port`.
-    fn rest_proxy(env: &Env) -> Result<Option<String>, ConfigError> {
+    fn rest_proxy(env: &Env, api_proxy: bool) -> Result<Option<String>, ConfigError> {
         let Some(url) = env.optional(
             "DISCORD_REST_PROXY",
             "http://host:port of the shared REST proxy; replaces the in-process rate limiter",
@@ -272,7 +299,7 @@ impl WorkerConfig {
                 format!("{url:?} must be http://host:port (the proxy speaks plain HTTP)"),
             ));
         }
-        if env.optional("DISCORD_API_PROXY", "").is_some() {
+        if api_proxy {
             return Err(ConfigError::new(
                 "DISCORD_REST_PROXY",
                 "set either DISCORD_REST_PROXY or DISCORD_API_PROXY, not both (the REST proxy's DISCORD_API_BASE says where requests go)",
@@ -293,9 +320,10 @@ impl WorkerConfig {
             false,
             "Lavalink password (or LAVALINK_PASSWORD_FILE)",
         )?;
-        let failover_ms = env.parse::<u64>(
+        let failover_after = env.millis(
             "LAVALINK_FAILOVER_AFTER_MS",
             5000,
+            1000..=3_600_000,
             "how long a node may be unreachable before its players move to another node",
         )?;
         if nodes.is_empty() {
@@ -307,16 +335,10 @@ impl WorkerConfig {
                 "is required when LAVALINK_NODES is set",
             )
         })?;
-        if failover_ms < 1000 {
-            return Err(ConfigError::new(
-                "LAVALINK_FAILOVER_AFTER_MS",
-                "must be at least 1000",
-            ));
-        }
         Ok(Some(VoiceConfig {
             nodes,
             password,
-            failover_after: Duration::from_millis(failover_ms),
+            failover_after,
         }))
     }
 }
@@ -421,6 +443,66 @@ mod tests {
         vars.push(("DISCORD_API_PROXY", "sim:8090"));
         let error = WorkerConfig::from_env(&Env::from_pairs(vars)).expect_err("both");
         assert_eq!(error.variable, "DISCORD_REST_PROXY");
+    }
+
+    /// One or more bad values for every variable of the Worker reference (issue 11, item 6).
+    const BAD: &[(&str, &str)] = &[
+        ("RUST_LOG", "swarmcord=loud"),
+        ("DISCORD_TOKEN", "   "),
+        ("AMQP_URL", "redis://h/"),
+        ("REDIS_URL", "redis//h"),
+        ("MONGO_URL", "localhost:27017"),
+        ("MONGO_DATABASE", "a.b"),
+        ("MONGO_DATABASE", "a b"),
+        ("REDIS_PREFIX", "a\tb"),
+        ("EVENTS_EXCHANGE", "amq.direct"),
+        ("WORKER_QUEUE", "amq.gen-1"),
+        ("WORKER_QUEUE", "queue/with/slashes"),
+        ("WORKER_EVENTS", "MESSAGE_CREATE,MESAGE_DELETE"),
+        ("WORKER_EVENTS", " , "),
+        ("WORKER_RETRY_DELAYS_MS", "5,x"),
+        ("WORKER_RETRY_DELAYS_MS", "86400001"),
+        ("USER_COMMAND_LIMIT", "1001"),
+        ("USER_COMMAND_LIMIT", "-1"),
+        ("WORKER_PREFETCH", "0"),
+        ("WORKER_MAX_ATTEMPTS", "0"),
+        ("DEFAULT_PREFIX", "a b"),
+        ("OWNER_IDS", "1,abc"),
+        ("DISCORD_GLOBAL_RATE_LIMIT", "70000"),
+        ("SLASH_COMMANDS", "global,1"),
+        ("INTERACTION_DEFER_AFTER_MS", "3000"),
+        ("HTTP_ADDR", "8080"),
+        ("LOG_FORMAT", "yaml"),
+        ("DISCORD_API_PROXY", "http://sim:8090/"),
+        ("DISCORD_REST_PROXY", "https://rest:8080"),
+        ("LAVALINK_NODES", "a=https://x:1"),
+        ("LAVALINK_PASSWORD", "   "),
+        ("LAVALINK_FAILOVER_AFTER_MS", "999"),
+    ];
+
+    /// Fuzz-style over `docs/CONFIGURATION.md`: every documented worker variable refuses a bad
+    /// value with an error naming it, and the documented defaults parse.
+    #[test]
+    fn every_documented_variable_refuses_a_bad_value() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/CONFIGURATION.md"
+        ))
+        .expect("docs/CONFIGURATION.md");
+        let base = [
+            ("DISCORD_TOKEN", "t"),
+            ("AMQP_URL", "amqp://h"),
+            ("REDIS_URL", "redis://h"),
+            ("MONGO_URL", "mongodb://h"),
+            ("LAVALINK_NODES", "a=http://x:1"),
+            ("LAVALINK_PASSWORD", "pw"),
+        ];
+        let parse = |env: &Env| WorkerConfig::from_env(env).map(drop);
+        if let Err(problems) =
+            swarmcord_ops::config::check_bad_values(&doc, "Worker", &base, BAD, parse)
+        {
+            panic!("{problems}");
+        }
     }
 
     /// Every variable the worker reads is in `docs/CONFIGURATION.md` (Worker), and nothing else.

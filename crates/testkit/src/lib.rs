@@ -259,3 +259,48 @@ pub mod http {
         }
     }
 }
+
+/// How a service binary ended: its exit code (`None`: killed after the time limit or by a
+/// signal) and what it wrote to stderr.
+#[derive(Debug)]
+pub struct Exit {
+    /// The exit code.
+    pub code: Option<i32>,
+    /// Everything written to stderr.
+    pub stderr: String,
+}
+
+/// Runs a service binary with only `env` (and `PATH`) in its environment until it exits, or
+/// kills it after `limit`: for start-up checks such as "a bad variable exits with code 2".
+pub fn run_to_exit(binary: &str, env: &[(&str, &str)], limit: Duration) -> Exit {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new(binary)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the service binary");
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    Exit {
+        code: status.and_then(|s| s.code()),
+        stderr,
+    }
+}

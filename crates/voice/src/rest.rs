@@ -2,7 +2,6 @@
 //! node and the session id (from Redis).
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use swarmcord_secret::Secret;
 
 use crate::config::NodeConfig;
 use crate::model::{LoadResult, Player};
@@ -71,7 +71,7 @@ impl RestError {
 #[derive(Clone)]
 pub struct Rest {
     client: Client<HttpConnector, Full<Bytes>>,
-    password: Arc<str>,
+    password: Secret,
     timeout: Duration,
 }
 
@@ -106,14 +106,14 @@ impl Rest {
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(connector),
-            password: Arc::from(password),
+            password: Secret::new(password),
             timeout: Duration::from_secs(5),
         }
     }
 
     /// The password (for the WebSocket handshake).
     pub(crate) fn password(&self) -> &str {
-        &self.password
+        self.password.expose()
     }
 
     async fn call(
@@ -135,7 +135,7 @@ impl Rest {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", node.http_base()))
-            .header("Authorization", &*self.password);
+            .header("Authorization", self.password.expose());
         if body.is_some() {
             request = request.header("Content-Type", "application/json");
         }
