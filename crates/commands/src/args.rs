@@ -12,7 +12,7 @@ use twilight_model::application::interaction::application_command::{
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, RoleMarker, UserMarker};
 
-use crate::spec::{ArgKind, ArgSpec, CommandSpec};
+use crate::spec::{ArgKind, ArgSpec, Choice, CommandSpec};
 
 /// Longest piece of user input quoted back in an error message.
 const MAX_QUOTED: usize = 60;
@@ -479,7 +479,23 @@ pub fn expected(kind: &ArgKind) -> String {
             "a duration like `90s`, `10m`, `1h30m`, `2d` or `1:30`{}",
             range_text(min.map(format_duration), max.map(format_duration))
         ),
+        ArgKind::Choice(choices) => format!(
+            "one of {}",
+            choices
+                .iter()
+                .map(|choice| format!("`{}`", choice.value))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
+}
+
+/// The choice a prefix user meant: its value or its name, in any case.
+fn pick<'a>(choices: &'a [Choice], token: &str) -> Option<&'a Choice> {
+    choices.iter().find(|choice| {
+        choice.value.eq_ignore_ascii_case(token)
+            || choice.name.to_lowercase() == token.to_lowercase()
+    })
 }
 
 /// Parses one token for `arg`; `None` when it does not parse or is out of bounds.
@@ -499,6 +515,7 @@ fn parse_value(kind: &ArgKind, token: &str) -> Option<ArgValue> {
         ArgKind::Channel => ArgValue::Channel(Id::new(parse_id(token, &["<#"])?)),
         ArgKind::Role => ArgValue::Role(Id::new(parse_id(token, &["<@&"])?)),
         ArgKind::Duration { .. } => ArgValue::Duration(parse_duration(token)?),
+        ArgKind::Choice(choices) => ArgValue::String(pick(choices, token)?.value.clone()),
     };
     in_bounds(kind, &value).then_some(value)
 }
@@ -516,6 +533,9 @@ fn in_bounds(kind: &ArgKind, value: &ArgValue) -> bool {
         }
         (ArgKind::Duration { min, max }, ArgValue::Duration(v)) => {
             within(v, min.as_ref(), max.as_ref())
+        }
+        (ArgKind::Choice(choices), ArgValue::String(v)) => {
+            choices.iter().any(|choice| choice.value == *v)
         }
         (ArgKind::String | ArgKind::Rest, ArgValue::String(_))
         | (ArgKind::Boolean, ArgValue::Boolean(_))

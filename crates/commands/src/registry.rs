@@ -5,7 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use twilight_model::application::command::{
-    Command, CommandOption, CommandOptionType, CommandOptionValue, CommandType,
+    Command, CommandOption, CommandOptionChoice, CommandOptionChoiceValue, CommandOptionType,
+    CommandOptionValue, CommandType,
 };
 use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::id::Id;
@@ -278,7 +279,7 @@ fn option(arg: &ArgSpec) -> CommandOption {
             min.map(CommandOptionValue::Number),
             max.map(CommandOptionValue::Number),
         ),
-        ArgKind::String | ArgKind::Rest | ArgKind::Duration { .. } => {
+        ArgKind::String | ArgKind::Rest | ArgKind::Duration { .. } | ArgKind::Choice(_) => {
             (CommandOptionType::String, None, None)
         }
         ArgKind::Boolean => (CommandOptionType::Boolean, None, None),
@@ -286,10 +287,23 @@ fn option(arg: &ArgSpec) -> CommandOption {
         ArgKind::Channel => (CommandOptionType::Channel, None, None),
         ArgKind::Role => (CommandOptionType::Role, None, None),
     };
+    let choices = match &arg.kind {
+        ArgKind::Choice(choices) => Some(
+            choices
+                .iter()
+                .map(|choice| CommandOptionChoice {
+                    name: choice.name.clone(),
+                    name_localizations: None,
+                    value: CommandOptionChoiceValue::String(choice.value.clone()),
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
     CommandOption {
         autocomplete: arg.autocomplete.then_some(true),
         channel_types: None,
-        choices: None,
+        choices,
         description: arg.description.clone(),
         description_localizations: None,
         kind,

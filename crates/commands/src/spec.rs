@@ -80,6 +80,28 @@ pub enum ArgKind {
         /// Longest accepted duration.
         max: Option<Duration>,
     },
+    /// One of a fixed list: the user picks from a menu in Discord and types a choice's value
+    /// or name (any case) after a prefix. The parsed value is the choice's `value`.
+    Choice(Vec<Choice>),
+}
+
+/// One entry of an [`ArgKind::Choice`] argument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// What Discord's menu shows (1–100 characters).
+    pub name: String,
+    /// What the command receives (1–100 characters, unique within the argument).
+    pub value: String,
+}
+
+impl Choice {
+    /// A choice shown as `name` whose value is `value`.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
 }
 
 /// One declared argument of a command.
@@ -173,6 +195,11 @@ impl ArgSpec {
     /// A role.
     pub fn role(name: &str) -> Self {
         Self::new(name, ArgKind::Role)
+    }
+
+    /// One of `choices` (at most 25; see [`ArgKind::Choice`]).
+    pub fn choice(name: &str, choices: impl IntoIterator<Item = Choice>) -> Self {
+        Self::new(name, ArgKind::Choice(choices.into_iter().collect()))
     }
 
     /// A duration.
@@ -305,8 +332,10 @@ pub enum SpecError {
     /// More than 25 arguments.
     #[error("too many arguments: at most 25")]
     TooManyArgs,
-    /// A bound is inverted, or a default value is outside the bounds or of the wrong kind.
-    #[error("invalid bounds or default for argument `{0}`")]
+    /// A bound is inverted, a default value is outside the bounds or of the wrong kind, or the
+    /// choices break Discord's rules (1–25, names and values of 1–100 characters, values
+    /// unique, not together with autocomplete).
+    #[error("invalid bounds, choices or default for argument `{0}`")]
     InvalidBounds(String),
     /// The cooldown allows zero uses or has a zero window.
     #[error("invalid cooldown: the limit and the window must be positive")]
@@ -689,6 +718,7 @@ fn bounds_ok(arg: &ArgSpec) -> bool {
                 && ordered(min.as_ref(), max.as_ref())
         }
         ArgKind::Duration { min, max } => ordered(min.as_ref(), max.as_ref()),
+        ArgKind::Choice(choices) => choices_ok(choices) && !arg.autocomplete,
         _ => true,
     };
     bounds
@@ -696,6 +726,18 @@ fn bounds_ok(arg: &ArgSpec) -> bool {
             .default
             .as_ref()
             .is_none_or(|value| crate::args::check_value(arg, value.clone()).is_ok())
+}
+
+/// Discord's rules for an option's choices: 1–25 of them, names and values of 1–100
+/// characters, no value twice.
+fn choices_ok(choices: &[Choice]) -> bool {
+    let len_ok = |text: &str| (1..=100).contains(&text.chars().count());
+    (1..=MAX_OPTIONS).contains(&choices.len())
+        && choices.iter().enumerate().all(|(i, choice)| {
+            len_ok(&choice.name)
+                && len_ok(&choice.value)
+                && choices[..i].iter().all(|other| other.value != choice.value)
+        })
 }
 
 /// Builder of a [`CommandSpec`]; [`build`](Self::build) validates it.

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use swarmcord_commands::args::{ArgErrorKind, parse_duration};
 use swarmcord_commands::{
-    ArgSpec, ArgValue, Args, CommandSpec, CooldownScope, Registry, RegistryError, SpecError,
-    parse_args, parse_prefix,
+    ArgSpec, ArgValue, Args, Choice, CommandSpec, CooldownScope, Registry, RegistryError,
+    SpecError, parse_args, parse_prefix,
 };
 use twilight_model::application::command::{CommandOptionType, CommandOptionValue};
 use twilight_model::application::interaction::application_command::{
@@ -650,4 +650,93 @@ fn help_is_generated_from_the_declarations() {
         "{ban}"
     );
     assert!(registry.help_for("!", "nope").is_none());
+}
+
+fn order() -> CommandSpec {
+    CommandSpec::builder("order")
+        .description("Orders a coffee")
+        .arg(
+            ArgSpec::choice(
+                "size",
+                [
+                    Choice::new("Small", "small"),
+                    Choice::new("Extra large", "extra_large"),
+                ],
+            )
+            .describe("How much"),
+        )
+        .build()
+        .expect("test setup")
+}
+
+#[test]
+fn choices_parse_by_value_or_name_and_register_as_a_menu() {
+    let spec = order();
+    for input in ["small", "SMALL", "Small"] {
+        let args = parse_args(&spec, "!", input).unwrap();
+        assert_eq!(args.string("size"), Some("small"), "{input}");
+    }
+    for input in [r#""extra large""#, "extra_large", "Extra_Large"] {
+        let args = parse_args(&spec, "!", input).unwrap();
+        assert_eq!(args.string("size"), Some("extra_large"), "{input}");
+    }
+    let err = parse_args(&spec, "!", "huge").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`size` must be one of `small`, `extra_large`, got `huge`. Usage: `!order <size>`"
+    );
+
+    // From Discord: the value of the picked choice, and nothing else.
+    let args = Args::from_interaction(
+        &spec,
+        &data("order", vec![option("size", Value::String("small".into()))]),
+    )
+    .unwrap();
+    assert_eq!(args.string("size"), Some("small"));
+    assert!(
+        Args::from_interaction(
+            &spec,
+            &data("order", vec![option("size", Value::String("Venti".into()))]),
+        )
+        .is_err()
+    );
+
+    let mut registry = Registry::new();
+    registry.register(spec).unwrap();
+    let json = serde_json::to_value(&registry.to_application_commands()[0]).unwrap();
+    assert_eq!(json["options"][0]["type"], 3);
+    assert_eq!(
+        json["options"][0]["choices"],
+        serde_json::json!([
+            {"name": "Small", "value": "small"},
+            {"name": "Extra large", "value": "extra_large"},
+        ])
+    );
+}
+
+#[test]
+fn choices_follow_discords_rules() {
+    let build = |arg: ArgSpec| {
+        CommandSpec::builder("order")
+            .description("d")
+            .arg(arg.describe("d"))
+            .build()
+    };
+    let many = (0..26).map(|i| Choice::new(format!("n{i}"), format!("v{i}")));
+    for bad in [
+        ArgSpec::choice("size", []),
+        ArgSpec::choice("size", many),
+        ArgSpec::choice("size", [Choice::new("A", "a"), Choice::new("B", "a")]),
+        ArgSpec::choice("size", [Choice::new("", "a")]),
+        ArgSpec::choice("size", [Choice::new("A", "x".repeat(101))]),
+        ArgSpec::choice("size", [Choice::new("A", "a")]).autocomplete(),
+        ArgSpec::choice("size", [Choice::new("A", "a")]).default("b"),
+    ] {
+        assert_eq!(
+            build(bad.clone()).unwrap_err(),
+            SpecError::InvalidBounds("size".into()),
+            "{bad:?}"
+        );
+    }
+    assert!(build(ArgSpec::choice("size", [Choice::new("A", "a")]).default("a")).is_ok());
 }

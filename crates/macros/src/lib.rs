@@ -7,6 +7,7 @@
 //! slash-only models without prefix parsing, cooldowns or prompts.
 
 mod appcmd;
+mod choice;
 mod cooldown;
 mod declaration;
 
@@ -18,6 +19,17 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn command(attr: TokenStream, item: TokenStream) -> TokenStream {
     declaration::expand(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Makes a field-less enum an argument type whose variants are its choices.
+///
+/// See `swarmcord::Choice` for the documentation and examples.
+#[proc_macro_derive(Choice, attributes(choice))]
+pub fn derive_choice(item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    choice::expand(&input)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -10,6 +10,7 @@
 //! | `Id<ChannelMarker>` | a channel | `#channel`, `<#id>`, an id | channel |
 //! | `Id<RoleMarker>` | a role | `@role`, `<@&id>`, an id | role |
 //! | `Duration` | a duration | `90s`, `1h30m`, `2d` | string |
+//! | an enum deriving [`Choice`](crate::Choice) | one of its variants | a value or name | string with choices |
 //! | `Option<T>` | an optional `T` | | not required |
 //!
 //! Bounds (`#[min = 1]`, `#[max = 100]`; seconds for durations) are checked before the

@@ -139,6 +139,37 @@ pub use swarmcord_ops::config::Env;
 /// ```
 pub use swarmcord_macros::command;
 
+/// Makes a field-less enum an argument with a fixed list of choices: Discord shows a menu for
+/// the slash option; after a prefix the user types a choice's value or name, in any case
+/// (a wrong word lists the values).
+///
+/// Each variant's menu name is its identifier in words (`ExtraLarge` → "Extra large") and its
+/// value in snake case (`extra_large`); `#[choice(name = "…", value = "…")]` sets them. At most
+/// 25 variants, names and values of 1–100 characters, checked at compile time.
+///
+/// ```no_run
+/// use swarmcord::Context;
+///
+/// #[derive(swarmcord::Choice)]
+/// enum Size {
+///     Small,
+///     Medium,
+///     #[choice(name = "Extra large (500 ml)", value = "xl")]
+///     ExtraLarge,
+/// }
+///
+/// /// Orders a coffee.
+/// #[swarmcord::command]
+/// async fn coffee(_ctx: &Context, #[description = "how much"] size: Option<Size>) -> &'static str {
+///     match size.unwrap_or(Size::Medium) {
+///         Size::Small => "A small one, coming up.",
+///         Size::Medium => "A medium one, coming up.",
+///         Size::ExtraLarge => "Half a litre, coming up.",
+///     }
+/// }
+/// ```
+pub use swarmcord_macros::Choice;
+
 /// The command framework (declarations, argument parsing, preconditions, cooldowns, prompts).
 pub mod commands {
     pub use swarmcord_commands::spec::CommandSpecBuilder;

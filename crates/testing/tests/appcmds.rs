@@ -69,6 +69,23 @@ async fn id_of(_ctx: &Context, user: Id<UserMarker>) -> String {
     format!("{user}")
 }
 
+#[derive(swarmcord::Choice)]
+enum Size {
+    Small,
+    #[choice(name = "Extra large (500 ml)", value = "xl")]
+    ExtraLarge,
+}
+
+/// Orders a coffee.
+#[swarmcord::command]
+async fn coffee(_ctx: &Context, #[description = "how much"] size: Option<Size>) -> &'static str {
+    match size {
+        None => "The usual, then.",
+        Some(Size::Small) => "A small one.",
+        Some(Size::ExtraLarge) => "Half a litre.",
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn macro_declared_subcommands_context_menus_and_bot_permissions() {
     let bot = TestBot::start(|worker| {
@@ -77,6 +94,7 @@ async fn macro_declared_subcommands_context_menus_and_bot_permissions() {
             .command(say_hi)
             .command(quote)
             .command(id_of)
+            .command(coffee)
     })
     .await;
     let owner = bot.guild().owner_id;
@@ -103,6 +121,29 @@ async fn macro_declared_subcommands_context_menus_and_bot_permissions() {
     assert_eq!(hi["integration_types"], json!([0]));
     assert_eq!(by_name("Quote")["type"], 3);
     assert_eq!(by_name("Id")["nsfw"], true);
+    assert_eq!(
+        by_name("coffee")["options"][0]["choices"],
+        json!([{"name": "Small", "value": "small"}, {"name": "Extra large (500 ml)", "value": "xl"}])
+    );
+
+    // A choice: picked from Discord's menu (its value), or typed by value or name.
+    let xl = bot.slash(
+        owner,
+        "coffee",
+        json!([{"type": 3, "name": "size", "value": "xl"}]),
+    );
+    assert_eq!(bot.slash_answer(&xl).await, "Half a litre.");
+    assert_eq!(bot.say(member, "!coffee SMALL").await, "A small one.");
+    assert_eq!(
+        bot.say(member, r#"!coffee "extra large (500 ml)""#).await,
+        "Half a litre."
+    );
+    assert_eq!(bot.say(member, "!coffee").await, "The usual, then.");
+    assert!(
+        bot.say(member, "!coffee huge")
+            .await
+            .starts_with("`size` must be one of `small`, `xl`, got `huge`."),
+    );
 
     // The group's subcommand, by slash and by prefix; the parent alone by prefix.
     let channel = bot.channel_id();
