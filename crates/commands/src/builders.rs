@@ -1,7 +1,8 @@
-//! Builders of message components: action rows, buttons, link buttons, select menus, and
-//! disabling a message's components. (twilight-util 0.18 has no component builders; these are
+//! Builders of message components: action rows, buttons, link buttons, select menus (of
+//! strings, users, roles, users-and-roles, channels), and disabling a message's components. (twilight-util 0.18 has no component builders; these are
 //! the few shapes commands need.)
 
+use twilight_model::channel::ChannelType;
 use twilight_model::channel::message::Component;
 use twilight_model::channel::message::component::{
     ActionRow, Button, ButtonStyle, SelectMenu, SelectMenuOption, SelectMenuType,
@@ -73,6 +74,68 @@ pub fn select<'a>(
         placeholder: (!placeholder.is_empty()).then(|| placeholder.to_owned()),
         required: None,
     })
+}
+
+/// A select menu of the guild's members (Discord lists them; the click's values are user ids,
+/// [`ComponentClick::selected`](crate::ComponentClick::selected)).
+pub fn user_select(custom_id: &str, placeholder: &str) -> Component {
+    entity_select(SelectMenuType::User, custom_id, placeholder, None)
+}
+
+/// A select menu of the guild's roles (values: role ids).
+pub fn role_select(custom_id: &str, placeholder: &str) -> Component {
+    entity_select(SelectMenuType::Role, custom_id, placeholder, None)
+}
+
+/// A select menu of members and roles together (values: user or role ids).
+pub fn mentionable_select(custom_id: &str, placeholder: &str) -> Component {
+    entity_select(SelectMenuType::Mentionable, custom_id, placeholder, None)
+}
+
+/// A select menu of the guild's channels, of the given types (none: every type) (values:
+/// channel ids).
+pub fn channel_select(
+    custom_id: &str,
+    placeholder: &str,
+    types: impl IntoIterator<Item = ChannelType>,
+) -> Component {
+    let types: Vec<ChannelType> = types.into_iter().collect();
+    let types = (!types.is_empty()).then_some(types);
+    entity_select(SelectMenuType::Channel, custom_id, placeholder, types)
+}
+
+fn entity_select(
+    kind: SelectMenuType,
+    custom_id: &str,
+    placeholder: &str,
+    channel_types: Option<Vec<ChannelType>>,
+) -> Component {
+    Component::SelectMenu(SelectMenu {
+        channel_types,
+        custom_id: custom_id.to_owned(),
+        default_values: None,
+        disabled: false,
+        id: None,
+        kind,
+        max_values: Some(1),
+        min_values: Some(1),
+        options: None,
+        placeholder: (!placeholder.is_empty()).then(|| placeholder.to_owned()),
+        required: None,
+    })
+}
+
+/// `select` letting the user pick up to `max` entries (at least one; Discord allows 25) —
+/// for any kind of select menu. Other components are returned unchanged.
+#[must_use]
+pub fn up_to(max: u8, select: Component) -> Component {
+    match select {
+        Component::SelectMenu(mut menu) => {
+            menu.max_values = Some(max.clamp(1, 25));
+            Component::SelectMenu(menu)
+        }
+        other => other,
+    }
 }
 
 /// `rows` with every button and select menu disabled (to answer a click by freezing the

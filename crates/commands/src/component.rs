@@ -72,6 +72,15 @@ impl ComponentClick {
             .find(|(id, _)| id == custom_id)
             .map(|(_, value)| value.as_str())
     }
+
+    /// The ids chosen in a user, role, mentionable or channel select menu (values that are
+    /// not ids, as a string select's, are left out).
+    pub fn selected<T>(&self) -> Vec<Id<T>> {
+        self.values
+            .iter()
+            .filter_map(|value| value.parse::<u64>().ok().and_then(Id::new_checked))
+            .collect()
+    }
 }
 
 /// What runs when a user clicks a component whose `custom_id` names it.

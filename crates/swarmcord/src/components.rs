@@ -50,7 +50,10 @@ use crate::context::Services;
 /// The message a click on an expired component gets.
 pub const EXPIRED: &str = "This has expired; use the command again.";
 
-pub use swarmcord_commands::builders::{button, disabled, link, row, select};
+pub use swarmcord_commands::builders::{
+    button, channel_select, disabled, link, mentionable_select, role_select, row, select, up_to,
+    user_select,
+};
 
 /// The context of a component or modal handler: the [`Services`] (through `Deref`), who
 /// clicked (or submitted) where, and the click (or the form's values).
@@ -107,6 +110,12 @@ impl ComponentContext {
     /// The values chosen in a select menu (empty for a button).
     pub fn values(&self) -> &[String] {
         &self.click.values
+    }
+
+    /// The ids chosen in a [`user_select`], [`role_select`], [`mentionable_select`] or
+    /// [`channel_select`]: `ctx.selected::<UserMarker>()`.
+    pub fn selected<T>(&self) -> Vec<Id<T>> {
+        self.click.selected()
     }
 
     /// Whether the user is one of the bot's owners (`OWNER_IDS`).

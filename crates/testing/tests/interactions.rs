@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde_json::json;
+use swarmcord::components::{channel_select, role_select, row, up_to, user_select};
+use swarmcord::model::channel::ChannelType;
+use swarmcord::model::id::marker::{ChannelMarker, RoleMarker, UserMarker};
 use swarmcord::{CommandError, ComponentContext, Context, Modal, Reply};
 use swarmcord_sim::discord::control::{InteractionSpec, ModalSubmitSpec};
 use swarmcord_testing::TestBot;
@@ -40,6 +43,36 @@ async fn got_feedback(ctx: ComponentContext) -> Result<Reply, CommandError> {
     Ok(Reply::ephemeral(format!("Thanks for: {text}")))
 }
 
+/// Picks people, roles and a text channel from Discord's own lists.
+#[swarmcord::command(prefix, category = "Fruit")]
+async fn team(_ctx: &Context) -> Reply {
+    Reply::text("Who, which roles, where?").with_components([
+        row([user_select("team-user", "Who?")]),
+        row([up_to(2, role_select("team-roles", "Roles"))]),
+        row([channel_select(
+            "team-where",
+            "Where?",
+            [ChannelType::GuildText],
+        )]),
+    ])
+}
+
+#[allow(clippy::unused_async, reason = "the signature component handlers have")]
+async fn picked(ctx: ComponentContext) -> Result<Reply, CommandError> {
+    let text = match ctx.custom_id() {
+        "team-user" => format!("user {}", ctx.selected::<UserMarker>()[0]),
+        "team-roles" => {
+            let roles = ctx.selected::<RoleMarker>();
+            format!(
+                "roles {}",
+                roles.iter().map(|r| format!("<@&{r}>")).collect::<String>()
+            )
+        }
+        _ => format!("channel {}", ctx.selected::<ChannelMarker>()[0]),
+    };
+    Ok(Reply::ephemeral(text))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autocomplete_modals_and_the_help_menu() {
     let bot = TestBot::start(|worker| {
@@ -47,6 +80,10 @@ async fn autocomplete_modals_and_the_help_menu() {
             .command(fruit)
             .command(feedback)
             .modal("feedback", got_feedback)
+            .command(team)
+            .component("team-user", picked)
+            .component("team-roles", picked)
+            .component("team-where", picked)
     })
     .await;
     let user = bot.members()[0];
@@ -121,6 +158,50 @@ async fn autocomplete_modals_and_the_help_menu() {
     assert!(
         !text.contains("feedback"),
         "only the chosen category: {text}"
+    );
+
+    // Discord's own lists: users, roles (up to 2), text channels; the handler gets typed ids.
+    let (team, body) = bot.say_for_message(user, "!team").await;
+    let kinds: Vec<_> = (0..3)
+        .map(|i| body["components"][i]["components"][0]["type"].clone())
+        .collect();
+    assert_eq!(kinds, [json!(5), json!(6), json!(8)], "{body}");
+    let owner = bot.guild().owner_id;
+    let answer = bot
+        .click(user, team, "team-user", &[&owner.to_string()])
+        .await;
+    assert_eq!(answer["data"]["content"], format!("user {owner}"));
+    let (everyone, moderator) = (bot.guild().everyone_role, bot.guild().moderator_role);
+    let answer = bot
+        .click(
+            user,
+            team,
+            "team-roles",
+            &[&moderator.to_string(), &everyone.to_string()],
+        )
+        .await;
+    assert_eq!(
+        answer["data"]["content"],
+        format!("roles <@&{moderator}><@&{everyone}>")
+    );
+    let answer = bot
+        .click(user, team, "team-where", &[&bot.channel_id().to_string()])
+        .await;
+    assert_eq!(
+        answer["data"]["content"],
+        format!("channel {}", bot.channel_id())
+    );
+    // A voice channel is not in a text-channel menu: Discord (the simulator) refuses the pick.
+    let voice = bot.guild().voice_channels[0];
+    assert!(
+        bot.control()
+            .use_component(&swarmcord_sim::discord::control::ComponentSpec {
+                message_id: team,
+                user_id: user,
+                custom_id: "team-where".to_owned(),
+                values: vec![voice.to_string()],
+            })
+            .is_err()
     );
     bot.stop().await;
 }
