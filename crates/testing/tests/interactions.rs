@@ -63,10 +63,8 @@ async fn picked(ctx: ComponentContext) -> Result<Reply, CommandError> {
         "team-user" => format!("user {}", ctx.selected::<UserMarker>()[0]),
         "team-roles" => {
             let roles = ctx.selected::<RoleMarker>();
-            format!(
-                "roles {}",
-                roles.iter().map(|r| format!("<@&{r}>")).collect::<String>()
-            )
+            let roles: Vec<String> = roles.iter().map(|r| format!("<@&{r}>")).collect();
+            format!("roles {}", roles.concat())
         }
         _ => format!("channel {}", ctx.selected::<ChannelMarker>()[0]),
     };
