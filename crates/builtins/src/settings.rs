@@ -241,7 +241,7 @@ impl Settings {
             .0
             .sdk
             .commands()
-            .is_some_and(|c| c.iter().any(|s| s.name == name));
+            .is_some_and(|c| c.iter().any(|s| s.name.to_lowercase() == name));
         if !known {
             return Err(CommandError::user(format!(
                 "There is no command called `{}`.",

@@ -1,6 +1,6 @@
 //! The built-ins' application commands end to end (simulator, gateway, worker, real
 //! services): `/settings` subcommand groups (slash and prefix), the "User info" user
-//! context menu, and `ban` refused while the bot lacks Ban Members — naming it.
+//! context menu (and switching it off), and `ban` refused while the bot lacks Ban Members — naming it.
 
 use serde_json::json;
 use swarmcord_builtins::Builtins;
@@ -106,6 +106,32 @@ async fn settings_groups_the_user_menu_and_missing_bot_permissions() {
     assert_eq!(answer["type"], 4, "{answer}");
     let fields = answer["data"]["embeds"][0]["fields"].to_string();
     assert!(fields.contains(&format!("<@{owner}>")), "{answer}");
+    // A context menu's name has a space and capitals; a server can still switch it off.
+    let off = bot.say(owner, r#"!settings disable "User info""#).await;
+    assert!(off.contains("Disabled commands: `user info`"), "{off}");
+    let refused = control
+        .context_menu(&ContextMenuSpec {
+            guild_id: Some(bot.guild_id()),
+            channel_id: bot.channel_id(),
+            user_id: member,
+            name: "User info".to_owned(),
+            kind: ContextMenuKind::User,
+            target_id: owner,
+        })
+        .expect("the simulator accepts the context menu");
+    assert_eq!(
+        bot.slash_answer(&refused).await,
+        "The `User info` command is disabled on this server."
+    );
+    let on = bot.slash(
+        owner,
+        "settings",
+        json!([{"type": 1, "name": "enable", "options": [
+            {"type": 3, "name": "command", "value": "user INFO"}
+        ]}]),
+    );
+    let on = bot.slash_answer(&on).await;
+    assert!(on.contains("Disabled commands: none"), "{on}");
 
     // Without its Moderator role the bot lacks Ban Members: `ban` says so before asking.
     control

@@ -402,7 +402,12 @@ impl Dispatcher {
         let Some(entry) = self.entries.get(&spec.name) else {
             return Some(Reply::ephemeral(INTERNAL_ERROR_MESSAGE));
         };
-        if entry.handler.is_some() && ctx.disabled_commands.contains(&spec.name) {
+        // Stored in lower case: command names are case-insensitive ("User info").
+        let disabled = || {
+            let name = spec.name.to_lowercase();
+            ctx.disabled_commands.contains(&name)
+        };
+        if entry.handler.is_some() && disabled() {
             return Some(Reply::ephemeral(format!(
                 "The `{}` command is disabled on this server.",
                 spec.name

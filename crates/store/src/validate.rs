@@ -84,8 +84,8 @@ fn is_invisible(c: char) -> bool {
 }
 
 /// Checks and normalises a command name: 1 to [`MAX_COMMAND_NAME_CHARS`] characters, no
-/// whitespace or control characters; returned in lower case (command names are
-/// case-insensitive).
+/// control characters, and no whitespace but single inner spaces (a context-menu command is
+/// called "User info"); returned in lower case (command names are case-insensitive).
 pub(crate) fn command_name(name: &str) -> Result<String, StoreError> {
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_COMMAND_NAME_CHARS {
@@ -93,9 +93,12 @@ pub(crate) fn command_name(name: &str) -> Result<String, StoreError> {
             "a command name must be 1 to {MAX_COMMAND_NAME_CHARS} characters long, got {chars}"
         )));
     }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let odd_space = name.trim() != name
+        || name.contains("  ")
+        || name.chars().any(|c| c != ' ' && c.is_whitespace());
+    if odd_space || name.chars().any(char::is_control) {
         return Err(StoreError::invalid(
-            "a command name must not contain whitespace or control characters",
+            "a command name must not contain control characters, or whitespace other than single spaces between words",
         ));
     }
     Ok(name.to_lowercase())
@@ -227,7 +230,10 @@ mod tests {
     fn command_names() {
         assert_eq!(command_name("Ping").unwrap(), "ping");
         assert!(command_name("").is_err());
-        assert!(command_name("two words").is_err());
+        assert_eq!(command_name("User info").unwrap(), "user info");
+        for bad in [" info", "info ", "user  info", "user\tinfo", "a\u{0}b"] {
+            assert!(command_name(bad).is_err(), "{bad:?}");
+        }
         assert!(command_name(&"x".repeat(33)).is_err());
     }
 

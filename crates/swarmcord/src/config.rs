@@ -130,12 +130,10 @@ impl WorkerConfig {
                 })
                 .collect::<Result<HashSet<u64>, _>>()?;
         let default_prefix = env.string("DEFAULT_PREFIX", "!", "prefix of servers that set none");
-        if swarmcord_store::validate_prefix(&default_prefix).is_err() {
-            return Err(ConfigError::new(
-                "DEFAULT_PREFIX",
-                "must be 1 to 16 characters without spaces",
-            ));
-        }
+        // The rules of a prefix a server sets (length, no spaces, invisible characters or
+        // backticks), with the store's reason.
+        swarmcord_store::validate_prefix(&default_prefix)
+            .map_err(|e| ConfigError::new("DEFAULT_PREFIX", e.to_string()))?;
         let bindings = Self::bindings(env)?;
         let voice = Self::voice(env)?;
         let api_proxy = env.optional(
@@ -467,6 +465,8 @@ mod tests {
         ("WORKER_PREFETCH", "0"),
         ("WORKER_MAX_ATTEMPTS", "0"),
         ("DEFAULT_PREFIX", "a b"),
+        ("DEFAULT_PREFIX", "`!"),
+        ("DEFAULT_PREFIX", "!\u{200b}"),
         ("OWNER_IDS", "1,abc"),
         ("DISCORD_GLOBAL_RATE_LIMIT", "70000"),
         ("SLASH_COMMANDS", "global,1"),
