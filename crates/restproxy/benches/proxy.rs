@@ -108,7 +108,7 @@ async fn main() {
 
     // 1. Added latency, sequential, one keep-alive connection each way.
     let n = var("BENCH_REQUESTS", 3000);
-    let (through, stop) = proxy(&sim, 1_000_000).await;
+    let (through, stop) = proxy(&sim, 100_000).await;
     latencies(&client, &direct, &token, 200).await;
     latencies(&client, &through, &token, 200).await;
     let straight = latencies(&client, &direct, &token, n).await;
