@@ -411,8 +411,9 @@ async fn forward(
         tracing::error!(route = %key.route, breaker_s = proxy.config.breaker.as_secs(), "Discord answered 401 (token revoked?): circuit breaker open for this token");
         metrics::counter!("swarmcord_rest_circuit_opened_total").increment(1);
     }
-    match limiter.learn(keys, &learnt, member).await {
-        Ok(invalid) => {
+    match limiter.learn(keys, &learnt, member, probe).await {
+        Ok(None) => {}
+        Ok(Some(invalid)) => {
             #[allow(clippy::cast_precision_loss)]
             metrics::gauge!("swarmcord_rest_invalid_requests").set(invalid as f64);
             if learnt.is_invalid()
