@@ -11,7 +11,10 @@
 //! - **Learning.** A route's limit and window come from the `X-RateLimit-Limit` and
 //!   `X-RateLimit-Reset-After` headers; until a route is known, one request at a time probes it.
 //!   `X-RateLimit-Remaining: 0` and real 429s block the bucket (or, for a global 429, the token)
-//!   until Discord's reset.
+//!   until Discord's reset. A response repeating what Redis already knows skips LEARN.
+//! - **Leases.** With a large global limit, global slots are reserved several at a time and
+//!   handed out by the replica (see [`crate::lease`]); a leased slot is logged at the lease's
+//!   end, the latest time it can be sent, so the log stays exact for every other reservation.
 //! - **Invalid requests.** 401, 403 and 429 (except `X-RateLimit-Scope: shared`) responses go into
 //!   one cluster-wide sorted set covering the last 10 minutes; a bucket that produced one is
 //!   marked suspect, and suspect buckets are refused while the count is above the threshold. A
