@@ -222,24 +222,73 @@ async fn main() {
         );
     }
 
-    // 2. Requests per second one replica shapes (global limit raised out of the way), against
-    // what the same clients get straight from the simulator; the CPU time of the proxy's
-    // threads and of Redis per request says where the time goes.
+    // 2. Requests per second one replica shapes (global limit raised out of the way), on a
+    // route without a bucket (the simulator's limits off: no rate-limit headers) ...
     let seconds = var("BENCH_SECONDS", 5);
     let concurrency = var("BENCH_CONCURRENCY", 64);
-    let (_, straight) = throughput(&client, &direct, &token, seconds, concurrency).await;
+    let load = Load {
+        client: &client,
+        token: &token,
+        seconds,
+        concurrency,
+    };
+    shaped(&load, &direct, &through, "a route without a bucket").await;
+    stop.cancel();
+
+    // ... and on a route with a bucket, as every Discord route has (the simulator's limits on,
+    // raised out of the way: each answer carries rate-limit headers).
+    let bucketed = DiscordSim::start(DiscordConfig {
+        rest_limits: RestLimits {
+            global_per_second: 1_000_000,
+            default_per_window: 1_000_000,
+            ..RestLimits::default()
+        },
+        ..DiscordConfig::default()
+    })
+    .await
+    .unwrap();
+    let token = bucketed.token();
+    let load = Load {
+        token: &token,
+        ..load
+    };
+    let (through, stop) = proxy(&bucketed, 100_000);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let direct = bucketed.addr().to_string();
+    shaped(&load, &direct, &through, "a route with a bucket").await;
+    stop.cancel();
+}
+
+/// The load of the throughput measures.
+#[derive(Clone, Copy)]
+struct Load<'a> {
+    client: &'a Http,
+    token: &'a str,
+    seconds: u64,
+    concurrency: u64,
+}
+
+/// Throughput straight to the simulator and through the proxy; the CPU time of the proxy's
+/// threads and of Redis per request says where the time goes.
+async fn shaped(load: &Load<'_>, direct: &str, through: &str, what: &str) {
+    let Load {
+        client,
+        token,
+        seconds,
+        concurrency,
+    } = *load;
+    let (_, straight) = throughput(client, direct, token, seconds, concurrency).await;
     let (proxy_cpu, redis_before) = (thread_cpu("restproxy"), redis_cpu().await);
-    let (total, rate) = throughput(&client, &through, &token, seconds, concurrency).await;
+    let (total, rate) = throughput(client, through, token, seconds, concurrency).await;
     #[allow(clippy::cast_precision_loss)]
     let per_request = |cpu: f64| cpu / total as f64 * 1e6;
     let proxy_us = per_request(thread_cpu("restproxy") - proxy_cpu);
     let redis_us = per_request(redis_cpu().await - redis_before);
     println!(
-        "throughput, {concurrency} clients, {seconds} s: direct {straight:.0}/s, through one replica {rate:.0}/s ({total} requests)"
+        "throughput on {what}, {concurrency} clients, {seconds} s: direct {straight:.0}/s, through one replica {rate:.0}/s ({total} requests)"
     );
     println!(
         "  CPU per request: proxy {proxy_us:.1} µs (one core: {:.0}/s), Redis {redis_us:.1} µs (Redis shared with other users)",
         1e6 / proxy_us
     );
-    stop.cancel();
 }
