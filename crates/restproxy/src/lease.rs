@@ -132,8 +132,8 @@ impl Local {
     }
 
     /// Takes one leased global slot of `global` (the token's global log key) usable at `now`;
-    /// returns when it may be sent (not before).
-    pub(crate) fn take(&self, global: &str, now: Instant) -> Option<Instant> {
+    /// returns when it may be sent: not before the first instant, not after the second.
+    pub(crate) fn take(&self, global: &str, now: Instant) -> Option<(Instant, Instant)> {
         let mut leases = lock(&self.leases);
         let lease = leases.get_mut(global)?;
         if lease.left == 0 || now > lease.end {
@@ -141,7 +141,19 @@ impl Local {
         }
         lease.left -= 1;
         lease.used += 1;
-        Some(lease.start)
+        Some((lease.start, lease.end))
+    }
+
+    /// Returns an unused slot taken from the lease of `global` starting at `start` (if that
+    /// lease is still the current one; otherwise the slot stays unused, which is safe).
+    pub(crate) fn give_back(&self, global: &str, start: Instant) {
+        if let Some(lease) = lock(&self.leases).get_mut(global)
+            && lease.start == start
+            && lease.used > 0
+        {
+            lease.left += 1;
+            lease.used -= 1;
+        }
     }
 
     /// How many slots the next reservation of `global` should take, at most `cap`.
@@ -244,11 +256,13 @@ mod tests {
         assert_eq!(local.take("g", now), None);
         assert_eq!(local.want("g", now, 100), 2, "ran out before its end");
         local.lease("g", 4, now, now + LEASE);
-        assert_eq!(local.take("g", now), Some(now));
+        assert_eq!(local.take("g", now), Some((now, now + LEASE)));
+        local.give_back("g", now);
+        assert_eq!(local.take("g", now), Some((now, now + LEASE)));
         assert_eq!(local.take("g", now + LEASE * 2), None, "expired");
         assert_eq!(local.want("g", now + LEASE * 2, 100), 2, "the two used");
-        assert_eq!(local.take("g", now), Some(now));
-        assert_eq!(local.take("g", now), Some(now));
+        assert!(local.take("g", now).is_some());
+        assert!(local.take("g", now).is_some());
         assert_eq!(local.take("g", now), None, "all four used");
         assert_eq!(local.want("g", now, 100), 8);
         assert_eq!(local.want("g", now, 3), 3, "capped");

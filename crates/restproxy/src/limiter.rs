@@ -29,6 +29,10 @@ use redis::aio::ConnectionManager;
 
 use crate::lease::{self, Known, Local};
 
+/// A bucket's turn taken with a leased global slot must fall this long before the lease ends
+/// (the round trip to Redis and the timer's tick).
+const SLACK: Duration = Duration::from_millis(3);
+
 /// Length of Discord's invalid-request window.
 pub const INVALID_WINDOW: Duration = Duration::from_secs(600);
 
@@ -54,7 +58,7 @@ local function slot(key, limit, window, at, k)
   if s > at then return s end
   return at
 end
-local at = now
+local at = now + tonumber(ARGV[11])
 if use_global then
   local blocked = redis.call('PTTL', KEYS[5])
   if blocked > 0 then at = now + blocked end
@@ -274,8 +278,9 @@ impl Limiter {
         self.calls.load(Ordering::Relaxed)
     }
 
-    /// Reserves a send time for one request (`member` unique per request). On a route known to
-    /// have no bucket, a leased global slot is used when there is one (no Redis round trip).
+    /// Reserves a send time for one request (`member` unique per request). With a large global
+    /// limit, the global slot comes from the replica's lease when there is one: a route known to
+    /// have no bucket then needs no Redis round trip, another route only its bucket's part.
     pub async fn acquire(
         &self,
         keys: &Keys,
@@ -283,31 +288,81 @@ impl Limiter {
         max_wait: Duration,
         member: &str,
     ) -> redis::RedisResult<Verdict> {
-        if !global || self.lease_cap < 2 || !self.local.unlimited(&keys.meta, Instant::now()) {
-            return self.reserve(keys, global, None, max_wait, member).await;
+        if !global || self.lease_cap < 2 {
+            return self
+                .reserve(keys, global, None, (Duration::ZERO, max_wait), member)
+                .await;
         }
-        if let Some(verdict) = self.leased(keys) {
-            return Ok(verdict);
+        if let Some(slot) = self.local.take(&keys.global, Instant::now()) {
+            return self.with_slot(keys, slot, max_wait, member).await;
         }
         // One request renews the lease; the others wait for it and take its slots.
-        let _renewing = self.local.refill.lock().await;
-        if let Some(verdict) = self.leased(keys) {
-            return Ok(verdict);
+        let renewing = self.local.refill.lock().await;
+        if let Some(slot) = self.local.take(&keys.global, Instant::now()) {
+            drop(renewing);
+            return self.with_slot(keys, slot, max_wait, member).await;
         }
         let size = self
             .local
             .want(&keys.global, Instant::now(), self.lease_cap);
-        self.reserve(keys, global, Some(size), max_wait, member)
+        self.reserve(keys, true, Some(size), (Duration::ZERO, max_wait), member)
             .await
     }
 
-    fn leased(&self, keys: &Keys) -> Option<Verdict> {
+    /// Sends with the leased global slot `(start, end)`: at once on a route known to have no
+    /// bucket; else after reserving the bucket's turn alone, if that turn falls within the lease
+    /// (otherwise the slot goes back to the lease and the request reserves both together).
+    async fn with_slot(
+        &self,
+        keys: &Keys,
+        (start, end): (Instant, Instant),
+        max_wait: Duration,
+        member: &str,
+    ) -> redis::RedisResult<Verdict> {
         let now = Instant::now();
-        let start = self.local.take(&keys.global, now)?;
-        Some(Verdict::Go {
-            wait: start.saturating_duration_since(now),
-            probe: false,
-        })
+        if self.local.unlimited(&keys.meta, now) {
+            return Ok(Verdict::Go {
+                wait: start.saturating_duration_since(now),
+                probe: false,
+            });
+        }
+        let within = end.saturating_duration_since(now).saturating_sub(SLACK);
+        if within.is_zero() {
+            self.local.give_back(&keys.global, start);
+            return self
+                .reserve(keys, true, None, (Duration::ZERO, max_wait), member)
+                .await;
+        }
+        // The bucket's turn, not before the lease starts nor after it ends.
+        let not_before = start.saturating_duration_since(now);
+        let verdict = self
+            .reserve(
+                keys,
+                false,
+                None,
+                (not_before, max_wait.min(within)),
+                member,
+            )
+            .await?;
+        let late = match verdict {
+            Verdict::Go { wait, .. } => Instant::now() + wait > end,
+            Verdict::TooLong(_) => within < max_wait,
+            _ => false,
+        };
+        match verdict {
+            Verdict::Go { .. } if !late => Ok(verdict),
+            _ if late => {
+                // The bucket's turn is after the lease (a turn it reserved stays unused:
+                // conservative). Reserve both together.
+                self.local.give_back(&keys.global, start);
+                self.reserve(keys, true, None, (Duration::ZERO, max_wait), member)
+                    .await
+            }
+            other => {
+                self.local.give_back(&keys.global, start);
+                Ok(other)
+            }
+        }
     }
 
     /// Runs ACQUIRE; with `lease`, reserves that many global slots and records the lease (also
@@ -317,7 +372,7 @@ impl Limiter {
         keys: &Keys,
         global: bool,
         lease_size: Option<u32>,
-        max_wait: Duration,
+        (not_before, max_wait): (Duration, Duration),
         member: &str,
     ) -> redis::RedisResult<Verdict> {
         let limits = &self.limits;
@@ -351,6 +406,7 @@ impl Limiter {
             .arg(if global { "1" } else { "0" })
             .arg(size)
             .arg(millis(lease))
+            .arg(millis(not_before + Duration::from_nanos(999_999)))
             .invoke_async(&mut self.redis.clone())
             .await?;
         let received = Instant::now();
