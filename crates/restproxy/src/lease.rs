@@ -6,8 +6,9 @@
 //!   [`Local::taught_nothing`] lets the limiter skip the LEARN script.
 //! - **Global leases.** With a global limit large enough ([`lease_cap`] ≥ 2), a request that
 //!   reserves its global slot reserves `k` slots at once, all valid from the reserved send time
-//!   for [`LEASE`]; the replica hands the other `k − 1` to the next requests of the same token on
-//!   routes known to have no bucket, with no Redis round trip. In the shared global log those
+//!   for [`LEASE`]; the replica hands the other `k − 1` to the next requests of the same token:
+//!   no Redis round trip on routes known to have no bucket, only the bucket's turn on the others
+//!   (see `Limiter::acquire`). In the shared global log those
 //!   slots are recorded at the lease's *end*, so every other reservation (any replica) counts
 //!   them in every window they could fall in: the cluster-wide limit holds exactly, at the cost
 //!   of each leased slot occupying the log [`LEASE`] longer. `k` follows demand: doubled when a
