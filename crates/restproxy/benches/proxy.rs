@@ -63,7 +63,9 @@ async fn latencies(client: &Http, addr: &str, token: &str, n: u64) -> Vec<Durati
     all
 }
 
-async fn proxy(sim: &DiscordSim, global: u64) -> (String, CancellationToken) {
+/// Starts a proxy replica on a runtime of its own (threads named `restproxy`, so that their CPU
+/// time can be told apart from the load generator's and the simulator's).
+fn proxy(sim: &DiscordSim, global: u64) -> (String, CancellationToken) {
     let base = sim.base_url();
     let redis = swarmcord_testkit::redis_url();
     let prefix = swarmcord_testkit::unique_name("restbench");
@@ -78,16 +80,111 @@ async fn proxy(sim: &DiscordSim, global: u64) -> (String, CancellationToken) {
     ]))
     .unwrap();
     let stop = CancellationToken::new();
-    let (addr, _) = swarmcord_restproxy::serve(
-        config,
-        Health::new(),
-        swarmcord_ops::telemetry::metrics_handle(),
-        stop.clone(),
-    )
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    (addr.to_string(), stop)
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stopped = stop.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("restproxy")
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (addr, _) = swarmcord_restproxy::serve(
+                config,
+                Health::new(),
+                swarmcord_ops::telemetry::metrics_handle(),
+                stopped.clone(),
+            )
+            .await
+            .unwrap();
+            tx.send(addr.to_string()).unwrap();
+            stopped.cancelled().await;
+        });
+    });
+    (rx.recv().unwrap(), stop)
+}
+
+/// CPU seconds used so far by this process's threads named `name` (Linux `/proc`).
+fn thread_cpu(name: &str) -> f64 {
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.trim_end().starts_with(name) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // After the command's closing parenthesis: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        ticks += fields
+            .get(11)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = ticks as f64 / 100.0;
+    seconds
+}
+
+/// CPU seconds used so far by the Redis server (`INFO cpu`).
+async fn redis_cpu() -> f64 {
+    let client = redis::Client::open(swarmcord_testkit::redis_url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+        .filter_map(|l| {
+            l.split_once(':')
+                .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+        })
+        .sum()
+}
+
+/// Requests per second `concurrency` clients get from `addr` in `seconds`.
+async fn throughput(
+    client: &Http,
+    addr: &str,
+    token: &str,
+    seconds: u64,
+    concurrency: u64,
+) -> (u64, f64) {
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, addr, token, done) = (
+            client.clone(),
+            addr.to_owned(),
+            token.to_owned(),
+            Arc::clone(&done),
+        );
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                assert_eq!(get(&client, &addr, &token).await, 200);
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = done.load(Ordering::Relaxed);
+    #[allow(clippy::cast_precision_loss)]
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    (total, rate)
 }
 
 #[tokio::main]
@@ -108,7 +205,8 @@ async fn main() {
 
     // 1. Added latency, sequential, one keep-alive connection each way.
     let n = var("BENCH_REQUESTS", 3000);
-    let (through, stop) = proxy(&sim, 1_000_000).await;
+    let (through, stop) = proxy(&sim, 100_000);
+    tokio::time::sleep(Duration::from_millis(500)).await;
     latencies(&client, &direct, &token, 200).await;
     latencies(&client, &through, &token, 200).await;
     let straight = latencies(&client, &direct, &token, n).await;
@@ -124,35 +222,73 @@ async fn main() {
         );
     }
 
-    // 2. Requests per second one replica shapes (global limit raised out of the way).
+    // 2. Requests per second one replica shapes (global limit raised out of the way), on a
+    // route without a bucket (the simulator's limits off: no rate-limit headers) ...
     let seconds = var("BENCH_SECONDS", 5);
     let concurrency = var("BENCH_CONCURRENCY", 64);
-    let done = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, through, token, done) = (
-            client.clone(),
-            through.clone(),
-            token.clone(),
-            Arc::clone(&done),
-        );
-        tasks.push(tokio::spawn(async move {
-            while Instant::now() < deadline {
-                assert_eq!(get(&client, &through, &token).await, 200);
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let total = done.load(Ordering::Relaxed);
-    #[allow(clippy::cast_precision_loss)]
-    let rate = total as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "throughput: {total} requests in {seconds} s with {concurrency} clients: {rate:.0}/s through one replica"
-    );
+    let load = Load {
+        client: &client,
+        token: &token,
+        seconds,
+        concurrency,
+    };
+    shaped(&load, &direct, &through, "a route without a bucket").await;
     stop.cancel();
+
+    // ... and on a route with a bucket, as every Discord route has (the simulator's limits on,
+    // raised out of the way: each answer carries rate-limit headers).
+    let bucketed = DiscordSim::start(DiscordConfig {
+        rest_limits: RestLimits {
+            global_per_second: 1_000_000,
+            default_per_window: 1_000_000,
+            ..RestLimits::default()
+        },
+        ..DiscordConfig::default()
+    })
+    .await
+    .unwrap();
+    let token = bucketed.token();
+    let load = Load {
+        token: &token,
+        ..load
+    };
+    let (through, stop) = proxy(&bucketed, 100_000);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let direct = bucketed.addr().to_string();
+    shaped(&load, &direct, &through, "a route with a bucket").await;
+    stop.cancel();
+}
+
+/// The load of the throughput measures.
+#[derive(Clone, Copy)]
+struct Load<'a> {
+    client: &'a Http,
+    token: &'a str,
+    seconds: u64,
+    concurrency: u64,
+}
+
+/// Throughput straight to the simulator and through the proxy; the CPU time of the proxy's
+/// threads and of Redis per request says where the time goes.
+async fn shaped(load: &Load<'_>, direct: &str, through: &str, what: &str) {
+    let Load {
+        client,
+        token,
+        seconds,
+        concurrency,
+    } = *load;
+    let (_, straight) = throughput(client, direct, token, seconds, concurrency).await;
+    let (proxy_cpu, redis_before) = (thread_cpu("restproxy"), redis_cpu().await);
+    let (total, rate) = throughput(client, through, token, seconds, concurrency).await;
+    #[allow(clippy::cast_precision_loss)]
+    let per_request = |cpu: f64| cpu / total as f64 * 1e6;
+    let proxy_us = per_request(thread_cpu("restproxy") - proxy_cpu);
+    let redis_us = per_request(redis_cpu().await - redis_before);
+    println!(
+        "throughput on {what}, {concurrency} clients, {seconds} s: direct {straight:.0}/s, through one replica {rate:.0}/s ({total} requests)"
+    );
+    println!(
+        "  CPU per request: proxy {proxy_us:.1} µs (one core: {:.0}/s), Redis {redis_us:.1} µs (Redis shared with other users)",
+        1e6 / proxy_us
+    );
 }

@@ -9,6 +9,7 @@
 //! `docs/ARCHITECTURE.md`, "The REST proxy".
 
 pub mod config;
+mod lease;
 pub mod limiter;
 mod proxy;
 pub mod route;

@@ -1,7 +1,7 @@
 //! One request through the proxy: key, wait for its turn, forward, learn, answer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -35,6 +35,10 @@ pub(crate) struct Proxy {
     client: Upstream,
     queued: Arc<AtomicUsize>,
     redis_ok: Arc<AtomicBool>,
+    /// This replica's random name and its request counter: unique request names without a
+    /// random draw (a system call) per request.
+    replica: Arc<str>,
+    requests: Arc<AtomicU64>,
 }
 
 /// Hop-by-hop headers (RFC 9110 7.6.1), never forwarded.
@@ -69,6 +73,8 @@ impl Proxy {
             client,
             queued: Arc::new(AtomicUsize::new(0)),
             redis_ok: Arc::new(AtomicBool::new(true)),
+            replica: uuid::Uuid::new_v4().simple().to_string().into(),
+            requests: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -236,7 +242,11 @@ pub(crate) async fn handle(State(proxy): State<Proxy>, request: Request) -> Resp
         &key.route,
         &key.major,
     );
-    let member = uuid::Uuid::new_v4().simple().to_string();
+    let member = format!(
+        "{}{:x}",
+        proxy.replica,
+        proxy.requests.fetch_add(1, Ordering::Relaxed)
+    );
     let started = Instant::now();
     let probe = match wait_for_turn(&proxy, &limiter, &keys, &key, max_wait, &member).await {
         Ok(probe) => probe,
@@ -411,8 +421,9 @@ async fn forward(
         tracing::error!(route = %key.route, breaker_s = proxy.config.breaker.as_secs(), "Discord answered 401 (token revoked?): circuit breaker open for this token");
         metrics::counter!("swarmcord_rest_circuit_opened_total").increment(1);
     }
-    match limiter.learn(keys, &learnt, member).await {
-        Ok(invalid) => {
+    match limiter.learn(keys, &learnt, member, probe).await {
+        Ok(None) => {}
+        Ok(Some(invalid)) => {
             #[allow(clippy::cast_precision_loss)]
             metrics::gauge!("swarmcord_rest_invalid_requests").set(invalid as f64);
             if learnt.is_invalid()
