@@ -17,7 +17,7 @@ async fn member(addr: &str, guild: u64, user: u64) -> Option<Value> {
         .as_array()
         .expect("members")
         .iter()
-        .find(|m| m["user"]["id"] == user.to_string())
+        .find(|m| m["user"]["id"].as_str().and_then(|id| id.parse().ok()) == Some(user))
         .cloned()
 }
 
