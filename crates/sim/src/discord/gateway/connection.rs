@@ -47,7 +47,6 @@ async fn upgrade(
         .into_response()
 }
 
-#[allow(clippy::too_many_lines)]
 async fn connection(shared: Arc<Shared>, query: ConnectQuery, socket: WebSocket) {
     let conn_id = shared.gateway.next_conn_id();
     shared.gateway.lock().stats.connections += 1;
@@ -77,29 +76,8 @@ async fn connection(shared: Arc<Shared>, query: ConnectQuery, socket: WebSocket)
     };
 
     let ending = 'outer: {
-        if query.v.as_deref() != Some("10") {
-            break 'outer state.close(close_code::INVALID_API_VERSION, "Invalid API version.");
-        }
-        if query
-            .encoding
-            .as_deref()
-            .is_some_and(|encoding| encoding != "json")
-        {
-            break 'outer state.close(
-                close_code::DECODE_ERROR,
-                "Only the json encoding is simulated.",
-            );
-        }
-        if let Some(other) = query
-            .compress
-            .as_deref()
-            .filter(|c| !matches!(*c, "zlib-stream" | "zstd-stream"))
-        {
-            tracing::debug!(
-                compress = other,
-                "unsupported transport compression requested"
-            );
-            break 'outer state.close(close_code::DECODE_ERROR, "Unsupported compression.");
+        if let Some(ending) = refuse_query(&state, &query) {
+            break 'outer ending;
         }
         let interval = u64::try_from(config.heartbeat_interval.as_millis()).unwrap_or(41_250);
         conn.send(Out::Frame(Arc::from(
@@ -142,41 +120,7 @@ async fn connection(shared: Arc<Shared>, query: ConnectQuery, socket: WebSocket)
         }
     };
 
-    // Detach from the session (it stays resumable unless the close ended it).
-    {
-        let mut inner = shared.gateway.lock();
-        let mut forget = None;
-        if let Some(id) = &state.session_id
-            && let Some(session) = inner.sessions.get_mut(id)
-        {
-            let attached = session.conn.as_ref().is_some_and(|c| c.id == conn_id);
-            if attached {
-                session.conn = None;
-                session.disconnected_at = Some(Instant::now());
-            }
-            // Only the connection a session is attached to can end it (not one a forced op 9
-            // or a RESUME elsewhere detached it from).
-            let ends_session = attached
-                && match ending {
-                    Ending::ClientClosed(Some(code)) => matches!(code, 1000 | 1001),
-                    Ending::ClientClosed(None) | Ending::Dropped => false,
-                    Ending::ServerClosed(code) => !resumable_close(code),
-                };
-            if ends_session {
-                forget = Some(id.clone());
-            }
-        }
-        if let Some(id) = forget {
-            inner.sessions.remove(&id);
-        }
-        match ending {
-            Ending::ClientClosed(Some(code)) => {
-                *inner.stats.closes_received.entry(code).or_default() += 1;
-            }
-            Ending::ServerClosed(code) => *inner.stats.closes_sent.entry(code).or_default() += 1,
-            Ending::ClientClosed(None) | Ending::Dropped => {}
-        }
-    }
+    detach(&shared, &state, conn_id, &ending);
     if let Ending::Dropped = ending {
         // Dropping both halves of the socket closes the TCP connection.
         writer.abort();
@@ -196,6 +140,73 @@ async fn connection(shared: Arc<Shared>, query: ConnectQuery, socket: WebSocket)
     drop(conn);
     drop(state);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+/// The close for a connection whose query asks for what the simulator does not serve (an
+/// API version other than 10, an encoding other than JSON, an unknown compression).
+fn refuse_query(state: &ConnState, query: &ConnectQuery) -> Option<Ending> {
+    if query.v.as_deref() != Some("10") {
+        return Some(state.close(close_code::INVALID_API_VERSION, "Invalid API version."));
+    }
+    if query
+        .encoding
+        .as_deref()
+        .is_some_and(|encoding| encoding != "json")
+    {
+        return Some(state.close(
+            close_code::DECODE_ERROR,
+            "Only the json encoding is simulated.",
+        ));
+    }
+    if let Some(other) = query
+        .compress
+        .as_deref()
+        .filter(|c| !matches!(*c, "zlib-stream" | "zstd-stream"))
+    {
+        tracing::debug!(
+            compress = other,
+            "unsupported transport compression requested"
+        );
+        return Some(state.close(close_code::DECODE_ERROR, "Unsupported compression."));
+    }
+    None
+}
+
+/// Detaches the connection from its session when it ended: the session stays resumable
+/// unless the close ended it; counts the close codes.
+fn detach(shared: &Shared, state: &ConnState, conn_id: u64, ending: &Ending) {
+    let mut inner = shared.gateway.lock();
+    let mut forget = None;
+    if let Some(id) = &state.session_id
+        && let Some(session) = inner.sessions.get_mut(id)
+    {
+        let attached = session.conn.as_ref().is_some_and(|c| c.id == conn_id);
+        if attached {
+            session.conn = None;
+            session.disconnected_at = Some(Instant::now());
+        }
+        // Only the connection a session is attached to can end it (not one a forced op 9
+        // or a RESUME elsewhere detached it from).
+        let ends_session = attached
+            && match *ending {
+                Ending::ClientClosed(Some(code)) => matches!(code, 1000 | 1001),
+                Ending::ClientClosed(None) | Ending::Dropped => false,
+                Ending::ServerClosed(code) => !resumable_close(code),
+            };
+        if ends_session {
+            forget = Some(id.clone());
+        }
+    }
+    if let Some(id) = forget {
+        inner.sessions.remove(&id);
+    }
+    match *ending {
+        Ending::ClientClosed(Some(code)) => {
+            *inner.stats.closes_received.entry(code).or_default() += 1;
+        }
+        Ending::ServerClosed(code) => *inner.stats.closes_sent.entry(code).or_default() += 1,
+        Ending::ClientClosed(None) | Ending::Dropped => {}
+    }
 }
 
 /// Why a connection's writer task stopped.

@@ -6,13 +6,14 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use crate::DiscordConfig;
+
 use super::{
-    ALL_INTENTS, ConnState, Ending, IdentifyRecord, Out, PRIVILEGED_INTENTS, Session, close_code,
-    push_dispatch, random_hex, remaining,
+    ALL_INTENTS, ConnState, Ending, IdentifyRecord, Inner, Out, PRIVILEGED_INTENTS, Session,
+    close_code, push_dispatch, random_hex, remaining,
 };
 
 impl ConnState {
-    #[allow(clippy::too_many_lines)]
     pub(super) fn identify(&mut self, d: &Value) -> Option<Ending> {
         if self.session_id.is_some() {
             return Some(self.close(close_code::ALREADY_AUTHENTICATED, "Already authenticated."));
@@ -22,16 +23,37 @@ impl ConnState {
             redacted["token"] = json!("[redacted]");
         }
         self.record("IDENTIFY", redacted);
+        let (shard, intents, guild_ids) = match self.check_identify(d) {
+            Ok(accepted) => accepted,
+            Err(ending) => return Some(ending),
+        };
+        let config = self.shared.config();
+        let mut inner = self.shared.gateway.lock();
+        if !self.admit_identify(&mut inner, shard, &config) {
+            drop(inner);
+            self.send_json(&json!({"op": 9, "d": false, "s": null, "t": null}));
+            return None;
+        }
+        let session = self.start_session(shard, intents, &guild_ids, &config);
+        self.session_id = Some(session.id.clone());
+        inner.stats.dispatches += session.seq;
+        inner.sessions.insert(session.id.clone(), session);
+        None
+    }
+
+    /// Checks an IDENTIFY payload as Discord does (token, shard, intents, guilds per shard):
+    /// the shard, the intents and the shard's guilds, or the close that refuses it.
+    fn check_identify(&self, d: &Value) -> Result<([u32; 2], u64, Vec<u64>), Ending> {
         let config = self.shared.config();
         let (Some(token), Some(intents), Some(_properties)) = (
             d["token"].as_str(),
             d["intents"].as_u64(),
             d["properties"].as_object(),
         ) else {
-            return Some(self.close(close_code::DECODE_ERROR, "Error while decoding payload."));
+            return Err(self.close(close_code::DECODE_ERROR, "Error while decoding payload."));
         };
         if token.strip_prefix("Bot ").unwrap_or(token) != config.token {
-            return Some(self.close(close_code::AUTHENTICATION_FAILED, "Authentication failed."));
+            return Err(self.close(close_code::AUTHENTICATION_FAILED, "Authentication failed."));
         }
         let shard = match &d["shard"] {
             Value::Null => [0, 1],
@@ -41,19 +63,19 @@ impl ConnState {
                     a[1].as_u64().and_then(|v| u32::try_from(v).ok()),
                 ) {
                     (Some(id), Some(total)) => [id, total],
-                    _ => return Some(self.close(close_code::INVALID_SHARD, "Invalid shard.")),
+                    _ => return Err(self.close(close_code::INVALID_SHARD, "Invalid shard.")),
                 }
             }
-            _ => return Some(self.close(close_code::INVALID_SHARD, "Invalid shard.")),
+            _ => return Err(self.close(close_code::INVALID_SHARD, "Invalid shard.")),
         };
         if shard[1] == 0 || shard[0] >= shard[1] {
-            return Some(self.close(close_code::INVALID_SHARD, "Invalid shard."));
+            return Err(self.close(close_code::INVALID_SHARD, "Invalid shard."));
         }
         if intents & !ALL_INTENTS != 0 {
-            return Some(self.close(close_code::INVALID_INTENTS, "Invalid intent(s)."));
+            return Err(self.close(close_code::INVALID_INTENTS, "Invalid intent(s)."));
         }
         if intents & PRIVILEGED_INTENTS & !config.allowed_privileged_intents != 0 {
-            return Some(self.close(close_code::DISALLOWED_INTENTS, "Disallowed intent(s)."));
+            return Err(self.close(close_code::DISALLOWED_INTENTS, "Disallowed intent(s)."));
         }
         let guild_ids: Vec<u64> = {
             let world = self.shared.world();
@@ -65,18 +87,22 @@ impl ConnState {
                 .collect()
         };
         if guild_ids.len() > config.max_guilds_per_shard {
-            return Some(self.close(close_code::SHARDING_REQUIRED, "Sharding required."));
+            return Err(self.close(close_code::SHARDING_REQUIRED, "Sharding required."));
         }
+        Ok((shard, intents, guild_ids))
+    }
 
+    /// Whether the identify bucket of `shard` and the session start budget admit a session
+    /// now (counted in the identify log either way).
+    fn admit_identify(&self, inner: &mut Inner, shard: [u32; 2], config: &DiscordConfig) -> bool {
         let gateway = &self.shared.gateway;
-        let mut inner = gateway.lock();
         let bucket = shard[0] % config.max_concurrency.max(1);
         let now = Instant::now();
         let too_fast = inner
             .last_identify
             .get(&bucket)
             .is_some_and(|last| now - *last < config.identify_interval);
-        let out_of_starts = remaining(&inner, &self.shared) == 0;
+        let out_of_starts = remaining(inner, &self.shared) == 0;
         let accepted = !too_fast && !out_of_starts;
         let at_ms = gateway.elapsed_ms();
         inner.stats.identify_log.push(IdentifyRecord {
@@ -92,12 +118,10 @@ impl ConnState {
             } else {
                 tracing::warn!(shard = ?shard, "identify refused: no session starts remaining");
             }
-            drop(inner);
-            self.send_json(&json!({"op": 9, "d": false, "s": null, "t": null}));
-            return None;
+            return false;
         }
         inner.last_identify.insert(bucket, now);
-        let left = remaining(&inner, &self.shared).saturating_sub(1);
+        let left = remaining(inner, &self.shared).saturating_sub(1);
         inner.session_start_remaining = Some(left);
         inner.stats.identifies += 1;
         let window = u64::try_from(config.identify_interval.as_millis()).unwrap_or(5000);
@@ -109,7 +133,18 @@ impl ConnState {
             .count() as u64;
         inner.stats.max_identifies_per_bucket_window =
             inner.stats.max_identifies_per_bucket_window.max(in_window);
+        true
+    }
 
+    /// A new session for `shard`, with READY and (with the `GUILDS` intent) one
+    /// `GUILD_CREATE` per guild queued.
+    fn start_session(
+        &self,
+        shard: [u32; 2],
+        intents: u64,
+        guild_ids: &[u64],
+        config: &DiscordConfig,
+    ) -> Session {
         let session_id = random_hex(32);
         let mut session = Session {
             id: session_id.clone(),
@@ -120,7 +155,6 @@ impl ConnState {
             conn: Some(self.conn.clone()),
             disconnected_at: None,
         };
-        self.session_id = Some(session_id.clone());
 
         let world = self.shared.world();
         let mut user = world.bot.to_json();
@@ -154,7 +188,7 @@ impl ConnState {
         );
         let include_members = intents & (1 << 1) != 0;
         if intents & 1 != 0 {
-            for id in &guild_ids {
+            for id in guild_ids {
                 if let Some(guild) = world.guilds.get(id) {
                     let body = guild.to_gateway_json(&world, include_members).to_string();
                     push_dispatch(&mut session, "GUILD_CREATE", &body, config.replay_buffer);
@@ -162,9 +196,7 @@ impl ConnState {
             }
         }
         drop(world);
-        inner.stats.dispatches += session.seq;
-        inner.sessions.insert(session_id, session);
-        None
+        session
     }
 
     pub(super) fn resume(&mut self, d: &Value) -> Option<Ending> {
