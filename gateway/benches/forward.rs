@@ -13,15 +13,12 @@
     reason = "rates and ratios of counts far below 2^52"
 )]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use swarmcord_testkit::{cluster::Cluster, events::bound_queue};
 
-use common::Cluster;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
@@ -47,7 +44,7 @@ impl Counter {
             .await
             .expect("amqp");
         let channel = conn.create_channel().await.expect("channel");
-        let queue = common::bound_queue(&channel, exchange, true).await;
+        let queue = bound_queue(&channel, exchange, true).await;
         channel
             .basic_qos(2000, lapin::options::BasicQosOptions::default())
             .await

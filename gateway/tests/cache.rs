@@ -2,12 +2,13 @@
 //! simulator's own state (its ground truth), through a scripted stream of changes, a Redis
 //! restart and a shard re-identify; the ordering guarantee under load; and a Redis outage.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
+use swarmcord_testkit::{
+    cluster::Cluster,
+    events::{Seen, Tap},
+};
 
-use common::{Cluster, Seen, Tap};
 use swarmcord_cache::{CacheReader, GuildStatus};
 use swarmcord_sim::discord::control::{BlastSpec, CreatedGuild, GuildSpec, MessageSpec, VoiceSpec};
 use swarmcord_sim::discord::gateway::ShardAction;

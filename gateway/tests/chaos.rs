@@ -5,12 +5,13 @@
 //! Every test is bounded well under CI's 120 s per-test limit; the ones that stop services use
 //! private RabbitMQ/Redis servers and run one at a time (`.config/nextest.toml`).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
+use swarmcord_testkit::{
+    cluster::{Cluster, Gateway},
+    events::{Seen, Tap, drain_message_ids, durable_sink, send_raw_command},
+};
 
-use common::{Cluster, Seen};
 use swarmcord_protocol::amqp::header;
 use swarmcord_protocol::command::{CommandEnvelope, GatewayCommand};
 use swarmcord_sim::DiscordConfig;
@@ -47,7 +48,7 @@ fn count(ids: &[u64]) -> (usize, usize) {
 
 /// The `MESSAGE_CREATE` ids the observer sees until `expected` distinct ones arrived (or
 /// `timeout`), then one more second to catch late duplicates.
-async fn collect_messages(tap: &mut common::Tap, expected: u64, timeout: Duration) -> Vec<u64> {
+async fn collect_messages(tap: &mut Tap, expected: u64, timeout: Duration) -> Vec<u64> {
     let expected = usize::try_from(expected).unwrap_or(usize::MAX);
     let mut unique = BTreeSet::new();
     let mut read = 0;
@@ -180,7 +181,7 @@ async fn redis_cluster(
     redis: &swarmcord_testkit::redis_server::PrivateRedis,
     id: &str,
     resources: &str,
-) -> (Cluster, common::Tap, common::Gateway) {
+) -> (Cluster, Tap, Gateway) {
     let cluster = Cluster::start(sim_config(4)).await;
     cluster.guilds_on_shards(0..4, 4);
     let tap = cluster.tap().await;
@@ -268,13 +269,13 @@ async fn a_short_redis_outage_duplicates_at_most_a_second_of_events_per_shard() 
 /// Sends a gateway command to `gateway_id`'s reply queue; returns its envelope id.
 async fn send_command(cluster: &Cluster, gateway_id: &str, command: GatewayCommand) -> String {
     let envelope = CommandEnvelope::new(swarmcord_testkit::unique_name("cmd"), 0, command);
-    common::send_raw_command(&cluster.amqp_url, gateway_id, &envelope.to_bytes()).await;
+    send_raw_command(&cluster.amqp_url, gateway_id, &envelope.to_bytes()).await;
     envelope.id
 }
 
 /// The dead-letter reason of each command of `ids`, waiting up to `timeout` for all of them.
 async fn dead_letter_reasons(
-    dead: &mut common::Tap,
+    dead: &mut Tap,
     ids: &[String],
     timeout: Duration,
 ) -> BTreeMap<String, String> {
@@ -466,7 +467,7 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
     let mut cluster = Cluster::start(sim_config(2)).await;
     cluster.amqp_url = rabbit.url();
     cluster.guilds_on_shards(0..2, 2);
-    let sink = common::durable_sink(&cluster.amqp_url, &cluster.exchange).await;
+    let sink = durable_sink(&cluster.amqp_url, &cluster.exchange).await;
     let budget = BUDGET.to_string();
     let gateway = cluster
         .gateway(
@@ -515,7 +516,7 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
     }
     rabbit.start_again().await;
     assert_eq!(burst.await.expect("blast"), EVENTS);
-    let ids = common::drain_message_ids(
+    let ids = drain_message_ids(
         &cluster.amqp_url,
         &sink,
         usize::try_from(EVENTS).unwrap_or(usize::MAX),

@@ -1,12 +1,13 @@
 //! End-to-end tests of the `gateway` binary against the Discord simulator, the real RabbitMQ
 //! and the real Redis.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
+use swarmcord_testkit::{
+    cluster::Cluster,
+    events::{Seen, drain_message_ids, durable_sink, send_raw_command},
+};
 
-use common::{Cluster, Seen, send_raw_command};
 use swarmcord_protocol::amqp::header;
 use swarmcord_protocol::command::{CommandEnvelope, GatewayCommand};
 use swarmcord_sim::DiscordConfig;
@@ -434,7 +435,7 @@ async fn a_rabbitmq_restart_loses_no_event_and_the_gateway_recovers() {
     let mut cluster = Cluster::start(sim_config(2, 2)).await;
     cluster.amqp_url = rabbit.url();
     let guilds = cluster.guilds_on_shards(0..2, 2);
-    let sink = common::durable_sink(&cluster.amqp_url, &cluster.exchange).await;
+    let sink = durable_sink(&cluster.amqp_url, &cluster.exchange).await;
     let gateway = cluster.gateway("gw-rmq", &[("SHARD_COUNT", "2")]).await;
     gateway.wait_ready(READY).await;
 
@@ -474,8 +475,7 @@ async fn a_rabbitmq_restart_loses_no_event_and_the_gateway_recovers() {
     gateway.wait_ready(Duration::from_secs(60)).await;
     blast.await.expect("blast");
 
-    let ids =
-        common::drain_message_ids(&cluster.amqp_url, &sink, 2000, Duration::from_secs(60)).await;
+    let ids = drain_message_ids(&cluster.amqp_url, &sink, 2000, Duration::from_secs(60)).await;
     let unique: BTreeSet<u64> = ids.iter().copied().collect();
     eprintln!(
         "rabbitmq restart: {} deliveries, {} unique of 2000",

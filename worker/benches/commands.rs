@@ -21,20 +21,14 @@
     reason = "rates, ratios and percentiles of counts far below 2^52"
 )]
 
-#[path = "../../gateway/tests/common/mod.rs"]
-mod common;
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use swarmcord_testkit::{cluster::Cluster, worker::Worker};
 
-use common::Cluster;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-use support::Worker;
 use swarmcord_consumer::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
 use swarmcord_protocol::amqp::EventHeaders;
 use swarmcord_sim::DiscordConfig;

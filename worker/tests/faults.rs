@@ -2,19 +2,18 @@
 //! `worker` binaries, real RabbitMQ, Redis and MongoDB (FerretDB), with an independent
 //! observer queue on the dead-letter exchange.
 
-#[path = "../../gateway/tests/common/mod.rs"]
-mod common;
-mod support;
-
 use std::time::Duration;
+use swarmcord_testkit::{
+    cluster::{Cluster, Gateway, binary, fast_identify},
+    talk::{WAIT, say},
+    worker::Worker,
+};
 
-use common::Cluster;
-use support::{WAIT, Worker, fast_identify, say};
 use swarmcord_testkit::redis_server::PrivateRedis;
 use swarmcord_testkit::unique_name;
 
 /// A ready gateway owning the single shard (on the shared Redis), and a fresh database name.
-async fn one_shard_gateway(cluster: &Cluster, id: &str) -> (common::Gateway, String) {
+async fn one_shard_gateway(cluster: &Cluster, id: &str) -> (Gateway, String) {
     let gateway = cluster.gateway(id, &[("SHARD_COUNT", "1")]).await;
     gateway.wait_ready(WAIT).await;
     (gateway, unique_name("faults").replace('-', "_"))
@@ -335,7 +334,7 @@ async fn dlq_replay_puts_dead_letters_back_in_their_queue() {
             .expect("confirm");
     }
 
-    let output = tokio::process::Command::new(common::binary("worker"))
+    let output = tokio::process::Command::new(binary("worker"))
         .args(["dlq", "replay", &dead])
         .env_clear()
         .env("AMQP_URL", &url)
@@ -388,7 +387,7 @@ async fn dlq_replay_puts_dead_letters_back_in_their_queue() {
     kept.sort();
     assert_eq!(kept, ["from a deleted queue", "from nowhere"]);
 
-    let usage = tokio::process::Command::new(common::binary("worker"))
+    let usage = tokio::process::Command::new(binary("worker"))
         .args(["dlq", "replay", "--limit"])
         .env_clear()
         .output()

@@ -1,14 +1,13 @@
 //! End-to-end tests of issue 11's findings: the simulator, the `gateway` and `worker`
 //! binaries, real RabbitMQ, Redis and MongoDB (FerretDB).
 
-#[path = "../../gateway/tests/common/mod.rs"]
-mod common;
-mod support;
-
 use std::time::Duration;
+use swarmcord_testkit::{
+    cluster::{Cluster, Gateway, fast_identify},
+    talk::{WAIT, ask, buttons, click, original_edit, say},
+    worker::Worker,
+};
 
-use common::Cluster;
-use support::{WAIT, Worker, ask, buttons, click, fast_identify, original_edit, say};
 use swarmcord_sim::discord::RestFault;
 use swarmcord_sim::discord::control::{Control, MessageSpec};
 use swarmcord_testkit::unique_name;
@@ -18,7 +17,7 @@ async fn bot(
     cluster: &Cluster,
     name: &str,
 ) -> (
-    common::Gateway,
+    Gateway,
     Worker,
     swarmcord_sim::discord::control::CreatedGuild,
 ) {
@@ -489,7 +488,13 @@ async fn a_moderator_who_lost_the_permission_cannot_confirm_a_kick() {
     set_roles(&[guild.moderator_role]);
 
     // Typed confirmation.
-    let (_, question) = ask(&cluster, channel, moderator, &format!("!kick <@{target}>")).await;
+    let (_, question) = ask(
+        &cluster.sim,
+        channel,
+        moderator,
+        &format!("!kick <@{target}>"),
+    )
+    .await;
     assert!(
         question["content"]
             .as_str()
@@ -508,8 +513,13 @@ async fn a_moderator_who_lost_the_permission_cannot_confirm_a_kick() {
 
     // The button.
     set_roles(&[guild.moderator_role]);
-    let (message, question) =
-        ask(&cluster, channel, moderator, &format!("!kick <@{target}>")).await;
+    let (message, question) = ask(
+        &cluster.sim,
+        channel,
+        moderator,
+        &format!("!kick <@{target}>"),
+    )
+    .await;
     let button = buttons(&question)
         .into_iter()
         .next()

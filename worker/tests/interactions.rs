@@ -2,14 +2,13 @@
 //! click the bot's buttons (`INTERACTION_CREATE` type 3); the `worker` binaries answer through
 //! real RabbitMQ, Redis and MongoDB.
 
-#[path = "../../gateway/tests/common/mod.rs"]
-mod common;
-mod support;
-
-use common::Cluster;
-use support::{WAIT, Worker, ask, buttons, click, fast_identify};
 use swarmcord_sim::discord::control::InteractionSpec;
 use swarmcord_testkit::unique_name;
+use swarmcord_testkit::{
+    cluster::{Cluster, fast_identify},
+    talk::{WAIT, ask, buttons, click},
+    worker::Worker,
+};
 
 #[tokio::test]
 async fn buttons_work_on_any_replica_after_every_worker_restarted_and_expire_clearly() {
@@ -31,7 +30,13 @@ async fn buttons_work_on_any_replica_after_every_worker_restarted_and_expire_cle
 
     // Worker A asks, then dies; worker B handles the click.
     let a = Worker::start(&cluster, &database, &queue).await;
-    let (question, body) = ask(&cluster, channel, owner, &format!("!ban <@{target}> spam")).await;
+    let (question, body) = ask(
+        &cluster.sim,
+        channel,
+        owner,
+        &format!("!ban <@{target}> spam"),
+    )
+    .await;
     let ids = buttons(&body);
     assert!(
         ids[0].starts_with("sanction-yes:") && ids[1].starts_with("sanction-no:"),
@@ -65,7 +70,7 @@ async fn buttons_work_on_any_replica_after_every_worker_restarted_and_expire_cle
     );
 
     // A question asked by B, clicked after every worker was replaced.
-    let (question, body) = ask(&cluster, channel, owner, &format!("!kick <@{second}>")).await;
+    let (question, body) = ask(&cluster.sim, channel, owner, &format!("!kick <@{second}>")).await;
     let ids = buttons(&body);
     drop(b);
     let c = Worker::start(&cluster, &database, &queue).await;
@@ -79,7 +84,7 @@ async fn buttons_work_on_any_replica_after_every_worker_restarted_and_expire_cle
     );
 
     // Cancel leaves the member alone.
-    let (question, body) = ask(&cluster, channel, owner, &format!("!kick <@{third}>")).await;
+    let (question, body) = ask(&cluster.sim, channel, owner, &format!("!kick <@{third}>")).await;
     let cancelled = click(&control, question, owner, &buttons(&body)[1]).await;
     assert_eq!(cancelled["type"], 7, "{cancelled}");
     assert_eq!(
@@ -88,7 +93,7 @@ async fn buttons_work_on_any_replica_after_every_worker_restarted_and_expire_cle
     );
 
     // A button whose state expired (Redis dropped it) says so instead of doing anything.
-    let (question, body) = ask(&cluster, channel, owner, &format!("!kick <@{third}>")).await;
+    let (question, body) = ask(&cluster.sim, channel, owner, &format!("!kick <@{third}>")).await;
     let mut redis = swarmcord_coord::connect(&swarmcord_testkit::redis_url())
         .await
         .expect("redis");
@@ -133,7 +138,7 @@ async fn a_timed_out_question_gets_its_buttons_disabled_by_a_replica_started_lat
 
     // Worker A asks with buttons, then dies before the prompt times out.
     let a = Worker::start(&cluster, &database, &queue).await;
-    let (question, body) = ask(&cluster, channel, owner, &format!("!ban <@{target}>")).await;
+    let (question, body) = ask(&cluster.sim, channel, owner, &format!("!ban <@{target}>")).await;
     assert_eq!(buttons(&body).len(), 2, "{body}");
     // A records where it asked right after sending; kill it once it has.
     let mut redis = swarmcord_coord::connect(&swarmcord_testkit::redis_url())

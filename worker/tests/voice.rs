@@ -2,14 +2,13 @@
 //! `worker` binaries, real RabbitMQ and Redis. A simulated user joins a voice channel and runs
 //! the music commands; the node simulators record what the bot asked for.
 
-#[path = "../../gateway/tests/common/mod.rs"]
-mod common;
-mod support;
-
 use std::time::{Duration, Instant};
+use swarmcord_testkit::{
+    cluster::{Cluster, fast_identify},
+    talk::{WAIT, ask, buttons, click, say},
+    worker::Worker,
+};
 
-use common::Cluster;
-use support::{WAIT, Worker, ask, buttons, click, fast_identify, say};
 use swarmcord_sim::discord::control::{Control, GuildSpec, VoiceSpec};
 use swarmcord_sim::discord::gateway::ShardAction;
 use swarmcord_sim::lavalink::{LavalinkConfig, LavalinkSim, PlayerSnapshot};
@@ -466,7 +465,7 @@ async fn the_queue_pages_with_buttons_on_any_replica_and_seek_takes_a_clock() {
         "!play https://sim.lavalink/track/one?length=600000",
     )
     .await;
-    let (_, one) = ask(&cluster, text, user, "!queue").await;
+    let (_, one) = ask(&cluster.sim, text, user, "!queue").await;
     assert!(
         one["content"]
             .as_str()
@@ -487,7 +486,7 @@ async fn the_queue_pages_with_buttons_on_any_replica_and_seek_takes_a_clock() {
     )
     .await;
     assert_eq!(answer, "Queued 12 tracks from **mix**.");
-    let (message, page_one) = ask(&cluster, text, user, "!queue").await;
+    let (message, page_one) = ask(&cluster.sim, text, user, "!queue").await;
     let content = page_one["content"].as_str().expect("content");
     assert!(
         content.starts_with("Queue (13 tracks, page 1/2)"),

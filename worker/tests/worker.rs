@@ -2,15 +2,15 @@
 //! and MongoDB (FerretDB). A simulated user types commands; the simulator records the bot's
 //! REST replies.
 
-#[path = "../../gateway/tests/common/mod.rs"]
-mod common;
-mod support;
-
 use std::time::Duration;
+use swarmcord_testkit::{
+    cluster::{Cluster, Gateway, fast_identify},
+    events::send_raw_to_exchange,
+    talk::{WAIT, original_edit, say},
+    worker::Worker,
+};
 
-use common::Cluster;
 use serde_json::json;
-use support::{WAIT, Worker, fast_identify, original_edit, say};
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{Control, MessageSpec};
 use swarmcord_testkit::{mongo_url, unique_name};
@@ -27,11 +27,7 @@ async fn store(database: &str) -> swarmcord_store::Store {
 }
 
 /// A ready gateway owning the single shard, and a fresh database name.
-async fn one_shard_gateway(
-    cluster: &Cluster,
-    gateway: &str,
-    database: &str,
-) -> (common::Gateway, String) {
+async fn one_shard_gateway(cluster: &Cluster, gateway: &str, database: &str) -> (Gateway, String) {
     let gateway = cluster.gateway(gateway, &[("SHARD_COUNT", "1")]).await;
     gateway.wait_ready(WAIT).await;
     (gateway, unique_name(database).replace('-', "_"))
@@ -82,7 +78,7 @@ async fn prefix_commands_answer_through_rest_and_settings_persist_in_mongodb() {
     assert_eq!(settings.prefix.as_deref(), Some("?"));
 
     // A malformed event on the queue does not stop the worker.
-    common::send_raw_to_exchange(
+    send_raw_to_exchange(
         &cluster.amqp_url,
         &cluster.exchange,
         "MESSAGE_CREATE",

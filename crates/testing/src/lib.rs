@@ -34,15 +34,13 @@ use swarmcord::{Env, Worker};
 use swarmcord_ops::http::Health;
 use swarmcord_sim::discord::control::{
     ComponentSpec, Control, CreatedGuild, CreatedInteraction, GuildSpec, InteractionSpec,
-    MessageSpec,
 };
 use swarmcord_sim::{DiscordConfig, DiscordSim};
-use swarmcord_testkit::{amqp_url, mongo_url, redis_url, unique_name};
+use swarmcord_testkit::{amqp_url, mongo_url, redis_url, talk, unique_name};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// How long the helpers wait for the bot.
-pub const WAIT: Duration = Duration::from_secs(15);
+pub use swarmcord_testkit::talk::WAIT;
 
 /// A message the bot sent (as the simulator received it).
 #[derive(Debug, Clone, PartialEq)]
@@ -252,43 +250,14 @@ impl TestBot {
     /// sent none within [`WAIT`] (for messages the bot should ignore, prefer a shorter wait
     /// with [`sent_since`](Self::sent_since)).
     pub async fn say_in(&self, channel_id: u64, user_id: u64, content: &str) -> Option<String> {
-        let (_, record) = self.post_and_wait(channel_id, user_id, content).await?;
+        let (_, record) =
+            talk::post_and_wait(&self.control(), channel_id, user_id, content, WAIT).await?;
         Some(
             record.body["content"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned(),
         )
-    }
-
-    /// Posts `content` as `user_id` in `channel_id` and waits for the bot's reply to it: the
-    /// posted message's id and the reply's request record.
-    async fn post_and_wait(
-        &self,
-        channel_id: u64,
-        user_id: u64,
-        content: &str,
-    ) -> Option<(String, swarmcord_sim::Record)> {
-        let control = self.control();
-        let since = control.log_len();
-        let posted = control
-            .post_message(&MessageSpec {
-                channel_id,
-                author_id: user_id,
-                content: content.to_owned(),
-            })
-            .expect("the simulator accepts the message")
-            .to_string();
-        let path = format!("/channels/{channel_id}/messages");
-        let record = control
-            .wait_for_record(since, WAIT, |r| {
-                r.kind == "rest"
-                    && r.method == "POST"
-                    && r.path == path
-                    && r.body["message_reference"]["message_id"].as_str() == Some(posted.as_str())
-            })
-            .await?;
-        Some((posted, record))
     }
 
     /// `user_id` uses the slash command `name` with `options` (`[{"name", "type", "value"}]`
@@ -341,26 +310,12 @@ impl TestBot {
     /// # Panics
     /// When the bot does not reply within [`WAIT`].
     pub async fn say_for_message(&self, user_id: u64, content: &str) -> (u64, Value) {
-        let (posted, record) = self
-            .post_and_wait(self.channel_id(), user_id, content)
-            .await
-            .unwrap_or_else(|| panic!("no reply to {content:?} within {WAIT:?}"));
+        let (posted, record) =
+            talk::post_and_wait(&self.control(), self.channel_id(), user_id, content, WAIT)
+                .await
+                .unwrap_or_else(|| panic!("no reply to {content:?} within {WAIT:?}"));
         assert_eq!(record.status, 200, "{record:?}");
-        let bot = self.sim.shared().config().bot_id;
-        let id = self
-            .sim
-            .shared()
-            .world()
-            .messages
-            .values()
-            .find(|m| {
-                m.author_id == bot
-                    && m.reference
-                        .as_ref()
-                        .is_some_and(|r| r["message_id"].as_str() == Some(posted.as_str()))
-            })
-            .map(|m| m.id)
-            .expect("the reply is stored");
+        let id = talk::reply_id(&self.sim, posted).expect("the reply is stored");
         (id, record.body)
     }
 
@@ -394,12 +349,7 @@ impl TestBot {
     /// # Panics
     /// When the bot does not answer within [`WAIT`].
     pub async fn callback(&self, interaction: &CreatedInteraction) -> Value {
-        let path = format!(
-            "/interactions/{}/{}/callback",
-            interaction.id, interaction.token
-        );
-        self.control()
-            .wait_for_record(0, WAIT, |r| r.kind == "rest" && r.path.starts_with(&path))
+        talk::callback(&self.control(), 0, interaction, WAIT)
             .await
             .unwrap_or_else(|| panic!("no response to interaction {}", interaction.id))
             .body

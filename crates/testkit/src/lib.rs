@@ -12,9 +12,24 @@
 //!
 //! Every test isolates itself with [`unique_name`] (queue names, key prefixes, database names)
 //! so that tests can run in parallel against the same servers.
+//!
+//! With the `e2e` feature, the end-to-end harness: a [`cluster::Cluster`] (the Discord
+//! simulator and this test's AMQP names and Redis prefix) runs the workspace's `gateway`
+//! ([`cluster::Gateway`]) and `worker` ([`worker::Worker`]) binaries as processes that can be
+//! stopped, killed and restarted; [`events::Tap`] watches an exchange; [`talk`] posts as a user
+//! and waits for the bot's answers (also what `swarmcord-testing` uses to test a bot in one
+//! process).
 
+#[cfg(feature = "e2e")]
+pub mod cluster;
+#[cfg(feature = "e2e")]
+pub mod events;
 pub mod rabbit;
 pub mod redis_server;
+#[cfg(feature = "e2e")]
+pub mod talk;
+#[cfg(feature = "e2e")]
+pub mod worker;
 
 use std::future::Future;
 use std::sync::Once;

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Control, ControlError, CreatedInteraction, snowflake};
+use super::{Control, ControlError, CreatedInteraction, Lookup, snowflake};
 use crate::discord::feed::{FeedEntry, FeedKind};
 use crate::discord::rest::message;
 use crate::discord::text::{self, Candidate, Mention};
@@ -284,10 +284,7 @@ impl Control {
                 .channel_guild(channel)
                 .ok_or(ControlError::Unknown("guild channel", channel))?
         };
-        let guild = world
-            .guilds
-            .get(&guild_id)
-            .ok_or(ControlError::Unknown("guild", guild_id))?;
+        let guild = world.guilds.found("guild", guild_id)?;
         let mut out = vec![
             format!("guild {} ({guild_id})", guild.name),
             "members:".to_owned(),
@@ -360,12 +357,7 @@ impl Control {
                 })
         };
         let mut messages: Vec<_> = match spec.message_id {
-            Some(id) => vec![
-                world
-                    .messages
-                    .get(&id)
-                    .ok_or(ControlError::Unknown("message", id))?,
-            ],
+            Some(id) => vec![world.messages.found("message", id)?],
             None => world.messages.values().filter(visible).collect(),
         };
         messages.sort_by_key(|m| std::cmp::Reverse(m.id));

@@ -20,7 +20,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Control, ControlError, CreatedInteraction, InteractionSpec, snowflake};
+use super::{Control, ControlError, Lookup, snowflake};
 use crate::discord::rest::components::{self, ACTION_ROW, BUTTON, LABEL, LINK, TEXT_INPUT};
 use crate::discord::rest::message;
 use crate::discord::world::{Interaction, InteractionState, World};
@@ -32,6 +32,47 @@ mod resolve;
 
 pub(super) use http::router;
 use resolve::{check_input, resolve, resolved_member, select_values};
+
+/// A slash command used by a simulated user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InteractionSpec {
+    /// Guild (`None`: in a DM).
+    #[serde(default, with = "snowflake::opt")]
+    pub guild_id: Option<u64>,
+    /// Channel.
+    #[serde(with = "snowflake")]
+    pub channel_id: u64,
+    /// Invoking user.
+    #[serde(with = "snowflake")]
+    pub user_id: u64,
+    /// Command name.
+    pub name: String,
+    /// `data.options` as Discord would send them (`[{"name", "type", "value"}]`).
+    #[serde(default)]
+    pub options: Value,
+}
+
+/// What [`Control::create_interaction`] made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedInteraction {
+    /// Interaction id.
+    #[serde(with = "snowflake")]
+    pub id: u64,
+    /// Interaction token.
+    pub token: String,
+}
+
+impl Control {
+    /// A user invokes a slash command (`INTERACTION_CREATE`, type 2 `APPLICATION_COMMAND`).
+    /// `spec.options` may nest subcommands and subcommand groups as Discord does (checked);
+    /// user, channel, role and mentionable options get their `data.resolved` entries.
+    pub fn create_interaction(
+        &self,
+        spec: &InteractionSpec,
+    ) -> Result<CreatedInteraction, ControlError> {
+        self.command_interaction(spec, false)
+    }
+}
 
 /// A user clicks a button or chooses in a select menu of a message the bot sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,14 +152,8 @@ impl Control {
     ) -> Result<(u64, String, Value), ControlError> {
         let id = self.shared.ids.next();
         let token = format!("aW50ZXJhY3Rpb246{}", random_hex(48));
-        let channel = world
-            .channels
-            .get(&channel_id)
-            .ok_or(ControlError::Unknown("channel", channel_id))?;
-        let user = world
-            .users
-            .get(&user_id)
-            .ok_or(ControlError::Unknown("user", user_id))?;
+        let channel = world.channels.found("channel", channel_id)?;
+        let user = world.users.found("user", user_id)?;
         let app_id = world.bot.id;
         let mut payload = json!({
             "id": id.to_string(),
@@ -355,10 +390,7 @@ impl Control {
     /// `max_values`, each an option's value or an id of the select's kind).
     pub fn use_component(&self, spec: &ComponentSpec) -> Result<CreatedInteraction, ControlError> {
         let world = self.shared.world();
-        let msg = world
-            .messages
-            .get(&spec.message_id)
-            .ok_or(ControlError::Unknown("message", spec.message_id))?;
+        let msg = world.messages.found("message", spec.message_id)?;
         if msg.author_id != world.bot.id {
             return Err(invalid(format!(
                 "message {} was not sent by the bot: its components cannot be used",

@@ -12,9 +12,8 @@ use serde_json::json;
 
 use super::{ClickSpec, ConsoleAnswer, SubmitSpec};
 use crate::discord::Shared;
-use crate::discord::control::{Control, ControlError, error_response, parse};
-
-type St = State<Arc<Shared>>;
+use crate::discord::control::http::{ApiError, Body, St};
+use crate::discord::control::{Control, ControlError};
 
 /// Longest a feed request waits.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -94,11 +93,13 @@ fn console_answer(
 ) -> Response {
     let answer = match result {
         Ok(answer) => answer,
-        Err(e) if format == Some("text") => {
-            let status = error_response(&e).status();
-            return text(status, e.to_string());
+        Err(e) => {
+            let error = ApiError::from(e);
+            return match format {
+                Some("text") => text(error.status(), error.to_string()),
+                _ => error.into_response(),
+            };
         }
-        Err(e) => return error_response(&e),
     };
     let status = match (&answer.answer, waited) {
         (Some(_), _) => StatusCode::OK,
@@ -117,29 +118,19 @@ fn console_answer(
 async fn http_click(
     State(shared): St,
     Query(q): Query<FormatQuery>,
-    body: axum::body::Bytes,
+    Body(spec): Body<ClickSpec>,
 ) -> Response {
-    match parse::<ClickSpec>(&body) {
-        Ok(spec) => {
-            let result = Control::new(shared).click(&spec).await;
-            console_answer(result, q.format.as_deref(), spec.timeout_ms != Some(0))
-        }
-        Err(r) => *r,
-    }
+    let result = Control::new(shared).click(&spec).await;
+    console_answer(result, q.format.as_deref(), spec.timeout_ms != Some(0))
 }
 
 async fn http_submit(
     State(shared): St,
     Query(q): Query<FormatQuery>,
-    body: axum::body::Bytes,
+    Body(spec): Body<SubmitSpec>,
 ) -> Response {
-    match parse::<SubmitSpec>(&body) {
-        Ok(spec) => {
-            let result = Control::new(shared).submit(&spec).await;
-            console_answer(result, q.format.as_deref(), spec.timeout_ms != Some(0))
-        }
-        Err(r) => *r,
-    }
+    let result = Control::new(shared).submit(&spec).await;
+    console_answer(result, q.format.as_deref(), spec.timeout_ms != Some(0))
 }
 
 #[derive(Deserialize)]
@@ -150,6 +141,6 @@ struct DirectoryQuery {
 async fn http_directory(State(shared): St, Query(q): Query<DirectoryQuery>) -> Response {
     match Control::new(shared).directory_text(q.guild_id) {
         Ok(body) => text(StatusCode::OK, body),
-        Err(e) => error_response(&e),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -4,46 +4,36 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::{ComponentSpec, ContextMenuSpec, ModalSubmitSpec};
 use crate::discord::Shared;
-use crate::discord::control::{
-    Control, ControlError, CreatedInteraction, InteractionSpec, error_response, parse, snowflake,
-};
-
-type St = State<Arc<Shared>>;
-
-fn answer(result: Result<CreatedInteraction, ControlError>) -> Response {
-    match result {
-        Ok(created) => Json(created).into_response(),
-        Err(e) => error_response(&e),
-    }
-}
+use crate::discord::control::http::{Answer, Body, St};
+use crate::discord::control::{Control, CreatedInteraction, InteractionSpec, snowflake};
 
 /// The interaction routes, merged into the control router.
 pub(crate) fn router() -> axum::Router<Arc<Shared>> {
     use axum::routing::post;
     axum::Router::new()
-        .route("/components", post(http_component))
-        .route("/modals", post(http_submit_modal).get(http_open_modals))
-        .route("/autocomplete", post(http_autocomplete))
-        .route("/context_menu", post(http_context_menu))
+        .route("/components", post(component))
+        .route("/modals", post(submit_modal).get(open_modals))
+        .route("/autocomplete", post(autocomplete))
+        .route("/context_menu", post(context_menu))
 }
 
-async fn http_component(State(shared): St, body: axum::body::Bytes) -> Response {
-    match parse::<ComponentSpec>(&body) {
-        Ok(spec) => answer(Control::new(shared).use_component(&spec)),
-        Err(r) => *r,
-    }
+async fn component(
+    State(shared): St,
+    Body(spec): Body<ComponentSpec>,
+) -> Answer<CreatedInteraction> {
+    Ok(Json(Control::new(shared).use_component(&spec)?))
 }
 
-async fn http_submit_modal(State(shared): St, body: axum::body::Bytes) -> Response {
-    match parse::<ModalSubmitSpec>(&body) {
-        Ok(spec) => answer(Control::new(shared).submit_modal(&spec)),
-        Err(r) => *r,
-    }
+async fn submit_modal(
+    State(shared): St,
+    Body(spec): Body<ModalSubmitSpec>,
+) -> Answer<CreatedInteraction> {
+    Ok(Json(Control::new(shared).submit_modal(&spec)?))
 }
 
 #[derive(Deserialize)]
@@ -52,20 +42,20 @@ struct ModalsQuery {
     user_id: u64,
 }
 
-async fn http_open_modals(State(shared): St, Query(q): Query<ModalsQuery>) -> Response {
-    Json(Control::new(shared).open_modals(q.user_id)).into_response()
+async fn open_modals(State(shared): St, Query(q): Query<ModalsQuery>) -> Json<Vec<Value>> {
+    Json(Control::new(shared).open_modals(q.user_id))
 }
 
-async fn http_autocomplete(State(shared): St, body: axum::body::Bytes) -> Response {
-    match parse::<InteractionSpec>(&body) {
-        Ok(spec) => answer(Control::new(shared).autocomplete(&spec)),
-        Err(r) => *r,
-    }
+async fn autocomplete(
+    State(shared): St,
+    Body(spec): Body<InteractionSpec>,
+) -> Answer<CreatedInteraction> {
+    Ok(Json(Control::new(shared).autocomplete(&spec)?))
 }
 
-async fn http_context_menu(State(shared): St, body: axum::body::Bytes) -> Response {
-    match parse::<ContextMenuSpec>(&body) {
-        Ok(spec) => answer(Control::new(shared).context_menu(&spec)),
-        Err(r) => *r,
-    }
+async fn context_menu(
+    State(shared): St,
+    Body(spec): Body<ContextMenuSpec>,
+) -> Answer<CreatedInteraction> {
+    Ok(Json(Control::new(shared).context_menu(&spec)?))
 }
