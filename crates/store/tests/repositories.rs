@@ -177,7 +177,7 @@ async fn guild_settings_reject_bad_input() {
     assert_invalid(guilds.set_locale(1, Some("en_US")).await);
     assert_invalid(guilds.set_mod_log(1, Some(u64::MAX)).await);
     assert_invalid(guilds.get(u64::MAX).await);
-    assert_invalid(guilds.disable_command(1, "two words").await);
+    assert_invalid(guilds.disable_command(1, "two  spaces").await);
     assert_invalid(guilds.disable_command(1, "").await);
 
     // Nothing was written by the rejected calls.
