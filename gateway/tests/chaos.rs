@@ -545,3 +545,105 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
     );
     assert_eq!(gateway.terminate().await.code(), Some(0));
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to the gateway process.
+fn signal(gateway: &common::Gateway, signal: &str) {
+    let pid = gateway.child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}").as_str(), &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// A frozen replica (SIGSTOP for 40 s, then SIGCONT) after a burst it had no time to read:
+/// Discord times its sessions out meanwhile (no heartbeat for longer than 1.5 intervals + 2 s)
+/// and ends them, but what it sent before is still in the sockets. Promise: the woken replica
+/// reads and forwards every buffered event before it reconnects (then identifies, the sessions
+/// being gone): 0 lost.
+#[tokio::test]
+async fn a_frozen_gateway_forwards_what_it_had_buffered_when_it_wakes() {
+    const EVENTS: u64 = 2000;
+    let cluster = Cluster::start(DiscordConfig {
+        heartbeat_interval: Duration::from_secs(8),
+        ..sim_config(4)
+    })
+    .await;
+    cluster.guilds_on_shards(0..4, 4);
+    let mut tap = cluster.tap().await;
+    let gateway = cluster
+        .gateway(
+            "gw-frozen-out",
+            &[("SHARD_COUNT", "4"), ("CACHE_RESOURCES", "none")],
+        )
+        .await;
+    gateway.wait_ready(READY).await;
+    signal(&gateway, "STOP");
+    assert_eq!(blast(&cluster, EVENTS, 1000).await.expect("blast"), EVENTS);
+    tokio::time::sleep(Duration::from_secs(38)).await;
+    let before = cluster.sim.control().gateway_stats();
+    signal(&gateway, "CONT");
+    gateway.wait_ready(READY).await;
+    let ids = collect_messages(&mut tap, EVENTS, Duration::from_secs(30)).await;
+    let (duplicates, unique) = count(&ids);
+    let stats = cluster.sim.control().gateway_stats();
+    eprintln!(
+        "frozen past the timeout: {unique} of {EVENTS} delivered, {duplicates} duplicates, {} identifies, {} resumes, {} failed resumes, closes {:?} (before waking: {:?})",
+        stats.identifies,
+        stats.resumes,
+        stats.failed_resumes,
+        stats.closes_sent,
+        before.closes_sent
+    );
+    assert_eq!(unique, 2000, "nothing lost\n{}", gateway.logs());
+    assert_eq!(gateway.terminate().await.code(), Some(0));
+}
+
+/// A frozen replica (SIGSTOP for 40 s, then SIGCONT) while events keep coming: its leases
+/// expire meanwhile (nobody else may take them), Discord keeps the sessions (no heartbeat for
+/// 40 s is within its timeout) and buffers their events. The watchdogs' limits (20 s) are
+/// shorter than the freeze. Promise: the woken replica takes its leases again and goes on
+/// with every session, reading what the sockets buffered (the watchdogs do not count the
+/// frozen time as silence): 0 lost, no identify, no watchdog reconnect.
+#[tokio::test]
+async fn a_frozen_gateway_resumes_its_sessions_when_it_wakes_and_loses_nothing() {
+    const RATE: u64 = 150;
+    const EVENTS: u64 = 7000;
+    let cluster = Cluster::start(sim_config(4)).await;
+    cluster.guilds_on_shards(0..4, 4);
+    let mut tap = cluster.tap().await;
+    let gateway = cluster
+        .gateway(
+            "gw-frozen",
+            &[
+                ("SHARD_COUNT", "4"),
+                ("CACHE_RESOURCES", "default"),
+                ("SHARD_IDLE_TIMEOUT_MS", "20000"),
+                ("HEARTBEAT_ACK_TIMEOUT_MS", "20000"),
+            ],
+        )
+        .await;
+    gateway.wait_ready(READY).await;
+    let burst = blast(&cluster, EVENTS, RATE);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signal(&gateway, "STOP");
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    signal(&gateway, "CONT");
+    gateway.wait_ready(READY).await;
+    assert_eq!(burst.await.expect("blast"), EVENTS);
+    let ids = collect_messages(&mut tap, EVENTS, Duration::from_secs(30)).await;
+    let (duplicates, unique) = count(&ids);
+    let stats = cluster.sim.control().gateway_stats();
+    eprintln!(
+        "frozen: {unique} of {EVENTS} delivered, {duplicates} duplicates, {} identifies, {} resumes",
+        stats.identifies, stats.resumes
+    );
+    assert_eq!(unique, 7000, "nothing lost\n{}", gateway.logs());
+    assert_eq!(stats.identifies, 4, "no shard re-identified");
+    let metrics = gateway.metrics().await;
+    assert!(
+        !metrics.contains("swarmcord_gateway_watchdog_reconnects_total"),
+        "the frozen time was taken for a silent connection\n{metrics}"
+    );
+    assert_eq!(gateway.terminate().await.code(), Some(0));
+}

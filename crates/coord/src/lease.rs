@@ -445,12 +445,16 @@ impl KeeperShared {
         }
         let shard_ids: Vec<u32> = snapshot.iter().map(|&(id, _)| id).collect();
         let sent = Instant::now();
-        let timeout = self
-            .give_up_at(safety)
-            .map_or(timeout, |at| {
-                timeout.min(at.saturating_duration_since(sent))
-            })
-            .max(Duration::from_millis(1));
+        let timeout = match self.give_up_at(safety) {
+            // The renewal is so late that a lease may already have expired: the process did
+            // not run (frozen, suspended) when it was due, so nothing used the shards
+            // meanwhile. Redis decides (the script keeps what is still ours or free again and
+            // reports what another gateway took) rather than a timeout too short to answer.
+            Some(at) if sent > at + safety => timeout,
+            Some(at) => timeout.min(at.saturating_duration_since(sent)),
+            None => timeout,
+        }
+        .max(Duration::from_millis(1));
         let outcome = tokio::time::timeout(timeout, self.leases.renew_codes(&shard_ids)).await;
         let error = match outcome {
             Ok(Ok(renewed)) => {

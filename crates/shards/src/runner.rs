@@ -98,6 +98,9 @@ fn state_code(state: ShardState) -> u8 {
 /// arrival, and network jitter between the two must not make an identify look early.
 const IDENTIFY_MARGIN: Duration = Duration::from_millis(100);
 
+/// A watchdog tick this late means the process did not run meanwhile (see [`read_shard`]).
+const WATCHDOG_STALL: Duration = Duration::from_secs(3);
+
 /// Code for "no connection yet" (waiting for the lease).
 const STATE_WAITING: u8 = 5;
 
@@ -615,12 +618,23 @@ async fn read_shard(
     let mut last_event = Instant::now();
     let mut acks = AckWatch::default();
     let mut last_close = None;
+    let mut last_tick = Instant::now();
     loop {
         let message = tokio::select! {
             biased;
             () = lease.lost().cancelled() => return Forwarding::LeaseLost,
             () = stop.cancelled() => return Forwarding::Stopped,
             _ = watchdog.tick() => {
+                let stalled = last_tick.elapsed();
+                last_tick = Instant::now();
+                if stalled > WATCHDOG_STALL {
+                    // The process did not run (frozen, suspended): what Discord sent meanwhile,
+                    // ACKs included, waits unread in the socket. Read it before judging the
+                    // connection rather than dropping it with its buffered frames.
+                    tracing::warn!(shard_id, stalled_ms = u64::try_from(stalled.as_millis()).unwrap_or(u64::MAX), "the process did not run for a while; reading what the connection buffered");
+                    last_event = Instant::now();
+                    acks.restart();
+                }
                 check_health(ctx, shard, &mut last_event, &mut acks);
                 continue;
             }
