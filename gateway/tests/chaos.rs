@@ -453,11 +453,11 @@ async fn commands_discord_would_refuse_are_dead_lettered_with_the_reason_and_clo
     assert_eq!(gateway.terminate().await.code(), Some(0));
 }
 
-/// A burst of large events (48 KB each, 38 MB in all) while RabbitMQ is away, the cache on:
-/// the publish buffer and the cache stage hold at most `PUBLISH_BUFFER_BYTES` each (4 MiB
-/// here), then shards are not read. Promise: the gateway's resident memory stays within
-/// 2 × the budget + 24 MiB of its idle size, and every event is delivered once the broker is
-/// back.
+/// A burst of large `GUILD_CREATE`s (~48 KB each, ~38 MB in all; the cache stage parses and
+/// writes every one of them) while RabbitMQ is away, the cache on: the publish buffer and the
+/// cache stage hold at most `PUBLISH_BUFFER_BYTES` each (4 MiB here), then shards are not
+/// read. Promise: the gateway's resident memory stays within 2 × the budget + 24 MiB of its
+/// idle size, and every event is delivered once the broker is back.
 #[tokio::test]
 async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_nothing() {
     const EVENTS: u64 = 800;
@@ -465,7 +465,17 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
     let mut rabbit = swarmcord_testkit::rabbit::PrivateRabbit::start().await;
     let mut cluster = Cluster::start(sim_config(2)).await;
     cluster.amqp_url = rabbit.url();
-    cluster.guilds_on_shards(0..2, 2);
+    for shard in 0..2 {
+        cluster
+            .sim
+            .control()
+            .create_guild(&swarmcord_sim::discord::control::GuildSpec {
+                name: format!("large{shard}"),
+                members: LARGE_GUILD_MEMBERS,
+                shard: Some((shard, 2)),
+                ..swarmcord_sim::discord::control::GuildSpec::default()
+            });
+    }
     let sink = common::durable_sink(&cluster.amqp_url, &cluster.exchange).await;
     let budget = BUDGET.to_string();
     let gateway = cluster
@@ -485,8 +495,8 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
     let burst = tokio::spawn(async move {
         control
             .blast(&BlastSpec {
+                event: "GUILD_CREATE".to_owned(),
                 count: EVENTS,
-                content_len: 48_000,
                 ..BlastSpec::default()
             })
             .await
@@ -515,23 +525,37 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
     }
     rabbit.start_again().await;
     assert_eq!(burst.await.expect("blast"), EVENTS);
-    let ids = common::drain_message_ids(
+    // Each shard's READY brought one GUILD_CREATE too.
+    let expected = usize::try_from(EVENTS).unwrap_or(usize::MAX) + 2;
+    let mut largest = 0;
+    let ids = common::drain(
         &cluster.amqp_url,
         &sink,
-        usize::try_from(EVENTS).unwrap_or(usize::MAX),
+        expected,
         Duration::from_secs(45),
+        |delivery| {
+            if delivery.routing_key.as_str() != "GUILD_CREATE" {
+                return None;
+            }
+            largest = largest.max(delivery.data.len());
+            let session = common::delivery_header(delivery, header::SESSION_ID)?;
+            let seq = common::delivery_header(delivery, header::SEQ)?;
+            Some(format!("{session}:{seq}"))
+        },
     )
     .await;
-    let (duplicates, unique) = count(&ids);
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    let (duplicates, unique) = (ids.len() - unique.len(), unique.len());
     let grew = peak.saturating_sub(idle);
     eprintln!(
-        "large burst: held at most {} KiB; idle RSS {} MiB, peak {} MiB (+{} MiB); {unique} of {EVENTS} delivered, {duplicates} duplicates",
+        "large burst: GUILD_CREATEs of {largest} bytes; held at most {} KiB; idle RSS {} MiB, peak {} MiB (+{} MiB); {unique} of {expected} delivered, {duplicates} duplicates",
         held_peak >> 10,
         idle >> 20,
         peak >> 20,
         grew >> 20
     );
-    assert_eq!(unique, 800, "nothing lost\n{}", gateway.logs());
+    assert!(largest >= 45_000, "GUILD_CREATEs of {largest} bytes");
+    assert_eq!(unique, expected, "nothing lost\n{}", gateway.logs());
     assert!(
         held_peak > BUDGET / 2 && held_peak <= 2 * BUDGET,
         "held {held_peak} bytes (budget {BUDGET} for the buffer, as much for the cache stage)"
@@ -545,6 +569,9 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
     );
     assert_eq!(gateway.terminate().await.code(), Some(0));
 }
+
+/// Members of the guilds whose `GUILD_CREATE` is ~48 KB.
+const LARGE_GUILD_MEMBERS: usize = 100;
 
 /// Sends `signal` (`STOP`, `CONT`) to the gateway process.
 fn signal(gateway: &common::Gateway, signal: &str) {
