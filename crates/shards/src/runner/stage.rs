@@ -85,15 +85,7 @@ pub(super) async fn cache_stage(
                 .unwrap_or(batch.len());
             // Events before the first write need nothing from Redis: publish them now.
             for staged in batch.drain(..first_write) {
-                let dispatch = Dispatch {
-                    shard_id,
-                    shard_label: &shard_label,
-                    seq: staged.seq,
-                    kind: &staged.kind,
-                    payload: staged.payload,
-                    previous: None,
-                };
-                session = publish_dispatch(&ctx, dispatch).await;
+                session = publish_staged(&ctx, shard_id, &shard_label, staged, None).await;
             }
             updates.drain(..first_write);
             if !batch.is_empty() || has_resumed {
@@ -159,17 +151,28 @@ pub(super) async fn cache_stage(
             } else {
                 None
             };
-            let dispatch = Dispatch {
-                shard_id,
-                shard_label: &shard_label,
-                seq: staged.seq,
-                kind: &staged.kind,
-                payload: staged.payload,
-                previous,
-            };
-            session = publish_dispatch(&ctx, dispatch).await;
+            session = publish_staged(&ctx, shard_id, &shard_label, staged, previous).await;
         }
     }
+}
+
+/// Publishes a staged dispatch (see [`publish_dispatch`]); returns the shard's session id.
+async fn publish_staged(
+    ctx: &Ctx,
+    shard_id: u32,
+    shard_label: &str,
+    staged: Staged,
+    previous: Option<String>,
+) -> String {
+    let dispatch = Dispatch {
+        shard_id,
+        shard_label,
+        seq: staged.seq,
+        kind: &staged.kind,
+        payload: staged.payload,
+        previous,
+    };
+    publish_dispatch(ctx, dispatch).await
 }
 
 /// Publishes an event of a shard this replica no longer reads (see [`cache_stage`]), without
