@@ -39,6 +39,25 @@ fn message_ids(seen: &[Seen]) -> Vec<u64> {
         .collect()
 }
 
+/// A simulator with one guild per shard (`config.recommended_shards`), an observer, and a ready
+/// gateway over every shard with the base environment plus `env`.
+async fn started(
+    config: DiscordConfig,
+    id: &str,
+    env: &[(&str, &str)],
+) -> (Cluster, common::Tap, common::Gateway) {
+    let shards = config.recommended_shards;
+    let cluster = Cluster::start(config).await;
+    cluster.guilds_on_shards(0..shards, shards);
+    let tap = cluster.tap().await;
+    let count = shards.to_string();
+    let mut env = env.to_vec();
+    env.push(("SHARD_COUNT", count.as_str()));
+    let gateway = cluster.gateway(id, &env).await;
+    gateway.wait_ready(READY).await;
+    (cluster, tap, gateway)
+}
+
 /// Duplicates and distinct ids of what the observer saw.
 fn count(ids: &[u64]) -> (usize, usize) {
     let unique: BTreeSet<u64> = ids.iter().copied().collect();
@@ -120,20 +139,15 @@ async fn a_zombie_shard_is_resumed_within_the_ack_timeout_and_loses_nothing() {
     const EVENTS: u64 = 1200;
     let interval = Duration::from_secs(1);
     let ack_timeout = Duration::from_secs(3);
-    let cluster = Cluster::start(DiscordConfig {
-        heartbeat_interval: interval,
-        ..sim_config(2)
-    })
+    let (cluster, mut tap, gateway) = started(
+        DiscordConfig {
+            heartbeat_interval: interval,
+            ..sim_config(2)
+        },
+        "gw-zombie",
+        &[("HEARTBEAT_ACK_TIMEOUT_MS", "3000")],
+    )
     .await;
-    cluster.guilds_on_shards(0..2, 2);
-    let mut tap = cluster.tap().await;
-    let gateway = cluster
-        .gateway(
-            "gw-zombie",
-            &[("SHARD_COUNT", "2"), ("HEARTBEAT_ACK_TIMEOUT_MS", "3000")],
-        )
-        .await;
-    gateway.wait_ready(READY).await;
     let burst = blast(&cluster, EVENTS, 150);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let control = cluster.sim.control();
@@ -591,20 +605,15 @@ fn signal(gateway: &common::Gateway, signal: &str) {
 #[tokio::test]
 async fn a_frozen_gateway_forwards_what_it_had_buffered_when_it_wakes() {
     const EVENTS: u64 = 2000;
-    let cluster = Cluster::start(DiscordConfig {
-        heartbeat_interval: Duration::from_secs(8),
-        ..sim_config(4)
-    })
+    let (cluster, mut tap, gateway) = started(
+        DiscordConfig {
+            heartbeat_interval: Duration::from_secs(8),
+            ..sim_config(4)
+        },
+        "gw-frozen-out",
+        &[("CACHE_RESOURCES", "none")],
+    )
     .await;
-    cluster.guilds_on_shards(0..4, 4);
-    let mut tap = cluster.tap().await;
-    let gateway = cluster
-        .gateway(
-            "gw-frozen-out",
-            &[("SHARD_COUNT", "4"), ("CACHE_RESOURCES", "none")],
-        )
-        .await;
-    gateway.wait_ready(READY).await;
     signal(&gateway, "STOP");
     assert_eq!(blast(&cluster, EVENTS, 1000).await.expect("blast"), EVENTS);
     tokio::time::sleep(Duration::from_secs(38)).await;
@@ -622,6 +631,11 @@ async fn a_frozen_gateway_forwards_what_it_had_buffered_when_it_wakes() {
         stats.closes_sent,
         before.closes_sent
     );
+    assert_eq!(
+        before.closes_sent.get(&4009),
+        Some(&4),
+        "every session timed out during the freeze"
+    );
     assert_eq!(unique, 2000, "nothing lost\n{}", gateway.logs());
     assert_eq!(gateway.terminate().await.code(), Some(0));
 }
@@ -636,21 +650,16 @@ async fn a_frozen_gateway_forwards_what_it_had_buffered_when_it_wakes() {
 async fn a_frozen_gateway_resumes_its_sessions_when_it_wakes_and_loses_nothing() {
     const RATE: u64 = 150;
     const EVENTS: u64 = 7000;
-    let cluster = Cluster::start(sim_config(4)).await;
-    cluster.guilds_on_shards(0..4, 4);
-    let mut tap = cluster.tap().await;
-    let gateway = cluster
-        .gateway(
-            "gw-frozen",
-            &[
-                ("SHARD_COUNT", "4"),
-                ("CACHE_RESOURCES", "default"),
-                ("SHARD_IDLE_TIMEOUT_MS", "20000"),
-                ("HEARTBEAT_ACK_TIMEOUT_MS", "20000"),
-            ],
-        )
-        .await;
-    gateway.wait_ready(READY).await;
+    let (cluster, mut tap, gateway) = started(
+        sim_config(4),
+        "gw-frozen",
+        &[
+            ("CACHE_RESOURCES", "default"),
+            ("SHARD_IDLE_TIMEOUT_MS", "20000"),
+            ("HEARTBEAT_ACK_TIMEOUT_MS", "20000"),
+        ],
+    )
+    .await;
     let burst = blast(&cluster, EVENTS, RATE);
     tokio::time::sleep(Duration::from_secs(2)).await;
     signal(&gateway, "STOP");
