@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use swarmcord_testkit::{
     cluster::{Cluster, Gateway},
-    events::{Seen, Tap, drain_message_ids, durable_sink, send_raw_command},
+    events::{Seen, Tap, delivery_header, drain, durable_sink, send_raw_command},
 };
 
 use swarmcord_protocol::amqp::header;
@@ -38,6 +38,21 @@ fn message_ids(seen: &[Seen]) -> Vec<u64> {
         .filter(|s| s.kind == "MESSAGE_CREATE")
         .filter_map(|s| s.body["id"].as_str()?.parse().ok())
         .collect()
+}
+
+/// A simulator with one guild per shard (`config.recommended_shards`), an observer, and a ready
+/// gateway over every shard with the base environment plus `env`.
+async fn started(config: DiscordConfig, id: &str, env: &[(&str, &str)]) -> (Cluster, Tap, Gateway) {
+    let shards = config.recommended_shards;
+    let cluster = Cluster::start(config).await;
+    cluster.guilds_on_shards(0..shards, shards);
+    let tap = cluster.tap().await;
+    let count = shards.to_string();
+    let mut env = env.to_vec();
+    env.push(("SHARD_COUNT", count.as_str()));
+    let gateway = cluster.gateway(id, &env).await;
+    gateway.wait_ready(READY).await;
+    (cluster, tap, gateway)
 }
 
 /// Duplicates and distinct ids of what the observer saw.
@@ -121,20 +136,15 @@ async fn a_zombie_shard_is_resumed_within_the_ack_timeout_and_loses_nothing() {
     const EVENTS: u64 = 1200;
     let interval = Duration::from_secs(1);
     let ack_timeout = Duration::from_secs(3);
-    let cluster = Cluster::start(DiscordConfig {
-        heartbeat_interval: interval,
-        ..sim_config(2)
-    })
+    let (cluster, mut tap, gateway) = started(
+        DiscordConfig {
+            heartbeat_interval: interval,
+            ..sim_config(2)
+        },
+        "gw-zombie",
+        &[("HEARTBEAT_ACK_TIMEOUT_MS", "3000")],
+    )
     .await;
-    cluster.guilds_on_shards(0..2, 2);
-    let mut tap = cluster.tap().await;
-    let gateway = cluster
-        .gateway(
-            "gw-zombie",
-            &[("SHARD_COUNT", "2"), ("HEARTBEAT_ACK_TIMEOUT_MS", "3000")],
-        )
-        .await;
-    gateway.wait_ready(READY).await;
     let burst = blast(&cluster, EVENTS, 150);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let control = cluster.sim.control();
@@ -454,11 +464,11 @@ async fn commands_discord_would_refuse_are_dead_lettered_with_the_reason_and_clo
     assert_eq!(gateway.terminate().await.code(), Some(0));
 }
 
-/// A burst of large events (48 KB each, 38 MB in all) while RabbitMQ is away, the cache on:
-/// the publish buffer and the cache stage hold at most `PUBLISH_BUFFER_BYTES` each (4 MiB
-/// here), then shards are not read. Promise: the gateway's resident memory stays within
-/// 2 × the budget + 24 MiB of its idle size, and every event is delivered once the broker is
-/// back.
+/// A burst of large `GUILD_CREATE`s (~48 KB each, ~38 MB in all; the cache stage parses and
+/// writes every one of them) while RabbitMQ is away, the cache on: the publish buffer and the
+/// cache stage hold at most `PUBLISH_BUFFER_BYTES` each (4 MiB here), then shards are not
+/// read. Promise: the gateway's resident memory stays within 2 × the budget + 24 MiB of its
+/// idle size, and every event is delivered once the broker is back.
 #[tokio::test]
 async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_nothing() {
     const EVENTS: u64 = 800;
@@ -466,7 +476,17 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
     let mut rabbit = swarmcord_testkit::rabbit::PrivateRabbit::start().await;
     let mut cluster = Cluster::start(sim_config(2)).await;
     cluster.amqp_url = rabbit.url();
-    cluster.guilds_on_shards(0..2, 2);
+    for shard in 0..2 {
+        cluster
+            .sim
+            .control()
+            .create_guild(&swarmcord_sim::discord::control::GuildSpec {
+                name: format!("large{shard}"),
+                members: LARGE_GUILD_MEMBERS,
+                shard: Some((shard, 2)),
+                ..swarmcord_sim::discord::control::GuildSpec::default()
+            });
+    }
     let sink = durable_sink(&cluster.amqp_url, &cluster.exchange).await;
     let budget = BUDGET.to_string();
     let gateway = cluster
@@ -486,8 +506,8 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
     let burst = tokio::spawn(async move {
         control
             .blast(&BlastSpec {
+                event: "GUILD_CREATE".to_owned(),
                 count: EVENTS,
-                content_len: 48_000,
                 ..BlastSpec::default()
             })
             .await
@@ -516,23 +536,37 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
     }
     rabbit.start_again().await;
     assert_eq!(burst.await.expect("blast"), EVENTS);
-    let ids = drain_message_ids(
+    // Each shard's READY brought one GUILD_CREATE too.
+    let expected = usize::try_from(EVENTS).unwrap_or(usize::MAX) + 2;
+    let mut largest = 0;
+    let ids = drain(
         &cluster.amqp_url,
         &sink,
-        usize::try_from(EVENTS).unwrap_or(usize::MAX),
+        expected,
         Duration::from_secs(45),
+        |delivery| {
+            if delivery.routing_key.as_str() != "GUILD_CREATE" {
+                return None;
+            }
+            largest = largest.max(delivery.data.len());
+            let session = delivery_header(delivery, header::SESSION_ID)?;
+            let seq = delivery_header(delivery, header::SEQ)?;
+            Some(format!("{session}:{seq}"))
+        },
     )
     .await;
-    let (duplicates, unique) = count(&ids);
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    let (duplicates, unique) = (ids.len() - unique.len(), unique.len());
     let grew = peak.saturating_sub(idle);
     eprintln!(
-        "large burst: held at most {} KiB; idle RSS {} MiB, peak {} MiB (+{} MiB); {unique} of {EVENTS} delivered, {duplicates} duplicates",
+        "large burst: GUILD_CREATEs of {largest} bytes; held at most {} KiB; idle RSS {} MiB, peak {} MiB (+{} MiB); {unique} of {expected} delivered, {duplicates} duplicates",
         held_peak >> 10,
         idle >> 20,
         peak >> 20,
         grew >> 20
     );
-    assert_eq!(unique, 800, "nothing lost\n{}", gateway.logs());
+    assert!(largest >= 45_000, "GUILD_CREATEs of {largest} bytes");
+    assert_eq!(unique, expected, "nothing lost\n{}", gateway.logs());
     assert!(
         held_peak > BUDGET / 2 && held_peak <= 2 * BUDGET,
         "held {held_peak} bytes (budget {BUDGET} for the buffer, as much for the cache stage)"
@@ -543,6 +577,106 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
         "RSS grew by {} MiB (bound {} MiB)",
         grew >> 20,
         bound >> 20
+    );
+    assert_eq!(gateway.terminate().await.code(), Some(0));
+}
+
+/// Members of the guilds whose `GUILD_CREATE` is ~48 KB.
+const LARGE_GUILD_MEMBERS: usize = 100;
+
+/// Sends `signal` (`STOP`, `CONT`) to the gateway process.
+fn signal(gateway: &Gateway, signal: &str) {
+    let pid = gateway.child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}").as_str(), &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// A frozen replica (SIGSTOP for 40 s, then SIGCONT) after a burst it had no time to read:
+/// Discord times its sessions out meanwhile (no heartbeat for longer than 1.5 intervals + 2 s)
+/// and ends them, but what it sent before is still in the sockets. Promise: the woken replica
+/// reads and forwards every buffered event before it reconnects (then identifies, the sessions
+/// being gone): 0 lost.
+#[tokio::test]
+async fn a_frozen_gateway_forwards_what_it_had_buffered_when_it_wakes() {
+    const EVENTS: u64 = 2000;
+    let (cluster, mut tap, gateway) = started(
+        DiscordConfig {
+            heartbeat_interval: Duration::from_secs(8),
+            ..sim_config(4)
+        },
+        "gw-frozen-out",
+        &[("CACHE_RESOURCES", "none")],
+    )
+    .await;
+    signal(&gateway, "STOP");
+    assert_eq!(blast(&cluster, EVENTS, 1000).await.expect("blast"), EVENTS);
+    tokio::time::sleep(Duration::from_secs(38)).await;
+    let before = cluster.sim.control().gateway_stats();
+    signal(&gateway, "CONT");
+    gateway.wait_ready(READY).await;
+    let ids = collect_messages(&mut tap, EVENTS, Duration::from_secs(30)).await;
+    let (duplicates, unique) = count(&ids);
+    let stats = cluster.sim.control().gateway_stats();
+    eprintln!(
+        "frozen past the timeout: {unique} of {EVENTS} delivered, {duplicates} duplicates, {} identifies, {} resumes, {} failed resumes, closes {:?} (before waking: {:?})",
+        stats.identifies,
+        stats.resumes,
+        stats.failed_resumes,
+        stats.closes_sent,
+        before.closes_sent
+    );
+    assert_eq!(
+        before.closes_sent.get(&4009),
+        Some(&4),
+        "every session timed out during the freeze"
+    );
+    assert_eq!(unique, 2000, "nothing lost\n{}", gateway.logs());
+    assert_eq!(gateway.terminate().await.code(), Some(0));
+}
+
+/// A frozen replica (SIGSTOP for 40 s, then SIGCONT) while events keep coming: its leases
+/// expire meanwhile (nobody else may take them), Discord keeps the sessions (no heartbeat for
+/// 40 s is within its timeout) and buffers their events. The watchdogs' limits (20 s) are
+/// shorter than the freeze. Promise: the woken replica takes its leases again and goes on
+/// with every session, reading what the sockets buffered (the watchdogs do not count the
+/// frozen time as silence): 0 lost, no identify, no watchdog reconnect.
+#[tokio::test]
+async fn a_frozen_gateway_resumes_its_sessions_when_it_wakes_and_loses_nothing() {
+    const RATE: u64 = 150;
+    const EVENTS: u64 = 7000;
+    let (cluster, mut tap, gateway) = started(
+        sim_config(4),
+        "gw-frozen",
+        &[
+            ("CACHE_RESOURCES", "default"),
+            ("SHARD_IDLE_TIMEOUT_MS", "20000"),
+            ("HEARTBEAT_ACK_TIMEOUT_MS", "20000"),
+        ],
+    )
+    .await;
+    let burst = blast(&cluster, EVENTS, RATE);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signal(&gateway, "STOP");
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    signal(&gateway, "CONT");
+    gateway.wait_ready(READY).await;
+    assert_eq!(burst.await.expect("blast"), EVENTS);
+    let ids = collect_messages(&mut tap, EVENTS, Duration::from_secs(30)).await;
+    let (duplicates, unique) = count(&ids);
+    let stats = cluster.sim.control().gateway_stats();
+    eprintln!(
+        "frozen: {unique} of {EVENTS} delivered, {duplicates} duplicates, {} identifies, {} resumes",
+        stats.identifies, stats.resumes
+    );
+    assert_eq!(unique, 7000, "nothing lost\n{}", gateway.logs());
+    assert_eq!(stats.identifies, 4, "no shard re-identified");
+    let metrics = gateway.metrics().await;
+    assert!(
+        !metrics.contains("swarmcord_gateway_watchdog_reconnects_total"),
+        "the frozen time was taken for a silent connection\n{metrics}"
     );
     assert_eq!(gateway.terminate().await.code(), Some(0));
 }

@@ -21,20 +21,16 @@
 //! recovery fail): the publisher's task opens a fresh connection itself and runs the caller's
 //! topology set-up on it before publishing.
 
-use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
-use futures_util::stream::FuturesUnordered;
-use futures_util::{FutureExt as _, StreamExt as _};
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
-use lapin::{BasicProperties, Channel, Confirmation, Connection, Event};
-use metrics::{Counter, Gauge, Histogram};
+use lapin::{BasicProperties, Channel};
 use swarmcord_protocol::amqp::HeaderValue;
 use swarmcord_protocol::backoff::Backoff;
 use swarmcord_secret::Secret;
@@ -42,11 +38,16 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::warn;
 
-use crate::connect::connect_with_timeout;
 use crate::headers::{field_table, short};
-use crate::{BrokerError, ByteBudget, Reserved, declare_events_exchange};
+use crate::{BrokerError, ByteBudget, Reserved};
+
+mod task;
+mod window;
+
+use task::{Metrics, Task};
+use window::ConfirmWindow;
 
 /// Gauge: messages accepted by [`Publisher::publish`] and not yet confirmed (waiting or in
 /// flight). Label `connection`.
@@ -401,7 +402,7 @@ impl Publisher {
         let persistent = config.persistent;
         let buffer_bytes = config.buffer_bytes;
         let task = Task {
-            window: config.window.max(1),
+            window: ConfirmWindow::new(config.window),
             config,
             capacity,
             permits: Arc::clone(&permits),
@@ -411,10 +412,6 @@ impl Publisher {
             confirmed_count: count_tx,
             connected: connected_tx,
             cancel: cancel.clone(),
-            slots: VecDeque::new(),
-            front_seq: 0,
-            to_send: BTreeSet::new(),
-            in_flight: 0,
             hold_until: None,
             nack_backoff: Backoff::new(Duration::from_millis(50), reconnect_max),
             metrics,
@@ -557,405 +554,6 @@ impl Publisher {
         {
             warn!(%error, "publisher task ended abnormally");
         }
-    }
-}
-
-struct Metrics {
-    buffer: Gauge,
-    confirm_seconds: Histogram,
-    published: Counter,
-    republished: Counter,
-    connected: Gauge,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SlotState {
-    /// Not on the current channel yet (new, nacked, or its channel was lost).
-    Waiting,
-    /// Published on the current channel, confirm pending.
-    InFlight,
-    /// Confirmed, waiting for earlier messages to be confirmed before it is reported.
-    Acked,
-}
-
-struct Slot {
-    message: Prepared,
-    _bytes: Reserved,
-    state: SlotState,
-    sent: u32,
-}
-
-/// Why [`Task::serve`] returned.
-enum Outcome {
-    Cancelled,
-    Finished,
-    Lost(BrokerError),
-}
-
-/// The background task: owns the connection and every unconfirmed message.
-struct Task {
-    config: PublisherConfig,
-    window: usize,
-    capacity: usize,
-    permits: Arc<Semaphore>,
-    rx: mpsc::UnboundedReceiver<Queued>,
-    rx_open: bool,
-    confirmed_tx: mpsc::UnboundedSender<Confirmed>,
-    confirmed_count: watch::Sender<u64>,
-    connected: watch::Sender<bool>,
-    cancel: CancellationToken,
-    /// Unconfirmed messages in publish order; `slots[i]` has sequence number `front_seq + i`.
-    slots: VecDeque<Slot>,
-    front_seq: u64,
-    /// Sequence numbers to publish on the current channel, lowest (oldest) first.
-    to_send: BTreeSet<u64>,
-    in_flight: usize,
-    /// After a nack, publishing pauses until then.
-    hold_until: Option<Instant>,
-    /// Delays before publishing a nacked message again (reset by the next ack).
-    nack_backoff: Backoff,
-    metrics: Metrics,
-}
-
-impl Task {
-    async fn run(mut self) {
-        let mut backoff = Backoff::new(self.config.reconnect_min, self.config.reconnect_max);
-        let mut failures = 0_u32;
-        loop {
-            if self.finished() {
-                break;
-            }
-            let attempt = tokio::select! {
-                biased;
-                () = self.cancel.cancelled() => break,
-                attempt = self.open() => attempt,
-            };
-            match attempt {
-                Ok((connection, channel)) => {
-                    backoff.reset();
-                    failures = 0_u32;
-                    self.set_connected(true);
-                    info!(
-                        connection = %self.config.connection_name,
-                        unconfirmed = self.slots.len(),
-                        "publisher connected"
-                    );
-                    let outcome = self.serve(&connection, &channel).await;
-                    self.set_connected(false);
-                    self.requeue_in_flight();
-                    match outcome {
-                        Outcome::Lost(error) => {
-                            warn!(
-                                connection = %self.config.connection_name,
-                                %error,
-                                unconfirmed = self.slots.len(),
-                                "publisher lost its connection; reconnecting"
-                            );
-                            close_quietly(&connection, 320, "lost").await;
-                        }
-                        Outcome::Cancelled | Outcome::Finished => {
-                            close_quietly(&connection, 200, "publisher closed").await;
-                            break;
-                        }
-                    }
-                }
-                Err(error) => {
-                    failures = failures.wrapping_add(1);
-                    // The first failure and every tenth are warnings; the rest is noise.
-                    if failures % 10 == 1 {
-                        warn!(
-                            connection = %self.config.connection_name,
-                            %error,
-                            failures,
-                            retry_in = ?backoff.peek(),
-                            "publisher cannot connect"
-                        );
-                    } else {
-                        debug!(%error, failures, "publisher cannot connect");
-                    }
-                }
-            }
-            // Wait before reconnecting, still accepting messages so that a closed handle with
-            // nothing to send ends the task.
-            let wake = Instant::now() + backoff.next_delay();
-            loop {
-                tokio::select! {
-                    biased;
-                    () = self.cancel.cancelled() => break,
-                    () = tokio::time::sleep_until(wake) => break,
-                    received = self.rx.recv(), if self.rx_open => self.accept(received),
-                }
-                if self.finished() {
-                    break;
-                }
-            }
-            if self.cancel.is_cancelled() {
-                break;
-            }
-        }
-        self.set_connected(false);
-        if !self.slots.is_empty() {
-            warn!(
-                connection = %self.config.connection_name,
-                unconfirmed = self.slots.len(),
-                "publisher closed with unconfirmed messages"
-            );
-        }
-    }
-
-    fn finished(&self) -> bool {
-        !self.rx_open && self.slots.is_empty()
-    }
-
-    fn set_connected(&self, connected: bool) {
-        self.connected.send_replace(connected);
-        self.metrics
-            .connected
-            .set(if connected { 1.0 } else { 0.0 });
-    }
-
-    /// Connects, opens a channel, runs the set-up and enables confirms.
-    async fn open(&self) -> Result<(Connection, Channel), BrokerError> {
-        let config = &self.config;
-        let connection = connect_with_timeout(
-            config.url.expose(),
-            &config.connection_name,
-            config.connect_timeout,
-        )
-        .await?;
-        let setup = async {
-            let channel = connection
-                .create_channel()
-                .await
-                .map_err(|e| BrokerError::amqp("channel.open", e))?;
-            for exchange in &config.exchanges {
-                declare_events_exchange(&channel, exchange).await?;
-            }
-            if let Some(setup) = &config.setup {
-                setup(channel.clone()).await?;
-            }
-            channel
-                .confirm_select(ConfirmSelectOptions::default())
-                .await
-                .map_err(|e| BrokerError::amqp("confirm.select", e))?;
-            Ok(channel)
-        };
-        let result = match tokio::time::timeout(config.connect_timeout, setup).await {
-            Ok(result) => result,
-            Err(_) => Err(BrokerError::ConnectTimeout {
-                url: config.url.redacted_url(),
-                after: config.connect_timeout,
-            }),
-        };
-        match result {
-            Ok(channel) => Ok((connection, channel)),
-            Err(error) => {
-                close_quietly(&connection, 200, "set-up failed").await;
-                Err(error)
-            }
-        }
-    }
-
-    /// Publishes and collects confirms on one connection until it fails or the task ends.
-    async fn serve(&mut self, connection: &Connection, channel: &Channel) -> Outcome {
-        let mut confirms = FuturesUnordered::new();
-        let mut events = std::pin::pin!(connection.events_listener());
-        let mut health = tokio::time::interval(Duration::from_millis(250));
-        loop {
-            if self.hold_until.is_some_and(|until| until <= Instant::now()) {
-                self.hold_until = None;
-            }
-            while self.hold_until.is_none() && self.in_flight < self.window {
-                let Some(seq) = self.to_send.pop_first() else {
-                    break;
-                };
-                let Some(slot) = Self::slot_of(&mut self.slots, self.front_seq, seq) else {
-                    continue;
-                };
-                let message = &slot.message;
-                let published = channel
-                    .basic_publish(
-                        message.exchange.clone(),
-                        message.routing_key.clone(),
-                        BasicPublishOptions::default(),
-                        &message.body,
-                        message.properties.clone(),
-                    )
-                    .await;
-                match published {
-                    Ok(confirm) => {
-                        if slot.sent > 0 {
-                            self.metrics.republished.increment(1);
-                        }
-                        slot.sent += 1;
-                        slot.state = SlotState::InFlight;
-                        self.in_flight += 1;
-                        confirms.push(confirm.map(move |result| (seq, result)));
-                    }
-                    Err(error) => {
-                        self.to_send.insert(seq);
-                        return Outcome::Lost(BrokerError::amqp("basic.publish", error));
-                    }
-                }
-            }
-            if self.finished() {
-                return Outcome::Finished;
-            }
-            let hold = self.hold_until;
-            tokio::select! {
-                biased;
-                () = self.cancel.cancelled() => return Outcome::Cancelled,
-                Some((seq, result)) = confirms.next(), if !confirms.is_empty() => {
-                    if let Err(error) = self.on_confirm(seq, result) {
-                        return Outcome::Lost(error);
-                    }
-                }
-                received = self.rx.recv(), if self.rx_open => self.accept(received),
-                event = events.next() => match event {
-                    Some(Event::Error(error)) => {
-                        return Outcome::Lost(BrokerError::amqp("connection", error));
-                    }
-                    None => return Outcome::Lost(BrokerError::Disconnected),
-                    Some(event) => debug!(?event, "publisher connection event"),
-                },
-                () = tokio::time::sleep_until(hold.unwrap_or_else(Instant::now)), if hold.is_some() => {}
-                _ = health.tick() => {
-                    if !connection.status().connected() || !channel.status().connected() {
-                        return Outcome::Lost(BrokerError::Disconnected);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The slot of a sequence number (borrowing only `slots`).
-    fn slot_of(slots: &mut VecDeque<Slot>, front_seq: u64, seq: u64) -> Option<&mut Slot> {
-        let index = usize::try_from(seq.checked_sub(front_seq)?).ok()?;
-        slots.get_mut(index)
-    }
-
-    fn accept(&mut self, received: Option<Queued>) {
-        let Some(first) = received else {
-            self.rx_open = false;
-            return;
-        };
-        self.push(first);
-        // Take what else is already queued without going back through `select!`.
-        for _ in 0..1024 {
-            match self.rx.try_recv() {
-                Ok(queued) => self.push(queued),
-                Err(_) => break,
-            }
-        }
-        self.update_buffer_gauge();
-    }
-
-    fn push(&mut self, queued: Queued) {
-        let expected = self.front_seq + self.slots.len() as u64;
-        debug_assert_eq!(queued.seq, expected, "sequence numbers arrive in order");
-        let seq = expected;
-        self.slots.push_back(Slot {
-            message: queued.message,
-            _bytes: queued.bytes,
-            state: SlotState::Waiting,
-            sent: 0,
-        });
-        self.to_send.insert(seq);
-    }
-
-    fn on_confirm(
-        &mut self,
-        seq: u64,
-        result: lapin::Result<Confirmation>,
-    ) -> Result<(), BrokerError> {
-        let confirmation = result.map_err(|e| BrokerError::amqp("publisher confirm", e))?;
-        let Some(slot) = Self::slot_of(&mut self.slots, self.front_seq, seq) else {
-            return Ok(());
-        };
-        if slot.state != SlotState::InFlight {
-            return Ok(());
-        }
-        self.in_flight -= 1;
-        match confirmation {
-            Confirmation::Ack(_) | Confirmation::NotRequested => {
-                slot.state = SlotState::Acked;
-                self.nack_backoff.reset();
-                self.release_confirmed();
-            }
-            Confirmation::Nack(_) => {
-                slot.state = SlotState::Waiting;
-                self.to_send.insert(seq);
-                let delay = self.nack_backoff.next_delay();
-                self.hold_until = Some(Instant::now() + delay);
-                warn!(
-                    connection = %self.config.connection_name,
-                    retry_in = ?delay,
-                    "the broker nacked a publish; publishing it again"
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// Reports and forgets the confirmed messages at the front, in order.
-    fn release_confirmed(&mut self) {
-        let mut released = 0_usize;
-        while self
-            .slots
-            .front()
-            .is_some_and(|slot| slot.state == SlotState::Acked)
-        {
-            let Some(slot) = self.slots.pop_front() else {
-                break;
-            };
-            self.front_seq += 1;
-            released += 1;
-            self.metrics
-                .confirm_seconds
-                .record(slot.message.accepted_at.elapsed().as_secs_f64());
-            // A dropped receiver means nobody wants the reports; that is allowed.
-            let _ = self.confirmed_tx.send(Confirmed {
-                ticket: slot.message.ticket,
-            });
-        }
-        if released > 0 {
-            self.metrics.published.increment(released as u64);
-            self.permits.add_permits(released);
-            self.confirmed_count
-                .send_modify(|count| *count += released as u64);
-            self.update_buffer_gauge();
-        }
-    }
-
-    /// After a connection loss: everything in flight goes out again, in order.
-    fn requeue_in_flight(&mut self) {
-        for (index, slot) in self.slots.iter_mut().enumerate() {
-            if slot.state == SlotState::InFlight {
-                slot.state = SlotState::Waiting;
-                self.to_send.insert(self.front_seq + index as u64);
-            }
-        }
-        self.in_flight = 0;
-        self.hold_until = None;
-    }
-
-    fn update_buffer_gauge(&self) {
-        let buffered = self
-            .capacity
-            .saturating_sub(self.permits.available_permits());
-        #[allow(clippy::cast_precision_loss)] // a buffer never holds 2^52 messages
-        self.metrics.buffer.set(buffered as f64);
-    }
-}
-
-/// Closes a connection, ignoring errors (it may already be dead) and not waiting long.
-async fn close_quietly(connection: &Connection, code: u16, reason: &str) {
-    if connection.status().connected() {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            connection.close(code, reason.into()),
-        )
-        .await;
     }
 }
 

@@ -272,3 +272,34 @@ async fn lease_is_given_up_when_redis_is_unreachable_for_the_ttl() {
     let owner = direct.owner(7).await.unwrap();
     assert!(owner.as_deref() != Some("gw-b"), "{owner:?}");
 }
+
+/// A frozen process (SIGSTOP, a suspended VM): the runtime does not run for longer than the
+/// TTL, so the renewals are missed. On waking, Redis decides: a lease nobody took meanwhile is
+/// kept (taken again), one another gateway took is lost. (Before, the late renewal was given
+/// a 1 ms timeout and every lease was given up.)
+#[tokio::test(flavor = "current_thread")]
+async fn a_frozen_owner_keeps_the_leases_nobody_took_meanwhile() {
+    let ttl = Duration::from_millis(600);
+    let (mut conn, keys, a, _b) = setup(ttl).await;
+    let keeper = a.keeper().unwrap();
+    let untouched = keeper.try_acquire(1).await.unwrap().unwrap();
+    let taken = keeper.try_acquire(2).await.unwrap().unwrap();
+    redis::cmd("SET")
+        .arg(keys.shard_lease(2))
+        .arg("intruder")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    // The freeze: nothing on this runtime runs for 2.5 TTLs (lease 1 expires in Redis).
+    std::thread::sleep(ttl * 5 / 2);
+    tokio::time::timeout(Duration::from_secs(2), taken.cancelled())
+        .await
+        .expect("the lease another gateway took is lost");
+    tokio::time::sleep(ttl / 2).await;
+    assert!(
+        !untouched.is_cancelled(),
+        "the lease nobody took is kept after the freeze"
+    );
+    assert_eq!(keeper.held(), vec![1]);
+    assert_eq!(a.owner(1).await.unwrap().as_deref(), Some("gw-a"));
+}

@@ -15,6 +15,8 @@ pub(crate) struct AckWatch {
     periods: u32,
     /// When the oldest heartbeat still without an ACK was sent.
     unacked_since: Option<Instant>,
+    /// Time before this does not count (the process did not run then, see [`Self::restart`]).
+    not_before: Option<Instant>,
 }
 
 impl AckWatch {
@@ -41,7 +43,15 @@ impl AckWatch {
         } else {
             self.unacked_since = None;
         }
-        self.unacked_since.map_or(Duration::ZERO, |t| t.elapsed())
+        self.unacked_since
+            .map(|since| self.not_before.map_or(since, |floor| since.max(floor)))
+            .map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    /// Counts only from now on: the process did not run for a while (frozen, suspended), so
+    /// the ACKs that arrived meanwhile are still unread in the socket.
+    pub(crate) fn restart(&mut self) {
+        self.not_before = Some(Instant::now());
     }
 }
 
@@ -68,5 +78,20 @@ mod tests {
         assert_eq!(watch.observe(0, None, None), Duration::ZERO);
         let fresh = watch.observe(0, Some(Instant::now()), None);
         assert!(fresh < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn time_the_process_did_not_run_does_not_count() {
+        let mut watch = AckWatch::default();
+        let frozen_at = Instant::now().checked_sub(Duration::from_secs(40)).unwrap();
+        assert!(watch.observe(1, Some(frozen_at), None) >= Duration::from_secs(40));
+        watch.restart();
+        let after = watch.observe(1, Some(frozen_at), None);
+        assert!(after < Duration::from_secs(1), "{after:?}");
+        // Still unacknowledged later: counted from the restart.
+        assert_eq!(
+            watch.observe(1, Some(frozen_at), Some(Instant::now())),
+            Duration::ZERO
+        );
     }
 }

@@ -213,6 +213,12 @@ pub async fn durable_sink(url: &str, exchange: &str) -> String {
     queue
 }
 
+/// A header of a raw delivery, as text.
+pub fn delivery_header(delivery: &lapin::message::Delivery, name: &str) -> Option<String> {
+    let headers = delivery.properties.headers().as_ref()?;
+    headers.inner().get(name).map(amqp_to_string)
+}
+
 /// Consumes `queue` until `expected` distinct messages arrived or `timeout` passed; returns
 /// the ids of the `MESSAGE_CREATE` events seen, duplicates included.
 pub async fn drain_message_ids(
@@ -221,6 +227,25 @@ pub async fn drain_message_ids(
     expected: usize,
     timeout: Duration,
 ) -> Vec<u64> {
+    drain(url, queue, expected, timeout, |delivery| {
+        if delivery.routing_key.as_str() != "MESSAGE_CREATE" {
+            return None;
+        }
+        let body: serde_json::Value = serde_json::from_slice(&delivery.data).unwrap_or_default();
+        body["id"].as_str().and_then(|s| s.parse::<u64>().ok())
+    })
+    .await
+}
+
+/// Consumes `queue` until `expected` distinct ids (`id_of` each delivery, `None`: not
+/// counted) arrived or `timeout` passed; returns the ids seen, duplicates included.
+pub async fn drain<T: Ord + Clone>(
+    url: &str,
+    queue: &str,
+    expected: usize,
+    timeout: Duration,
+    mut id_of: impl FnMut(&lapin::message::Delivery) -> Option<T>,
+) -> Vec<T> {
     let conn = Connection::connect(url, ConnectionProperties::default())
         .await
         .expect("amqp");
@@ -243,13 +268,9 @@ pub async fn drain_message_ids(
     while unique.len() < expected {
         match tokio::time::timeout_at(deadline, consumer.next()).await {
             Ok(Some(Ok(delivery))) => {
-                if delivery.routing_key.as_str() == "MESSAGE_CREATE" {
-                    let body: serde_json::Value =
-                        serde_json::from_slice(&delivery.data).unwrap_or_default();
-                    if let Some(id) = body["id"].as_str().and_then(|s| s.parse::<u64>().ok()) {
-                        ids.push(id);
-                        unique.insert(id);
-                    }
+                if let Some(id) = id_of(&delivery) {
+                    ids.push(id.clone());
+                    unique.insert(id);
                 }
             }
             _ => break,

@@ -1,0 +1,118 @@
+//! The replica's background duties: saving the shards' resumable sessions, readiness, gauges
+//! and the gateway registry heartbeat.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use swarmcord_coord::{GatewayInfo, GatewayRegistry, SavedSession};
+use swarmcord_ops::http::Health;
+use tokio_util::sync::CancellationToken;
+
+use super::Ctx;
+use super::state::ShardStatus;
+
+/// Saves every shard's resumable session.
+pub(super) async fn persist(ctx: &Ctx) {
+    let batch: Vec<(u32, SavedSession)> = ctx
+        .progress()
+        .iter()
+        .filter(|(shard_id, _)| !ctx.is_detached(**shard_id))
+        .filter_map(|(shard_id, p)| {
+            let session_id = p.session_id.clone()?;
+            Some((
+                *shard_id,
+                SavedSession {
+                    session_id,
+                    sequence: p.resumable_seq(),
+                    resume_url: p.resume_url.clone(),
+                    shard_count: ctx.total,
+                },
+            ))
+        })
+        .collect();
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(error) = ctx
+        .sessions
+        .save_many(batch.iter().map(|(id, session)| (*id, session)))
+        .await
+    {
+        tracing::warn!(%error, "could not persist shard sessions");
+    }
+}
+
+pub(super) async fn persist_loop(ctx: Arc<Ctx>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(ctx.config.persist_interval);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => persist(&ctx).await,
+        }
+    }
+}
+
+/// Readiness, gauges and the gateway registry heartbeat.
+pub(super) async fn monitor(
+    ctx: Arc<Ctx>,
+    health: Health,
+    registry: GatewayRegistry,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last_register = Instant::now();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if ctx.publisher.is_connected() {
+            health.ok("broker");
+        } else {
+            health.fail("broker", "disconnected from RabbitMQ");
+        }
+        metrics::gauge!("swarmcord_gateway_publish_buffer")
+            .set(u32::try_from(ctx.publisher.buffered()).unwrap_or(u32::MAX));
+        #[allow(clippy::cast_precision_loss, reason = "a gauge")]
+        metrics::gauge!("swarmcord_gateway_publish_buffer_bytes")
+            .set((ctx.publisher.buffered_bytes() + ctx.staged_bytes.held()) as f64);
+        for shard_id in &ctx.owned {
+            let status = ctx.statuses.get(*shard_id);
+            let name = format!("shard-{shard_id}");
+            if status == ShardStatus::Active {
+                health.ok(&name);
+            } else {
+                health.fail(&name, status.name());
+            }
+            metrics::gauge!("swarmcord_gateway_shard_state", "shard" => shard_id.to_string())
+                .set(status.gauge());
+            if let Some(latency) = ctx.latency_us.get(shard_id) {
+                #[allow(
+                    clippy::cast_precision_loss,
+                    reason = "microseconds fit an f64 exactly"
+                )]
+                let seconds = latency.load(Ordering::Relaxed) as f64 / 1e6;
+                metrics::gauge!("swarmcord_gateway_shard_latency_seconds", "shard" => shard_id.to_string()).set(seconds);
+            }
+        }
+        if last_register.elapsed() > Duration::from_secs(5) {
+            last_register = Instant::now();
+            let info = GatewayInfo {
+                reply_queue: ctx.reply_queue.clone(),
+                shards: ctx.owned.clone(),
+                started_at_ms: ctx.started_at_ms,
+                heartbeat_latency_ms: ctx
+                    .latency_us
+                    .iter()
+                    // Rounded up: a measured sub-millisecond round trip shows as 1 ms.
+                    .map(|(shard, us)| (*shard, us.load(Ordering::Relaxed).div_ceil(1000)))
+                    .filter(|(_, ms)| *ms > 0)
+                    .collect(),
+            };
+            if let Err(error) = registry.register(&ctx.config.gateway_id, &info).await {
+                tracing::warn!(%error, "could not refresh the gateway registry entry");
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! What each owned shard is doing, for `/readyz` and the `swarmcord_gateway_shard_state` gauge.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use twilight_gateway::ShardState;
+
+/// The state of one owned shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ShardStatus {
+    /// Connected and authenticated.
+    Active,
+    /// Between connections.
+    Disconnected,
+    /// Waiting for its identify slot or identifying.
+    Identifying,
+    /// Resuming its session.
+    Resuming,
+    /// Closed by Discord with a code that forbids reconnecting.
+    FatallyClosed,
+    /// No connection yet: waiting for the shard lease.
+    WaitingForLease,
+}
+
+impl ShardStatus {
+    /// The value of the `swarmcord_gateway_shard_state` gauge.
+    pub(super) fn gauge(self) -> f64 {
+        match self {
+            Self::Active => 0.0,
+            Self::Disconnected => 1.0,
+            Self::Identifying => 2.0,
+            Self::Resuming => 3.0,
+            Self::FatallyClosed => 4.0,
+            Self::WaitingForLease => 5.0,
+        }
+    }
+
+    /// How `/readyz` names it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disconnected => "disconnected",
+            Self::Identifying => "identifying",
+            Self::Resuming => "resuming",
+            Self::FatallyClosed => "fatally closed",
+            Self::WaitingForLease => "waiting for the shard lease",
+        }
+    }
+}
+
+impl From<ShardState> for ShardStatus {
+    fn from(state: ShardState) -> Self {
+        match state {
+            ShardState::Active => Self::Active,
+            ShardState::Disconnected { .. } => Self::Disconnected,
+            ShardState::Identifying => Self::Identifying,
+            ShardState::Resuming => Self::Resuming,
+            ShardState::FatallyClosed => Self::FatallyClosed,
+        }
+    }
+}
+
+/// The status of every owned shard.
+pub(super) struct Statuses(HashMap<u32, Mutex<ShardStatus>>);
+
+impl Statuses {
+    /// Every shard of `owned` waiting for its lease.
+    pub(super) fn new(owned: &[u32]) -> Self {
+        Self(
+            owned
+                .iter()
+                .map(|s| (*s, Mutex::new(ShardStatus::WaitingForLease)))
+                .collect(),
+        )
+    }
+
+    pub(super) fn set(&self, shard_id: u32, status: impl Into<ShardStatus>) {
+        if let Some(slot) = self.0.get(&shard_id) {
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = status.into();
+        }
+    }
+
+    pub(super) fn get(&self, shard_id: u32) -> ShardStatus {
+        self.0
+            .get(&shard_id)
+            .map_or(ShardStatus::WaitingForLease, |slot| {
+                *slot.lock().unwrap_or_else(PoisonError::into_inner)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauge_values_and_names_are_stable() {
+        let all = [
+            (ShardStatus::from(ShardState::Active), 0.0, "active"),
+            (
+                ShardStatus::from(ShardState::Disconnected {
+                    reconnect_attempts: 1,
+                }),
+                1.0,
+                "disconnected",
+            ),
+            (ShardState::Identifying.into(), 2.0, "identifying"),
+            (ShardState::Resuming.into(), 3.0, "resuming"),
+            (ShardState::FatallyClosed.into(), 4.0, "fatally closed"),
+            (
+                ShardStatus::WaitingForLease,
+                5.0,
+                "waiting for the shard lease",
+            ),
+        ];
+        for (status, gauge, name) in all {
+            assert!((status.gauge() - gauge).abs() < f64::EPSILON, "{status:?}");
+            assert_eq!(status.name(), name);
+        }
+        let statuses = Statuses::new(&[3]);
+        assert_eq!(statuses.get(3), ShardStatus::WaitingForLease);
+        statuses.set(3, ShardState::Active);
+        assert_eq!(statuses.get(3), ShardStatus::Active);
+        statuses.set(9, ShardState::Active);
+        assert_eq!(statuses.get(9), ShardStatus::WaitingForLease, "not owned");
+    }
+}
