@@ -8,16 +8,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use twilight_http::Client;
 use twilight_http::error::ErrorType;
+use twilight_model::guild::Permissions;
 use twilight_model::id::Id;
-use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
+use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker, UserMarker};
 
 use crate::error::CacheError;
-use crate::model::{CachedChannel, CachedMember, CachedUser};
-use crate::permissions::{self, PermissionLookup, Unknown};
+use crate::model::{CachedChannel, CachedMember, CachedRole, CachedUser};
+use crate::permissions::{self, PermissionInputs, PermissionLookup, Unknown};
 use crate::reader::{CacheReader, decode};
 use crate::wire;
 
@@ -66,11 +67,6 @@ impl FallbackReader {
     /// The cache-only reader.
     pub fn cache(&self) -> &CacheReader {
         &self.cache
-    }
-
-    /// The REST client.
-    pub(crate) fn http(&self) -> &Client {
-        &self.http
     }
 
     async fn remembered<T: DeserializeOwned>(
@@ -211,32 +207,125 @@ impl FallbackReader {
         Ok(Some((cached, Source::Rest)))
     }
 
-    /// Like [`CacheReader::member_permissions_in_channel`], but a member missing from the
-    /// cache is fetched over REST. Guild, roles and channel must still come from the gateway-fed
-    /// cache (they are complete there or not at all); anything else missing stays
-    /// [`PermissionLookup::Unknown`].
+    /// A member's permissions in a channel: from the cache when it can tell, else from what
+    /// Discord's REST API says about whatever the cache lacks — the member, the guild's owner
+    /// and roles, the channel — each answer kept for the time-to-live. The only REST
+    /// permission path of the workspace. [`PermissionLookup::Unknown`] when Discord does not
+    /// know one of them or the channel is in another guild; `Err` when Redis or Discord
+    /// failed. Both mean: deny.
     pub async fn member_permissions_in_channel(
         &self,
         guild: Id<GuildMarker>,
         channel: Id<ChannelMarker>,
         user: Id<UserMarker>,
     ) -> Result<PermissionLookup, CacheError> {
-        match self
+        let lookup = match self
             .cache
             .permission_inputs(guild, Some(channel), user)
             .await?
         {
-            Ok(inputs) => Ok(PermissionLookup::Known(permissions::compute(&inputs))),
+            Ok(inputs) => {
+                count_lookup("cache");
+                return Ok(PermissionLookup::Known(inputs.compute()));
+            }
+            Err((Unknown::ChannelNotInGuild, _)) => {
+                PermissionLookup::Unknown(Unknown::ChannelNotInGuild)
+            }
             Err((Unknown::MemberNotCached, Some(mut inputs))) => {
+                count_lookup("rest");
                 match self.member(guild, user).await? {
                     Some((member, _)) => {
                         inputs.member = member;
-                        Ok(PermissionLookup::Known(permissions::compute(&inputs)))
+                        PermissionLookup::Known(inputs.compute())
                     }
-                    None => Ok(PermissionLookup::Unknown(Unknown::MemberNotCached)),
+                    None => PermissionLookup::Unknown(Unknown::MemberNotCached),
                 }
             }
-            Err((reason, _)) => Ok(PermissionLookup::Unknown(reason)),
-        }
+            Err(_) => {
+                count_lookup("rest");
+                self.rest_permissions(guild, channel, user).await?
+            }
+        };
+        Ok(lookup)
     }
+
+    /// Permissions from REST answers (or earlier ones still kept) when the cache lacks the
+    /// guild, its roles or the channel.
+    async fn rest_permissions(
+        &self,
+        guild: Id<GuildMarker>,
+        channel: Id<ChannelMarker>,
+        user: Id<UserMarker>,
+    ) -> Result<PermissionLookup, CacheError> {
+        let Some((owner_id, roles)) = self.owner_and_roles(guild).await? else {
+            return Ok(PermissionLookup::Unknown(Unknown::GuildNotCached));
+        };
+        let Some((channel, _)) = self.channel(channel).await? else {
+            return Ok(PermissionLookup::Unknown(Unknown::ChannelNotCached));
+        };
+        if channel.guild_id != Some(guild) {
+            return Ok(PermissionLookup::Unknown(Unknown::ChannelNotInGuild));
+        }
+        let Some((member, _)) = self.member(guild, user).await? else {
+            return Ok(PermissionLookup::Unknown(Unknown::MemberNotCached));
+        };
+        let roles: Vec<(Id<RoleMarker>, Permissions)> =
+            roles.iter().map(|r| (r.id, r.permissions)).collect();
+        Ok(PermissionLookup::Known(permissions::compute(
+            &PermissionInputs {
+                guild_id: guild,
+                owner_id,
+                roles: &roles,
+                user_id: user,
+                member_roles: &member.roles,
+                overwrites: Some(&channel.overwrites),
+                timed_out: permissions::timed_out(member.communication_disabled_until.as_deref()),
+            },
+        )))
+    }
+
+    /// The guild's owner and complete role list: from the cache when it has the guild and
+    /// `@everyone`, else an earlier REST answer, else `GET /guilds/{id}` (kept for the
+    /// time-to-live); `None` when Discord does not know the guild.
+    pub(crate) async fn owner_and_roles(
+        &self,
+        guild: Id<GuildMarker>,
+    ) -> Result<Option<(Id<UserMarker>, Vec<CachedRole>)>, CacheError> {
+        let everyone: Id<RoleMarker> = guild.cast();
+        if let Some(cached) = self.cache.guild(guild).await? {
+            let roles = self.cache.roles(guild).await?;
+            if roles.iter().any(|r| r.id == everyone) {
+                return Ok(Some((cached.owner_id, roles)));
+            }
+        }
+        let key = self.cache.keys().rest_guild(guild);
+        if let Some(RestGuild { owner_id, roles }) = self.remembered("guild", &key).await? {
+            return Ok(Some((owner_id, roles)));
+        }
+        let Some(bytes) = self
+            .fetch("guild", self.http.guild(guild).into_future())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let rest: RestGuild =
+            serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
+                what: "REST guild",
+                source,
+            })?;
+        self.remember(&key, &rest).await?;
+        Ok(Some((rest.owner_id, rest.roles)))
+    }
+}
+
+/// The part of `GET /guilds/{id}` permissions and the role hierarchy need.
+#[derive(Serialize, Deserialize)]
+struct RestGuild {
+    owner_id: Id<UserMarker>,
+    roles: Vec<CachedRole>,
+}
+
+/// Counts a permission lookup by where it was answered (`cache` or `rest`).
+fn count_lookup(source: &'static str) {
+    metrics::counter!("swarmcord_worker_permission_lookups_total", "source" => source).increment(1);
 }

@@ -163,7 +163,8 @@ pub use swarmcord_voice as voice;
 /// Guild settings read through Redis, permissions, idempotent replies: the runtime's pieces
 /// that plugins reuse.
 pub mod runtime {
-    pub use swarmcord_bot::{permissions, reply, settings};
+    pub use swarmcord_bot::{reply, settings};
+    pub use swarmcord_cache::permissions;
 }
 
 /// Gateway coordination: the registry of live gateways and their shards.
