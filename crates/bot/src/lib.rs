@@ -190,7 +190,7 @@ impl Bot {
 
     async fn on_message(&self, event: &Event) -> Result<(), HandlerError> {
         let message: Message = serde_json::from_slice(&event.body).map_err(|error| {
-            HandlerError::Reject(format!("MESSAGE_CREATE payload does not parse: {error}"))
+            HandlerError::reject("MESSAGE_CREATE payload does not parse").with_source(error)
         })?;
         if message.author.bot || message.webhook_id.is_some() {
             return Ok(());
@@ -349,7 +349,7 @@ impl Bot {
 impl Handler for Bot {
     fn handle(&self, event: Event) -> BoxFuture<'_, Result<(), HandlerError>> {
         Box::pin(async move {
-            validate::check(&event.kind, &event.body).map_err(HandlerError::Reject)?;
+            validate::check(&event.kind, &event.body).map_err(HandlerError::reject)?;
             match event.kind.as_str() {
                 "MESSAGE_CREATE" => self.on_message(&event).await?,
                 "INTERACTION_CREATE" => self.on_interaction(&event).await?,

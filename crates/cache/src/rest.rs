@@ -45,7 +45,7 @@ pub enum Source {
     Rest,
 }
 
-fn rest_error(operation: &'static str, error: &twilight_http::Error) -> Option<CacheError> {
+fn rest_error(operation: &'static str, error: twilight_http::Error) -> Option<CacheError> {
     if let ErrorType::Response { status, .. } = error.kind()
         && status.get() == 404
     {
@@ -53,7 +53,7 @@ fn rest_error(operation: &'static str, error: &twilight_http::Error) -> Option<C
     }
     Some(CacheError::Rest {
         operation,
-        message: error.to_string(),
+        source: Box::new(error),
     })
 }
 
@@ -112,9 +112,9 @@ impl FallbackReader {
                 .map(Some)
                 .map_err(|e| CacheError::Rest {
                     operation,
-                    message: e.to_string(),
+                    source: Box::new(e),
                 }),
-            Err(error) => match rest_error(operation, &error) {
+            Err(error) => match rest_error(operation, error) {
                 None => Ok(None),
                 Some(error) => Err(error),
             },

@@ -281,6 +281,7 @@ pub struct CooldownSpec {
 
 /// Why a [`CommandSpec`] is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpecError {
     /// A command, alias or argument name breaks Discord's naming rules.
     #[error(

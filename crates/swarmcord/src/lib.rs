@@ -64,7 +64,7 @@ pub use components::ComponentContext;
 pub use config::WorkerConfig;
 pub use context::{Context, EventContext, MissingData, Services};
 pub use events::{DispatchEvent, EventError, EventHandler, RawEvent};
-pub use gateway::{GatewayCommandError, GatewayCommands};
+pub use gateway::{GatewayCommandError, GatewayCommandErrorType, GatewayCommands};
 pub use plugin::{Plugin, Setup, SetupError};
 pub use worker::{Worker, WorkerError};
 

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis::AsyncCommands as _;
 use redis::Script;
@@ -30,7 +30,7 @@ use crate::model::Track;
 /// A Redis operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum StoreError {
+pub enum VoiceStoreError {
     /// Redis failed or is unreachable.
     #[error("voice state unavailable: {0}")]
     Redis(#[from] redis::RedisError),
@@ -39,14 +39,10 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-type Result<T> = std::result::Result<T, StoreError>;
+type Result<T> = std::result::Result<T, VoiceStoreError>;
 
 /// Unix milliseconds now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+pub use swarmcord_protocol::time::unix_ms as now_ms;
 
 /// What repeats when a track ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -106,9 +102,9 @@ impl Entry {
     fn decode(raw: &str) -> Result<Self> {
         let (id, json) = raw
             .split_once('|')
-            .ok_or_else(|| StoreError::Corrupt("queue entry without id".to_owned()))?;
+            .ok_or_else(|| VoiceStoreError::Corrupt("queue entry without id".to_owned()))?;
         let mut entry: Self =
-            serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            serde_json::from_str(json).map_err(|e| VoiceStoreError::Corrupt(e.to_string()))?;
         id.clone_into(&mut entry.id);
         Ok(entry)
     }
@@ -513,10 +509,12 @@ impl VoiceStore {
             Some("finished") => Ok(Advance::Finished),
             Some("next") => reply
                 .get(1)
-                .ok_or_else(|| StoreError::Corrupt("advance without entry".to_owned()))
+                .ok_or_else(|| VoiceStoreError::Corrupt("advance without entry".to_owned()))
                 .and_then(|raw| Entry::decode(raw))
                 .map(|e| Advance::Next(Box::new(e))),
-            _ => Err(StoreError::Corrupt(format!("advance answered {reply:?}"))),
+            _ => Err(VoiceStoreError::Corrupt(format!(
+                "advance answered {reply:?}"
+            ))),
         }
     }
 
