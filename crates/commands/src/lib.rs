@@ -41,6 +41,6 @@ pub use prompt::{PromptAnswer, PromptState, Prompts};
 pub use registry::{Registry, RegistryError};
 pub use reply::Reply;
 pub use spec::{
-    ArgKind, ArgSpec, CommandKind, CommandSpec, CooldownScope, CooldownSpec, SpecError,
+    ArgKind, ArgSpec, Bound, CommandKind, CommandSpec, CooldownScope, CooldownSpec, SpecError,
 };
 pub use target::Target;
