@@ -121,6 +121,28 @@ impl FallbackReader {
         }
     }
 
+    /// An earlier REST answer under `key`, else `request`'s answer, kept under `key`;
+    /// `None` when Discord says there is no such entity.
+    async fn remembered_or_fetched<T: Serialize + DeserializeOwned>(
+        &self,
+        what: &'static str,
+        key: &str,
+        request: impl Future<Output = Result<twilight_http::Response<impl Sized>, twilight_http::Error>>,
+    ) -> Result<Option<(T, Source)>, CacheError> {
+        if let Some(value) = self.remembered(what, key).await? {
+            return Ok(Some((value, Source::RestCache)));
+        }
+        let Some(bytes) = self.fetch(what, request).await? else {
+            return Ok(None);
+        };
+        let value: T = serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
+            what: "REST answer",
+            source,
+        })?;
+        self.remember(key, &value).await?;
+        Ok(Some((value, Source::Rest)))
+    }
+
     /// A member: cache, then an earlier REST answer, then `GET /guilds/{g}/members/{u}`.
     /// `None` if Discord says there is no such member.
     pub async fn member(
@@ -162,22 +184,8 @@ impl FallbackReader {
             return Ok(Some((cached, Source::Cache)));
         }
         let key = self.cache.keys().rest_user(user);
-        if let Some(cached) = self.remembered("user", &key).await? {
-            return Ok(Some((cached, Source::RestCache)));
-        }
-        let Some(bytes) = self
-            .fetch("user", self.http.user(user).into_future())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let cached: CachedUser =
-            serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
-                what: "REST user",
-                source,
-            })?;
-        self.remember(&key, &cached).await?;
-        Ok(Some((cached, Source::Rest)))
+        self.remembered_or_fetched("user", &key, self.http.user(user).into_future())
+            .await
     }
 
     /// A channel: cache, then an earlier REST answer, then `GET /channels/{id}`.
@@ -189,22 +197,8 @@ impl FallbackReader {
             return Ok(Some((cached, Source::Cache)));
         }
         let key = self.cache.keys().rest_channel(channel);
-        if let Some(cached) = self.remembered("channel", &key).await? {
-            return Ok(Some((cached, Source::RestCache)));
-        }
-        let Some(bytes) = self
-            .fetch("channel", self.http.channel(channel).into_future())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let cached: CachedChannel =
-            serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
-                what: "REST channel",
-                source,
-            })?;
-        self.remember(&key, &cached).await?;
-        Ok(Some((cached, Source::Rest)))
+        self.remembered_or_fetched("channel", &key, self.http.channel(channel).into_future())
+            .await
     }
 
     /// A member's permissions in a channel: from the cache when it can tell, else from what
@@ -299,22 +293,10 @@ impl FallbackReader {
             }
         }
         let key = self.cache.keys().rest_guild(guild);
-        if let Some(RestGuild { owner_id, roles }) = self.remembered("guild", &key).await? {
-            return Ok(Some((owner_id, roles)));
-        }
-        let Some(bytes) = self
-            .fetch("guild", self.http.guild(guild).into_future())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let rest: RestGuild =
-            serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
-                what: "REST guild",
-                source,
-            })?;
-        self.remember(&key, &rest).await?;
-        Ok(Some((rest.owner_id, rest.roles)))
+        let guild: Option<(RestGuild, Source)> = self
+            .remembered_or_fetched("guild", &key, self.http.guild(guild).into_future())
+            .await?;
+        Ok(guild.map(|(guild, _)| (guild.owner_id, guild.roles)))
     }
 }
 

@@ -53,6 +53,17 @@ impl Fixture {
     }
 }
 
+/// A REST fallback reader over the fixture's cache, asking the simulator.
+fn fallback(sim: &DiscordSim, f: &Fixture) -> FallbackReader {
+    let http = Arc::new(
+        twilight_http::Client::builder()
+            .token(sim.token())
+            .proxy(sim.http_proxy(), true)
+            .build(),
+    );
+    FallbackReader::new(f.reader.clone(), http, Duration::from_secs(30))
+}
+
 async fn sim() -> DiscordSim {
     DiscordSim::start(DiscordConfig::default())
         .await
@@ -557,13 +568,7 @@ async fn the_rest_fallback_fetches_missing_members_and_keeps_them_apart() {
     let mut payload = control.guild_json(guild.id).expect("guild");
     payload["members"] = json!([]);
     f.apply(&[("GUILD_CREATE", payload)]).await;
-    let http = Arc::new(
-        twilight_http::Client::builder()
-            .token(sim.token())
-            .proxy(sim.http_proxy(), true)
-            .build(),
-    );
-    let fallback = FallbackReader::new(f.reader.clone(), http, Duration::from_secs(30));
+    let fallback = fallback(&sim, &f);
     let (g, u) = (Id::new(guild.id), Id::new(guild.members[0]));
     assert_eq!(
         f.reader
@@ -612,13 +617,7 @@ async fn the_rest_fallback_computes_permissions_of_an_uncached_guild_and_keeps_i
     let control = sim.control();
     let guild = control.create_guild(&GuildSpec::default());
     let f = Fixture::new(Resources::default_set()).await;
-    let http = Arc::new(
-        twilight_http::Client::builder()
-            .token(sim.token())
-            .proxy(sim.http_proxy(), true)
-            .build(),
-    );
-    let fallback = FallbackReader::new(f.reader.clone(), http, Duration::from_secs(30));
+    let fallback = fallback(&sim, &f);
     let (g, text) = (Id::new(guild.id), Id::new(guild.text_channels[0]));
     let (member, owner) = (Id::new(guild.members[0]), Id::new(guild.owner_id));
     assert_eq!(
