@@ -44,9 +44,7 @@ enum Request<'a> {
 impl Bot {
     pub(crate) async fn on_interaction(&self, event: &Event) -> Result<(), HandlerError> {
         let interaction: Interaction = serde_json::from_slice(&event.body).map_err(|error| {
-            HandlerError::Reject(format!(
-                "INTERACTION_CREATE payload does not parse: {error}"
-            ))
+            HandlerError::reject("INTERACTION_CREATE payload does not parse").with_source(error)
         })?;
         let request = match (interaction.kind, &interaction.data) {
             (
@@ -75,8 +73,8 @@ impl Bot {
             .map(|c| c.id)
             .or(interaction.channel_id);
         let (Some(user_id), Some(channel_id)) = (interaction.author_id(), channel_id) else {
-            return Err(HandlerError::Reject(
-                "an interaction without a user or channel".to_owned(),
+            return Err(HandlerError::reject(
+                "an interaction without a user or channel",
             ));
         };
         let responder = Responder {
@@ -229,7 +227,7 @@ impl Bot {
         let mut reply = match handler.handle(ctx, click).await {
             Ok(reply) => reply,
             Err(CommandError::User(message)) => Reply::ephemeral(message),
-            Err(CommandError::Internal(error)) => {
+            Err(error) => {
                 tracing::error!(handler = %handler_name, %error, "component handler failed");
                 Reply::ephemeral(INTERNAL_ERROR_MESSAGE)
             }

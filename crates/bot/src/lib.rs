@@ -21,7 +21,6 @@
 
 mod handled;
 pub mod interaction;
-pub mod permissions;
 mod questions;
 pub mod reply;
 mod responder;
@@ -39,7 +38,7 @@ use twilight_http::Client;
 use twilight_model::channel::Message;
 use twilight_model::guild::Permissions;
 use twilight_model::id::Id;
-use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker, UserMarker};
+use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
 
 use crate::handled::HandledLog;
 use crate::settings::SettingsCache;
@@ -191,7 +190,7 @@ impl Bot {
 
     async fn on_message(&self, event: &Event) -> Result<(), HandlerError> {
         let message: Message = serde_json::from_slice(&event.body).map_err(|error| {
-            HandlerError::Reject(format!("MESSAGE_CREATE payload does not parse: {error}"))
+            HandlerError::reject("MESSAGE_CREATE payload does not parse").with_source(error)
         })?;
         if message.author.bot || message.webhook_id.is_some() {
             return Ok(());
@@ -238,24 +237,8 @@ impl Bot {
         // Permissions cost REST calls: only look them up for a command that needs them.
         let member_permissions = match (message.guild_id, &command) {
             (Some(guild_id), Some((_, true))) => {
-                let roles = message
-                    .member
-                    .as_ref()
-                    .map(|m| m.roles.clone())
-                    .unwrap_or_default();
-                let timed_out = message
-                    .member
-                    .as_ref()
-                    .and_then(|m| m.communication_disabled_until)
-                    .is_some_and(|until| until.as_secs() > permissions::now_secs());
-                self.permissions(
-                    guild_id,
-                    message.channel_id,
-                    message.author.id,
-                    &roles,
-                    timed_out,
-                )
-                .await
+                self.permissions(guild_id, message.channel_id, message.author.id)
+                    .await
             }
             (None, _) => Some(Permissions::all() - Permissions::ADMINISTRATOR),
             (Some(_), _) => None,
@@ -268,7 +251,8 @@ impl Bot {
             member_permissions,
             bot_permissions: match message.guild_id {
                 Some(guild_id) if needs_bot_permissions => {
-                    self.bot_permissions(guild_id, message.channel_id).await
+                    self.permissions(guild_id, message.channel_id, self.user_id)
+                        .await
                 }
                 _ => None,
             },
@@ -318,53 +302,10 @@ impl Bot {
         Ok(())
     }
 
-    /// The bot's own permissions in the channel: from the cache when it can tell, else from
-    /// Discord REST (the bot's member and the channel); `None` when neither can.
-    pub(crate) async fn bot_permissions(
-        &self,
-        guild_id: Id<GuildMarker>,
-        channel_id: Id<ChannelMarker>,
-    ) -> Option<Permissions> {
-        if let Some(permissions) = self
-            .cached_permissions(guild_id, channel_id, self.user_id)
-            .await
-        {
-            return Some(permissions);
-        }
-        let member = self
-            .http
-            .guild_member(guild_id, self.user_id)
-            .await
-            .ok()?
-            .model()
-            .await
-            .ok()?;
-        let timed_out = member
-            .communication_disabled_until
-            .is_some_and(|until| until.as_secs() > permissions::now_secs());
-        self.rest_permissions(guild_id, channel_id, self.user_id, &member.roles, timed_out)
-            .await
-    }
-
-    /// The author's permissions in the channel: from the cache when it can tell, else from
-    /// Discord REST; `None` when neither can.
+    /// A member's permissions in the channel (see
+    /// [`swarmcord_cache::FallbackReader::member_permissions_in_channel`]: the cache, else
+    /// Discord REST); `None` when neither can tell.
     async fn permissions(
-        &self,
-        guild_id: Id<GuildMarker>,
-        channel_id: Id<ChannelMarker>,
-        user_id: Id<UserMarker>,
-        member_roles: &[Id<RoleMarker>],
-        timed_out: bool,
-    ) -> Option<Permissions> {
-        if let Some(permissions) = self.cached_permissions(guild_id, channel_id, user_id).await {
-            return Some(permissions);
-        }
-        self.rest_permissions(guild_id, channel_id, user_id, member_roles, timed_out)
-            .await
-    }
-
-    /// A member's permissions in the channel from the cache; `None` when it cannot tell.
-    async fn cached_permissions(
         &self,
         guild_id: Id<GuildMarker>,
         channel_id: Id<ChannelMarker>,
@@ -375,53 +316,15 @@ impl Bot {
             .member_permissions_in_channel(guild_id, channel_id, user_id)
             .await
         {
-            Ok(swarmcord_cache::PermissionLookup::Known(permissions)) => {
-                metrics::counter!("swarmcord_worker_permission_lookups_total", "source" => "cache")
-                    .increment(1);
-                Some(permissions)
-            }
             Ok(lookup) => {
-                tracing::debug!(?lookup, "the cache cannot tell; asking Discord");
-                None
+                tracing::debug!(?lookup, "permissions looked up");
+                lookup.known()
             }
             Err(error) => {
-                tracing::debug!(%error, "cache unavailable; asking Discord");
+                tracing::debug!(%error, "permissions unavailable");
                 None
             }
         }
-    }
-
-    /// A member's permissions in the channel computed from Discord REST (the guild and the
-    /// channel) and the member's roles.
-    async fn rest_permissions(
-        &self,
-        guild_id: Id<GuildMarker>,
-        channel_id: Id<ChannelMarker>,
-        user_id: Id<UserMarker>,
-        member_roles: &[Id<RoleMarker>],
-        timed_out: bool,
-    ) -> Option<Permissions> {
-        metrics::counter!("swarmcord_worker_permission_lookups_total", "source" => "rest")
-            .increment(1);
-        let guild = self.http.guild(guild_id).await.ok()?.model().await.ok()?;
-        let channel = self
-            .http
-            .channel(channel_id)
-            .await
-            .ok()?
-            .model()
-            .await
-            .ok()?;
-        let overwrites = channel.permission_overwrites.unwrap_or_default();
-        Some(permissions::compute(&permissions::PermissionInputs {
-            guild_id,
-            owner_id: guild.owner_id,
-            roles: &guild.roles,
-            user_id,
-            member_roles,
-            overwrites: &overwrites,
-            timed_out,
-        }))
     }
 
     /// Claims timed-out prompts, tells their users and disables the buttons of the questions
@@ -446,7 +349,7 @@ impl Bot {
 impl Handler for Bot {
     fn handle(&self, event: Event) -> BoxFuture<'_, Result<(), HandlerError>> {
         Box::pin(async move {
-            validate::check(&event.kind, &event.body).map_err(HandlerError::Reject)?;
+            validate::check(&event.kind, &event.body).map_err(HandlerError::reject)?;
             match event.kind.as_str() {
                 "MESSAGE_CREATE" => self.on_message(&event).await?,
                 "INTERACTION_CREATE" => self.on_interaction(&event).await?,

@@ -75,7 +75,7 @@ pub async fn send(
         request.form(upload_form(&mut body, &reply.attachments))
     };
     let request = request.build().map_err(|error| {
-        HandlerError::Reject(format!("cannot build the reply request: {error}"))
+        HandlerError::reject("cannot build the reply request").with_source(error)
     })?;
     let started = std::time::Instant::now();
     let result =
@@ -83,7 +83,7 @@ pub async fn send(
     metrics::histogram!("swarmcord_worker_rest_seconds", "route" => "create_message")
         .record(started.elapsed().as_secs_f64());
     let response = match result {
-        Err(_elapsed) => return Err(HandlerError::Retry("Discord REST timed out".to_owned())),
+        Err(_elapsed) => return Err(HandlerError::retry("Discord REST timed out")),
         Ok(Err(error)) => {
             if let twilight_http::error::ErrorType::Response { status, .. } = error.kind()
                 && status.is_client_error()
@@ -91,7 +91,7 @@ pub async fn send(
                 tracing::warn!(%error, channel_id = channel_id.get(), "Discord refused the reply; not retrying");
                 return Ok(None);
             }
-            return Err(HandlerError::Retry(format!("Discord REST failed: {error}")));
+            return Err(HandlerError::retry("Discord REST failed").with_source(error));
         }
         Ok(Ok(response)) => response,
     };

@@ -242,7 +242,7 @@ fn outcome<T>(call: &'static str, result: Result<T, CallError>) -> Result<(), Ha
     let error = match result {
         Ok(_) => return Ok(()),
         Err(CallError::Timeout) => {
-            return Err(HandlerError::Retry(format!("interaction {call} timed out")));
+            return Err(HandlerError::retry(format!("interaction {call} timed out")));
         }
         Err(CallError::Http(error)) => error,
     };
@@ -257,9 +257,7 @@ fn outcome<T>(call: &'static str, result: Result<T, CallError>) -> Result<(), Ha
         tracing::warn!(call, %error, "Discord refused the interaction response; not retrying");
         return Ok(());
     }
-    Err(HandlerError::Retry(format!(
-        "interaction {call} failed: {error}"
-    )))
+    Err(HandlerError::retry(format!("interaction {call} failed")).with_source(error))
 }
 
 /// Discord's JSON error code of a failed request.

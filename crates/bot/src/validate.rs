@@ -10,8 +10,6 @@
 //!   `user.id`, `member.user.id`): snowflake strings, non-zero, at most `i64::MAX`, and not
 //!   created more than a day after this worker's clock (`u64::MAX` would be in 2154).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 /// Largest `MESSAGE_CREATE` / `INTERACTION_CREATE` body acted on, in bytes.
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// Longest message content Discord accepts, in characters.
@@ -35,7 +33,7 @@ const ID_PATHS: [&[&str]; 8] = [
 /// Checks an event of type `kind` that may run a command; other types pass unchecked.
 /// The error is the reason to dead-letter it with.
 pub fn check(kind: &str, body: &[u8]) -> Result<(), String> {
-    check_at(kind, body, now_ms())
+    check_at(kind, body, swarmcord_commands::prompt::now_ms())
 }
 
 fn check_at(kind: &str, body: &[u8], now_ms: u64) -> Result<(), String> {
@@ -91,12 +89,6 @@ fn snowflake(value: &serde_json::Value, now_ms: u64) -> Result<(), String> {
         return Err(format!("{id} would be created in the future"));
     }
     Ok(())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -38,12 +38,12 @@ struct ReadyPayload {
 
 fn parse<'a, T: Deserialize<'a>>(event: &'a Event) -> Result<T, HandlerError> {
     serde_json::from_slice(&event.body).map_err(|error| {
-        HandlerError::Reject(format!("{} payload does not parse: {error}", event.kind))
+        HandlerError::reject(format!("{} payload does not parse", event.kind)).with_source(error)
     })
 }
 
-fn retry(error: &MusicError) -> HandlerError {
-    HandlerError::Retry(error.to_string())
+fn retry(error: MusicError) -> HandlerError {
+    HandlerError::retry("the voice event failed").with_source(error)
 }
 
 /// Handles one voice-related event.
@@ -67,7 +67,7 @@ pub(crate) async fn handle(
                     state.user_id == bot_id,
                 )
                 .await
-                .map_err(|e| retry(&e))
+                .map_err(retry)
         }
         "VOICE_SERVER_UPDATE" => {
             let server: VoiceServerPayload = parse(event)?;
@@ -78,7 +78,7 @@ pub(crate) async fn handle(
                     server.endpoint.as_deref(),
                 )
                 .await
-                .map_err(|e| retry(&e))
+                .map_err(retry)
         }
         "READY" => {
             let ready: ReadyPayload = parse(event)?;
@@ -86,7 +86,7 @@ pub(crate) async fn handle(
             let rejoined = music
                 .rejoin_shard(shard_id, shard_count, event.reply_to.as_deref())
                 .await
-                .map_err(|e| retry(&e))?;
+                .map_err(retry)?;
             if rejoined > 0 {
                 tracing::info!(
                     shard_id,

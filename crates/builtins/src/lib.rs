@@ -149,13 +149,7 @@ impl Plugin for Builtins {
         }
         if self.music {
             if let Some(music) = sdk.music() {
-                voice::register(
-                    setup,
-                    Arc::clone(sdk.http()),
-                    sdk.cache().clone(),
-                    music.clone(),
-                    sdk.bot_id(),
-                )?;
+                voice::register(setup, sdk.cache().clone(), music.clone(), sdk.bot_id())?;
             } else {
                 tracing::info!("no music commands: LAVALINK_NODES is not set");
             }

@@ -123,7 +123,7 @@ async fn validate(
                 .await
                 .map_err(|e| match e {
                     CommandError::User(problem) => refuse(problem.trim_end_matches('.').to_owned()),
-                    other @ CommandError::Internal(_) => other,
+                    other => other,
                 })?;
             Some(channel.get())
         }

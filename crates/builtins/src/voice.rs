@@ -9,13 +9,11 @@
 //! through the node's REST API ([`swarmcord::voice::Music`]).
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use swarmcord::commands::precondition::BoxFuture;
 use swarmcord::commands::{
     ArgSpec, Args, Command, CommandError, CommandSpec, InvocationContext, PromptState, Reply,
 };
-use swarmcord::http::Client;
 use swarmcord::model::guild::Permissions;
 use swarmcord::model::id::Id;
 use swarmcord::model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
@@ -29,7 +27,6 @@ use swarmcord::{Setup, SetupError};
 struct Voice {
     /// The worker's services (component state for the queue's page buttons).
     sdk: swarmcord::Services,
-    http: Arc<Client>,
     cache: swarmcord::cache::FallbackReader,
     music: Music,
     bot_id: Id<UserMarker>,
@@ -64,7 +61,6 @@ impl Action {
 /// Registers the music commands (call only when Lavalink nodes are configured).
 pub(crate) fn register(
     setup: &mut Setup<'_>,
-    http: Arc<Client>,
     cache: swarmcord::cache::FallbackReader,
     music: Music,
     bot_id: Id<UserMarker>,
@@ -72,7 +68,6 @@ pub(crate) fn register(
     crate::queue::register(setup, &music)?;
     let voice = Voice {
         sdk: setup.services().clone(),
-        http,
         cache,
         music,
         bot_id,
@@ -209,46 +204,6 @@ const VOICE_PERMISSIONS: Permissions = Permissions::VIEW_CHANNEL
     .union(Permissions::SPEAK);
 
 impl Voice {
-    /// The bot's permissions in `channel`, `None` if a lookup failed.
-    async fn bot_permissions(
-        &self,
-        guild_id: Id<GuildMarker>,
-        channel: Id<ChannelMarker>,
-    ) -> Option<Permissions> {
-        // The gateways' cache first; Discord REST when it cannot tell.
-        if let Ok(swarmcord::cache::PermissionLookup::Known(permissions)) = self
-            .cache
-            .member_permissions_in_channel(guild_id, channel, self.bot_id)
-            .await
-        {
-            return Some(permissions);
-        }
-        let guild = self.http.guild(guild_id).await.ok()?.model().await.ok()?;
-        let channel = self.http.channel(channel).await.ok()?.model().await.ok()?;
-        let member = self
-            .http
-            .guild_member(guild_id, self.bot_id)
-            .await
-            .ok()?
-            .model()
-            .await
-            .ok()?;
-        let overwrites = channel.permission_overwrites.unwrap_or_default();
-        Some(swarmcord::runtime::permissions::compute(
-            &swarmcord::runtime::permissions::PermissionInputs {
-                guild_id,
-                owner_id: guild.owner_id,
-                roles: &guild.roles,
-                user_id: self.bot_id,
-                member_roles: &member.roles,
-                overwrites: &overwrites,
-                timed_out: member.communication_disabled_until.is_some_and(|until| {
-                    until.as_secs() > swarmcord::runtime::permissions::now_secs()
-                }),
-            },
-        ))
-    }
-
     /// Checks that the invoker may control the music: anyone while the bot is in no voice
     /// channel; then bot owners, members with Manage Channels, members with the guild's DJ
     /// role and members in the bot's voice channel.
@@ -327,7 +282,11 @@ impl Voice {
         let Some(channel_id) = Id::<ChannelMarker>::new_checked(channel) else {
             return Err(user_error(MusicError::UserNotInVoice));
         };
-        match self.bot_permissions(guild_id, channel_id).await {
+        match self
+            .sdk
+            .permissions_in(guild_id, channel_id, self.bot_id)
+            .await
+        {
             Some(p) if p.contains(VOICE_PERMISSIONS) => {}
             Some(_) => {
                 return Err(CommandError::user(format!(

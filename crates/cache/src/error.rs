@@ -23,12 +23,12 @@ pub enum CacheError {
         source: serde_json::Error,
     },
     /// The REST fallback failed (other than "not found").
-    #[error("Discord REST {operation} failed: {message}")]
+    #[error("Discord REST {operation} failed: {source}")]
     Rest {
         /// What was being fetched.
         operation: &'static str,
-        /// twilight-http's error message.
-        message: String,
+        /// twilight-http's error (the request's, or reading its body's).
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 

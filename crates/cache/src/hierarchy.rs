@@ -13,12 +13,10 @@
 
 use std::cmp::Ordering;
 
-use serde::Deserialize;
 use twilight_model::id::Id;
 use twilight_model::id::marker::{GuildMarker, RoleMarker, UserMarker};
 
 use crate::error::CacheError;
-use crate::model::CachedRole;
 use crate::rest::FallbackReader;
 
 /// A role's place in a guild's hierarchy: a higher position ranks higher; at equal positions
@@ -147,13 +145,6 @@ impl HierarchyLookup {
     }
 }
 
-/// The part of `GET /guilds/{id}` a hierarchy check needs.
-#[derive(Deserialize)]
-struct RestGuild {
-    owner_id: Id<UserMarker>,
-    roles: Vec<CachedRole>,
-}
-
 impl FallbackReader {
     /// Reads what [`may_act_on`] needs — the guild's owner and roles, and the roles of
     /// `invoker`, `target` and `bot` — from the cache, asking Discord's REST API for what it
@@ -203,33 +194,6 @@ impl FallbackReader {
             Ok(()) => HierarchyLookup::Allowed,
             Err(denial) => HierarchyLookup::Denied(denial),
         })
-    }
-
-    /// The guild's owner and complete role list: from the cache when it has the guild and
-    /// `@everyone`, else `GET /guilds/{id}`; `None` when Discord does not know the guild.
-    async fn owner_and_roles(
-        &self,
-        guild: Id<GuildMarker>,
-    ) -> Result<Option<(Id<UserMarker>, Vec<CachedRole>)>, CacheError> {
-        let everyone: Id<RoleMarker> = guild.cast();
-        if let Some(cached) = self.cache().guild(guild).await? {
-            let roles = self.cache().roles(guild).await?;
-            if roles.iter().any(|r| r.id == everyone) {
-                return Ok(Some((cached.owner_id, roles)));
-            }
-        }
-        let Some(bytes) = self
-            .fetch("guild", self.http().guild(guild).into_future())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let rest: RestGuild =
-            serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
-                what: "REST guild",
-                source,
-            })?;
-        Ok(Some((rest.owner_id, rest.roles)))
     }
 }
 

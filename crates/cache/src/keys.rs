@@ -122,6 +122,11 @@ impl CacheKeys {
         format!("{}:rest:user:{user}", self.base)
     }
 
+    /// String with a TTL: a guild's owner and roles fetched over REST.
+    pub fn rest_guild(&self, guild: Id<GuildMarker>) -> String {
+        format!("{}:rest:guild:{guild}", self.base)
+    }
+
     /// String with a TTL: a channel fetched over REST.
     pub fn rest_channel(&self, channel: Id<ChannelMarker>) -> String {
         format!("{}:rest:channel:{channel}", self.base)

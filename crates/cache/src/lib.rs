@@ -16,8 +16,11 @@
 //! - **Reads** ([`CacheReader`]): typed getters, indexes, and
 //!   [`CacheReader::member_permissions_in_channel`], which answers
 //!   [`PermissionLookup::Unknown`] instead of guessing whenever a piece is missing.
-//!   [`FallbackReader`] asks Discord's REST API for missing members, users and channels and
-//!   keeps the answers for a short time-to-live.
+//!   [`FallbackReader`] asks Discord's REST API for missing members, users, channels and
+//!   guilds (owner and roles) and keeps the answers for a short time-to-live; its
+//!   [`FallbackReader::member_permissions_in_channel`] is the one REST permission path.
+//! - **Permissions** ([`permissions`]): [`permissions::compute`], Discord's algorithm over
+//!   plain inputs, used by both readers.
 //! - **Role hierarchy** ([`hierarchy`]): [`may_act_on`], Discord's rule for acting on a member
 //!   (kick, ban, timeout, roles), over plain inputs, and
 //!   [`FallbackReader::moderation_hierarchy`], which reads its inputs and fails closed.
@@ -43,7 +46,7 @@ mod error;
 pub mod hierarchy;
 mod keys;
 pub mod model;
-mod permissions;
+pub mod permissions;
 mod reader;
 mod rest;
 mod scripts;
@@ -60,7 +63,7 @@ pub use model::{
     CachedChannel, CachedEmoji, CachedGuild, CachedMember, CachedMessage, CachedOverwrite,
     CachedPresence, CachedRole, CachedUser, CachedVoiceState,
 };
-pub use permissions::{PermissionLookup, Unknown};
+pub use permissions::{PermissionInputs, PermissionLookup, Unknown};
 pub use reader::{CacheReader, GuildStatus, granted};
 pub use rest::{DEFAULT_REST_TTL, FallbackReader, Source};
 pub use writer::{Applied, CacheWriter, Update};

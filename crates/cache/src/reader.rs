@@ -14,7 +14,7 @@ use crate::model::{
     CachedChannel, CachedEmoji, CachedGuild, CachedMember, CachedMessage, CachedPresence,
     CachedRole, CachedUser, CachedVoiceState,
 };
-use crate::permissions::{self, Inputs, PermissionLookup, Unknown};
+use crate::permissions::{Inputs, PermissionLookup, Unknown};
 
 /// What the cache knows about a guild.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,7 +402,7 @@ impl CacheReader {
     ) -> Result<PermissionLookup, CacheError> {
         Ok(
             match self.permission_inputs(guild, Some(channel), user).await? {
-                Ok(inputs) => PermissionLookup::Known(permissions::compute(&inputs)),
+                Ok(inputs) => PermissionLookup::Known(inputs.compute()),
                 Err((reason, _)) => PermissionLookup::Unknown(reason),
             },
         )
@@ -415,7 +415,7 @@ impl CacheReader {
         user: Id<UserMarker>,
     ) -> Result<PermissionLookup, CacheError> {
         Ok(match self.permission_inputs(guild, None, user).await? {
-            Ok(inputs) => PermissionLookup::Known(permissions::guild_permissions(&inputs)),
+            Ok(inputs) => PermissionLookup::Known(inputs.guild_permissions()),
             Err((reason, _)) => PermissionLookup::Unknown(reason),
         })
     }

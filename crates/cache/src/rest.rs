@@ -8,16 +8,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use twilight_http::Client;
 use twilight_http::error::ErrorType;
+use twilight_model::guild::Permissions;
 use twilight_model::id::Id;
-use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
+use twilight_model::id::marker::{ChannelMarker, GuildMarker, RoleMarker, UserMarker};
 
 use crate::error::CacheError;
-use crate::model::{CachedChannel, CachedMember, CachedUser};
-use crate::permissions::{self, PermissionLookup, Unknown};
+use crate::model::{CachedChannel, CachedMember, CachedRole, CachedUser};
+use crate::permissions::{self, PermissionInputs, PermissionLookup, Unknown};
 use crate::reader::{CacheReader, decode};
 use crate::wire;
 
@@ -44,7 +45,7 @@ pub enum Source {
     Rest,
 }
 
-fn rest_error(operation: &'static str, error: &twilight_http::Error) -> Option<CacheError> {
+fn rest_error(operation: &'static str, error: twilight_http::Error) -> Option<CacheError> {
     if let ErrorType::Response { status, .. } = error.kind()
         && status.get() == 404
     {
@@ -52,7 +53,7 @@ fn rest_error(operation: &'static str, error: &twilight_http::Error) -> Option<C
     }
     Some(CacheError::Rest {
         operation,
-        message: error.to_string(),
+        source: Box::new(error),
     })
 }
 
@@ -66,11 +67,6 @@ impl FallbackReader {
     /// The cache-only reader.
     pub fn cache(&self) -> &CacheReader {
         &self.cache
-    }
-
-    /// The REST client.
-    pub(crate) fn http(&self) -> &Client {
-        &self.http
     }
 
     async fn remembered<T: DeserializeOwned>(
@@ -116,13 +112,35 @@ impl FallbackReader {
                 .map(Some)
                 .map_err(|e| CacheError::Rest {
                     operation,
-                    message: e.to_string(),
+                    source: Box::new(e),
                 }),
-            Err(error) => match rest_error(operation, &error) {
+            Err(error) => match rest_error(operation, error) {
                 None => Ok(None),
                 Some(error) => Err(error),
             },
         }
+    }
+
+    /// An earlier REST answer under `key`, else `request`'s answer, kept under `key`;
+    /// `None` when Discord says there is no such entity.
+    async fn remembered_or_fetched<T: Serialize + DeserializeOwned>(
+        &self,
+        what: &'static str,
+        key: &str,
+        request: impl Future<Output = Result<twilight_http::Response<impl Sized>, twilight_http::Error>>,
+    ) -> Result<Option<(T, Source)>, CacheError> {
+        if let Some(value) = self.remembered(what, key).await? {
+            return Ok(Some((value, Source::RestCache)));
+        }
+        let Some(bytes) = self.fetch(what, request).await? else {
+            return Ok(None);
+        };
+        let value: T = serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
+            what: "REST answer",
+            source,
+        })?;
+        self.remember(key, &value).await?;
+        Ok(Some((value, Source::Rest)))
     }
 
     /// A member: cache, then an earlier REST answer, then `GET /guilds/{g}/members/{u}`.
@@ -166,22 +184,8 @@ impl FallbackReader {
             return Ok(Some((cached, Source::Cache)));
         }
         let key = self.cache.keys().rest_user(user);
-        if let Some(cached) = self.remembered("user", &key).await? {
-            return Ok(Some((cached, Source::RestCache)));
-        }
-        let Some(bytes) = self
-            .fetch("user", self.http.user(user).into_future())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let cached: CachedUser =
-            serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
-                what: "REST user",
-                source,
-            })?;
-        self.remember(&key, &cached).await?;
-        Ok(Some((cached, Source::Rest)))
+        self.remembered_or_fetched("user", &key, self.http.user(user).into_future())
+            .await
     }
 
     /// A channel: cache, then an earlier REST answer, then `GET /channels/{id}`.
@@ -193,50 +197,117 @@ impl FallbackReader {
             return Ok(Some((cached, Source::Cache)));
         }
         let key = self.cache.keys().rest_channel(channel);
-        if let Some(cached) = self.remembered("channel", &key).await? {
-            return Ok(Some((cached, Source::RestCache)));
-        }
-        let Some(bytes) = self
-            .fetch("channel", self.http.channel(channel).into_future())
-            .await?
-        else {
-            return Ok(None);
-        };
-        let cached: CachedChannel =
-            serde_json::from_slice(&bytes).map_err(|source| CacheError::Decode {
-                what: "REST channel",
-                source,
-            })?;
-        self.remember(&key, &cached).await?;
-        Ok(Some((cached, Source::Rest)))
+        self.remembered_or_fetched("channel", &key, self.http.channel(channel).into_future())
+            .await
     }
 
-    /// Like [`CacheReader::member_permissions_in_channel`], but a member missing from the
-    /// cache is fetched over REST. Guild, roles and channel must still come from the gateway-fed
-    /// cache (they are complete there or not at all); anything else missing stays
-    /// [`PermissionLookup::Unknown`].
+    /// A member's permissions in a channel: from the cache when it can tell, else from what
+    /// Discord's REST API says about whatever the cache lacks — the member, the guild's owner
+    /// and roles, the channel — each answer kept for the time-to-live. The only REST
+    /// permission path of the workspace. [`PermissionLookup::Unknown`] when Discord does not
+    /// know one of them or the channel is in another guild; `Err` when Redis or Discord
+    /// failed. Both mean: deny.
     pub async fn member_permissions_in_channel(
         &self,
         guild: Id<GuildMarker>,
         channel: Id<ChannelMarker>,
         user: Id<UserMarker>,
     ) -> Result<PermissionLookup, CacheError> {
-        match self
+        let lookup = match self
             .cache
             .permission_inputs(guild, Some(channel), user)
             .await?
         {
-            Ok(inputs) => Ok(PermissionLookup::Known(permissions::compute(&inputs))),
+            Ok(inputs) => {
+                count_lookup("cache");
+                return Ok(PermissionLookup::Known(inputs.compute()));
+            }
+            Err((Unknown::ChannelNotInGuild, _)) => {
+                PermissionLookup::Unknown(Unknown::ChannelNotInGuild)
+            }
             Err((Unknown::MemberNotCached, Some(mut inputs))) => {
+                count_lookup("rest");
                 match self.member(guild, user).await? {
                     Some((member, _)) => {
                         inputs.member = member;
-                        Ok(PermissionLookup::Known(permissions::compute(&inputs)))
+                        PermissionLookup::Known(inputs.compute())
                     }
-                    None => Ok(PermissionLookup::Unknown(Unknown::MemberNotCached)),
+                    None => PermissionLookup::Unknown(Unknown::MemberNotCached),
                 }
             }
-            Err((reason, _)) => Ok(PermissionLookup::Unknown(reason)),
-        }
+            Err(_) => {
+                count_lookup("rest");
+                self.rest_permissions(guild, channel, user).await?
+            }
+        };
+        Ok(lookup)
     }
+
+    /// Permissions from REST answers (or earlier ones still kept) when the cache lacks the
+    /// guild, its roles or the channel.
+    async fn rest_permissions(
+        &self,
+        guild: Id<GuildMarker>,
+        channel: Id<ChannelMarker>,
+        user: Id<UserMarker>,
+    ) -> Result<PermissionLookup, CacheError> {
+        let Some((owner_id, roles)) = self.owner_and_roles(guild).await? else {
+            return Ok(PermissionLookup::Unknown(Unknown::GuildNotCached));
+        };
+        let Some((channel, _)) = self.channel(channel).await? else {
+            return Ok(PermissionLookup::Unknown(Unknown::ChannelNotCached));
+        };
+        if channel.guild_id != Some(guild) {
+            return Ok(PermissionLookup::Unknown(Unknown::ChannelNotInGuild));
+        }
+        let Some((member, _)) = self.member(guild, user).await? else {
+            return Ok(PermissionLookup::Unknown(Unknown::MemberNotCached));
+        };
+        let roles: Vec<(Id<RoleMarker>, Permissions)> =
+            roles.iter().map(|r| (r.id, r.permissions)).collect();
+        Ok(PermissionLookup::Known(permissions::compute(
+            &PermissionInputs {
+                guild_id: guild,
+                owner_id,
+                roles: &roles,
+                user_id: user,
+                member_roles: &member.roles,
+                overwrites: Some(&channel.overwrites),
+                timed_out: permissions::timed_out(member.communication_disabled_until.as_deref()),
+            },
+        )))
+    }
+
+    /// The guild's owner and complete role list: from the cache when it has the guild and
+    /// `@everyone`, else an earlier REST answer, else `GET /guilds/{id}` (kept for the
+    /// time-to-live); `None` when Discord does not know the guild.
+    pub(crate) async fn owner_and_roles(
+        &self,
+        guild: Id<GuildMarker>,
+    ) -> Result<Option<(Id<UserMarker>, Vec<CachedRole>)>, CacheError> {
+        let everyone: Id<RoleMarker> = guild.cast();
+        if let Some(cached) = self.cache.guild(guild).await? {
+            let roles = self.cache.roles(guild).await?;
+            if roles.iter().any(|r| r.id == everyone) {
+                return Ok(Some((cached.owner_id, roles)));
+            }
+        }
+        let key = self.cache.keys().rest_guild(guild);
+        let guild: Option<(RestGuild, Source)> = self
+            .remembered_or_fetched("guild", &key, self.http.guild(guild).into_future())
+            .await?;
+        Ok(guild.map(|(guild, _)| (guild.owner_id, guild.roles)))
+    }
+}
+
+/// The part of `GET /guilds/{id}` permissions and the role hierarchy need.
+#[derive(Serialize, Deserialize)]
+struct RestGuild {
+    owner_id: Id<UserMarker>,
+    roles: Vec<CachedRole>,
+}
+
+/// Counts a permission lookup by where it was answered (`cache` or `rest`).
+fn count_lookup(source: &'static str) {
+    metrics::counter!("swarmcord_worker_permission_lookups_total", "source" => source).increment(1);
 }

@@ -53,6 +53,17 @@ impl Fixture {
     }
 }
 
+/// A REST fallback reader over the fixture's cache, asking the simulator.
+fn fallback(sim: &DiscordSim, f: &Fixture) -> FallbackReader {
+    let http = Arc::new(
+        twilight_http::Client::builder()
+            .token(sim.token())
+            .proxy(sim.http_proxy(), true)
+            .build(),
+    );
+    FallbackReader::new(f.reader.clone(), http, Duration::from_secs(30))
+}
+
 async fn sim() -> DiscordSim {
     DiscordSim::start(DiscordConfig::default())
         .await
@@ -557,13 +568,7 @@ async fn the_rest_fallback_fetches_missing_members_and_keeps_them_apart() {
     let mut payload = control.guild_json(guild.id).expect("guild");
     payload["members"] = json!([]);
     f.apply(&[("GUILD_CREATE", payload)]).await;
-    let http = Arc::new(
-        twilight_http::Client::builder()
-            .token(sim.token())
-            .proxy(sim.http_proxy(), true)
-            .build(),
-    );
-    let fallback = FallbackReader::new(f.reader.clone(), http, Duration::from_secs(30));
+    let fallback = fallback(&sim, &f);
     let (g, u) = (Id::new(guild.id), Id::new(guild.members[0]));
     assert_eq!(
         f.reader
@@ -599,6 +604,70 @@ async fn the_rest_fallback_fetches_missing_members_and_keeps_them_apart() {
         .expect("read")
         .expect("channel");
     assert_eq!((channel.guild_id, source), (Some(g), Source::Cache));
+    sim.shutdown().await;
+}
+
+/// The REST path of permissions: a guild the cache does not hold at all is answered from
+/// Discord (guild, channel and member), and the answers are kept, so the next lookup asks
+/// Discord nothing.
+#[tokio::test]
+async fn the_rest_fallback_computes_permissions_of_an_uncached_guild_and_keeps_its_answers() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sim = sim().await;
+    let control = sim.control();
+    let guild = control.create_guild(&GuildSpec::default());
+    let f = Fixture::new(Resources::default_set()).await;
+    let fallback = fallback(&sim, &f);
+    let (g, text) = (Id::new(guild.id), Id::new(guild.text_channels[0]));
+    let (member, owner) = (Id::new(guild.members[0]), Id::new(guild.owner_id));
+    assert_eq!(
+        f.reader
+            .member_permissions_in_channel(g, text, member)
+            .await
+            .expect("read"),
+        PermissionLookup::Unknown(Unknown::GuildNotCached)
+    );
+    let lookup = fallback
+        .member_permissions_in_channel(g, text, member)
+        .await
+        .expect("fallback");
+    assert!(lookup.allows(Permissions::SEND_MESSAGES), "{lookup:?}");
+    assert!(!lookup.allows(Permissions::BAN_MEMBERS), "{lookup:?}");
+    let since = control.log_len();
+    assert_eq!(
+        fallback
+            .member_permissions_in_channel(g, text, member)
+            .await
+            .expect("fallback"),
+        lookup,
+        "the same answer"
+    );
+    assert_eq!(
+        fallback
+            .member_permissions_in_channel(g, text, owner)
+            .await
+            .expect("fallback"),
+        PermissionLookup::Known(Permissions::all()),
+        "the owner"
+    );
+    let asked: Vec<String> = control
+        .log(since, Some("rest"))
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        asked,
+        vec![format!("/guilds/{g}/members/{owner}")],
+        "guild and channel answers were kept"
+    );
+    assert_eq!(
+        fallback
+            .member_permissions_in_channel(g, Id::new(424_242), member)
+            .await
+            .expect("fallback"),
+        PermissionLookup::Unknown(Unknown::ChannelNotCached),
+        "a channel Discord does not know"
+    );
     sim.shutdown().await;
 }
 

@@ -192,6 +192,7 @@ impl Args {
 
 /// What was wrong with the arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ArgErrorKind {
     /// A required argument is missing.
     Missing {

@@ -53,6 +53,7 @@ pub struct CooldownStoreError(#[from] redis::RedisError);
 
 /// Outcome of [`Cooldowns::hit`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CooldownError {
     /// Over the limit.
     #[error(transparent)]

@@ -43,6 +43,7 @@ const ALL_COMMANDS: &str = "*";
 
 /// A failed command.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CommandError {
     /// Shown to the user as is ("That user is not banned.").
     User(String),

@@ -41,6 +41,7 @@ pub use prompt::{PromptAnswer, PromptState, Prompts};
 pub use registry::{Registry, RegistryError};
 pub use reply::Reply;
 pub use spec::{
-    ArgKind, ArgSpec, Choice, CommandKind, CommandSpec, CooldownScope, CooldownSpec, SpecError,
+    ArgKind, ArgSpec, Bound, Choice, CommandKind, CommandSpec, CooldownScope, CooldownSpec,
+    SpecError,
 };
 pub use target::Target;

@@ -9,16 +9,15 @@
 //! # let _ = check;
 //! ```
 
-use std::future::{Future, ready};
-use std::pin::Pin;
+use std::future::ready;
+
 use std::sync::Arc;
 
 use twilight_model::guild::Permissions;
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
 
-/// A boxed, sendable future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use futures_util::future::BoxFuture;
 
 /// A shared, type-erased precondition.
 pub type BoxPrecondition = Arc<dyn Precondition>;

@@ -20,7 +20,7 @@
 //! this module expects a single Redis (not Redis Cluster).
 
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis::Script;
 use redis::aio::ConnectionManager;
@@ -78,12 +78,8 @@ return out
     )
 });
 
-/// The current Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+/// Unix milliseconds now.
+pub use swarmcord_protocol::time::unix_ms as now_ms;
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
@@ -184,6 +180,7 @@ pub enum PromptAnswer {
 
 /// A Redis or decoding failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PromptError {
     /// Redis failed.
     #[error("prompt store unavailable: {0}")]

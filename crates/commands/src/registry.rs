@@ -17,6 +17,7 @@ use crate::spec::{ArgKind, ArgSpec, CommandKind, CommandSpec, CooldownScope};
 
 /// Why a command could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegistryError {
     /// The name or an alias is already the name or an alias of another command.
     #[error("`{name}` of command `{command}` is already used by command `{existing}`")]

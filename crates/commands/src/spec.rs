@@ -10,8 +10,12 @@ use twilight_model::application::interaction::InteractionContextType;
 use twilight_model::guild::Permissions;
 use twilight_model::oauth::ApplicationIntegrationType;
 
-use crate::args::ArgValue;
+mod arg;
+
+pub use arg::{ArgKind, ArgSpec, Bound, Choice};
+
 use crate::precondition::{BoxPrecondition, Precondition, guild_only, has_permissions, owner_only};
+use arg::bounds_ok;
 
 /// Longest command, alias or argument name Discord accepts.
 pub const MAX_NAME_LEN: usize = 32;
@@ -43,247 +47,6 @@ pub enum CommandKind {
     Message,
 }
 
-/// What kind of value an argument takes, with its bounds.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ArgKind {
-    /// A whole number (`i64`), optionally bounded (inclusive).
-    Integer {
-        /// Smallest accepted value.
-        min: Option<i64>,
-        /// Largest accepted value.
-        max: Option<i64>,
-    },
-    /// A finite decimal number, optionally bounded (inclusive).
-    Number {
-        /// Smallest accepted value.
-        min: Option<f64>,
-        /// Largest accepted value.
-        max: Option<f64>,
-    },
-    /// One word, or several in double quotes.
-    String,
-    /// Everything after the previous arguments, verbatim (must be the last argument).
-    Rest,
-    /// `yes`/`no`, `true`/`false`, `on`/`off`, `y`/`n`, `1`/`0`, `enable`/`disable`.
-    Boolean,
-    /// A user mention (`<@id>`, `<@!id>`) or a raw user id.
-    User,
-    /// A channel mention (`<#id>`) or a raw channel id.
-    Channel,
-    /// A role mention (`<@&id>`) or a raw role id.
-    Role,
-    /// A duration such as `90s`, `10m`, `1h30m`, `2d`, `1w`, or plain seconds; bounded
-    /// (inclusive).
-    Duration {
-        /// Shortest accepted duration.
-        min: Option<Duration>,
-        /// Longest accepted duration.
-        max: Option<Duration>,
-    },
-    /// One of a fixed list: the user picks from a menu in Discord and types a choice's value
-    /// or name (any case) after a prefix. The parsed value is the choice's `value`.
-    Choice(Vec<Choice>),
-}
-
-/// One entry of an [`ArgKind::Choice`] argument.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Choice {
-    /// What Discord's menu shows (1–100 characters).
-    pub name: String,
-    /// What the command receives (1–100 characters, unique within the argument).
-    pub value: String,
-}
-
-impl Choice {
-    /// A choice shown as `name` whose value is `value`.
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            value: value.into(),
-        }
-    }
-}
-
-/// One declared argument of a command.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ArgSpec {
-    /// Name: shown in usage lines and used as the slash option name.
-    pub name: String,
-    /// Description shown in help and as the slash option description.
-    pub description: String,
-    /// Kind of value.
-    pub kind: ArgKind,
-    /// Whether the argument must be given.
-    pub required: bool,
-    /// Value used when an optional argument is absent.
-    pub default: Option<ArgValue>,
-    /// Whether Discord asks the command for suggestions while the user types this argument
-    /// (slash commands; [`Command::autocomplete`](crate::Command::autocomplete)).
-    pub autocomplete: bool,
-}
-
-impl ArgSpec {
-    fn new(name: &str, kind: ArgKind) -> Self {
-        Self {
-            name: name.to_owned(),
-            description: String::new(),
-            kind,
-            required: true,
-            default: None,
-            autocomplete: false,
-        }
-    }
-
-    /// An unbounded whole number.
-    pub fn integer(name: &str) -> Self {
-        Self::new(
-            name,
-            ArgKind::Integer {
-                min: None,
-                max: None,
-            },
-        )
-    }
-
-    /// A whole number between `min` and `max` (inclusive).
-    pub fn integer_in(name: &str, min: i64, max: i64) -> Self {
-        Self::new(
-            name,
-            ArgKind::Integer {
-                min: Some(min),
-                max: Some(max),
-            },
-        )
-    }
-
-    /// A decimal number.
-    pub fn number(name: &str) -> Self {
-        Self::new(
-            name,
-            ArgKind::Number {
-                min: None,
-                max: None,
-            },
-        )
-    }
-
-    /// One word (or a quoted phrase).
-    pub fn string(name: &str) -> Self {
-        Self::new(name, ArgKind::String)
-    }
-
-    /// The rest of the line, verbatim.
-    pub fn rest(name: &str) -> Self {
-        Self::new(name, ArgKind::Rest)
-    }
-
-    /// A yes/no value.
-    pub fn boolean(name: &str) -> Self {
-        Self::new(name, ArgKind::Boolean)
-    }
-
-    /// A user.
-    pub fn user(name: &str) -> Self {
-        Self::new(name, ArgKind::User)
-    }
-
-    /// A channel.
-    pub fn channel(name: &str) -> Self {
-        Self::new(name, ArgKind::Channel)
-    }
-
-    /// A role.
-    pub fn role(name: &str) -> Self {
-        Self::new(name, ArgKind::Role)
-    }
-
-    /// One of `choices` (at most 25; see [`ArgKind::Choice`]).
-    pub fn choice(name: &str, choices: impl IntoIterator<Item = Choice>) -> Self {
-        Self::new(name, ArgKind::Choice(choices.into_iter().collect()))
-    }
-
-    /// A duration.
-    pub fn duration(name: &str) -> Self {
-        Self::new(
-            name,
-            ArgKind::Duration {
-                min: None,
-                max: None,
-            },
-        )
-    }
-
-    /// Sets the description.
-    #[must_use]
-    pub fn describe(mut self, description: &str) -> Self {
-        description.clone_into(&mut self.description);
-        self
-    }
-
-    /// Lets the user pick from suggestions while typing the slash option (answered by
-    /// [`Command::autocomplete`](crate::Command::autocomplete)).
-    #[must_use]
-    pub fn autocomplete(mut self) -> Self {
-        self.autocomplete = true;
-        self
-    }
-
-    /// Makes the argument optional (absent unless a [`default`](Self::default) is set).
-    #[must_use]
-    pub fn optional(mut self) -> Self {
-        self.required = false;
-        self
-    }
-
-    /// Makes the argument optional with `value` when absent.
-    #[must_use]
-    pub fn default(mut self, value: impl Into<ArgValue>) -> Self {
-        self.required = false;
-        self.default = Some(value.into());
-        self
-    }
-
-    /// Sets the lower bound of an integer, number or duration argument (ignored otherwise).
-    #[must_use]
-    pub fn min(mut self, value: f64) -> Self {
-        match &mut self.kind {
-            #[allow(clippy::cast_possible_truncation)]
-            ArgKind::Integer { min, .. } => *min = Some(value as i64),
-            ArgKind::Number { min, .. } => *min = Some(value),
-            ArgKind::Duration { min, .. } => *min = Duration::try_from_secs_f64(value).ok(),
-            _ => {}
-        }
-        self
-    }
-
-    /// Sets the upper bound of an integer, number or duration argument (ignored otherwise).
-    #[must_use]
-    pub fn max(mut self, value: f64) -> Self {
-        match &mut self.kind {
-            #[allow(clippy::cast_possible_truncation)]
-            ArgKind::Integer { max, .. } => *max = Some(value as i64),
-            ArgKind::Number { max, .. } => *max = Some(value),
-            ArgKind::Duration { max, .. } => *max = Duration::try_from_secs_f64(value).ok(),
-            _ => {}
-        }
-        self
-    }
-
-    /// The usage fragment: `<name>`, `[name]`, `<name…>` or `[name…]`.
-    pub fn usage(&self) -> String {
-        let dots = if self.kind == ArgKind::Rest {
-            "…"
-        } else {
-            ""
-        };
-        if self.required {
-            format!("<{}{dots}>", self.name)
-        } else {
-            format!("[{}{dots}]", self.name)
-        }
-    }
-}
-
 /// Which bucket a cooldown counts in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CooldownScope {
@@ -308,6 +71,7 @@ pub struct CooldownSpec {
 
 /// Why a [`CommandSpec`] is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpecError {
     /// A command, alias or argument name breaks Discord's naming rules.
     #[error(
@@ -337,6 +101,14 @@ pub enum SpecError {
     /// unique, not together with autocomplete).
     #[error("invalid bounds, choices or default for argument `{0}`")]
     InvalidBounds(String),
+    /// A bound does not fit its argument (see [`ArgSpec::min`]).
+    #[error("invalid bound for argument `{arg}`: {reason}")]
+    InvalidBound {
+        /// The argument.
+        arg: String,
+        /// What was wrong.
+        reason: &'static str,
+    },
     /// The cooldown allows zero uses or has a zero window.
     #[error("invalid cooldown: the limit and the window must be positive")]
     InvalidCooldown,
@@ -621,6 +393,12 @@ impl CommandSpec {
             if arg.kind == ArgKind::Rest && i + 1 != self.args.len() {
                 return Err(SpecError::RestNotLast(arg.name.clone()));
             }
+            if let Some(reason) = arg.bound_error {
+                return Err(SpecError::InvalidBound {
+                    arg: arg.name.clone(),
+                    reason,
+                });
+            }
             if !bounds_ok(arg) {
                 return Err(SpecError::InvalidBounds(arg.name.clone()));
             }
@@ -701,43 +479,6 @@ impl CommandSpec {
         }
         Ok(())
     }
-}
-
-fn bounds_ok(arg: &ArgSpec) -> bool {
-    fn ordered<T: PartialOrd>(min: Option<&T>, max: Option<&T>) -> bool {
-        match (min, max) {
-            (Some(a), Some(b)) => a <= b,
-            _ => true,
-        }
-    }
-    let bounds = match &arg.kind {
-        ArgKind::Integer { min, max } => ordered(min.as_ref(), max.as_ref()),
-        ArgKind::Number { min, max } => {
-            min.is_none_or(f64::is_finite)
-                && max.is_none_or(f64::is_finite)
-                && ordered(min.as_ref(), max.as_ref())
-        }
-        ArgKind::Duration { min, max } => ordered(min.as_ref(), max.as_ref()),
-        ArgKind::Choice(choices) => choices_ok(choices) && !arg.autocomplete,
-        _ => true,
-    };
-    bounds
-        && arg
-            .default
-            .as_ref()
-            .is_none_or(|value| crate::args::check_value(arg, value.clone()).is_ok())
-}
-
-/// Discord's rules for an option's choices: 1–25 of them, names and values of 1–100
-/// characters, no value twice.
-fn choices_ok(choices: &[Choice]) -> bool {
-    let len_ok = |text: &str| (1..=100).contains(&text.chars().count());
-    (1..=MAX_OPTIONS).contains(&choices.len())
-        && choices.iter().enumerate().all(|(i, choice)| {
-            len_ok(&choice.name)
-                && len_ok(&choice.value)
-                && choices[..i].iter().all(|other| other.value != choice.value)
-        })
 }
 
 /// Builder of a [`CommandSpec`]; [`build`](Self::build) validates it.

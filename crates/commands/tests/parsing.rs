@@ -740,3 +740,82 @@ fn choices_follow_discords_rules() {
     }
     assert!(build(ArgSpec::choice("size", [Choice::new("A", "a")]).default("a")).is_ok());
 }
+
+/// Bounds are typed: an integer takes whole numbers, a duration a `Duration` or non-negative
+/// seconds; a bound that does not fit is a clear build error instead of a truncated or
+/// dropped bound.
+#[test]
+fn bounds_are_typed_and_a_bound_that_does_not_fit_is_a_build_error() {
+    use swarmcord_commands::ArgKind;
+    let build = |arg: ArgSpec| {
+        CommandSpec::builder("b")
+            .description("bounds")
+            .arg(arg)
+            .build()
+    };
+    let ok = build(
+        ArgSpec::integer("count")
+            .min(2)
+            .max(10_i64)
+            .describe("how many"),
+    )
+    .expect("whole-number bounds");
+    assert_eq!(
+        ok.args[0].kind,
+        ArgKind::Integer {
+            min: Some(2),
+            max: Some(10)
+        }
+    );
+    let ok = build(
+        ArgSpec::duration("time")
+            .min(Duration::from_secs(60))
+            .max(3600)
+            .describe("how long"),
+    )
+    .expect("duration bounds");
+    assert_eq!(
+        ok.args[0].kind,
+        ArgKind::Duration {
+            min: Some(Duration::from_secs(60)),
+            max: Some(Duration::from_secs(3600))
+        }
+    );
+    let ok =
+        build(ArgSpec::number("ratio").min(1).max(2.5).describe("ratio")).expect("number bounds");
+    assert_eq!(
+        ok.args[0].kind,
+        ArgKind::Number {
+            min: Some(1.0),
+            max: Some(2.5)
+        }
+    );
+    for (arg, reason) in [
+        (
+            ArgSpec::integer("count").min(2.7),
+            "an integer argument takes whole-number bounds",
+        ),
+        (
+            ArgSpec::duration("time").min(-1.0),
+            "a duration bound must be a finite, non-negative number of seconds",
+        ),
+        (
+            ArgSpec::duration("time").max(-5),
+            "a duration bound cannot be negative",
+        ),
+        (
+            ArgSpec::number("ratio").max(f64::NAN),
+            "a number argument takes finite number bounds",
+        ),
+        (
+            ArgSpec::string("word").min(1),
+            "only integer, number and duration arguments have bounds",
+        ),
+    ] {
+        let name = arg.name.clone();
+        assert_eq!(
+            build(arg.describe("x")).expect_err("does not fit"),
+            SpecError::InvalidBound { arg: name, reason },
+        );
+    }
+}

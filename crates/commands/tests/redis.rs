@@ -26,7 +26,7 @@ fn retry(result: Result<(), CooldownError>) -> Option<Duration> {
     match result {
         Ok(()) => None,
         Err(CooldownError::RetryAfter(RetryAfter(wait))) => Some(wait),
-        Err(CooldownError::Store(error)) => panic!("redis: {error}"),
+        Err(error) => panic!("redis: {error}"),
     }
 }
 

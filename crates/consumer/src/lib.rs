@@ -21,8 +21,7 @@
 //!   acknowledged, then the connection closes.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,20 +54,93 @@ pub struct Event {
     pub redelivered: bool,
 }
 
-/// How handling an event failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What the consumer does with an event whose handling failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum HandlerError {
+pub enum HandlerErrorType {
     /// A transient failure (a service unreachable, a timeout): try again later.
-    #[error("transient failure: {0}")]
-    Retry(String),
+    Retry,
     /// The event can never be handled (poison): dead-letter it now.
-    #[error("rejected: {0}")]
-    Reject(String),
+    Reject,
 }
 
-/// A boxed, sendable future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// How handling an event failed: what to do with the event ([`HandlerErrorType`]), why, and
+/// the underlying error when there is one.
+#[derive(Debug)]
+pub struct HandlerError {
+    kind: HandlerErrorType,
+    reason: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl HandlerError {
+    /// A transient failure: the event is retried later.
+    pub fn retry(reason: impl Into<String>) -> Self {
+        Self {
+            kind: HandlerErrorType::Retry,
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// A poison event: it is dead-lettered now.
+    pub fn reject(reason: impl Into<String>) -> Self {
+        Self {
+            kind: HandlerErrorType::Reject,
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// The same failure, caused by `source`.
+    #[must_use]
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Whether the event is retried or dead-lettered.
+    pub fn kind(&self) -> HandlerErrorType {
+        self.kind
+    }
+
+    /// The whole explanation (the reason, then its source): the text of a dead-letter's
+    /// `x-death-reason`.
+    pub fn reason(&self) -> String {
+        match &self.source {
+            Some(source) => format!("{}: {source}", self.reason),
+            None => self.reason.clone(),
+        }
+    }
+
+    /// The underlying error, if any.
+    pub fn into_source(self) -> Option<Box<dyn std::error::Error + Send + Sync>> {
+        self.source
+    }
+}
+
+impl std::fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.kind {
+            HandlerErrorType::Retry => "transient failure",
+            HandlerErrorType::Reject => "rejected",
+        };
+        write!(f, "{what}: {}", self.reason())
+    }
+}
+
+impl std::error::Error for HandlerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+pub use futures_util::future::BoxFuture;
 
 /// What a worker does with an event.
 pub trait Handler: Send + Sync + 'static {
@@ -421,7 +493,7 @@ async fn process<H: Handler>(shared: &Shared<H>, delivery: Delivery) {
     let handler = Arc::clone(&shared.handler);
     let result = match tokio::spawn(async move { handler.handle(event).await }).await {
         Ok(result) => result,
-        Err(join) => Err(HandlerError::Retry(format!("the handler panicked: {join}"))),
+        Err(join) => Err(HandlerError::retry("the handler panicked").with_source(join)),
     };
     metrics::histogram!("swarmcord_worker_event_seconds", "event" => kind.clone())
         .record(started.elapsed().as_secs_f64());
@@ -444,12 +516,14 @@ async fn process<H: Handler>(shared: &Shared<H>, delivery: Delivery) {
             metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "handled").increment(1);
             settle(incoming.ack().await);
         }
-        Err(HandlerError::Reject(reason)) => {
+        Err(error) if error.kind() == HandlerErrorType::Reject => {
+            let reason = error.reason();
             tracing::warn!(%reason, kind, "handler rejected an event; dead-lettering");
             metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "dead_lettered").increment(1);
             settle(incoming.dead_letter(&reason, &config.service_name).await);
         }
-        Err(HandlerError::Retry(reason)) => {
+        Err(error) => {
+            let reason = error.reason();
             tracing::warn!(%reason, kind, "handling failed; retrying");
             match incoming
                 .retry_or_dead_letter(config.max_attempts, &reason, &config.service_name)
@@ -470,6 +544,29 @@ async fn process<H: Handler>(shared: &Shared<H>, delivery: Delivery) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_handler_error_keeps_its_source_and_explains_itself_whole() {
+        let parse = serde_json::from_slice::<u8>(b"x").expect_err("not JSON");
+        let text = parse.to_string();
+        let error =
+            HandlerError::reject("MESSAGE_CREATE payload does not parse").with_source(parse);
+        assert_eq!(error.kind(), HandlerErrorType::Reject);
+        assert_eq!(
+            error.reason(),
+            format!("MESSAGE_CREATE payload does not parse: {text}")
+        );
+        assert_eq!(error.to_string(), format!("rejected: {}", error.reason()));
+        let source = std::error::Error::source(&error).expect("a source");
+        assert!(source.is::<serde_json::Error>());
+        let plain = HandlerError::retry("Discord REST timed out");
+        assert_eq!(plain.kind(), HandlerErrorType::Retry);
+        assert_eq!(
+            plain.to_string(),
+            "transient failure: Discord REST timed out"
+        );
+        assert!(plain.into_source().is_none());
+    }
 
     #[test]
     fn only_json_content_types_are_accepted() {

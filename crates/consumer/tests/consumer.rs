@@ -40,13 +40,13 @@ impl Handler for Recorder {
             let body: serde_json::Value = serde_json::from_slice(&event.body).expect("json");
             match body["action"].as_str() {
                 Some("retry_first") if call == 0 => {
-                    return Err(HandlerError::Retry("first attempt fails".into()));
+                    return Err(HandlerError::retry("first attempt fails"));
                 }
-                Some("reject") => return Err(HandlerError::Reject("no thanks".into())),
-                Some("retry") => return Err(HandlerError::Retry("try later".into())),
+                Some("reject") => return Err(HandlerError::reject("no thanks")),
+                Some("retry") => return Err(HandlerError::retry("try later")),
                 // A dependency that is down for the first second.
                 Some("blip") if first.elapsed() < Duration::from_secs(1) => {
-                    return Err(HandlerError::Retry("down for a second".into()));
+                    return Err(HandlerError::retry("down for a second"));
                 }
                 Some("panic") => panic!("handler bug"),
                 Some("block") => self.gate.notified().await,

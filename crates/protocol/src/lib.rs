@@ -9,12 +9,14 @@
 //!   and their JSON envelope;
 //! - [`keys`]: Redis key names shared by gateways and workers (shard ownership, sessions,
 //!   identify buckets);
+//! - [`time`]: the wall clock as Unix time (milliseconds, seconds, microseconds);
 //! - [`shard_for_guild`]: which shard owns a guild.
 
 pub mod amqp;
 pub mod backoff;
 pub mod command;
 pub mod keys;
+pub mod time;
 
 /// The shard that owns a guild: `(guild_id >> 22) % shard_count`, as Discord documents.
 ///

@@ -1,5 +1,5 @@
 //! [`Collection`]: a bot author's own MongoDB collection, with the store's operation timeout
-//! and error mapping (an unreachable database is [`StoreError::Unavailable`], which commands
+//! and error mapping (an unreachable database is [`StoreErrorType::Unavailable`], which commands
 //! turn into "try again in a moment").
 
 use std::future::Future;
@@ -51,7 +51,7 @@ impl<T: Send + Sync> Collection<T> {
     }
 
     /// Runs one operation on the collection under the store's operation timeout; failures are
-    /// mapped to [`StoreError`] (unreachable or too slow: [`StoreError::Unavailable`]) and
+    /// mapped to [`StoreError`] (unreachable or too slow: [`StoreErrorType::Unavailable`]) and
     /// logged without the connection string. `operation` names it in logs.
     pub async fn run<R, F, Fut>(&self, operation: &'static str, op: F) -> Result<R, StoreError>
     where

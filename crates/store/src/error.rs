@@ -1,54 +1,112 @@
 //! The error type of every store operation.
 
+use std::fmt;
+use std::sync::Arc;
+
 use mongodb::error::{ErrorKind, WriteFailure};
 
-/// Why a store operation failed.
-///
-/// Callers usually branch on [`StoreError::is_unavailable`]: the bot answers "settings
-/// unavailable, try again later" instead of failing the command. Messages never contain the
-/// connection string or credentials.
-#[derive(Debug, Clone, thiserror::Error)]
+/// What kind of failure a [`StoreError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum StoreError {
+pub enum StoreErrorType {
     /// MongoDB could not be reached in time: server selection failed, the connection broke,
     /// the server is shutting down or stepping down, or the operation timed out.
     /// Retrying later may succeed.
-    #[error("MongoDB unavailable: {0}")]
-    Unavailable(String),
+    Unavailable,
     /// The input was rejected before reaching the database (a bad prefix, locale, id…).
-    #[error("invalid input: {0}")]
-    Invalid(String),
+    Invalid,
     /// A document with the same unique key (`_id` or a unique index) already exists.
-    #[error("duplicate key: {0}")]
-    Duplicate(String),
+    Duplicate,
     /// Any other database failure, including documents that do not have the expected shape.
-    #[error("MongoDB error: {0}")]
-    Database(String),
+    Database,
+}
+
+/// Why a store operation failed: its [`StoreErrorType`], a message, and the driver's (or
+/// decoder's) error when there is one.
+///
+/// Callers usually branch on [`StoreError::is_unavailable`]: the bot answers "settings
+/// unavailable, try again later" instead of failing the command. Messages never contain the
+/// connection string or credentials (the message is redacted; the source is never displayed).
+#[derive(Debug, Clone)]
+pub struct StoreError {
+    kind: StoreErrorType,
+    message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            StoreErrorType::Unavailable => "MongoDB unavailable",
+            StoreErrorType::Invalid => "invalid input",
+            StoreErrorType::Duplicate => "duplicate key",
+            StoreErrorType::Database => "MongoDB error",
+        };
+        write!(f, "{what}: {}", self.message)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl StoreError {
+    pub(crate) fn new(kind: StoreErrorType, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    #[must_use]
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> StoreErrorType {
+        self.kind
+    }
+
+    /// The (redacted) explanation, without the kind.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Whether the database could not be reached (a transient condition).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        self.kind == StoreErrorType::Unavailable
     }
 
     /// Whether a document with the same unique key already exists (an insert that was
     /// already done, for example by an earlier delivery of the same event).
     pub fn is_duplicate_key(&self) -> bool {
-        matches!(self, Self::Duplicate(_))
+        self.kind == StoreErrorType::Duplicate
     }
 
     /// Whether the input was rejected by validation.
     pub fn is_invalid(&self) -> bool {
-        matches!(self, Self::Invalid(_))
+        self.kind == StoreErrorType::Invalid
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Self::Invalid(message.into())
+        Self::new(StoreErrorType::Invalid, message)
     }
 
-    pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Self {
-        Self::Database(format!("stored {what} has an unexpected shape: {detail}"))
+    pub(crate) fn corrupt(what: &str, detail: impl fmt::Display) -> Self {
+        Self::new(
+            StoreErrorType::Database,
+            format!("stored {what} has an unexpected shape: {detail}"),
+        )
     }
 }
 
@@ -84,25 +142,30 @@ impl From<mongodb::error::Error> for StoreError {
             _ => false,
         };
         let message = redact(&error.to_string());
-        if unavailable {
-            Self::Unavailable(message)
+        let kind = if unavailable {
+            StoreErrorType::Unavailable
         } else if is_duplicate_key(&error) {
-            Self::Duplicate(message)
+            StoreErrorType::Duplicate
         } else {
-            Self::Database(message)
-        }
+            StoreErrorType::Database
+        };
+        Self::new(kind, message).with_source(error)
     }
 }
 
 impl From<mongodb::bson::de::Error> for StoreError {
     fn from(error: mongodb::bson::de::Error) -> Self {
-        Self::corrupt("document", error)
+        Self::corrupt("document", &error).with_source(error)
     }
 }
 
 impl From<mongodb::bson::ser::Error> for StoreError {
     fn from(error: mongodb::bson::ser::Error) -> Self {
-        Self::Database(format!("could not encode a document: {error}"))
+        Self::new(
+            StoreErrorType::Database,
+            format!("could not encode a document: {error}"),
+        )
+        .with_source(error)
     }
 }
 
@@ -144,7 +207,26 @@ pub(crate) fn redact(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{StoreError, StoreErrorType, redact};
+
+    #[test]
+    fn a_decoding_failure_keeps_its_source() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Shape {
+            #[allow(dead_code, reason = "only decoded")]
+            name: String,
+        }
+        let decoded = mongodb::bson::from_document::<Shape>(mongodb::bson::doc! {"name": 1});
+        let error = StoreError::from(decoded.expect_err("wrong shape"));
+        assert_eq!(error.kind(), StoreErrorType::Database);
+        assert!(
+            error
+                .to_string()
+                .starts_with("MongoDB error: stored document has an unexpected shape")
+        );
+        let source = std::error::Error::source(&error).expect("the decoder's error");
+        assert!(source.is::<mongodb::bson::de::Error>());
+    }
 
     #[test]
     fn redact_removes_user_info() {

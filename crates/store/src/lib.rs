@@ -21,7 +21,7 @@
 //! # Design
 //!
 //! - **Snowflakes** are `u64` in the API and `i64` in MongoDB (they are below 2^63); a value
-//!   that does not fit is rejected with [`StoreError::Invalid`], never a panic.
+//!   that does not fit is rejected with [`StoreErrorType::Invalid`], never a panic.
 //! - **Every write is a single-document operation** (an upsert, `$addToSet`/`$pull`, an insert
 //!   keyed by a deterministic id), atomic on its own: no transactions, which FerretDB (the test
 //!   database) does not have. Nor does anything rely on TTL or partial indexes, which FerretDB
@@ -34,7 +34,7 @@
 //!   `createIndexes` command names two existing indexes, so [`Store::ensure_indexes`] creates
 //!   them one at a time. Inserts keyed by `_id` (infractions) are safe on both.
 //! - **Unavailability is fast and typed**: [`Store::connect`] does not wait for the server;
-//!   each operation fails with [`StoreError::Unavailable`] after the server-selection timeout
+//!   each operation fails with [`StoreErrorType::Unavailable`] after the server-selection timeout
 //!   (2 s by default) and never runs longer than [`StoreOptions::operation_timeout`].
 //! - **No secrets in errors or logs**: the connection string is never echoed, and driver
 //!   messages are scrubbed of URL credentials.
@@ -49,7 +49,7 @@ mod user;
 mod validate;
 
 pub use collection::Collection;
-pub use error::StoreError;
+pub use error::{StoreError, StoreErrorType};
 pub use guild::{GuildSettings, GuildSettingsRepo};
 pub use infraction::{
     Infraction, InfractionCursor, InfractionKind, InfractionRepo, MAX_INFRACTION_ID_LEN, MAX_PAGE,

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::is_duplicate_key;
 
+use crate::error::StoreErrorType;
 use crate::guild::GuildSettingsRepo;
 use crate::infraction::InfractionRepo;
 use crate::user::UserSettingsRepo;
@@ -21,10 +22,10 @@ pub struct StoreOptions {
     /// Limit for opening one TCP (and TLS) connection. Default 2 s.
     pub connect_timeout: Duration,
     /// How long an operation waits for a usable server before failing with
-    /// [`StoreError::Unavailable`]. Default 2 s.
+    /// [`StoreErrorType::Unavailable`]. Default 2 s.
     pub server_selection_timeout: Duration,
     /// Upper bound on one whole operation, including server selection and reading a cursor;
-    /// exceeding it fails with [`StoreError::Unavailable`]. It protects against a server that
+    /// exceeding it fails with [`StoreErrorType::Unavailable`]. It protects against a server that
     /// accepts connections but does not answer. Default 5 s.
     pub operation_timeout: Duration,
     /// The application name sent in the handshake (shown in MongoDB's logs and `currentOp`).
@@ -66,10 +67,10 @@ impl Store {
     /// Prepares a connection pool for `database` at `url` (`mongodb://…`).
     ///
     /// This does not wait for the server: it returns at once, and operations fail with
-    /// [`StoreError::Unavailable`] after `server_selection_timeout` while MongoDB is
+    /// [`StoreErrorType::Unavailable`] after `server_selection_timeout` while MongoDB is
     /// unreachable, so a worker can start (and answer "settings unavailable") before the
     /// database is up. Use [`Store::ping`] for readiness. A malformed URL or database name
-    /// fails with [`StoreError::Invalid`]; the URL is never echoed in the error.
+    /// fails with [`StoreErrorType::Invalid`]; the URL is never echoed in the error.
     pub async fn connect(
         url: &str,
         database: &str,
@@ -169,10 +170,14 @@ impl Store {
     ) -> Result<T, StoreError> {
         let result = match tokio::time::timeout(self.operation_timeout, future).await {
             Ok(result) => result,
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "{operation} did not finish within {:?}",
-                self.operation_timeout
-            ))),
+            Err(elapsed) => Err(StoreError::new(
+                StoreErrorType::Unavailable,
+                format!(
+                    "{operation} did not finish within {:?}",
+                    self.operation_timeout
+                ),
+            )
+            .with_source(elapsed)),
         };
         if let Err(error) = &result {
             if error.is_unavailable() {
@@ -208,7 +213,12 @@ where
             .await;
         match result {
             Ok(Some(doc)) => return Ok(doc),
-            Ok(None) => return Err(StoreError::Database("upsert returned no document".into())),
+            Ok(None) => {
+                return Err(StoreError::new(
+                    StoreErrorType::Database,
+                    "upsert returned no document",
+                ));
+            }
             Err(error) if attempt < 3 && is_duplicate_key(&error) => {
                 tracing::debug!(attempt, "concurrent upsert lost the insert race, retrying");
             }

@@ -3,7 +3,9 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use swarmcord_store::{Infraction, InfractionKind, Store, StoreError, StoreOptions};
+use swarmcord_store::{
+    Infraction, InfractionKind, Store, StoreError, StoreErrorType, StoreOptions,
+};
 
 /// A port on which nothing listens (bound, then released).
 fn closed_port() -> u16 {
@@ -13,7 +15,7 @@ fn closed_port() -> u16 {
 
 fn assert_unavailable<T: std::fmt::Debug>(result: Result<T, StoreError>, secret: &str) {
     match result {
-        Err(error @ StoreError::Unavailable(_)) => {
+        Err(error) if error.kind() == StoreErrorType::Unavailable => {
             assert!(error.is_unavailable());
             let shown = format!("{error} {error:?}");
             assert!(!shown.contains(secret), "secret leaked: {shown}");
@@ -110,7 +112,7 @@ async fn bad_connection_strings_are_invalid_and_not_echoed() {
         "",
     ] {
         match Store::connect(url, "swarmcord", StoreOptions::default()).await {
-            Err(error @ StoreError::Invalid(_)) => {
+            Err(error) if error.kind() == StoreErrorType::Invalid => {
                 let shown = format!("{error} {error:?}");
                 assert!(!shown.contains("hunter2-secret"), "{shown}");
             }
@@ -121,7 +123,7 @@ async fn bad_connection_strings_are_invalid_and_not_echoed() {
         let result =
             Store::connect("mongodb://127.0.0.1:1/", database, StoreOptions::default()).await;
         assert!(
-            matches!(result, Err(StoreError::Invalid(_))),
+            matches!(&result, Err(error) if error.kind() == StoreErrorType::Invalid),
             "{database:?}: {result:?}"
         );
     }

@@ -148,16 +148,14 @@ impl ContextTarget for Message {
 
 /// `#[rest]`: a string argument that takes the rest of the line (prefix commands).
 #[doc(hidden)]
-pub fn rest(spec: ArgSpec) -> ArgSpec {
-    ArgSpec {
-        kind: ArgKind::Rest,
-        ..spec
-    }
+pub fn rest(mut spec: ArgSpec) -> ArgSpec {
+    spec.kind = ArgKind::Rest;
+    spec
 }
 
 /// A `#[min]`/`#[max]` literal as the bound type of [`ArgSpec::min`].
 #[doc(hidden)]
-pub fn bound(value: impl Into<f64>) -> f64 {
+pub fn bound(value: impl Into<swarmcord_commands::spec::Bound>) -> swarmcord_commands::spec::Bound {
     value.into()
 }
 

@@ -229,8 +229,9 @@ impl Services {
             .await
     }
 
-    /// A member's permissions in a channel, from the cache (Discord REST when it cannot tell);
-    /// `None` when neither can (deny in that case).
+    /// A member's permissions in a channel, from the cache (Discord REST for what it lacks,
+    /// see [`FallbackReader::member_permissions_in_channel`]); `None` when neither can tell
+    /// (deny in that case).
     pub async fn permissions_in(
         &self,
         guild_id: Id<GuildMarker>,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use swarmcord_bot::Listener;
-use swarmcord_consumer::{Event, HandlerError};
+use swarmcord_consumer::{Event, HandlerError, HandlerErrorType};
 use twilight_model::gateway::payload::incoming as gw;
 
 use crate::context::{EventContext, MissingData, Services};
@@ -117,18 +117,18 @@ impl EventError {
 impl From<EventError> for HandlerError {
     fn from(error: EventError) -> Self {
         if error.retry {
-            Self::Retry(error.message)
+            Self::retry(error.message)
         } else {
-            Self::Reject(error.message)
+            Self::reject(error.message)
         }
     }
 }
 
 impl From<HandlerError> for EventError {
     fn from(error: HandlerError) -> Self {
-        match error {
-            HandlerError::Retry(message) => Self::retry(message),
-            other => Self::reject(other),
+        match error.kind() {
+            HandlerErrorType::Retry => Self::retry(error.reason()),
+            _ => Self::reject(error),
         }
     }
 }
@@ -220,7 +220,8 @@ impl EventHandlers {
                 let handler = Arc::clone(&handler);
                 Box::pin(async move {
                     let parsed: E = serde_json::from_slice(&event.body).map_err(|error| {
-                        HandlerError::Reject(format!("{} payload does not parse: {error}", E::NAME))
+                        HandlerError::reject(format!("{} payload does not parse", E::NAME))
+                            .with_source(error)
                     })?;
                     let ctx = EventContext::new(services, event);
                     handler.call(ctx, parsed).await.map_err(HandlerError::from)

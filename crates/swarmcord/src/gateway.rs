@@ -10,10 +10,7 @@ use twilight_model::gateway::payload::outgoing::update_presence::UpdatePresenceP
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, GuildMarker};
 
-/// A gateway command could not be sent (no gateway is running, or RabbitMQ is unavailable).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("gateway command not sent: {0}")]
-pub struct GatewayCommandError(String);
+pub use swarmcord_voice::gateway::{GatewayCommandError, GatewayCommandErrorType};
 
 /// Sends gateway commands to the gateway that owns the target shard. Cheap to clone.
 #[derive(Clone)]
@@ -34,10 +31,7 @@ impl GatewayCommands {
 
     /// Sends any gateway command.
     pub async fn send(&self, command: GatewayCommand) -> Result<(), GatewayCommandError> {
-        self.sender
-            .command(command)
-            .await
-            .map_err(GatewayCommandError)
+        self.sender.command(command).await
     }
 
     /// Sets the bot's presence on every shard (`shard_id: None`) or on one.
@@ -58,7 +52,9 @@ impl GatewayCommands {
     ) -> Result<(), GatewayCommandError> {
         let command =
             swarmcord_voice::gateway::voice_command(guild_id.get(), channel_id.map(Id::get))
-                .ok_or_else(|| GatewayCommandError("invalid guild id".to_owned()))?;
+                .ok_or(GatewayCommandError::new(
+                    GatewayCommandErrorType::InvalidGuild,
+                ))?;
         self.send(command).await
     }
 

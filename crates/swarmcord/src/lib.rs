@@ -64,7 +64,7 @@ pub use components::ComponentContext;
 pub use config::WorkerConfig;
 pub use context::{Context, EventContext, MissingData, Services};
 pub use events::{DispatchEvent, EventError, EventHandler, RawEvent};
-pub use gateway::{GatewayCommandError, GatewayCommands};
+pub use gateway::{GatewayCommandError, GatewayCommandErrorType, GatewayCommands};
 pub use plugin::{Plugin, Setup, SetupError};
 pub use worker::{Worker, WorkerError};
 
@@ -194,7 +194,8 @@ pub use swarmcord_voice as voice;
 /// Guild settings read through Redis, permissions, idempotent replies: the runtime's pieces
 /// that plugins reuse.
 pub mod runtime {
-    pub use swarmcord_bot::{permissions, reply, settings};
+    pub use swarmcord_bot::{reply, settings};
+    pub use swarmcord_cache::permissions;
 }
 
 /// Gateway coordination: the registry of live gateways and their shards.

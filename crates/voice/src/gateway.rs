@@ -1,7 +1,6 @@
 //! Op 4 (voice state update) from a worker to the gateway that owns the guild's shard.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::Arc;
 
 use swarmcord_broker::{Outgoing, Publisher};
 use swarmcord_coord::GatewayRegistry;
@@ -9,8 +8,74 @@ use swarmcord_protocol::command::{CommandEnvelope, GatewayCommand};
 use twilight_model::gateway::payload::outgoing::update_voice_state::UpdateVoiceStateInfo;
 use twilight_model::id::Id;
 
-/// A boxed future.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use futures_util::future::BoxFuture;
+
+/// Why a gateway command was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GatewayCommandErrorType {
+    /// The gateway registry (Redis) could not be read.
+    RegistryUnavailable,
+    /// No gateway is running.
+    NoGateway,
+    /// RabbitMQ did not take the command.
+    Publish,
+    /// The guild id is not a valid snowflake.
+    InvalidGuild,
+}
+
+/// A gateway command could not be sent: its [`GatewayCommandErrorType`] and the underlying
+/// error, if any.
+#[derive(Debug, Clone)]
+pub struct GatewayCommandError {
+    kind: GatewayCommandErrorType,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl GatewayCommandError {
+    /// An error of `kind` without an underlying error.
+    pub fn new(kind: GatewayCommandErrorType) -> Self {
+        Self { kind, source: None }
+    }
+
+    fn with_source(
+        kind: GatewayCommandErrorType,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            kind,
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// Why the command was not sent.
+    pub fn kind(&self) -> GatewayCommandErrorType {
+        self.kind
+    }
+}
+
+impl std::fmt::Display for GatewayCommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.kind {
+            GatewayCommandErrorType::RegistryUnavailable => "gateway registry unavailable",
+            GatewayCommandErrorType::NoGateway => "no gateway is running",
+            GatewayCommandErrorType::Publish => "could not publish the gateway command",
+            GatewayCommandErrorType::InvalidGuild => "invalid guild id",
+        })?;
+        match &self.source {
+            Some(source) => write!(f, ": {source}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for GatewayCommandError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Sends the bot's voice state for a guild (join, move, leave) to Discord.
 pub trait VoiceGateway: Send + Sync {
@@ -21,7 +86,7 @@ pub trait VoiceGateway: Send + Sync {
         guild_id: u64,
         channel_id: Option<u64>,
         via: Option<String>,
-    ) -> BoxFuture<'_, Result<(), String>>;
+    ) -> BoxFuture<'_, Result<(), GatewayCommandError>>;
 }
 
 /// The op-4 command a worker sends.
@@ -61,14 +126,12 @@ impl AmqpVoiceGateway {
     /// registry, else any live gateway (it re-routes). A gateway restarting under the same id
     /// is missing from the registry for a few seconds, so an empty registry is read again
     /// for up to 6 s.
-    async fn target(&self, command: &GatewayCommand) -> Result<String, String> {
+    async fn target(&self, command: &GatewayCommand) -> Result<String, GatewayCommandError> {
         let mut gateways = Vec::new();
         for attempt in 0..12 {
-            gateways = self
-                .registry
-                .gateways()
-                .await
-                .map_err(|e| format!("gateway registry unavailable: {e}"))?;
+            gateways = self.registry.gateways().await.map_err(|e| {
+                GatewayCommandError::with_source(GatewayCommandErrorType::RegistryUnavailable, e)
+            })?;
             if !gateways.is_empty() {
                 break;
             }
@@ -88,29 +151,33 @@ impl AmqpVoiceGateway {
             .find(|(_, info)| target.is_some_and(|s| info.shards.contains(&s)))
             .or_else(|| gateways.first())
             .map(|(_, info)| info.reply_queue.clone())
-            .ok_or_else(|| "no gateway is running".to_owned())
+            .ok_or(GatewayCommandError::new(GatewayCommandErrorType::NoGateway))
     }
 
     /// Sends any gateway command to the gateway that owns its shard (presence updates without
     /// a shard go to one gateway, which applies them to its shards).
-    pub async fn command(&self, command: GatewayCommand) -> Result<(), String> {
+    pub async fn command(&self, command: GatewayCommand) -> Result<(), GatewayCommandError> {
         self.send(command, None).await
     }
 
-    async fn send(&self, command: GatewayCommand, via: Option<String>) -> Result<(), String> {
+    async fn send(
+        &self,
+        command: GatewayCommand,
+        via: Option<String>,
+    ) -> Result<(), GatewayCommandError> {
         let queue = match via {
             Some(queue) => queue,
             None => self.target(&command).await?,
         };
         let envelope = CommandEnvelope::new(
             uuid::Uuid::new_v4().to_string(),
-            crate::store::now_ms(),
+            swarmcord_protocol::time::unix_ms(),
             command,
         );
         self.publisher
             .publish(Outgoing::new("", queue, envelope.to_bytes()))
             .await
-            .map_err(|e| format!("could not publish the voice command: {e}"))
+            .map_err(|e| GatewayCommandError::with_source(GatewayCommandErrorType::Publish, e))
     }
 }
 
@@ -120,10 +187,11 @@ impl VoiceGateway for AmqpVoiceGateway {
         guild_id: u64,
         channel_id: Option<u64>,
         via: Option<String>,
-    ) -> BoxFuture<'_, Result<(), String>> {
+    ) -> BoxFuture<'_, Result<(), GatewayCommandError>> {
         Box::pin(async move {
-            let command =
-                voice_command(guild_id, channel_id).ok_or_else(|| "invalid guild id".to_owned())?;
+            let command = voice_command(guild_id, channel_id).ok_or(GatewayCommandError::new(
+                GatewayCommandErrorType::InvalidGuild,
+            ))?;
             self.send(command, via).await
         })
     }

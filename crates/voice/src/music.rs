@@ -11,7 +11,7 @@ use crate::config::NodeConfig;
 use crate::gateway::VoiceGateway;
 use crate::model::{LoadResult, Player, Track};
 use crate::rest::{Rest, RestError};
-use crate::store::{Advance, Entry, GuildVoice, LoopMode, StoreError, VoiceStore, now_ms};
+use crate::store::{Advance, Entry, GuildVoice, LoopMode, VoiceStore, VoiceStoreError, now_ms};
 
 /// A music operation failed. [`MusicError::is_user_error`] tells what to show the user as is.
 #[derive(Debug, thiserror::Error)]
@@ -43,10 +43,10 @@ pub enum MusicError {
     NodeUnavailable(#[source] RestError),
     /// The gateway command could not be sent.
     #[error("I could not reach Discord's gateway: {0}")]
-    Gateway(String),
+    Gateway(#[source] crate::gateway::GatewayCommandError),
     /// Redis failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] VoiceStoreError),
     /// The node refused a request (a bug or a version mismatch).
     #[error(transparent)]
     Rest(RestError),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use swarmcord_sim::lavalink::{LavalinkConfig, LavalinkSim};
-use swarmcord_voice::gateway::BoxFuture;
+use swarmcord_voice::gateway::{BoxFuture, GatewayCommandError};
 use swarmcord_voice::model::LoadResult;
 use swarmcord_voice::store::{Advance, now_ms};
 use swarmcord_voice::{
@@ -33,7 +33,7 @@ impl VoiceGateway for FakeGateway {
         guild_id: u64,
         channel_id: Option<u64>,
         _via: Option<String>,
-    ) -> BoxFuture<'_, Result<(), String>> {
+    ) -> BoxFuture<'_, Result<(), GatewayCommandError>> {
         self.calls
             .lock()
             .expect("lock")
