@@ -48,6 +48,7 @@ use crate::confirms::ConfirmRouter;
 use crate::frame;
 use crate::progress::{Progress, ticket};
 use crate::resume;
+use crate::startup::{Attempt, wait_for};
 use crate::watchdog::AckWatch;
 
 /// Why the gateway stopped with an error.
@@ -197,7 +198,16 @@ pub async fn run(
         http = http.proxy(proxy.clone(), true);
     }
     let http = http.build();
-    let info = gateway_info(&http).await?;
+    let Some(info) = wait_for(
+        "Discord REST (GET /gateway/bot)",
+        &health,
+        &shutdown,
+        || gateway_info(&http),
+    )
+    .await?
+    else {
+        return Ok(());
+    };
     let total = match config.shard_count {
         ShardCount::Auto => info.shards,
         ShardCount::Fixed(n) => n,
@@ -206,6 +216,7 @@ pub async fn run(
     if owned.is_empty() {
         return Err(RunError::NoShards { total });
     }
+    crate::counters::register_at_zero(&owned);
     tracing::info!(
         gateway_id = %config.gateway_id,
         total,
@@ -216,7 +227,18 @@ pub async fn run(
         "starting gateway replica"
     );
 
-    let redis: ConnectionManager = swarmcord_coord::connect(config.redis_url.expose()).await?;
+    let Some(redis) = wait_for("Redis", &health, &shutdown, || async {
+        swarmcord_coord::connect(config.redis_url.expose())
+            .await
+            .map_err(|error| match error {
+                swarmcord_coord::CoordError::InvalidUrl => Attempt::Fatal(RunError::from(error)),
+                error => Attempt::Retry(RunError::from(error)),
+            })
+    })
+    .await?
+    else {
+        return Ok(());
+    };
     let keys = Keys::new(config.redis_prefix.clone());
     let leases = ShardLeases::new(redis.clone(), keys.clone(), config.gateway_id.clone())
         .with_ttl(config.lease_ttl);
@@ -390,33 +412,25 @@ pub async fn run(
     outcome
 }
 
+/// One `GET /gateway/bot`: a refused token is fatal, anything else is worth waiting for.
 async fn gateway_info(
     http: &twilight_http::Client,
-) -> Result<twilight_model::gateway::connection_info::BotConnectionInfo, RunError> {
-    let mut delay = Duration::from_millis(250);
-    let mut last_error = String::new();
-    for attempt in 1..=6 {
-        match http.gateway().authed().await {
-            Ok(response) => match response.model().await {
-                Ok(info) => return Ok(info),
-                Err(error) => last_error = error.to_string(),
-            },
-            Err(error) => {
-                if let twilight_http::error::ErrorType::Response { status, .. } = error.kind()
-                    && status.get() == 401
-                {
-                    return Err(RunError::GatewayInfo(
-                        "401 Unauthorized: the bot token is invalid".to_owned(),
-                    ));
-                }
-                last_error = error.to_string();
+) -> Result<twilight_model::gateway::connection_info::BotConnectionInfo, Attempt<RunError>> {
+    let retry =
+        |error: &dyn std::fmt::Display| Attempt::Retry(RunError::GatewayInfo(error.to_string()));
+    match http.gateway().authed().await {
+        Ok(response) => response.model().await.map_err(|error| retry(&error)),
+        Err(error) => {
+            if let twilight_http::error::ErrorType::Response { status, .. } = error.kind()
+                && status.get() == 401
+            {
+                return Err(Attempt::Fatal(RunError::GatewayInfo(
+                    "401 Unauthorized: the bot token is invalid".to_owned(),
+                )));
             }
+            Err(retry(&error))
         }
-        tracing::warn!(attempt, error = %last_error, "GET /gateway/bot failed; retrying");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
-    Err(RunError::GatewayInfo(last_error))
 }
 
 /// Waits (briefly) until every shard task stopped reading.

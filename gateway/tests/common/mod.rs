@@ -568,3 +568,23 @@ pub async fn send_raw_to_exchange(url: &str, exchange: &str, routing_key: &str, 
         .expect("confirm");
     let _ = conn.close(200, "bye".into()).await;
 }
+
+/// The series of counter `name` in a `/metrics` text: (labels, value) per line.
+pub fn counter_series(metrics: &str, name: &str) -> Vec<(String, f64)> {
+    metrics
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?,
+                None => ("", rest.strip_prefix(' ')?),
+            };
+            Some((labels.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The sum of every series of counter `name` (0 when absent).
+pub fn counter_total(metrics: &str, name: &str) -> f64 {
+    counter_series(metrics, name).iter().map(|(_, v)| v).sum()
+}
