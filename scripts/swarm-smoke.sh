@@ -273,9 +273,10 @@ sim_http() {
         sed "1,/^\r\{0,1\}$/d" <&3' _ "$1" "$2" <<<"${3:-}"
 }
 
-# The answer to one `!ping` (empty when the bot did not answer within 30 s).
+# The answer to one `!ping` (empty when the bot did not answer within 60 s: a resume after a
+# gateway restart replays what the shard missed, which may take a while).
 ping_once() {
-    sim_http POST '/_sim/say?format=text' '{"content":"!ping","timeout_ms":30000}' 2>/dev/null \
+    sim_http POST '/_sim/say?format=text' '{"content":"!ping","timeout_ms":60000}' 2>/dev/null \
         | tr -d '\r' || true
 }
 
