@@ -120,8 +120,8 @@ impl Drop for Vhost {
     }
 }
 
-/// Publishes one message with publisher confirms; the error text when the broker refuses.
-async fn publish(url: &str, exchange: &str, routing_key: &str) -> Result<(), String> {
+/// A connection and a channel logged in with `url`.
+async fn open(url: &str) -> Result<(Connection, lapin::Channel), String> {
     let connection = Connection::connect(url, ConnectionProperties::default())
         .await
         .map_err(|e| e.to_string())?;
@@ -129,6 +129,12 @@ async fn publish(url: &str, exchange: &str, routing_key: &str) -> Result<(), Str
         .create_channel()
         .await
         .map_err(|e| e.to_string())?;
+    Ok((connection, channel))
+}
+
+/// Publishes one message with publisher confirms; the error text when the broker refuses.
+async fn publish(url: &str, exchange: &str, routing_key: &str) -> Result<(), String> {
+    let (connection, channel) = open(url).await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await
@@ -155,13 +161,7 @@ async fn publish(url: &str, exchange: &str, routing_key: &str) -> Result<(), Str
 
 /// Starts a consumer on `queue`; the error text when the broker refuses.
 async fn consume(url: &str, queue: &str) -> Result<(), String> {
-    let connection = Connection::connect(url, ConnectionProperties::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(|e| e.to_string())?;
+    let (connection, channel) = open(url).await?;
     channel
         .basic_consume(
             queue.into(),
