@@ -28,10 +28,9 @@
 # from the committed stamp, i.e. when a deployment input changed since the last green run.
 #
 # Environment: SMOKE_STACK (stack name, default swarmcord-smoke), SMOKE_KEEP=1 (skip the
-# teardown, to look around). Logs: .smoke/ in the repository (git-ignored).
+# teardown, to look around). Logs: $SMOKE_STATE (default /tmp/swarmcord-smoke).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT="$PWD"
 
 STAMP=deploy/smoke.sha256
 
@@ -49,7 +48,9 @@ if [[ "${1:-}" == --hash ]]; then
 fi
 
 STACK="${SMOKE_STACK:-swarmcord-smoke}"
-STATE="$ROOT/.smoke"
+# Outside the repository: the repository is the image's build context, and a log written into it
+# would change the context and defeat the build cache.
+STATE="${SMOKE_STATE:-${TMPDIR:-/tmp}/swarmcord-smoke}"
 IMAGE=swarmcord:smoke
 SIM_IMAGE=swarmcord-sim:smoke
 SHARDS=4
@@ -135,7 +136,7 @@ engine() {
             docker.io >/dev/null
     fi
     mkdir -p "$STATE"
-    log "starting dockerd (log: .smoke/dockerd.log)"
+    log "starting dockerd (log: $STATE/dockerd.log)"
     # Local images first (no registry needed for Swarm tasks); containers resolve no outside
     # names.
     DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 dockerd --storage-driver=overlay2 --dns 127.0.0.1 \
@@ -143,7 +144,7 @@ engine() {
     STARTED_DOCKERD=$!
     local _
     for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-    docker info >/dev/null 2>&1 || die "dockerd did not start (see .smoke/dockerd.log)"
+    docker info >/dev/null 2>&1 || die "dockerd did not start (see $STATE/dockerd.log)"
     # Keep container traffic on this machine.
     local uplink
     uplink="$(ip route show default | awk '{print $5; exit}')"
@@ -192,7 +193,7 @@ images() {
     # Lavalink: stack.sim.yml runs the simulator's Lavalink nodes instead.
     STANDINS_SECONDS=$((SECONDS - start))
     start=$SECONDS
-    log "docker build --target runtime -t $IMAGE (log: .smoke/build.log)"
+    log "docker build --target runtime -t $IMAGE (log: $STATE/build.log)"
     DOCKER_BUILDKIT=0 docker build --target runtime -t "$IMAGE" . >"$STATE/build.log" 2>&1 \
         || { tail -n 30 "$STATE/build.log" >&2; die "the image does not build"; }
     DOCKER_BUILDKIT=0 docker build --target sim -t "$SIM_IMAGE" . >>"$STATE/build.log" 2>&1 \
@@ -285,7 +286,7 @@ sim_stat() {
     sim_http GET /_sim/stats | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" | head -n1
 }
 
-# Pings every 1.5 s until .smoke/pinger.stop exists; one line per ping in .smoke/pings.
+# Pings every 1.5 s until $STATE/pinger.stop exists; one line per ping in $STATE/pings.
 start_pinger() {
     rm -f "$STATE/pinger.stop" "$STATE/pings"
     (
