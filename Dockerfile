@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # One image, three services: `gateway`, `worker` and `rest-proxy` (the command picks which). They share every
 # dependency, so one image builds once, caches once and is pulled once per node; the stack and
 # the compose file run it with `command: ["gateway"]` or `command: ["worker"]`.
@@ -46,13 +44,15 @@ RUN cargo build --release --locked -p swarmcord-gateway -p "${BOT_PACKAGE}" -p s
 # Shared runtime base: Debian slim with the CA certificates (twilight's TLS verifier panics
 # without them, even for ws:// URLs), bash for the health probe, and an unprivileged user.
 FROM debian:${DEBIAN_RELEASE}-slim AS base
+# Plain COPY + chmod (no `COPY --chmod`): the file builds with the classic builder too.
+COPY deploy/docker/healthcheck.sh /usr/local/bin/healthcheck
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
+    && chmod 0755 /usr/local/bin/healthcheck \
     && groupadd --system --gid 10001 swarmcord \
     && useradd --system --uid 10001 --gid swarmcord --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin swarmcord
-COPY --chmod=0755 deploy/docker/healthcheck.sh /usr/local/bin/healthcheck
 USER 10001:10001
 WORKDIR /tmp
 

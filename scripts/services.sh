@@ -7,6 +7,7 @@
 #   scripts/services.sh down     stop the processes this script started (by pid), nothing else
 #   scripts/services.sh status   say what answers on each port
 #   scripts/services.sh env      print the environment variables the tests read
+#   scripts/services.sh install-ferretdb   only build the FerretDB binary (and print its path)
 #
 # Data and logs live under .services/ in the repository (git-ignored). The FerretDB binary is
 # built once per machine into ${SWARMCORD_TOOLS_DIR:-$HOME/.cache/swarmcord}/bin.
@@ -213,5 +214,6 @@ case "${1:-}" in
     down) down ;;
     status) status ;;
     env) print_env ;;
-    *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+    install-ferretdb) install_ferretdb && echo "$FERRETDB_BIN" ;;
+    *) echo "usage: $0 up|down|status|env|install-ferretdb" >&2; exit 2 ;;
 esac

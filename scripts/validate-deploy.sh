@@ -118,13 +118,16 @@ reject() {
 install_tools
 
 log "the project's files"
-check "docker-compose.yml, docker-compose.sim.yml, stack.yml, stack.monitoring.yml (Compose spec)" \
-    compose_spec docker-compose.yml docker-compose.sim.yml stack.yml stack.monitoring.yml
-check "stack.yml, stack.monitoring.yml (Compose file format 3.8, docker stack deploy)" \
-    compose_v38 stack.yml stack.monitoring.yml
+check "docker-compose.yml, docker-compose.sim.yml, stack*.yml (Compose spec)" \
+    compose_spec docker-compose.yml docker-compose.sim.yml stack.yml stack.monitoring.yml \
+    stack.sim.yml deploy/smoke/stack.local.yml
+check "stack*.yml (Compose file format 3.8, docker stack deploy)" \
+    compose_v38 stack.yml stack.monitoring.yml stack.sim.yml deploy/smoke/stack.local.yml
 check ".github/workflows (GitHub Actions workflow schema)" workflow .github/workflows/*.yml
 check "Dockerfile (hadolint)" dockerfile Dockerfile
-check "scripts (shellcheck)" shell scripts/*.sh .ci/run deploy/docker/healthcheck.sh
+check "test stand-in Dockerfiles (hadolint)" dockerfile deploy/standins/*/Dockerfile
+check "scripts (shellcheck)" shell scripts/*.sh .ci/run deploy/docker/healthcheck.sh \
+    deploy/standins/build.sh deploy/standins/*/*.sh deploy/standins/mongo/mongosh
 
 F=deploy/tests/fixtures
 log "broken fixtures in $F (each must be rejected)"

@@ -86,6 +86,17 @@ async fn metrics(worker: &Worker) -> String {
         .unwrap_or_default()
 }
 
+/// No player was moved: every replica shows the counter at zero, not no series (issue 14).
+async fn no_player_moved(replicas: &[&Worker]) {
+    for replica in replicas {
+        let text = metrics(replica).await;
+        assert!(
+            text.contains("swarmcord_voice_players_moved_total{node=\"n0\"} 0"),
+            "{text}"
+        );
+    }
+}
+
 async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !cond() {
@@ -263,6 +274,7 @@ async fn a_user_plays_queues_skips_and_pauses_and_the_queue_plays_to_the_end() {
         "{text_metrics}"
     );
     assert!(text_metrics.contains("swarmcord_voice_node_events_total{"));
+    no_player_moved(&[&w, &w2]).await;
 
     assert_eq!(
         say(&control, text, user, "!leave").await,

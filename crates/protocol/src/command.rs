@@ -72,6 +72,13 @@ impl GatewayCommand {
         }
     }
 
+    /// Every value [`Self::kind`] returns (metrics labels registered at zero).
+    pub const KINDS: &'static [&'static str] = &[
+        "update_presence",
+        "update_voice_state",
+        "request_guild_members",
+    ];
+
     /// A short name for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

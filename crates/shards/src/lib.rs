@@ -16,10 +16,12 @@
 pub mod command;
 pub mod config;
 mod confirms;
+mod counters;
 pub mod frame;
 pub mod progress;
 mod resume;
 mod runner;
+mod startup;
 mod watchdog;
 
 pub use config::{GatewayConfig, ShardCount, ShardSelection};

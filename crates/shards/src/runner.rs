@@ -25,12 +25,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use swarmcord_broker::{ByteBudget, Confirmed, Publisher, PublisherConfig};
 use swarmcord_cache::CacheWriter;
-use swarmcord_coord::{
-    ConnectionManager, GatewayInfo, GatewayRegistry, RedisQueue, SessionStore, ShardLeases,
-};
+use swarmcord_coord::{GatewayInfo, GatewayRegistry, RedisQueue, SessionStore, ShardLeases};
 use swarmcord_ops::http::Health;
 use swarmcord_protocol::amqp;
-use swarmcord_protocol::backoff::Backoff;
 use swarmcord_protocol::keys::Keys;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
@@ -39,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{GatewayConfig, ShardCount};
 use crate::confirms::ConfirmRouter;
 use crate::progress::Progress;
+use crate::startup::{Attempt, wait_for};
 
 mod commands;
 mod monitor;
@@ -168,7 +166,9 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     health.fail("startup", "starting");
-    let (ctx, registry, confirmed) = start(config).await?;
+    let Some((ctx, registry, confirmed)) = start(config, &health, &shutdown).await? else {
+        return Ok(()); // asked to stop while waiting for a dependency
+    };
     // Not ready until every check has passed once.
     health.fail("broker", "connecting to RabbitMQ");
     for shard_id in &ctx.owned {
@@ -196,22 +196,32 @@ pub async fn run(
     outcome
 }
 
-/// Reads Discord's limits, connects to Redis and RabbitMQ and registers the replica.
+/// What [`start`] sets up.
+type Started = (
+    Arc<Ctx>,
+    GatewayRegistry,
+    mpsc::UnboundedReceiver<Confirmed>,
+);
+
+/// Reads Discord's limits, connects to Redis and RabbitMQ and registers the replica; waits
+/// (with backoff, said in `/readyz`) for Discord REST and Redis. `None`: `shutdown` came first.
 async fn start(
     config: GatewayConfig,
-) -> Result<
-    (
-        Arc<Ctx>,
-        GatewayRegistry,
-        mpsc::UnboundedReceiver<Confirmed>,
-    ),
-    RunError,
-> {
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Result<Option<Started>, RunError> {
     let mut http = twilight_http::Client::builder().token(config.token.expose().to_owned());
     if let Some(proxy) = &config.api_proxy {
         http = http.proxy(proxy.clone(), true);
     }
-    let info = gateway_info(&http.build()).await?;
+    let http = http.build();
+    let Some(info) = wait_for("Discord REST (GET /gateway/bot)", health, shutdown, || {
+        gateway_info(&http)
+    })
+    .await?
+    else {
+        return Ok(None);
+    };
     let total = match config.shard_count {
         ShardCount::Auto => info.shards,
         ShardCount::Fixed(n) => n,
@@ -220,6 +230,7 @@ async fn start(
     if owned.is_empty() {
         return Err(RunError::NoShards { total });
     }
+    crate::counters::register_at_zero(&owned);
     tracing::info!(
         gateway_id = %config.gateway_id,
         total,
@@ -230,7 +241,18 @@ async fn start(
         "starting gateway replica"
     );
 
-    let redis: ConnectionManager = swarmcord_coord::connect(config.redis_url.expose()).await?;
+    let Some(redis) = wait_for("Redis", health, shutdown, || async {
+        swarmcord_coord::connect(config.redis_url.expose())
+            .await
+            .map_err(|error| match error {
+                swarmcord_coord::CoordError::InvalidUrl => Attempt::Fatal(RunError::from(error)),
+                error => Attempt::Retry(RunError::from(error)),
+            })
+    })
+    .await?
+    else {
+        return Ok(None);
+    };
     let keys = Keys::new(config.redis_prefix.clone());
     let leases = ShardLeases::new(redis.clone(), keys.clone(), config.gateway_id.clone())
         .with_ttl(config.lease_ttl);
@@ -297,7 +319,7 @@ async fn start(
             },
         )
         .await?;
-    Ok((ctx, registry, confirmed))
+    Ok(Some((ctx, registry, confirmed)))
 }
 
 /// The replica's tasks and the tokens that stop them, in shutdown order.
@@ -412,30 +434,23 @@ async fn shut_down(ctx: &Ctx, registry: &GatewayRegistry, mut tasks: Tasks) {
     tracing::info!("gateway stopped");
 }
 
+/// One `GET /gateway/bot`: a refused token is fatal, anything else is worth waiting for.
 async fn gateway_info(
     http: &twilight_http::Client,
-) -> Result<twilight_model::gateway::connection_info::BotConnectionInfo, RunError> {
-    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
-    let mut last_error = String::new();
-    for attempt in 1..=6 {
-        match http.gateway().authed().await {
-            Ok(response) => match response.model().await {
-                Ok(info) => return Ok(info),
-                Err(error) => last_error = error.to_string(),
-            },
-            Err(error) => {
-                if let twilight_http::error::ErrorType::Response { status, .. } = error.kind()
-                    && status.get() == 401
-                {
-                    return Err(RunError::GatewayInfo(
-                        "401 Unauthorized: the bot token is invalid".to_owned(),
-                    ));
-                }
-                last_error = error.to_string();
+) -> Result<twilight_model::gateway::connection_info::BotConnectionInfo, Attempt<RunError>> {
+    let retry =
+        |error: &dyn std::fmt::Display| Attempt::Retry(RunError::GatewayInfo(error.to_string()));
+    match http.gateway().authed().await {
+        Ok(response) => response.model().await.map_err(|error| retry(&error)),
+        Err(error) => {
+            if let twilight_http::error::ErrorType::Response { status, .. } = error.kind()
+                && status.get() == 401
+            {
+                return Err(Attempt::Fatal(RunError::GatewayInfo(
+                    "401 Unauthorized: the bot token is invalid".to_owned(),
+                )));
             }
+            Err(retry(&error))
         }
-        tracing::warn!(attempt, error = %last_error, "GET /gateway/bot failed; retrying");
-        tokio::time::sleep(backoff.next_delay()).await;
     }
-    Err(RunError::GatewayInfo(last_error))
 }

@@ -24,6 +24,7 @@
 pub mod cluster;
 #[cfg(feature = "e2e")]
 pub mod events;
+pub mod metrics;
 pub mod rabbit;
 pub mod redis_server;
 #[cfg(feature = "e2e")]

@@ -131,6 +131,10 @@ impl NodeManager {
         nodes: Vec<NodeConfig>,
         config: NodeManagerConfig,
     ) -> Self {
+        // Registered at zero, so dashboards show 0 rather than "No data" before a failover.
+        for node in &nodes {
+            metrics::counter!(METRIC_MOVED, "node" => node.name.clone()).increment(0);
+        }
         Self {
             store: music.store().clone(),
             music,

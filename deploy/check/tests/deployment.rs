@@ -76,6 +76,7 @@ fn the_swarm_stack_sets_only_what_the_binaries_read() {
         check_files(&["stack.yml", "stack.monitoring.yml"]),
         (1, 1, 1)
     );
+    assert_eq!(check_files(&["stack.yml", "stack.sim.yml"]), (1, 1, 1));
 }
 
 #[test]

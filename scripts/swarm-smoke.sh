@@ -1,0 +1,478 @@
+#!/usr/bin/env bash
+# The Swarm smoke test: the real Dockerfile and stack.yml (with stack.sim.yml: the simulator
+# instead of Discord and Lavalink) on a single-node Docker Swarm on this machine.
+#
+#   scripts/swarm-smoke.sh            run it (as root); prints a summary, exit 0 when it passed
+#
+# What it does, in order:
+#   1. a Docker engine: the running one, or Debian's docker.io started here (dockerd, with
+#      container traffic kept on the machine); a swarm: the active one, or `swarm init` on
+#      127.0.0.1;
+#   2. the images the files name: pulled when a registry answers, otherwise TEST STAND-INS
+#      built locally (deploy/standins/build.sh: Debian packages, FerretDB, the host's Rust);
+#      then the project's image (`runtime`) and the simulator's (`sim`) from the Dockerfile;
+#   3. throwaway secrets, the data label, `docker stack deploy` of stack.yml + stack.sim.yml
+#      (+ deploy/smoke/stack.local.yml: DNS round robin, for engines without IPVS);
+#   4. checks: every service converges and is healthy; `!ping` is answered through the stack;
+#      each gateway task owns its slot's shards; secrets reach the services only as files;
+#      workers scaled to 3 and back to 1 with no lost command; a rolling update of the gateways
+#      with 0 new identifies and 0 lost events; a rolling update of the workers with 0 lost
+#      commands (pings are sent all along and each must be answered);
+#   5. teardown of only what it created, by id/name: the stack, its volumes, the secrets, the
+#      node label, the swarm (if it created it), the engine and its bridges and the iptables
+#      rule (if it started them). Built images stay (they are the next run's cache).
+#
+# On success it writes the hash of the deployment inputs (Dockerfile, .dockerignore,
+# docker-compose*.yml, stack*.yml, deploy/**, this script) to deploy/smoke.sha256; commit it
+# with them. `.ci/run` runs the smoke test only when `scripts/swarm-smoke.sh --hash` differs
+# from the committed stamp, i.e. when a deployment input changed since the last green run.
+#
+# Environment: SMOKE_STACK (stack name, default swarmcord-smoke), SMOKE_KEEP=1 (skip the
+# teardown, to look around). Logs: $SMOKE_STATE (default /tmp/swarmcord-smoke).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+STAMP=deploy/smoke.sha256
+
+# The hash of the deployment inputs the smoke test proves (tracked files only, so that a clean
+# clone computes the same value).
+inputs_hash() {
+    git ls-files -z -- Dockerfile .dockerignore 'docker-compose*.yml' 'stack*.yml' deploy \
+        scripts/swarm-smoke.sh | grep -zv "^$STAMP\$" | sort -z | xargs -0 sha256sum \
+        | sha256sum | cut -d' ' -f1
+}
+
+if [[ "${1:-}" == --hash ]]; then
+    inputs_hash
+    exit 0
+fi
+
+STACK="${SMOKE_STACK:-swarmcord-smoke}"
+# Outside the repository: the repository is the image's build context, and a log written into it
+# would change the context and defeat the build cache.
+STATE="${SMOKE_STATE:-${TMPDIR:-/tmp}/swarmcord-smoke}"
+IMAGE=swarmcord:smoke
+SIM_IMAGE=swarmcord-sim:smoke
+SHARDS=4
+SECRETS=(discord_token gateway_amqp_url worker_amqp_url redis_url mongo_url
+    rabbitmq_definitions redis_conf mongo_root_password lavalink_password)
+T0=$SECONDS
+
+log() { printf '[smoke %4ss] %s\n' "$((SECONDS - T0))" "$*" >&2; }
+die() { printf '[smoke] error: %s\n' "$*" >&2; exit 1; }
+
+SUMMARY=()
+FAILED=0
+pass() { SUMMARY+=("PASS  $*"); log "PASS $*"; }
+fail() { SUMMARY+=("FAIL  $*"); log "FAIL $*"; FAILED=1; }
+check() { # check CONDITION-EXIT-STATUS MESSAGE
+    if [[ "$1" == 0 ]]; then pass "$2"; else fail "$2"; fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# what this run started, undone by `teardown` (by id or name, nothing else)
+
+STARTED_DOCKERD=""
+STARTED_SWARM=""
+IPTABLES_RULE=""
+LABELLED_NODE=""
+CREATED_SECRETS=()
+DEPLOYED=""
+PINGER=""
+
+teardown() {
+    local status=$?
+    set +e
+    [[ -n "$PINGER" ]] && kill "$PINGER" 2>/dev/null
+    if [[ -n "${SMOKE_KEEP:-}" ]]; then
+        log "SMOKE_KEEP set: leaving stack $STACK running"
+        exit "$status"
+    fi
+    if [[ -n "$DEPLOYED" ]]; then
+        log "teardown: docker stack rm $STACK"
+        docker stack rm "$STACK" >/dev/null
+        local _
+        for _ in $(seq 1 90); do
+            [[ -z "$(docker ps -aq --filter "label=com.docker.stack.namespace=$STACK")" ]] \
+                && [[ -z "$(docker network ls -q --filter "label=com.docker.stack.namespace=$STACK")" ]] \
+                && break
+            sleep 1
+        done
+        local volumes
+        mapfile -t volumes < <(docker volume ls -q --filter "label=com.docker.stack.namespace=$STACK")
+        ((${#volumes[@]})) && docker volume rm "${volumes[@]}" >/dev/null
+    fi
+    ((${#CREATED_SECRETS[@]})) && docker secret rm "${CREATED_SECRETS[@]}" >/dev/null
+    [[ -n "$LABELLED_NODE" && -z "$STARTED_SWARM" ]] \
+        && docker node update --label-rm swarmcord.data "$LABELLED_NODE" >/dev/null
+    [[ -n "$STARTED_SWARM" ]] && docker swarm leave --force >/dev/null
+    if [[ -n "$STARTED_DOCKERD" ]]; then
+        log "teardown: stopping the Docker engine this run started (pid $STARTED_DOCKERD)"
+        kill "$STARTED_DOCKERD"
+        for _ in $(seq 1 30); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || break; sleep 1; done
+        [[ -n "$IPTABLES_RULE" ]] && iptables -D DOCKER-USER -o "$IPTABLES_RULE" -j DROP 2>/dev/null
+        local bridge
+        for bridge in docker0 docker_gwbridge; do
+            ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
+        done
+    fi
+    exit "$status"
+}
+trap teardown EXIT
+
+# ---------------------------------------------------------------------------------------------
+# 1. engine and swarm
+
+engine() {
+    if docker info >/dev/null 2>&1; then
+        log "using the running Docker engine"
+        return
+    fi
+    ((EUID == 0)) || die "no Docker engine answers, and starting one needs root"
+    if ! command -v dockerd >/dev/null; then
+        log "apt-get install docker.io"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            docker.io >/dev/null
+    fi
+    mkdir -p "$STATE"
+    log "starting dockerd (log: $STATE/dockerd.log)"
+    # Local images first (no registry needed for Swarm tasks); containers resolve no outside
+    # names.
+    DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 dockerd --storage-driver=overlay2 --dns 127.0.0.1 \
+        >"$STATE/dockerd.log" 2>&1 &
+    STARTED_DOCKERD=$!
+    local _
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null 2>&1 || die "dockerd did not start (see $STATE/dockerd.log)"
+    # Keep container traffic on this machine.
+    local uplink
+    uplink="$(ip route show default | awk '{print $5; exit}')"
+    if [[ -n "$uplink" ]] && iptables -I DOCKER-USER -o "$uplink" -j DROP 2>/dev/null; then
+        IPTABLES_RULE="$uplink"
+    fi
+}
+
+swarm() {
+    if [[ "$(docker info --format '{{.Swarm.LocalNodeState}}')" == active ]]; then
+        log "using the active swarm"
+    else
+        docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+        STARTED_SWARM=1
+    fi
+    LABELLED_NODE="$(docker info --format '{{.Swarm.NodeID}}')"
+    docker node update --label-add swarmcord.data=true "$LABELLED_NODE" >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------
+# 2. images
+
+# NAME: present, pulled, or built as a test stand-in.
+image() {
+    local name="$1" standin="$2"
+    docker image inspect "$name" >/dev/null 2>&1 && return
+    if timeout 60 docker pull -q "$name" >/dev/null 2>&1; then
+        log "pulled $name"
+        return
+    fi
+    log "no registry answers for $name: building the TEST STAND-IN"
+    if ! command -v debootstrap >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            debootstrap >/dev/null
+    fi
+    deploy/standins/build.sh "$standin"
+}
+
+images() {
+    local start=$SECONDS
+    image debian:bookworm-slim debian
+    image rust:1.95-slim-bookworm rust
+    image rabbitmq:3.13-management rabbitmq
+    image redis:7-alpine redis
+    image mongo:7 mongo
+    # Lavalink: stack.sim.yml runs the simulator's Lavalink nodes instead.
+    STANDINS_SECONDS=$((SECONDS - start))
+    start=$SECONDS
+    log "docker build --target runtime -t $IMAGE (log: $STATE/build.log)"
+    DOCKER_BUILDKIT=0 docker build --target runtime -t "$IMAGE" . >"$STATE/build.log" 2>&1 \
+        || { tail -n 30 "$STATE/build.log" >&2; die "the image does not build"; }
+    DOCKER_BUILDKIT=0 docker build --target sim -t "$SIM_IMAGE" . >>"$STATE/build.log" 2>&1 \
+        || { tail -n 30 "$STATE/build.log" >&2; die "the simulator image does not build"; }
+    BUILD_SECONDS=$((SECONDS - start))
+}
+
+# ---------------------------------------------------------------------------------------------
+# 3. secrets and deploy
+
+random() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+secret() { # secret NAME VALUE
+    local id
+    id="$(printf '%s' "$2" | docker secret create "swarmcord_$1" -)"
+    CREATED_SECRETS+=("$id")
+}
+
+secrets() {
+    local name
+    for name in "${SECRETS[@]}"; do
+        docker secret inspect "swarmcord_$name" >/dev/null 2>&1 \
+            && die "secret swarmcord_$name exists already: not this run's, refusing to touch it"
+    done
+    ADMIN_PW="$(random)" GATEWAY_PW="$(random)" WORKER_PW="$(random)" REDIS_PW="$(random)"
+    MONGO_PW="$(random)" LAVALINK_PW="$(random)"
+    # The token the simulator accepts (crates/sim's default).
+    secret discord_token "sim-bot-token"
+    secret gateway_amqp_url "amqp://swarmcord-gateway:$GATEWAY_PW@rabbitmq:5672/%2f"
+    secret worker_amqp_url "amqp://swarmcord-worker:$WORKER_PW@rabbitmq:5672/%2f"
+    secret redis_url "redis://:$REDIS_PW@redis:6379/"
+    # Without credentials: the MongoDB stand-in (FerretDB) has no authentication the Rust
+    # driver accepts (deploy/standins/mongo/entrypoint.sh); a pulled mongo:7 gets them.
+    if docker image inspect -f '{{index .Config.Labels "org.swarmcord.test-standin"}}' mongo:7 \
+        | grep -q true; then
+        secret mongo_url "mongodb://mongodb:27017/"
+    else
+        secret mongo_url "mongodb://swarmcord:$MONGO_PW@mongodb:27017/?authSource=admin"
+    fi
+    secret rabbitmq_definitions "$(sed -e "s/\"password\": \"swarmcord\"/\"password\": \"$ADMIN_PW\"/" \
+        -e "s/\"password\": \"swarmcord-gateway\"/\"password\": \"$GATEWAY_PW\"/" \
+        -e "s/\"password\": \"swarmcord-worker\"/\"password\": \"$WORKER_PW\"/" \
+        deploy/rabbitmq/definitions.json)"
+    secret redis_conf "requirepass $REDIS_PW"
+    secret mongo_root_password "$MONGO_PW"
+    secret lavalink_password "$LAVALINK_PW"
+    SECRET_VALUES=("$GATEWAY_PW" "$WORKER_PW" "$REDIS_PW" "$MONGO_PW" "$LAVALINK_PW")
+}
+
+deploy() {
+    log "docker stack deploy $STACK"
+    DEPLOYED=1
+    SWARMCORD_IMAGE="$IMAGE" SWARMCORD_SIM_IMAGE="$SIM_IMAGE" SHARD_COUNT="$SHARDS" \
+        docker stack deploy --resolve-image never -c stack.yml -c stack.sim.yml \
+        -c deploy/smoke/stack.local.yml "$STACK" >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------
+# helpers for the checks
+
+# The running containers of service NAME (without the stack prefix).
+containers() {
+    docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_$1" \
+        --filter status=running
+}
+
+# sim_http METHOD PATH [BODY]: the simulator's control API, from inside its container (the
+# stack's network is not reachable from the host); prints the answer's body.
+sim_http() {
+    local sim
+    sim="$(containers sim | head -n1)"
+    [[ -n "$sim" ]] || return 1
+    docker exec -i "$sim" bash -c '
+        exec 3<>/dev/tcp/127.0.0.1/8090
+        body="$(cat)"
+        printf "%s %s HTTP/1.0\r\nHost: sim\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n%s" \
+            "$1" "$2" "${#body}" "$body" >&3
+        sed "1,/^\r\{0,1\}$/d" <&3' _ "$1" "$2" <<<"${3:-}"
+}
+
+# The answer to one `!ping` (empty when the bot did not answer within 60 s: a resume after a
+# gateway restart replays what the shard missed, which may take a while).
+ping_once() {
+    sim_http POST '/_sim/say?format=text' '{"content":"!ping","timeout_ms":60000}' 2>/dev/null \
+        | tr -d '\r' || true
+}
+
+# A JSON number of the simulator's /_sim/stats.
+sim_stat() {
+    sim_http GET /_sim/stats | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" | head -n1
+}
+
+# Pings every 1.5 s until $STATE/pinger.stop exists; one line per ping in $STATE/pings.
+start_pinger() {
+    rm -f "$STATE/pinger.stop" "$STATE/pings"
+    (
+        while [[ ! -f "$STATE/pinger.stop" ]]; do
+            if [[ "$(ping_once)" == Pong* ]]; then
+                echo ok >>"$STATE/pings"
+            else
+                echo lost >>"$STATE/pings"
+            fi
+            sleep 1.5
+        done
+    ) &
+    PINGER=$!
+}
+
+# Stops the pinger after its current ping; sets SENT and LOST.
+stop_pinger() {
+    touch "$STATE/pinger.stop"
+    wait "$PINGER" 2>/dev/null || true
+    PINGER=""
+    SENT="$(wc -l <"$STATE/pings")"
+    LOST="$(grep -c lost "$STATE/pings" || true)"
+}
+
+# Waits until every service has all its replicas running and every container is healthy.
+converged() {
+    local limit="$1" _ line bad
+    for _ in $(seq 1 "$limit"); do
+        bad=""
+        while read -r line; do
+            local current="${line%/*}" desired="${line#*/}"
+            [[ "$current" == "$desired" ]] || bad=1
+        done < <(docker stack services "$STACK" --format '{{.Replicas}}' | awk '{print $1}')
+        local c
+        for c in $(docker ps -q --filter "label=com.docker.stack.namespace=$STACK"); do
+            [[ "$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}healthy{{end}}' "$c")" == healthy ]] \
+                || bad=1
+        done
+        [[ -z "$bad" ]] && return 0
+        sleep 1
+    done
+    docker stack services "$STACK" >&2
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# 4. checks
+
+check_converged() {
+    local start=$SECONDS status=0
+    converged 300 || status=1
+    CONVERGE_SECONDS=$((SECONDS - start))
+    check $status "every service converged and is healthy (${CONVERGE_SECONDS}s; $(docker stack services "$STACK" -q | wc -l) services)"
+}
+
+check_ping() {
+    local answer start=$SECONDS _
+    # The bot may still be registering with the gateways: retry for up to a minute.
+    for _ in $(seq 1 12); do
+        answer="$(ping_once)"
+        [[ "$answer" == Pong* ]] && break
+        sleep 5
+    done
+    [[ "$answer" == Pong* ]]
+    check $? "!ping answered through the stack ($((SECONDS - start))s): ${answer:0:60}"
+}
+
+check_shards() {
+    local task slot cid line first last status=0 detail=()
+    while read -r task slot; do
+        cid="$(docker inspect -f '{{.Status.ContainerStatus.ContainerID}}' "$task")"
+        line="$(docker logs "$cid" 2>&1 | grep -m1 'starting gateway replica' || true)"
+        first="$(sed -n 's/.*"first":\([0-9]*\).*/\1/p' <<<"$line")"
+        last="$(sed -n 's/.*"last":\([0-9]*\).*/\1/p' <<<"$line")"
+        # 4 shards over 2 groups: slot 1 owns 0-1, slot 2 owns 2-3.
+        local want_first=$(((slot - 1) * 2)) want_last=$(((slot - 1) * 2 + 1))
+        [[ "$first" == "$want_first" && "$last" == "$want_last" ]] || status=1
+        detail+=("slot $slot: shards $first-$last")
+    done < <(docker service ps "${STACK}_gateway" --filter desired-state=running \
+        --format '{{.ID}} {{.Name}}' | awk '{n = split($2, part, "."); print $1, part[n]}')
+    local sessions
+    sessions="$(sim_http GET /_sim/sessions | grep -o '"shard_id"' | wc -l)"
+    ((${#detail[@]} == 2)) || status=1
+    check $status "each gateway task owns its slot's shards (${detail[*]}; $sessions sessions in the simulator)"
+}
+
+check_secrets() {
+    local status=0 service value inspected logs
+    for service in gateway worker rest; do
+        inspected="$(docker service inspect "${STACK}_$service")"
+        # Credentials only as *_FILE variables.
+        grep -Eq '"(DISCORD_TOKEN|AMQP_URL|REDIS_URL|MONGO_URL|LAVALINK_PASSWORD)=' <<<"$inspected" \
+            && status=1
+        logs="$(docker service logs --raw "${STACK}_$service" 2>&1 | tail -n 2000)"
+        for value in "${SECRET_VALUES[@]}"; do
+            grep -qF "$value" <<<"$inspected$logs" && status=1
+        done
+    done
+    # And the processes' environments hold no secret value either.
+    local c
+    for c in $(containers gateway) $(containers worker); do
+        for value in "${SECRET_VALUES[@]}"; do
+            docker exec "$c" cat /proc/1/environ | tr '\0' '\n' | grep -qF "$value" && status=1
+        done
+    done
+    check $status "secrets only as files (no credential variable in service specs, no secret value in specs, logs or process environments)"
+}
+
+check_scaling() {
+    local start=$SECONDS
+    start_pinger
+    sleep 3
+    docker service scale "${STACK}_worker=3" >/dev/null 2>&1
+    sleep 5
+    docker service scale "${STACK}_worker=1" >/dev/null 2>&1
+    sleep 5
+    stop_pinger
+    SCALE_SECONDS=$((SECONDS - start))
+    [[ "$LOST" == 0 && "$SENT" -gt 0 ]]
+    check $? "worker scaled 3 then 1: $SENT commands, $LOST lost (${SCALE_SECONDS}s)"
+}
+
+check_gateway_update() {
+    local before after start=$SECONDS
+    before="$(sim_stat identifies)"
+    start_pinger
+    docker service update --force "${STACK}_gateway" >/dev/null 2>&1
+    converged 120 || true
+    sleep 3
+    stop_pinger
+    after="$(sim_stat identifies)"
+    GATEWAY_UPDATE_SECONDS=$((SECONDS - start))
+    local resumes
+    resumes="$(sim_stat resumes)"
+    [[ -n "$before" && "$after" == "$before" && "$LOST" == 0 && "$SENT" -gt 0 ]]
+    check $? "gateway rolling update: $((after - before)) new identifies, $LOST of $SENT events lost, $resumes resumes in total (${GATEWAY_UPDATE_SECONDS}s)"
+}
+
+check_worker_update() {
+    local start=$SECONDS
+    docker service scale "${STACK}_worker=2" >/dev/null 2>&1
+    start_pinger
+    docker service update --force "${STACK}_worker" >/dev/null 2>&1
+    converged 120 || true
+    sleep 3
+    stop_pinger
+    WORKER_UPDATE_SECONDS=$((SECONDS - start))
+    [[ "$LOST" == 0 && "$SENT" -gt 0 ]]
+    check $? "worker rolling update: $SENT commands, $LOST lost (${WORKER_UPDATE_SECONDS}s)"
+}
+
+summary() {
+    printf '\n== swarm smoke summary (%s) ==\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    printf 'images: stand-ins/pulls %ss, project build %ss\n' "$STANDINS_SECONDS" "$BUILD_SECONDS"
+    printf '%s\n' "${SUMMARY[@]}"
+    printf 'total %ss: %s\n' "$((SECONDS - T0))" "$([[ $FAILED == 0 ]] && echo passed || echo FAILED)"
+    local passed failed
+    passed="$(printf '%s\n' "${SUMMARY[@]}" | grep -c '^PASS' || true)"
+    failed="$(printf '%s\n' "${SUMMARY[@]}" | grep -c '^FAIL' || true)"
+    printf 'smoke: %s passed, %s failed\n\n' "$passed" "$failed"
+}
+
+main() {
+    mkdir -p "$STATE"
+    engine
+    images
+    swarm
+    secrets
+    deploy
+    check_converged
+    if [[ $FAILED == 0 ]]; then
+        check_ping
+        check_shards
+        check_secrets
+        check_scaling
+        check_gateway_update
+        check_worker_update
+    else
+        docker stack ps "$STACK" --no-trunc >&2 || true
+    fi
+    summary | tee "$STATE/summary.txt"
+    if [[ $FAILED == 0 ]]; then
+        inputs_hash >"$STAMP"
+        log "wrote $STAMP (commit it with the deployment files)"
+    fi
+    return "$FAILED"
+}
+
+main
