@@ -166,6 +166,9 @@ async fn a_user_plays_queues_skips_and_pauses_and_the_queue_plays_to_the_end() {
         "{answer}\n{}",
         w.logs()
     );
+    // One track playing, none after it: the queue says so, naming the current one.
+    let answer = say(&control, text, user, "!queue").await;
+    assert!(answer.starts_with("Nothing is queued after **"), "{answer}");
     let answer = say(
         &control,
         text,

@@ -58,6 +58,15 @@ pub(crate) async fn show(
 ) -> Result<Reply, CommandError> {
     let page = page.max(1);
     let (entries, len) = music.queue(guild, page).await.map_err(user_error)?;
+    if len == 0
+        && let Ok(now) = music.now_playing(guild).await
+    {
+        // "The queue is empty" while a track plays reads as if nothing played.
+        return Ok(Reply::text(format!(
+            "Nothing is queued after {}.",
+            describe(&now.entry.track)
+        )));
+    }
     let text = render(&entries, len, page);
     let pages = len.div_ceil(PAGE_SIZE);
     if pages <= 1 || entries.is_empty() {

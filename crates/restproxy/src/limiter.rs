@@ -519,17 +519,10 @@ impl Limiter {
             .arg(&keys.invalid)
             .arg(format!(
                 "({}",
-                now_ms().saturating_sub(millis(INVALID_WINDOW))
+                swarmcord_protocol::time::unix_ms().saturating_sub(millis(INVALID_WINDOW))
             ))
             .arg("+inf")
             .query_async(&mut self.redis.clone())
             .await
     }
-}
-
-/// Unix time in milliseconds (this host's clock; only for coarse reporting).
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, millis)
 }

@@ -234,7 +234,7 @@ pub(crate) async fn handle(State(proxy): State<Proxy>, request: Request) -> Resp
     let key = RouteKey::of(
         parts.method.as_str(),
         parts.uri.path(),
-        crate::limiter::now_ms(),
+        swarmcord_protocol::time::unix_ms(),
     );
     let keys = Keys::new(
         &proxy.config.redis_prefix,

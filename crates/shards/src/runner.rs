@@ -21,7 +21,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use swarmcord_broker::{ByteBudget, Confirmed, Publisher, PublisherConfig};
 use swarmcord_cache::CacheWriter;
@@ -29,6 +29,7 @@ use swarmcord_coord::{GatewayInfo, GatewayRegistry, RedisQueue, SessionStore, Sh
 use swarmcord_ops::http::Health;
 use swarmcord_protocol::amqp;
 use swarmcord_protocol::keys::Keys;
+use swarmcord_protocol::time::unix_ms;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -84,12 +85,6 @@ pub enum RunError {
 /// Added to the identify interval: the slot is timed in Redis, Discord times the IDENTIFY's
 /// arrival, and network jitter between the two must not make an identify look early.
 const IDENTIFY_MARGIN: Duration = Duration::from_millis(100);
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// What the shard tasks, the cache stages and the monitor share (the command consumer gets
 /// the narrower [`Router`]).

@@ -5,7 +5,9 @@ use bytes::Bytes;
 use swarmcord_broker::Outgoing;
 use swarmcord_protocol::amqp::{EventHeaders, HeaderValue};
 
-use super::{Ctx, unix_ms};
+use swarmcord_protocol::time::unix_ms;
+
+use super::Ctx;
 use crate::progress::ticket;
 
 /// What the gateway keeps of a `READY`.

@@ -14,7 +14,9 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::publish::{Dispatch, ReadyInfo, publish_dispatch};
-use super::{Ctx, RunError, unix_ms};
+use swarmcord_protocol::time::unix_ms;
+
+use super::{Ctx, RunError};
 use crate::config::GatewayConfig;
 
 /// Where a shard's dispatches go: straight to the publisher, or through the cache stage.
