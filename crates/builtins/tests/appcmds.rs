@@ -92,16 +92,19 @@ async fn settings_groups_the_user_menu_and_missing_bot_permissions() {
     );
 
     // The "User info" user context menu on a member.
-    let used = control
-        .context_menu(&ContextMenuSpec {
-            guild_id: Some(bot.guild_id()),
-            channel_id: bot.channel_id(),
-            user_id: member,
-            name: "User info".to_owned(),
-            kind: ContextMenuKind::User,
-            target_id: owner,
-        })
-        .expect("the simulator accepts the context menu");
+    let user_info = || {
+        control
+            .context_menu(&ContextMenuSpec {
+                guild_id: Some(bot.guild_id()),
+                channel_id: bot.channel_id(),
+                user_id: member,
+                name: "User info".to_owned(),
+                kind: ContextMenuKind::User,
+                target_id: owner,
+            })
+            .expect("the simulator accepts the context menu")
+    };
+    let used = user_info();
     let answer = bot.callback(&used).await;
     assert_eq!(answer["type"], 4, "{answer}");
     let fields = answer["data"]["embeds"][0]["fields"].to_string();
@@ -109,16 +112,7 @@ async fn settings_groups_the_user_menu_and_missing_bot_permissions() {
     // A context menu's name has a space and capitals; a server can still switch it off.
     let off = bot.say(owner, r#"!settings disable "User info""#).await;
     assert!(off.contains("Disabled commands: `user info`"), "{off}");
-    let refused = control
-        .context_menu(&ContextMenuSpec {
-            guild_id: Some(bot.guild_id()),
-            channel_id: bot.channel_id(),
-            user_id: member,
-            name: "User info".to_owned(),
-            kind: ContextMenuKind::User,
-            target_id: owner,
-        })
-        .expect("the simulator accepts the context menu");
+    let refused = user_info();
     assert_eq!(
         bot.slash_answer(&refused).await,
         "The `User info` command is disabled on this server."
