@@ -50,46 +50,45 @@ pub fn select<'a>(
     placeholder: &str,
     options: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Component {
-    Component::SelectMenu(SelectMenu {
-        channel_types: None,
-        custom_id: custom_id.to_owned(),
-        default_values: None,
-        disabled: false,
-        id: None,
-        kind: SelectMenuType::Text,
-        max_values: Some(1),
-        min_values: Some(1),
-        options: Some(
-            options
-                .into_iter()
-                .map(|(label, value)| SelectMenuOption {
-                    default: false,
-                    description: None,
-                    emoji: None,
-                    label: label.to_owned(),
-                    value: value.to_owned(),
-                })
-                .collect(),
-        ),
-        placeholder: (!placeholder.is_empty()).then(|| placeholder.to_owned()),
-        required: None,
-    })
+    let options = options
+        .into_iter()
+        .map(|(label, value)| SelectMenuOption {
+            default: false,
+            description: None,
+            emoji: None,
+            label: label.to_owned(),
+            value: value.to_owned(),
+        })
+        .collect();
+    menu(
+        SelectMenuType::Text,
+        custom_id,
+        placeholder,
+        Some(options),
+        None,
+    )
 }
 
 /// A select menu of the guild's members (Discord lists them; the click's values are user ids,
 /// [`ComponentClick::selected`](crate::ComponentClick::selected)).
 pub fn user_select(custom_id: &str, placeholder: &str) -> Component {
-    entity_select(SelectMenuType::User, custom_id, placeholder, None)
+    menu(SelectMenuType::User, custom_id, placeholder, None, None)
 }
 
 /// A select menu of the guild's roles (values: role ids).
 pub fn role_select(custom_id: &str, placeholder: &str) -> Component {
-    entity_select(SelectMenuType::Role, custom_id, placeholder, None)
+    menu(SelectMenuType::Role, custom_id, placeholder, None, None)
 }
 
 /// A select menu of members and roles together (values: user or role ids).
 pub fn mentionable_select(custom_id: &str, placeholder: &str) -> Component {
-    entity_select(SelectMenuType::Mentionable, custom_id, placeholder, None)
+    menu(
+        SelectMenuType::Mentionable,
+        custom_id,
+        placeholder,
+        None,
+        None,
+    )
 }
 
 /// A select menu of the guild's channels, of the given types (none: every type) (values:
@@ -101,13 +100,16 @@ pub fn channel_select(
 ) -> Component {
     let types: Vec<ChannelType> = types.into_iter().collect();
     let types = (!types.is_empty()).then_some(types);
-    entity_select(SelectMenuType::Channel, custom_id, placeholder, types)
+    menu(SelectMenuType::Channel, custom_id, placeholder, None, types)
 }
 
-fn entity_select(
+/// A select menu picking one entry: of `options` (string select) or of what Discord lists for
+/// `kind` (users, roles, channels of `channel_types`).
+fn menu(
     kind: SelectMenuType,
     custom_id: &str,
     placeholder: &str,
+    options: Option<Vec<SelectMenuOption>>,
     channel_types: Option<Vec<ChannelType>>,
 ) -> Component {
     Component::SelectMenu(SelectMenu {
@@ -119,7 +121,7 @@ fn entity_select(
         kind,
         max_values: Some(1),
         min_values: Some(1),
-        options: None,
+        options,
         placeholder: (!placeholder.is_empty()).then(|| placeholder.to_owned()),
         required: None,
     })

@@ -130,28 +130,8 @@ fn amqp_to_string(value: &AMQPValue) -> String {
 
 /// Publishes raw bytes to a gateway's reply queue (through the default exchange).
 pub async fn send_raw_command(url: &str, gateway_id: &str, body: &[u8]) {
-    let conn = Connection::connect(url, ConnectionProperties::default())
-        .await
-        .expect("amqp");
-    let channel = conn.create_channel().await.expect("channel");
-    channel
-        .basic_publish(
-            "".into(),
-            swarmcord_protocol::amqp::gateway_queue(gateway_id)
-                .as_str()
-                .into(),
-            BasicPublishOptions {
-                mandatory: false,
-                ..BasicPublishOptions::default()
-            },
-            body,
-            BasicProperties::default(),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("confirm");
-    let _ = conn.close(200, "bye".into()).await;
+    let queue = swarmcord_protocol::amqp::gateway_queue(gateway_id);
+    send_raw_to_exchange(url, "", &queue, body).await;
 }
 
 /// Declares `exchange` (a durable topic exchange) and a queue bound to it with `#`: durable
