@@ -538,7 +538,9 @@ fn raise_bot(control: &Control, guild: &swarmcord_sim::discord::control::Created
 }
 
 /// Issue 11, item 5: a moderator who loses the permission while the question is open is
-/// refused at confirmation, by `yes` and by the button; nobody is kicked.
+/// refused at confirmation, by `yes` and by the button; nobody is kicked. The role left to
+/// the moderator is above the target's (and the bot's): the role hierarchy, also checked
+/// again, does not refuse, only the permission does.
 #[tokio::test]
 async fn a_moderator_who_lost_the_permission_cannot_confirm_a_kick() {
     let cluster = Cluster::start(fast_identify()).await;
@@ -554,6 +556,10 @@ async fn a_moderator_who_lost_the_permission_cannot_confirm_a_kick() {
             .expect("roles");
     };
     raise_bot(&control, &guild);
+    // Created last: the highest role; View Channel and Send Messages, no Kick Members.
+    let without_kick = control
+        .create_role(guild.id, "Regular", (1 << 10) | (1 << 11))
+        .expect("role");
     set_roles(&[guild.moderator_role]);
 
     // Typed confirmation.
@@ -570,7 +576,7 @@ async fn a_moderator_who_lost_the_permission_cannot_confirm_a_kick() {
             .is_some_and(|c| c.starts_with(&format!("Kick <@{target}>?"))),
         "{question}"
     );
-    set_roles(&[]);
+    set_roles(&[without_kick]);
     let since = control.log_len();
     assert_eq!(
         say(&control, channel, moderator, "yes").await,
@@ -593,7 +599,7 @@ async fn a_moderator_who_lost_the_permission_cannot_confirm_a_kick() {
         .into_iter()
         .next()
         .expect("a Kick button");
-    set_roles(&[]);
+    set_roles(&[without_kick]);
     let since = control.log_len();
     let answer = click(&control, message, moderator, &button).await;
     assert_eq!(answer["data"]["content"], refusal, "{answer}");
