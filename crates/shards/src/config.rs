@@ -527,15 +527,9 @@ mod reference {
     /// declaration (what all services read is under "All services").
     #[test]
     fn configuration_reference_matches_the_code() {
-        use swarmcord_ops::config::{common::CommonArgs, declaration, reference};
-        let doc =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md");
-        let common = declaration::<CommonArgs>();
-        let table = reference::table(
-            &declaration::<GatewayArgs>(),
-            &reference::variables(&common),
-        );
-        if let Err(problems) = reference::check_table(&doc, "Gateway", &table) {
+        if let Err(problems) =
+            swarmcord_ops::config::reference::check_service::<GatewayArgs>("Gateway")
+        {
             panic!("{problems}");
         }
     }

@@ -111,49 +111,38 @@ impl WorkerConfig {
     }
 
     fn from_args(args: WorkerArgs) -> Result<Self, ConfigError> {
-        let WorkerArgs {
-            bot,
-            common,
-            mongo_url,
-            mongo_database,
-            queue,
-            commands,
-            global_rate_limit,
-            rest_proxy,
-            voice,
-        } = args;
-        if rest_proxy.is_some() && bot.api_proxy.is_some() {
+        if args.rest_proxy.is_some() && args.bot.api_proxy.is_some() {
             return Err(ConfigError::new(
                 "DISCORD_REST_PROXY",
                 "set either DISCORD_REST_PROXY or DISCORD_API_PROXY, not both (the REST proxy's DISCORD_API_BASE says where requests go)",
             ));
         }
-        let mongo_url = mongo_url.required()?;
+        let mongo_url = args.mongo_url.required()?;
         check_url("MONGO_URL", mongo_url.expose(), &["mongodb", "mongodb+srv"])?;
         Ok(Self {
-            token: bot.token()?,
-            api_proxy: bot.api_proxy.clone(),
-            rest_proxy,
-            amqp_url: bot.amqp_url()?,
-            events_exchange: bot.events_exchange,
-            queue: queue.name,
-            bindings: queue.bindings,
-            prefetch: queue.prefetch,
-            max_attempts: queue.max_attempts,
-            retry_delays: queue.retry_delays,
-            redis_url: common.redis_url()?,
-            redis_prefix: common.redis_prefix,
+            token: args.bot.token()?,
+            api_proxy: args.bot.api_proxy.clone(),
+            rest_proxy: args.rest_proxy,
+            amqp_url: args.bot.amqp_url()?,
+            events_exchange: args.bot.events_exchange,
+            queue: args.queue.name,
+            bindings: args.queue.bindings,
+            prefetch: args.queue.prefetch,
+            max_attempts: args.queue.max_attempts,
+            retry_delays: args.queue.retry_delays,
+            redis_url: args.common.redis_url()?,
+            redis_prefix: args.common.redis_prefix,
             mongo_url,
-            mongo_database,
-            default_prefix: commands.default_prefix,
-            owners: commands.owners.unwrap_or_default(),
-            interaction_defer_after: commands.interaction_defer_after,
-            global_rate_limit,
-            user_command_limit: commands.user_command_limit,
-            slash_commands: commands.slash_commands,
-            http_addr: common.http_addr,
-            log_format: common.log_format,
-            voice: Self::voice(voice)?,
+            mongo_database: args.mongo_database,
+            default_prefix: args.commands.default_prefix,
+            owners: args.commands.owners.unwrap_or_default(),
+            interaction_defer_after: args.commands.interaction_defer_after,
+            global_rate_limit: args.global_rate_limit,
+            user_command_limit: args.commands.user_command_limit,
+            slash_commands: args.commands.slash_commands,
+            http_addr: args.common.http_addr,
+            log_format: args.common.log_format,
+            voice: Self::voice(args.voice)?,
         })
     }
 
@@ -422,12 +411,9 @@ mod tests {
     /// (what all services read is under "All services").
     #[test]
     fn configuration_reference_matches_the_code() {
-        use swarmcord_ops::config::{common::CommonArgs, declaration, reference};
-        let doc =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md");
-        let common = declaration::<CommonArgs>();
-        let table = reference::table(&declaration::<WorkerArgs>(), &reference::variables(&common));
-        if let Err(problems) = reference::check_table(&doc, "Worker", &table) {
+        if let Err(problems) =
+            swarmcord_ops::config::reference::check_service::<WorkerArgs>("Worker")
+        {
             panic!("{problems}");
         }
     }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use clap::{Arg, Command};
 
+use super::common::CommonArgs;
 use super::{ConfigError, Env, env_name};
 
 /// How to regenerate the tables of `docs/CONFIGURATION.md` after a declaration changed.
@@ -160,6 +161,20 @@ fn secret_file_of<'a>(command: &'a Command, arg: &Arg) -> Option<&'a str> {
         .filter_map(|id| command.get_arguments().find(|a| a.get_id() == id))
         .filter_map(env_name)
         .find(|name| *name == file)
+}
+
+/// The configuration reference of this repository.
+pub fn reference_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md")
+}
+
+/// Checks the table under `## {section}` of the repository's reference against the declaration
+/// `T` of a service, without the variables of [`CommonArgs`] (the table under
+/// [`COMMON_SECTION`]); see [`check_table`].
+pub fn check_service<T: clap::Args>(section: &str) -> Result<(), String> {
+    let common = super::declaration::<CommonArgs>();
+    let expected = table(&super::declaration::<T>(), &variables(&common));
+    check_table(&reference_path(), section, &expected)
 }
 
 /// Checks the table under `## {section}` of the reference at `doc` against `expected` (from

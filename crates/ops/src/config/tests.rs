@@ -280,9 +280,10 @@ fn a_reference_table_is_generated_from_the_declaration_and_checked() {
 /// The table under "All services" of `docs/CONFIGURATION.md` is [`common::CommonArgs`]'s.
 #[test]
 fn configuration_reference_matches_the_code() {
-    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md");
     let table = reference::table(&declaration::<common::CommonArgs>(), &[]);
-    if let Err(problems) = reference::check_table(&doc, COMMON_SECTION, &table) {
+    if let Err(problems) =
+        reference::check_table(&reference::reference_path(), COMMON_SECTION, &table)
+    {
         panic!("{problems}");
     }
 }
