@@ -170,11 +170,43 @@ pub fn reference_path() -> std::path::PathBuf {
 
 /// Checks the table under `## {section}` of the repository's reference against the declaration
 /// `T` of a service, without the variables of [`CommonArgs`] (the table under
-/// [`COMMON_SECTION`]); see [`check_table`].
+/// [`COMMON_SECTION`]); see [`check_table`]. Checks the declaration too ([`incomplete`]).
 pub fn check_service<T: clap::Args>(section: &str) -> Result<(), String> {
     let common = super::declaration::<CommonArgs>();
-    let expected = table(&super::declaration::<T>(), &variables(&common));
-    check_table(&reference_path(), section, &expected)
+    check_declaration(section, &super::declaration::<T>(), &variables(&common))
+}
+
+/// [`check_service`] for the variables every service reads, under [`COMMON_SECTION`].
+pub fn check_common() -> Result<(), String> {
+    check_declaration(COMMON_SECTION, &super::declaration::<CommonArgs>(), &[])
+}
+
+fn check_declaration(section: &str, command: &Command, skip: &[&str]) -> Result<(), String> {
+    let problems = incomplete(command);
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    check_table(&reference_path(), section, &table(command, skip))
+}
+
+/// What a declaration lacks: every argument needs an environment variable, a long name (the
+/// way [`Env::load`] passes its value) and, unless hidden (`NAME_FILE`), a help text (its
+/// row in the reference).
+pub fn incomplete(command: &Command) -> Vec<String> {
+    let mut problems = Vec::new();
+    for arg in command.get_arguments() {
+        let id = arg.get_id();
+        if env_name(arg).is_none() {
+            problems.push(format!("argument {id} has no `env = \"NAME\"`"));
+        }
+        if arg.get_long().is_none() {
+            problems.push(format!("argument {id} has no `long`"));
+        }
+        if !arg.is_hide_set() && arg.get_help().is_none() {
+            problems.push(format!("argument {id} has no help text (doc comment)"));
+        }
+    }
+    problems
 }
 
 /// Checks the table under `## {section}` of the reference at `doc` against `expected` (from

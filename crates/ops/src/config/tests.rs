@@ -280,10 +280,31 @@ fn a_reference_table_is_generated_from_the_declaration_and_checked() {
 /// The table under "All services" of `docs/CONFIGURATION.md` is [`common::CommonArgs`]'s.
 #[test]
 fn configuration_reference_matches_the_code() {
-    let table = reference::table(&declaration::<common::CommonArgs>(), &[]);
-    if let Err(problems) =
-        reference::check_table(&reference::reference_path(), COMMON_SECTION, &table)
-    {
+    if let Err(problems) = reference::check_common() {
         panic!("{problems}");
     }
+}
+
+#[test]
+fn a_declaration_without_name_or_help_is_reported() {
+    #[derive(Debug, clap::Args)]
+    struct Incomplete {
+        #[arg(long)]
+        no_env: Option<String>,
+        /// positional
+        #[arg(env = "NO_LONG")]
+        no_long: Option<String>,
+    }
+    let problems = reference::incomplete(&declaration::<Incomplete>());
+    assert_eq!(
+        problems,
+        [
+            "argument no_env has no `env = \"NAME\"`",
+            "argument no_env has no help text (doc comment)",
+            "argument no_long has no `long`",
+        ]
+    );
+    assert!(reference::incomplete(&declaration::<Declared>()).is_empty());
+    let error = load::<Incomplete>(&[("NO_LONG", "x")]).expect_err("no long name");
+    assert_eq!(error.variable, "NO_LONG");
 }
