@@ -10,7 +10,7 @@ use crate::DiscordConfig;
 
 use super::{
     ALL_INTENTS, ConnState, Ending, IdentifyRecord, Inner, Out, PRIVILEGED_INTENTS, Session,
-    close_code, push_dispatch, random_hex, remaining,
+    close_code, note_attached, push_dispatch, random_hex, remaining,
 };
 
 impl ConnState {
@@ -38,6 +38,7 @@ impl ConnState {
         self.session_id = Some(session.id.clone());
         inner.stats.dispatches += session.seq;
         inner.sessions.insert(session.id.clone(), session);
+        note_attached(&mut inner, shard[0]);
         None
     }
 
@@ -268,7 +269,9 @@ impl ConnState {
             r#"{"_trace":["[\"swarmcord-sim\"]"]}"#,
             config.replay_buffer,
         );
+        let shard_id = session.shard[0];
         inner.stats.resumes += 1;
+        note_attached(&mut inner, shard_id);
         inner.stats.replayed += replayed;
         inner.stats.dispatches += replayed + 1;
         self.session_id = Some(session_id.to_owned());
