@@ -37,6 +37,9 @@ pub enum ShardSelection {
     },
     /// Every shard (a single gateway).
     All,
+    /// `GATEWAY_SHARDS=auto`: the replicas registered in Redis share the shards among
+    /// themselves (`swarmcord_coord::assign`) and move them when one joins or leaves.
+    Claimed,
 }
 
 impl ShardSelection {
@@ -44,7 +47,7 @@ impl ShardSelection {
     /// near-equal ranges (the first `total % count` groups get one more).
     pub fn shards(&self, total: u32) -> Vec<u32> {
         match self {
-            Self::All => (0..total).collect(),
+            Self::All | Self::Claimed => (0..total).collect(),
             Self::Range(range) => range.clone().filter(|id| *id < total).collect(),
             Self::Group { index, count } => {
                 let (count, index) = ((*count).max(1), index.saturating_sub(1));
@@ -323,7 +326,7 @@ impl GatewayConfig {
         };
         let range = env.optional(
             "GATEWAY_SHARDS",
-            "explicit shard range of this replica, e.g. 0-15",
+            "explicit shard range of this replica, e.g. 0-15, or auto to share the shards with the other replicas",
         );
         let group = env.optional(
             "GATEWAY_GROUP",
@@ -342,6 +345,7 @@ impl GatewayConfig {
                     "set either GATEWAY_SHARDS or GATEWAY_GROUP, not both",
                 ));
             }
+            (Some(raw), None) if raw.trim() == "auto" => ShardSelection::Claimed,
             (Some(raw), None) => ShardSelection::Range(
                 parse_range(&raw)
                     .and_then(|range| {
@@ -525,6 +529,15 @@ mod tests {
             [4, 5, 6, 7]
         );
         assert_eq!(ShardSelection::Range(2..=5).shards(4), [2, 3]);
+    }
+
+    #[test]
+    fn auto_shards_are_claimed_from_every_shard() {
+        let config = with(&[("GATEWAY_SHARDS", " auto ")]).expect("valid");
+        assert_eq!(config.shards, ShardSelection::Claimed);
+        assert_eq!(ShardSelection::Claimed.shards(3), [0, 1, 2]);
+        let both = with(&[("GATEWAY_SHARDS", "auto"), ("GATEWAY_GROUP", "1")]);
+        assert_eq!(both.expect_err("exclusive").variable, "GATEWAY_SHARDS");
     }
 
     #[test]
