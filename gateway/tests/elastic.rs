@@ -1,0 +1,317 @@
+//! Elastic gateways (`GATEWAY_SHARDS=auto`): replicas claim their share of the shards from
+//! the live registry and move shards when one joins, leaves, dies or freezes. Every test
+//! counts what an independent observer queue receives while the simulator emits 200
+//! events/s, and what the simulator saw: identifies, and the most connections each shard had
+//! at once.
+//!
+//! Run one at a time with the chaos suite (`.config/nextest.toml`): they time takeovers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use swarmcord_protocol::keys::Keys;
+use swarmcord_sim::DiscordConfig;
+use swarmcord_sim::discord::control::BlastSpec;
+use swarmcord_testkit::cluster::{Cluster, Gateway};
+use swarmcord_testkit::events::{Seen, Tap};
+use swarmcord_testkit::metrics::counter_series;
+
+const SHARDS: u32 = 12;
+const RATE: u64 = 200;
+const READY: Duration = Duration::from_secs(30);
+
+async fn cluster() -> (Cluster, Tap) {
+    let cluster = Cluster::start(DiscordConfig {
+        recommended_shards: SHARDS,
+        max_concurrency: SHARDS,
+        identify_interval: Duration::from_millis(200),
+        ..DiscordConfig::default()
+    })
+    .await;
+    cluster.guilds_on_shards(0..SHARDS, SHARDS);
+    let tap = cluster.tap().await;
+    (cluster, tap)
+}
+
+async fn gateway(cluster: &Cluster, id: &str) -> Gateway {
+    cluster
+        .gateway(id, &[("GATEWAY_SHARDS", "auto"), ("SHARD_COUNT", "12")])
+        .await
+}
+
+/// The owner of each shard's lease, read from Redis.
+async fn owners(cluster: &Cluster) -> BTreeMap<u32, Option<String>> {
+    let client = redis::Client::open(swarmcord_testkit::redis_url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys = Keys::new(cluster.prefix.clone());
+    let mut out = BTreeMap::new();
+    for shard in 0..SHARDS {
+        let owner: Option<String> = redis::cmd("GET")
+            .arg(keys.shard_lease(shard))
+            .query_async(&mut conn)
+            .await
+            .expect("GET");
+        out.insert(shard, owner);
+    }
+    out
+}
+
+/// How many shards each gateway owns.
+fn shares(owners: &BTreeMap<u32, Option<String>>) -> BTreeMap<String, usize> {
+    let mut shares = BTreeMap::new();
+    for owner in owners.values().flatten() {
+        *shares.entry(owner.clone()).or_default() += 1;
+    }
+    shares
+}
+
+/// Waits until the shards are shared among exactly `gateways`, `per` each, and every one of
+/// them is ready.
+async fn settled(cluster: &Cluster, gateways: &[&Gateway], per: usize) {
+    let ids: BTreeSet<String> = gateways.iter().map(|g| g.id.clone()).collect();
+    let done = swarmcord_testkit::eventually(READY, || async {
+        let owners = owners(cluster).await;
+        let shares = shares(&owners);
+        (owners.values().all(Option::is_some)
+            && shares.keys().cloned().collect::<BTreeSet<_>>() == ids
+            && shares.values().all(|n| *n == per))
+            .then_some(())
+    })
+    .await;
+    assert!(
+        done.is_some(),
+        "shares did not settle: {:?}",
+        shares(&owners(cluster).await)
+    );
+    for gateway in gateways {
+        gateway.wait_ready(READY).await;
+    }
+}
+
+fn blast(cluster: &Cluster, count: u64) -> tokio::task::JoinHandle<u64> {
+    let control = cluster.sim.control();
+    tokio::spawn(async move {
+        control
+            .blast(&BlastSpec {
+                count,
+                rate: RATE,
+                ..BlastSpec::default()
+            })
+            .await
+            .expect("blast")
+            .sent
+    })
+}
+
+/// The distinct `MESSAGE_CREATE` ids seen until `expected` arrived (or 30 s), and the
+/// duplicates among them.
+async fn collect(tap: &mut Tap, expected: u64) -> (usize, usize) {
+    fn ids(seen: &[Seen]) -> impl Iterator<Item = u64> + '_ {
+        seen.iter()
+            .filter(|s| s.kind == "MESSAGE_CREATE")
+            .filter_map(|s| s.body["id"].as_str()?.parse().ok())
+    }
+    let expected = usize::try_from(expected).expect("count");
+    let mut unique = BTreeSet::new();
+    let mut read = 0;
+    let mut seen = tap
+        .collect_until(Duration::from_secs(30), |s| {
+            unique.extend(ids(&s[read..]));
+            read = s.len();
+            unique.len() >= expected
+        })
+        .await;
+    seen.extend(tap.collect_until(Duration::from_secs(1), |_| false).await);
+    let all: Vec<u64> = ids(&seen).collect();
+    let unique: BTreeSet<u64> = all.iter().copied().collect();
+    (unique.len(), all.len() - unique.len())
+}
+
+/// Asserts what the simulator saw: only the first 12 identifies, never two connections of a
+/// shard at once.
+fn assert_one_connection_per_shard_and_no_identify(cluster: &Cluster, logs: &str) {
+    let stats = cluster.sim.control().gateway_stats();
+    eprintln!(
+        "identifies {}, resumes {}, most connections per shard {:?}",
+        stats.identifies, stats.resumes, stats.max_connections_per_shard
+    );
+    assert_eq!(
+        stats.identifies,
+        u64::from(SHARDS),
+        "only the first start identified\n{logs}"
+    );
+    assert!(
+        stats.max_connections_per_shard.values().all(|n| *n == 1),
+        "a shard had two connections at once: {:?}",
+        stats.max_connections_per_shard
+    );
+}
+
+/// Per shard: resumes counted by `gateways` (`swarmcord_gateway_resumes_total`).
+async fn resumes(gateways: &[&Gateway]) -> BTreeMap<u32, f64> {
+    let mut out = BTreeMap::new();
+    for gateway in gateways {
+        let metrics = gateway.metrics().await;
+        for (labels, value) in counter_series(&metrics, "swarmcord_gateway_resumes_total") {
+            if let Some(shard) = labels
+                .strip_prefix("shard=\"")
+                .and_then(|l| l.strip_suffix('"'))
+                .and_then(|l| l.parse().ok())
+            {
+                *out.entry(shard).or_default() += value;
+            }
+        }
+    }
+    out
+}
+
+/// Waits until every shard of `shards` was resumed by one of `survivors`; returns how long
+/// after `since` each one was (sorted).
+async fn takeover_times(shards: &[u32], survivors: &[&Gateway], since: Instant) -> Vec<Duration> {
+    let before = resumes(survivors).await;
+    let mut times = BTreeMap::new();
+    while times.len() < shards.len() && since.elapsed() < Duration::from_secs(30) {
+        let now = resumes(survivors).await;
+        for shard in shards {
+            if now.get(shard).copied().unwrap_or(0.0) > before.get(shard).copied().unwrap_or(0.0)
+            {
+                times.entry(*shard).or_insert_with(|| since.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut times: Vec<Duration> = times.into_values().collect();
+    times.sort();
+    assert_eq!(times.len(), shards.len(), "not every shard was taken over");
+    times
+}
+
+fn owned_by(owners: &BTreeMap<u32, Option<String>>, id: &str) -> Vec<u32> {
+    owners
+        .iter()
+        .filter(|(_, o)| o.as_deref() == Some(id))
+        .map(|(s, _)| *s)
+        .collect()
+}
+
+/// Three replicas, all started together by the first one's identifies. Returns them ready,
+/// four shards each.
+async fn three(cluster: &Cluster, names: [&str; 3]) -> [Gateway; 3] {
+    let a = gateway(cluster, names[0]).await;
+    a.wait_ready(READY).await;
+    let b = gateway(cluster, names[1]).await;
+    let c = gateway(cluster, names[2]).await;
+    settled(cluster, &[&a, &b, &c], 4).await;
+    [a, b, c]
+}
+
+/// 3 gateways over 12 shards at 200 events/s, scaled to 4, then to 2 (SIGTERM, as `docker
+/// service scale` does): every shard moves by handoff. Promise: never two connections for a
+/// shard, no identify after the first 12, nothing lost.
+#[tokio::test]
+async fn scaling_up_and_down_moves_shards_without_identifies_or_losses() {
+    const EVENTS: u64 = 6000;
+    let (cluster, mut tap) = cluster().await;
+    let [a, b, c] = three(&cluster, ["gw-sa", "gw-sb", "gw-sc"]).await;
+    let burst = blast(&cluster, EVENTS);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let scaled = Instant::now();
+    let d = gateway(&cluster, "gw-sd").await;
+    settled(&cluster, &[&a, &b, &c, &d], 3).await;
+    let up = scaled.elapsed();
+    let scaled = Instant::now();
+    let (c_exit, d_exit) = tokio::join!(c.terminate(), d.terminate());
+    assert_eq!((c_exit.code(), d_exit.code()), (Some(0), Some(0)));
+    settled(&cluster, &[&a, &b], 6).await;
+    let down = scaled.elapsed();
+    assert_eq!(burst.await.expect("blast"), EVENTS);
+    let (unique, duplicates) = collect(&mut tap, EVENTS).await;
+    eprintln!(
+        "scale 3→4 settled in {up:?}, 4→2 in {down:?}: {unique} of {EVENTS} delivered, {duplicates} duplicates"
+    );
+    assert_eq!(unique, 6000, "nothing lost\n{}", a.logs());
+    assert_one_connection_per_shard_and_no_identify(&cluster, &a.logs());
+    assert_eq!(a.terminate().await.code(), Some(0));
+    assert_eq!(b.terminate().await.code(), Some(0));
+}
+
+/// `kill -9` of one of 3 gateways at 200 events/s: its leases expire (1.5 s TTL), the others
+/// see it leave the registry, take its shards and resume them. Promise: every shard resumed
+/// within 15 s, no identify, nothing lost.
+#[tokio::test]
+async fn a_killed_gateways_shards_resume_on_the_others_within_seconds() {
+    const EVENTS: u64 = 4000;
+    let (cluster, mut tap) = cluster().await;
+    let [a, b, c] = three(&cluster, ["gw-ka", "gw-kb", "gw-kc"]).await;
+    let burst = blast(&cluster, EVENTS);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let victims = owned_by(&owners(&cluster).await, &c.id);
+    let killed = Instant::now();
+    c.kill9().await;
+    let times = takeover_times(&victims, &[&a, &b], killed).await;
+    settled(&cluster, &[&a, &b], 6).await;
+    assert_eq!(burst.await.expect("blast"), EVENTS);
+    let (unique, duplicates) = collect(&mut tap, EVENTS).await;
+    eprintln!(
+        "kill -9: shards {victims:?} resumed after p50 {:?}, max {:?}; {unique} of {EVENTS} delivered, {duplicates} duplicates",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    assert!(times[times.len() - 1] < Duration::from_secs(15), "{times:?}");
+    assert_eq!(unique, 4000, "nothing lost\n{}", a.logs());
+    assert_one_connection_per_shard_and_no_identify(&cluster, &a.logs());
+    assert_eq!(a.terminate().await.code(), Some(0));
+    assert_eq!(b.terminate().await.code(), Some(0));
+}
+
+/// SIGSTOP of one of 3 gateways for 10 s (more than 6 lease TTLs) at 200 events/s, then
+/// SIGCONT: the others take its shards over as after a kill; the woken replica finds its
+/// leases taken and stands down (its sessions are the new owners' now: it neither reconnects
+/// them nor overwrites their saved sessions), then rejoins and gets its share back by
+/// handoff. Promise: takeover within 15 s, never two connections for a shard, no identify,
+/// nothing lost.
+#[tokio::test]
+async fn a_frozen_gateway_is_taken_over_and_stands_down_when_it_wakes() {
+    const EVENTS: u64 = 5000;
+    let (cluster, mut tap) = cluster().await;
+    let [a, b, c] = three(&cluster, ["gw-fa", "gw-fb", "gw-fc"]).await;
+    let burst = blast(&cluster, EVENTS);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let victims = owned_by(&owners(&cluster).await, &c.id);
+    let frozen = Instant::now();
+    signal(&c, "STOP");
+    let times = takeover_times(&victims, &[&a, &b], frozen).await;
+    tokio::time::sleep(Duration::from_secs(10).saturating_sub(frozen.elapsed())).await;
+    signal(&c, "CONT");
+    settled(&cluster, &[&a, &b, &c], 4).await;
+    assert_eq!(burst.await.expect("blast"), EVENTS);
+    let (unique, duplicates) = collect(&mut tap, EVENTS).await;
+    let refused = c
+        .logs()
+        .matches("another gateway holds these shards' leases")
+        .count();
+    eprintln!(
+        "SIGSTOP: shards {victims:?} resumed after p50 {:?}, max {:?}; {unique} of {EVENTS} delivered, {duplicates} duplicates; {refused} session saves of the woken replica refused",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    assert!(times[times.len() - 1] < Duration::from_secs(15), "{times:?}");
+    assert_eq!(unique, 5000, "nothing lost\n{}", c.logs());
+    assert_one_connection_per_shard_and_no_identify(&cluster, &c.logs());
+    for gateway in [a, b, c] {
+        assert_eq!(gateway.terminate().await.code(), Some(0));
+    }
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the gateway process.
+fn signal(gateway: &Gateway, signal: &str) {
+    let pid = gateway.child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}").as_str(), &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
