@@ -78,7 +78,7 @@ async fn settled(cluster: &Cluster, gateways: &[&Gateway], per: usize) {
         (owners.values().all(Option::is_some)
             && shares.keys().cloned().collect::<BTreeSet<_>>() == ids
             && shares.values().all(|n| *n == per))
-            .then_some(())
+        .then_some(())
     })
     .await;
     assert!(
@@ -131,23 +131,35 @@ async fn collect(tap: &mut Tap, expected: u64) -> (usize, usize) {
 }
 
 /// Asserts what the simulator saw: only the first 12 identifies, never two connections of a
-/// shard at once.
-fn assert_one_connection_per_shard_and_no_identify(cluster: &Cluster, logs: &str) {
+/// shard at once, and `taken` sessions taken over from a connection still attached to them
+/// (a frozen owner's). Returns the numbers, for the test's output.
+fn assert_one_connection_per_shard_and_no_identify(
+    cluster: &Cluster,
+    taken: u64,
+    logs: &str,
+) -> String {
     let stats = cluster.sim.control().gateway_stats();
-    eprintln!(
-        "identifies {}, resumes {}, most connections per shard {:?}",
-        stats.identifies, stats.resumes, stats.max_connections_per_shard
+    let seen = format!(
+        "identifies {}, resumes {} ({} taking a session from a connection), most connections per shard {:?}",
+        stats.identifies,
+        stats.resumes,
+        stats.resumes_replacing_a_connection,
+        stats.max_connections_per_shard
+    );
+    assert_eq!(
+        stats.resumes_replacing_a_connection, taken,
+        "sessions taken from a live connection: {seen}\n{logs}"
     );
     assert_eq!(
         stats.identifies,
         u64::from(SHARDS),
-        "only the first start identified\n{logs}"
+        "only the first start identified: {seen}\n{logs}"
     );
     assert!(
         stats.max_connections_per_shard.values().all(|n| *n == 1),
-        "a shard had two connections at once: {:?}",
-        stats.max_connections_per_shard
+        "a shard had two connections at once: {seen}"
     );
+    seen
 }
 
 /// Per shard: resumes counted by `gateways` (`swarmcord_gateway_resumes_total`).
@@ -176,8 +188,7 @@ async fn takeover_times(shards: &[u32], survivors: &[&Gateway], since: Instant) 
     while times.len() < shards.len() && since.elapsed() < Duration::from_secs(30) {
         let now = resumes(survivors).await;
         for shard in shards {
-            if now.get(shard).copied().unwrap_or(0.0) > before.get(shard).copied().unwrap_or(0.0)
-            {
+            if now.get(shard).copied().unwrap_or(0.0) > before.get(shard).copied().unwrap_or(0.0) {
                 times.entry(*shard).or_insert_with(|| since.elapsed());
             }
         }
@@ -233,7 +244,10 @@ async fn scaling_up_and_down_moves_shards_without_identifies_or_losses() {
         "scale 3→4 settled in {up:?}, 4→2 in {down:?}: {unique} of {EVENTS} delivered, {duplicates} duplicates"
     );
     assert_eq!(unique, 6000, "nothing lost\n{}", a.logs());
-    assert_one_connection_per_shard_and_no_identify(&cluster, &a.logs());
+    eprintln!(
+        "{}",
+        assert_one_connection_per_shard_and_no_identify(&cluster, 0, &a.logs())
+    );
     assert_eq!(a.terminate().await.code(), Some(0));
     assert_eq!(b.terminate().await.code(), Some(0));
 }
@@ -260,9 +274,15 @@ async fn a_killed_gateways_shards_resume_on_the_others_within_seconds() {
         times[times.len() / 2],
         times[times.len() - 1]
     );
-    assert!(times[times.len() - 1] < Duration::from_secs(15), "{times:?}");
+    assert!(
+        times[times.len() - 1] < Duration::from_secs(15),
+        "{times:?}"
+    );
     assert_eq!(unique, 4000, "nothing lost\n{}", a.logs());
-    assert_one_connection_per_shard_and_no_identify(&cluster, &a.logs());
+    eprintln!(
+        "{}",
+        assert_one_connection_per_shard_and_no_identify(&cluster, 0, &a.logs())
+    );
     assert_eq!(a.terminate().await.code(), Some(0));
     assert_eq!(b.terminate().await.code(), Some(0));
 }
@@ -298,9 +318,16 @@ async fn a_frozen_gateway_is_taken_over_and_stands_down_when_it_wakes() {
         times[times.len() / 2],
         times[times.len() - 1]
     );
-    assert!(times[times.len() - 1] < Duration::from_secs(15), "{times:?}");
+    assert!(
+        times[times.len() - 1] < Duration::from_secs(15),
+        "{times:?}"
+    );
     assert_eq!(unique, 5000, "nothing lost\n{}", c.logs());
-    assert_one_connection_per_shard_and_no_identify(&cluster, &c.logs());
+    let taken = u64::try_from(victims.len()).expect("count");
+    eprintln!(
+        "{}",
+        assert_one_connection_per_shard_and_no_identify(&cluster, taken, &c.logs())
+    );
     for gateway in [a, b, c] {
         assert_eq!(gateway.terminate().await.code(), Some(0));
     }

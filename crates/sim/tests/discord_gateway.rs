@@ -801,6 +801,29 @@ async fn the_most_concurrent_connections_of_each_shard_are_recorded() {
     control.shard_action(0, ShardAction::InvalidateResumable);
     first.next_dispatch("RESUMED").await;
     assert_eq!(max(0), Some(1), "a resume replaces the connection");
+    assert_eq!(
+        control.gateway_stats().resumes_replacing_a_connection,
+        0,
+        "op 9 had detached it"
+    );
+    // A RESUME elsewhere while the connection is still attached takes the session over.
+    let session = control
+        .sessions()
+        .into_iter()
+        .find(|s| s.shard == [0, 2])
+        .expect("session");
+    let config = ConfigBuilder::new(sim.token(), all_intents())
+        .proxy_url(sim.gateway_url())
+        .queue(NoWaitQueue)
+        .session(twilight_gateway::Session::new(
+            session.seq,
+            session.session_id,
+        ))
+        .build();
+    let mut taker = Client::with_config(shard(0), config);
+    taker.next_dispatch("RESUMED").await;
+    assert_eq!(control.gateway_stats().resumes_replacing_a_connection, 1);
+    assert_eq!(max(0), Some(1));
 
     // A second session of shard 0 while the first is connected: two at once.
     tokio::time::sleep(Duration::from_millis(150)).await;

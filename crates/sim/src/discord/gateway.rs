@@ -161,6 +161,9 @@ pub struct GatewayStats {
     /// Per shard id: the largest number of connections attached to its sessions at once
     /// (sessions of any shard count; must stay 1 while shards move between gateways).
     pub max_connections_per_shard: BTreeMap<u32, u64>,
+    /// RESUMEs of a session that was still attached to another connection (which is dropped):
+    /// a client taking a session over from a live (or frozen) one.
+    pub resumes_replacing_a_connection: u64,
 }
 
 #[derive(Debug, Default)]

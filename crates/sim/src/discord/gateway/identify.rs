@@ -251,9 +251,7 @@ impl ConnState {
             self.send_json(&json!({"op": 9, "d": false, "s": null, "t": null}));
             return None;
         }
-        if let Some(old) = session.conn.take() {
-            old.send(Out::Drop);
-        }
+        let took_over = session.conn.take().map(|old| old.send(Out::Drop)).is_some();
         let mut replayed = 0;
         for (s, frame) in &session.buffer {
             if *s > seq {
@@ -271,6 +269,7 @@ impl ConnState {
         );
         let shard_id = session.shard[0];
         inner.stats.resumes += 1;
+        inner.stats.resumes_replacing_a_connection += u64::from(took_over);
         note_attached(&mut inner, shard_id);
         inner.stats.replayed += replayed;
         inner.stats.dispatches += replayed + 1;
