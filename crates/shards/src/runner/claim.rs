@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::shard::{self, Stops};
+use super::state::ShardStatus;
 use super::{Ctx, RunError};
 
 /// This replica's share, from the live replicas claiming the same shard count (itself
@@ -87,7 +88,10 @@ pub(super) async fn claim_shards(
         }
         ctx.target.set(target.clone());
         for (shard_id, stop) in &running {
-            if !target.contains(shard_id) && !stop.is_cancelled() {
+            // A shard still identifying is handed off once it has a session to hand over
+            // (stopping it now would waste the identify).
+            let identifying = ctx.statuses.get(*shard_id) == ShardStatus::Identifying;
+            if !target.contains(shard_id) && !stop.is_cancelled() && !identifying {
                 tracing::info!(
                     shard_id,
                     "the shard left this replica's share; handing it off"
