@@ -6,21 +6,26 @@
 //!
 //! Run one at a time with the chaos suite (`.config/nextest.toml`): they time takeovers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use swarmcord_protocol::command::{CommandEnvelope, GatewayCommand};
 use swarmcord_protocol::keys::Keys;
 use swarmcord_sim::DiscordConfig;
-use swarmcord_sim::discord::control::BlastSpec;
+use swarmcord_sim::discord::control::{BlastSpec, CreatedGuild};
 use swarmcord_testkit::cluster::{Cluster, Gateway};
-use swarmcord_testkit::events::{Seen, Tap};
+use swarmcord_testkit::events::{Seen, Tap, send_raw_command};
 use swarmcord_testkit::metrics::counter_series;
+use twilight_model::gateway::payload::outgoing::request_guild_members::RequestGuildMembersInfo;
+use twilight_model::id::Id;
 
 const SHARDS: u32 = 12;
 const RATE: u64 = 200;
 const READY: Duration = Duration::from_secs(30);
 
-async fn cluster() -> (Cluster, Tap) {
+async fn cluster() -> (Cluster, Tap, HashMap<u32, CreatedGuild>) {
     let cluster = Cluster::start(DiscordConfig {
         recommended_shards: SHARDS,
         max_concurrency: SHARDS,
@@ -28,9 +33,9 @@ async fn cluster() -> (Cluster, Tap) {
         ..DiscordConfig::default()
     })
     .await;
-    cluster.guilds_on_shards(0..SHARDS, SHARDS);
+    let guilds = cluster.guilds_on_shards(0..SHARDS, SHARDS);
     let tap = cluster.tap().await;
-    (cluster, tap)
+    (cluster, tap, guilds)
 }
 
 async fn gateway(cluster: &Cluster, id: &str) -> Gateway {
@@ -106,9 +111,9 @@ fn blast(cluster: &Cluster, count: u64) -> tokio::task::JoinHandle<u64> {
     })
 }
 
-/// The distinct `MESSAGE_CREATE` ids seen until `expected` arrived (or 30 s), and the
-/// duplicates among them.
-async fn collect(tap: &mut Tap, expected: u64) -> (usize, usize) {
+/// The distinct `MESSAGE_CREATE` ids seen until `expected` arrived (or 30 s), the duplicates
+/// among them, and the nonces of the member chunks seen.
+async fn collect(tap: &mut Tap, expected: u64) -> (usize, usize, BTreeSet<String>) {
     fn ids(seen: &[Seen]) -> impl Iterator<Item = u64> + '_ {
         seen.iter()
             .filter(|s| s.kind == "MESSAGE_CREATE")
@@ -127,7 +132,12 @@ async fn collect(tap: &mut Tap, expected: u64) -> (usize, usize) {
     seen.extend(tap.collect_until(Duration::from_secs(1), |_| false).await);
     let all: Vec<u64> = ids(&seen).collect();
     let unique: BTreeSet<u64> = all.iter().copied().collect();
-    (unique.len(), all.len() - unique.len())
+    let nonces = seen
+        .iter()
+        .filter(|s| s.kind == "GUILD_MEMBERS_CHUNK")
+        .filter_map(|s| s.body["nonce"].as_str().map(ToOwned::to_owned))
+        .collect();
+    (unique.len(), all.len() - unique.len(), nonces)
 }
 
 /// Asserts what the simulator saw: only the first 12 identifies, never two connections of a
@@ -219,15 +229,54 @@ async fn three(cluster: &Cluster, names: [&str; 3]) -> [Gateway; 3] {
     [a, b, c]
 }
 
+/// Sends a member request for every guild to `gateway_id` every 100 ms until `stop`; returns
+/// the nonces sent.
+fn request_members(
+    cluster: &Cluster,
+    guilds: &HashMap<u32, CreatedGuild>,
+    gateway_id: &str,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<String>> {
+    let amqp_url = cluster.amqp_url.clone();
+    let gateway_id = gateway_id.to_owned();
+    let guilds: Vec<(u32, u64)> = guilds.iter().map(|(s, g)| (*s, g.id)).collect();
+    tokio::spawn(async move {
+        let mut sent = Vec::new();
+        let mut round = 0;
+        while !stop.load(Ordering::SeqCst) {
+            for (shard, guild) in &guilds {
+                let nonce = format!("r{round}-s{shard}");
+                let command = GatewayCommand::RequestGuildMembers(RequestGuildMembersInfo {
+                    guild_id: Id::new(*guild),
+                    limit: Some(0),
+                    nonce: Some(nonce.clone()),
+                    presences: None,
+                    query: Some(String::new()),
+                    user_ids: None,
+                });
+                let envelope = CommandEnvelope::new(nonce.clone(), 0, command);
+                send_raw_command(&amqp_url, &gateway_id, &envelope.to_bytes()).await;
+                sent.push(nonce);
+            }
+            round += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        sent
+    })
+}
+
 /// 3 gateways over 12 shards at 200 events/s, scaled to 4, then to 2 (SIGTERM, as `docker
-/// service scale` does): every shard moves by handoff. Promise: never two connections for a
-/// shard, no identify after the first 12, nothing lost.
+/// service scale` does): every shard moves by handoff, while member requests for every shard
+/// keep coming to one of the replicas that stay. Promise: never two connections for a shard,
+/// no identify after the first 12, nothing lost, every member request answered.
 #[tokio::test]
 async fn scaling_up_and_down_moves_shards_without_identifies_or_losses() {
     const EVENTS: u64 = 6000;
-    let (cluster, mut tap) = cluster().await;
+    let (cluster, mut tap, guilds) = cluster().await;
     let [a, b, c] = three(&cluster, ["gw-sa", "gw-sb", "gw-sc"]).await;
     let burst = blast(&cluster, EVENTS);
+    let stop_requests = Arc::new(AtomicBool::new(false));
+    let requests = request_members(&cluster, &guilds, &a.id, Arc::clone(&stop_requests));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let scaled = Instant::now();
     let d = gateway(&cluster, "gw-sd").await;
@@ -238,12 +287,24 @@ async fn scaling_up_and_down_moves_shards_without_identifies_or_losses() {
     assert_eq!((c_exit.code(), d_exit.code()), (Some(0), Some(0)));
     settled(&cluster, &[&a, &b], 6).await;
     let down = scaled.elapsed();
+    stop_requests.store(true, Ordering::SeqCst);
+    let requested = requests.await.expect("requests");
     assert_eq!(burst.await.expect("blast"), EVENTS);
-    let (unique, duplicates) = collect(&mut tap, EVENTS).await;
+    let (unique, duplicates, answered) = collect(&mut tap, EVENTS).await;
+    let unanswered: Vec<&String> = requested
+        .iter()
+        .filter(|n| !answered.contains(*n))
+        .collect();
     eprintln!(
-        "scale 3→4 settled in {up:?}, 4→2 in {down:?}: {unique} of {EVENTS} delivered, {duplicates} duplicates"
+        "scale 3→4 settled in {up:?}, 4→2 in {down:?}: {unique} of {EVENTS} delivered, {duplicates} duplicates; {} of {} member requests answered",
+        requested.len() - unanswered.len(),
+        requested.len()
     );
     assert_eq!(unique, 6000, "nothing lost\n{}", a.logs());
+    assert!(
+        unanswered.is_empty(),
+        "unanswered member requests: {unanswered:?}"
+    );
     eprintln!(
         "{}",
         assert_one_connection_per_shard_and_no_identify(&cluster, 0, &a.logs())
@@ -258,7 +319,7 @@ async fn scaling_up_and_down_moves_shards_without_identifies_or_losses() {
 #[tokio::test]
 async fn a_killed_gateways_shards_resume_on_the_others_within_seconds() {
     const EVENTS: u64 = 4000;
-    let (cluster, mut tap) = cluster().await;
+    let (cluster, mut tap, _) = cluster().await;
     let [a, b, c] = three(&cluster, ["gw-ka", "gw-kb", "gw-kc"]).await;
     let burst = blast(&cluster, EVENTS);
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -268,7 +329,7 @@ async fn a_killed_gateways_shards_resume_on_the_others_within_seconds() {
     let times = takeover_times(&victims, &[&a, &b], killed).await;
     settled(&cluster, &[&a, &b], 6).await;
     assert_eq!(burst.await.expect("blast"), EVENTS);
-    let (unique, duplicates) = collect(&mut tap, EVENTS).await;
+    let (unique, duplicates, _) = collect(&mut tap, EVENTS).await;
     eprintln!(
         "kill -9: shards {victims:?} resumed after p50 {:?}, max {:?}; {unique} of {EVENTS} delivered, {duplicates} duplicates",
         times[times.len() / 2],
@@ -296,7 +357,7 @@ async fn a_killed_gateways_shards_resume_on_the_others_within_seconds() {
 #[tokio::test]
 async fn a_frozen_gateway_is_taken_over_and_stands_down_when_it_wakes() {
     const EVENTS: u64 = 5000;
-    let (cluster, mut tap) = cluster().await;
+    let (cluster, mut tap, _) = cluster().await;
     let [a, b, c] = three(&cluster, ["gw-fa", "gw-fb", "gw-fc"]).await;
     let burst = blast(&cluster, EVENTS);
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -308,7 +369,7 @@ async fn a_frozen_gateway_is_taken_over_and_stands_down_when_it_wakes() {
     signal(&c, "CONT");
     settled(&cluster, &[&a, &b, &c], 4).await;
     assert_eq!(burst.await.expect("blast"), EVENTS);
-    let (unique, duplicates) = collect(&mut tap, EVENTS).await;
+    let (unique, duplicates, _) = collect(&mut tap, EVENTS).await;
     let refused = c
         .logs()
         .matches("another gateway holds these shards' leases")
