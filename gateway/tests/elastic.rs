@@ -17,7 +17,7 @@ use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{BlastSpec, CreatedGuild};
 use swarmcord_testkit::cluster::{Cluster, Gateway};
 use swarmcord_testkit::events::{Seen, Tap, send_raw_command};
-use swarmcord_testkit::metrics::counter_series;
+use swarmcord_testkit::metrics::{counter_series, counter_total};
 use twilight_model::gateway::payload::outgoing::request_guild_members::RequestGuildMembersInfo;
 use twilight_model::id::Id;
 
@@ -26,14 +26,19 @@ const RATE: u64 = 200;
 const READY: Duration = Duration::from_secs(30);
 
 async fn cluster() -> (Cluster, Tap, HashMap<u32, CreatedGuild>) {
+    cluster_of(SHARDS).await
+}
+
+/// A simulator for a bot of `shards` shards, one guild on each, and an observer.
+async fn cluster_of(shards: u32) -> (Cluster, Tap, HashMap<u32, CreatedGuild>) {
     let cluster = Cluster::start(DiscordConfig {
-        recommended_shards: SHARDS,
-        max_concurrency: SHARDS,
+        recommended_shards: shards,
+        max_concurrency: shards,
         identify_interval: Duration::from_millis(200),
         ..DiscordConfig::default()
     })
     .await;
-    let guilds = cluster.guilds_on_shards(0..SHARDS, SHARDS);
+    let guilds = cluster.guilds_on_shards(0..shards, shards);
     let tap = cluster.tap().await;
     (cluster, tap, guilds)
 }
@@ -309,8 +314,88 @@ async fn scaling_up_and_down_moves_shards_without_identifies_or_losses() {
         "{}",
         assert_one_connection_per_shard_and_no_identify(&cluster, 0, &a.logs())
     );
+    // gw-sa handed shards to the newcomers and took shards of the leavers.
+    let metrics = a.metrics().await;
+    let value = |name| counter_total(&metrics, name);
+    assert!(
+        (value("swarmcord_gateway_shards_owned") - 6.0).abs() < 0.5
+            && value("swarmcord_gateway_handoffs_total") >= 1.0
+            && value("swarmcord_gateway_takeovers_total") >= 1.0,
+        "{metrics}"
+    );
     assert_eq!(a.terminate().await.code(), Some(0));
     assert_eq!(b.terminate().await.code(), Some(0));
+}
+
+/// More replicas than shards: 3 replicas over 2 shards. Promise: each shard has one owner, the
+/// replica with no share is ready (not failing `/readyz`), and the registry lists who owns
+/// what.
+#[tokio::test]
+async fn a_replica_with_no_share_is_ready_and_the_registry_shows_the_owners() {
+    let (cluster, _tap, _) = cluster_of(2).await;
+    let env = [("GATEWAY_SHARDS", "auto"), ("SHARD_COUNT", "2")];
+    let a = cluster.gateway("gw-ea", &env).await;
+    a.wait_ready(READY).await;
+    let b = cluster.gateway("gw-eb", &env).await;
+    let c = cluster.gateway("gw-ec", &env).await;
+    let spread = swarmcord_testkit::eventually(READY, || async {
+        let owners = owners(&cluster).await;
+        let owners: BTreeSet<String> = [0, 1].iter().filter_map(|s| owners[s].clone()).collect();
+        (owners.len() == 2).then_some(owners)
+    })
+    .await
+    .expect("two owners");
+    let idle = [&a, &b, &c]
+        .into_iter()
+        .find(|g| !spread.contains(&g.id))
+        .expect("a replica without shards");
+    for gateway in [&a, &b, &c] {
+        gateway.wait_ready(READY).await;
+    }
+    let metrics = idle.metrics().await;
+    assert!(
+        counter_total(&metrics, "swarmcord_gateway_shards_owned") == 0.0,
+        "{metrics}"
+    );
+    // Entries are refreshed every quarter of the lease TTL.
+    let shown = swarmcord_testkit::eventually(READY, || async {
+        let registry = registry_shards(&cluster).await;
+        let mut listed: Vec<u32> = registry.values().flatten().copied().collect();
+        listed.sort_unstable();
+        (registry.get(&idle.id) == Some(&Vec::new()) && listed == [0, 1]).then_some(())
+    })
+    .await;
+    assert!(shown.is_some(), "{:?}", registry_shards(&cluster).await);
+    for gateway in [a, b, c] {
+        assert_eq!(gateway.terminate().await.code(), Some(0));
+    }
+}
+
+/// The shards each live gateway lists in the registry (`{prefix}:gateways`).
+async fn registry_shards(cluster: &Cluster) -> BTreeMap<String, Vec<u32>> {
+    let client = redis::Client::open(swarmcord_testkit::redis_url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let entries: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(Keys::new(cluster.prefix.clone()).gateways())
+        .query_async(&mut conn)
+        .await
+        .expect("HGETALL");
+    entries
+        .into_iter()
+        .map(|(id, json)| {
+            let info: serde_json::Value = serde_json::from_str(&json).expect("json");
+            let shards = info["shards"]
+                .as_array()
+                .expect("shards")
+                .iter()
+                .map(|s| u32::try_from(s.as_u64().expect("id")).expect("id"))
+                .collect();
+            (id, shards)
+        })
+        .collect()
 }
 
 /// One of three replicas hit by a signal while the simulator emits `events` at 200/s.
