@@ -49,13 +49,17 @@ async fn gateway(cluster: &Cluster, id: &str) -> Gateway {
         .await
 }
 
-/// The owner of each shard's lease, read from Redis.
-async fn owners(cluster: &Cluster) -> BTreeMap<u32, Option<String>> {
-    let client = redis::Client::open(swarmcord_testkit::redis_url()).expect("redis url");
-    let mut conn = client
+async fn redis_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(swarmcord_testkit::redis_url())
+        .expect("redis url")
         .get_multiplexed_async_connection()
         .await
-        .expect("redis");
+        .expect("redis")
+}
+
+/// The owner of each shard's lease, read from Redis.
+async fn owners(cluster: &Cluster) -> BTreeMap<u32, Option<String>> {
+    let mut conn = redis_connection().await;
     let keys = Keys::new(cluster.prefix.clone());
     let mut out = BTreeMap::new();
     for shard in 0..SHARDS {
@@ -373,11 +377,7 @@ async fn a_replica_with_no_share_is_ready_and_the_registry_shows_the_owners() {
 
 /// The shards each live gateway lists in the registry (`{prefix}:gateways`).
 async fn registry_shards(cluster: &Cluster) -> BTreeMap<String, Vec<u32>> {
-    let client = redis::Client::open(swarmcord_testkit::redis_url()).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut conn = redis_connection().await;
     let entries: HashMap<String, String> = redis::cmd("HGETALL")
         .arg(Keys::new(cluster.prefix.clone()).gateways())
         .query_async(&mut conn)
