@@ -150,21 +150,24 @@ impl Ctx {
 
     /// What the registry says about this replica.
     fn info(&self) -> GatewayInfo {
+        let shards = if self.claims() {
+            self.held.get().into_iter().collect()
+        } else {
+            self.owned.clone()
+        };
         GatewayInfo {
             reply_queue: self.reply_queue.clone(),
-            shards: if self.claims() {
-                self.held.get().into_iter().collect()
-            } else {
-                self.owned.clone()
-            },
             started_at_ms: self.started_at_ms,
             heartbeat_latency_ms: self
                 .latency_us
                 .iter()
+                // Not for shards handed to another replica.
+                .filter(|(shard, _)| !self.claims() || self.held.contains(**shard))
                 // Rounded up: a measured sub-millisecond round trip shows as 1 ms.
                 .map(|(shard, us)| (*shard, us.load(Ordering::Relaxed).div_ceil(1000)))
                 .filter(|(_, ms)| *ms > 0)
                 .collect(),
+            shards,
             claims: self.claims().then_some(self.total),
         }
     }
