@@ -584,16 +584,6 @@ async fn a_burst_of_large_events_keeps_the_gateway_memory_bounded_and_loses_noth
 /// Members of the guilds whose `GUILD_CREATE` is ~48 KB.
 const LARGE_GUILD_MEMBERS: usize = 100;
 
-/// Sends `signal` (`STOP`, `CONT`) to the gateway process.
-fn signal(gateway: &Gateway, signal: &str) {
-    let pid = gateway.child.id().expect("pid").to_string();
-    let status = std::process::Command::new("kill")
-        .args([format!("-{signal}").as_str(), &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill -{signal} {pid}");
-}
-
 /// A frozen replica (SIGSTOP for 40 s, then SIGCONT) after a burst it had no time to read:
 /// Discord times its sessions out meanwhile (no heartbeat for longer than 1.5 intervals + 2 s)
 /// and ends them, but what it sent before is still in the sockets. Promise: the woken replica
@@ -611,11 +601,11 @@ async fn a_frozen_gateway_forwards_what_it_had_buffered_when_it_wakes() {
         &[("CACHE_RESOURCES", "none")],
     )
     .await;
-    signal(&gateway, "STOP");
+    gateway.signal("STOP");
     assert_eq!(blast(&cluster, EVENTS, 1000).await.expect("blast"), EVENTS);
     tokio::time::sleep(Duration::from_secs(38)).await;
     let before = cluster.sim.control().gateway_stats();
-    signal(&gateway, "CONT");
+    gateway.signal("CONT");
     gateway.wait_ready(READY).await;
     let ids = collect_messages(&mut tap, EVENTS, Duration::from_secs(30)).await;
     let (duplicates, unique) = count(&ids);
@@ -659,9 +649,9 @@ async fn a_frozen_gateway_resumes_its_sessions_when_it_wakes_and_loses_nothing()
     .await;
     let burst = blast(&cluster, EVENTS, RATE);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    signal(&gateway, "STOP");
+    gateway.signal("STOP");
     tokio::time::sleep(Duration::from_secs(40)).await;
-    signal(&gateway, "CONT");
+    gateway.signal("CONT");
     gateway.wait_ready(READY).await;
     assert_eq!(burst.await.expect("blast"), EVENTS);
     let ids = collect_messages(&mut tap, EVENTS, Duration::from_secs(30)).await;

@@ -23,6 +23,7 @@
 //! by itself, and returns a [`CoordError`] on failure. Neither errors nor logs ever contain the
 //! Redis URL (it may hold a password).
 
+pub mod assign;
 mod error;
 mod lease;
 mod queue;

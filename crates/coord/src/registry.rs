@@ -77,6 +77,10 @@ pub struct GatewayInfo {
     /// shard has measured one). Read by the `ping` command.
     #[serde(default)]
     pub heartbeat_latency_ms: std::collections::BTreeMap<u32, u64>,
+    /// `Some(shard count)` when the replica claims its shards (`GATEWAY_SHARDS=auto`): the
+    /// replicas with the same count share the shards ([`crate::assign`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<u32>,
 }
 
 /// The registry of live gateway replicas.

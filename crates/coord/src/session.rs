@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use redis::Script;
 use redis::aio::ConnectionManager;
 use swarmcord_protocol::keys::Keys;
 use twilight_gateway::Session;
@@ -18,6 +20,34 @@ const SESSION_ID: &str = "session_id";
 const SEQUENCE: &str = "seq";
 const RESUME_URL: &str = "resume_url";
 const SHARD_COUNT: &str = "shard_count";
+
+/// Saves sessions only where the shard's lease is held by ARGV[1]. KEYS: per shard, the
+/// session key then the lease key. ARGV: owner, TTL ms, then per shard session id, sequence,
+/// shard count, resume URL (empty: none). Returns 1 (saved) or 0 (refused) per shard.
+static SAVE_IF_OWNER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local out = {}
+for i = 1, #KEYS / 2 do
+  local session, lease = KEYS[2 * i - 1], KEYS[2 * i]
+  local a = 2 + 4 * (i - 1)
+  if redis.call('GET', lease) == ARGV[1] then
+    redis.call('HSET', session, 'session_id', ARGV[a + 1], 'seq', ARGV[a + 2], 'shard_count', ARGV[a + 3])
+    if ARGV[a + 4] == '' then
+      redis.call('HDEL', session, 'resume_url')
+    else
+      redis.call('HSET', session, 'resume_url', ARGV[a + 4])
+    end
+    redis.call('PEXPIRE', session, ARGV[2])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+",
+    )
+});
 
 /// What a gateway needs to resume a shard's session in another process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +182,41 @@ impl SessionStore {
         pipe.query_async::<()>(&mut self.conn.clone())
             .await
             .map_err(|error| CoordError::redis("session save", error))
+    }
+
+    /// Saves the sessions of many shards atomically, each only if `owner` holds the shard's
+    /// lease ([`Keys::shard_lease`]): a replica that lost a shard (frozen, partitioned) cannot
+    /// overwrite the session its new owner saves. Returns the shards whose save was refused.
+    pub async fn save_many_if_owner<'a, I>(&self, owner: &str, sessions: I) -> Result<Vec<u32>>
+    where
+        I: IntoIterator<Item = (u32, &'a SavedSession)>,
+    {
+        let mut invocation = SAVE_IF_OWNER.prepare_invoke();
+        invocation.arg(owner).arg(millis(self.ttl));
+        let mut shards = Vec::new();
+        for (shard_id, session) in sessions {
+            invocation
+                .key(self.keys.shard_session(shard_id))
+                .key(self.keys.shard_lease(shard_id))
+                .arg(&session.session_id)
+                .arg(session.sequence)
+                .arg(session.shard_count)
+                .arg(session.resume_url.as_deref().unwrap_or(""));
+            shards.push(shard_id);
+        }
+        if shards.is_empty() {
+            return Ok(Vec::new());
+        }
+        let saved: Vec<i64> = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|error| CoordError::redis("session save", error))?;
+        Ok(shards
+            .into_iter()
+            .zip(saved)
+            .filter(|(_, saved)| *saved == 0)
+            .map(|(shard_id, _)| shard_id)
+            .collect())
     }
 
     /// The saved session of `shard_id`, if any.

@@ -118,3 +118,48 @@ async fn malformed_sessions_are_errors_not_panics() {
     println!("{error}");
     assert_eq!(store.load_many(&[2]).await.unwrap(), vec![None]);
 }
+
+/// Fencing: a save only lands where the saver holds the shard's lease, so a replica that lost
+/// a shard while frozen cannot overwrite the session its new owner saves.
+#[tokio::test]
+async fn a_save_is_refused_where_the_saver_does_not_hold_the_lease() {
+    let (conn, keys, store) = store().await;
+    let owner = swarmcord_coord::ShardLeases::new(conn.clone(), keys.clone(), "gw-new");
+    assert!(owner.try_acquire(1).await.unwrap());
+    let newest = session(1);
+    let refused = store
+        .save_many_if_owner("gw-new", [(1, &newest), (2, &session(2))])
+        .await
+        .unwrap();
+    assert_eq!(refused, [2], "shard 2 has no lease");
+    assert_eq!(store.load(1).await.unwrap(), Some(newest.clone()));
+    assert_eq!(store.load(2).await.unwrap(), None);
+
+    let stale = SavedSession {
+        sequence: 3,
+        resume_url: None,
+        ..newest.clone()
+    };
+    let refused = store
+        .save_many_if_owner("gw-frozen", [(1, &stale)])
+        .await
+        .unwrap();
+    assert_eq!(refused, [1], "the lease is gw-new's");
+    assert_eq!(store.load(1).await.unwrap(), Some(newest), "untouched");
+    assert!(
+        store
+            .save_many_if_owner("gw-new", std::iter::empty())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let without_url = SavedSession {
+        resume_url: None,
+        ..session(1)
+    };
+    store
+        .save_many_if_owner("gw-new", [(1, &without_url)])
+        .await
+        .unwrap();
+    assert_eq!(store.load(1).await.unwrap(), Some(without_url));
+}

@@ -39,6 +39,9 @@ pub enum ShardSelection {
     },
     /// Every shard (a single gateway).
     All,
+    /// `GATEWAY_SHARDS=auto`: the replicas registered in Redis share the shards among
+    /// themselves (`swarmcord_coord::assign`) and move them when one joins or leaves.
+    Claimed,
 }
 
 impl ShardSelection {
@@ -46,7 +49,7 @@ impl ShardSelection {
     /// near-equal ranges (the first `total % count` groups get one more).
     pub fn shards(&self, total: u32) -> Vec<u32> {
         match self {
-            Self::All => (0..total).collect(),
+            Self::All | Self::Claimed => (0..total).collect(),
             Self::Range(range) => range.clone().filter(|id| *id < total).collect(),
             Self::Group { index, count } => {
                 let (count, index) = ((*count).max(1), index.saturating_sub(1));
@@ -180,11 +183,14 @@ fn parse_range(raw: &str) -> Result<RangeInclusive<u32>, String> {
     Ok(start..=end)
 }
 
-/// `GATEWAY_SHARDS`: an inclusive range of shard ids below [`MAX_SHARDS`].
-pub(crate) fn parse_shards(raw: &str) -> Result<RangeInclusive<u32>, String> {
+/// `GATEWAY_SHARDS`: `auto` (claimed), or an inclusive range of shard ids below [`MAX_SHARDS`].
+pub(crate) fn parse_shards(raw: &str) -> Result<ShardSelection, String> {
+    if raw.trim() == "auto" {
+        return Ok(ShardSelection::Claimed);
+    }
     parse_range(raw).and_then(|range| {
         if *range.end() < MAX_SHARDS {
-            Ok(range)
+            Ok(ShardSelection::Range(range))
         } else {
             Err(format!("shard ids are below {MAX_SHARDS}"))
         }
@@ -281,7 +287,7 @@ impl GatewayConfig {
                     "set either GATEWAY_SHARDS or GATEWAY_GROUP, not both",
                 ));
             }
-            (Some(range), None) => ShardSelection::Range(range.clone()),
+            (Some(selection), None) => selection.clone(),
             (None, Some(raw)) => {
                 let index = raw
                     .trim()
@@ -351,6 +357,15 @@ mod tests {
             [4, 5, 6, 7]
         );
         assert_eq!(ShardSelection::Range(2..=5).shards(4), [2, 3]);
+    }
+
+    #[test]
+    fn auto_shards_are_claimed_from_every_shard() {
+        let config = with(&[("GATEWAY_SHARDS", " auto ")]).expect("valid");
+        assert_eq!(config.shards, ShardSelection::Claimed);
+        assert_eq!(ShardSelection::Claimed.shards(3), [0, 1, 2]);
+        let both = with(&[("GATEWAY_SHARDS", "auto"), ("GATEWAY_GROUP", "1")]);
+        assert_eq!(both.expect_err("exclusive").variable, "GATEWAY_SHARDS");
     }
 
     #[test]

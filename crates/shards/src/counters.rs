@@ -3,8 +3,8 @@
 
 use swarmcord_protocol::command::GatewayCommand;
 
-/// Per owned shard: identifies, resumes, watchdog reconnects, orphaned events; per command
-/// kind: every outcome of a gateway command.
+/// Per owned shard: identifies, resumes, watchdog reconnects, orphaned events; handoffs,
+/// takeovers and shards owned; per command kind: every outcome of a gateway command.
 pub(crate) fn register_at_zero(shards: &[u32]) {
     for shard in shards {
         let shard = shard.to_string();
@@ -17,6 +17,14 @@ pub(crate) fn register_at_zero(shards: &[u32]) {
             metrics::counter!(name, "shard" => shard.clone()).increment(0);
         }
     }
+    // Shards handed to another replica and taken from one (`GATEWAY_SHARDS=auto`).
+    for name in [
+        "swarmcord_gateway_handoffs_total",
+        "swarmcord_gateway_takeovers_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    metrics::gauge!("swarmcord_gateway_shards_owned").set(0.0);
     for kind in GatewayCommand::KINDS {
         for outcome in ["executed", "dead_lettered", "rerouted"] {
             metrics::counter!("swarmcord_gateway_commands_total", "outcome" => outcome, "kind" => *kind)

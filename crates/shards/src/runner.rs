@@ -17,9 +17,14 @@
 //!    owner delays no other shard's commands;
 //! 6. on shutdown: stop reading shards, wait for every confirm, persist, close the shards with
 //!    4000 (resumable), release the leases.
+//!
+//! With `GATEWAY_SHARDS=auto` the shards are claimed rather than configured (`claim.rs`): the
+//! replica's share follows the live replicas in the registry, and a shard leaving the share is
+//! handed off (stop reading, wait for its confirms, save, close 4000, release) to its new owner,
+//! which resumes it.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -34,11 +39,12 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{GatewayConfig, ShardCount};
+use crate::config::{GatewayConfig, ShardCount, ShardSelection};
 use crate::confirms::ConfirmRouter;
 use crate::progress::Progress;
 use crate::startup::{Attempt, wait_for};
 
+mod claim;
 mod commands;
 mod monitor;
 mod publish;
@@ -47,7 +53,7 @@ mod stage;
 mod state;
 
 use commands::{Router, Senders};
-use state::{ShardStatus, Statuses};
+use state::{ShardSet, ShardStatus, Statuses};
 
 /// Why the gateway stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +99,13 @@ struct Ctx {
     started_at_ms: u64,
     config: GatewayConfig,
     total: u32,
+    /// The shards this replica may run: its selection, or every shard when it claims them.
     owned: Vec<u32>,
+    /// The shards it should run now: `owned`, or its share when it claims shards (shared with
+    /// the [`Router`]).
+    target: Arc<ShardSet>,
+    /// The shards whose lease it holds.
+    held: ShardSet,
     reply_queue: String,
     publisher: Publisher,
     leases: ShardLeases,
@@ -102,7 +114,7 @@ struct Ctx {
     progress: Mutex<HashMap<u32, Progress>>,
     /// Shards whose lease this replica lost: their progress stays in `progress` (to resume
     /// from if the lease comes back, see `resume.rs`) but is not saved to Redis.
-    detached: Mutex<BTreeSet<u32>>,
+    detached: ShardSet,
     /// The command senders of the shards being read (shared with the [`Router`]).
     senders: Arc<Senders>,
     statuses: Statuses,
@@ -124,19 +136,40 @@ impl Ctx {
 
     /// Marks the shard's progress as held without the lease (not saved) or owned again.
     fn detach(&self, shard_id: u32, detached: bool) {
-        let mut set = self.detached.lock().unwrap_or_else(PoisonError::into_inner);
-        if detached {
-            set.insert(shard_id);
-        } else {
-            set.remove(&shard_id);
-        }
+        self.detached.mark(shard_id, detached);
     }
 
     fn is_detached(&self, shard_id: u32) -> bool {
-        self.detached
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&shard_id)
+        self.detached.contains(shard_id)
+    }
+
+    /// Whether the replica claims its shards (`GATEWAY_SHARDS=auto`).
+    fn claims(&self) -> bool {
+        self.config.shards == ShardSelection::Claimed
+    }
+
+    /// What the registry says about this replica.
+    fn info(&self) -> GatewayInfo {
+        let shards = if self.claims() {
+            self.held.get().into_iter().collect()
+        } else {
+            self.owned.clone()
+        };
+        GatewayInfo {
+            reply_queue: self.reply_queue.clone(),
+            started_at_ms: self.started_at_ms,
+            heartbeat_latency_ms: self
+                .latency_us
+                .iter()
+                // Not for shards handed to another replica.
+                .filter(|(shard, _)| !self.claims() || self.held.contains(**shard))
+                // Rounded up: a measured sub-millisecond round trip shows as 1 ms.
+                .map(|(shard, us)| (*shard, us.load(Ordering::Relaxed).div_ceil(1000)))
+                .filter(|(_, ms)| *ms > 0)
+                .collect(),
+            shards,
+            claims: self.claims().then_some(self.total),
+        }
     }
 
     /// The command consumer's view.
@@ -146,7 +179,7 @@ impl Ctx {
             amqp_url: self.config.amqp_url.clone(),
             reply_queue: self.reply_queue.clone(),
             total: self.total,
-            owned: self.owned.clone(),
+            target: Arc::clone(&self.target),
             leases: self.leases.clone(),
             publisher: self.publisher.clone(),
             senders: Arc::clone(&self.senders),
@@ -166,7 +199,7 @@ pub async fn run(
     };
     // Not ready until every check has passed once.
     health.fail("broker", "connecting to RabbitMQ");
-    for shard_id in &ctx.owned {
+    for shard_id in ctx.target.get() {
         health.fail(
             &format!("shard-{shard_id}"),
             ShardStatus::WaitingForLease.name(),
@@ -267,7 +300,12 @@ async fn start(
         )
         .await?;
     let sessions = SessionStore::new(redis.clone(), keys.clone());
-    let registry = GatewayRegistry::new(redis, keys);
+    let mut registry = GatewayRegistry::new(redis, keys);
+    if config.shards == ShardSelection::Claimed {
+        // The registry is the membership the shares are computed from: a dead replica must
+        // leave it about as fast as its leases expire.
+        registry = registry.with_ttl(config.lease_ttl);
+    }
     let reply_queue = amqp::gateway_queue(&config.gateway_id);
     let cache = stage::cache_writer(&config).await?;
 
@@ -287,6 +325,12 @@ async fn start(
         started_at_ms: unix_ms(),
         statuses: Statuses::new(&owned),
         latency_us: owned.iter().map(|s| (*s, AtomicU64::new(0))).collect(),
+        target: Arc::new(ShardSet::new(if config.shards == ShardSelection::Claimed {
+            Vec::new()
+        } else {
+            owned.clone()
+        })),
+        held: ShardSet::default(),
         config,
         total,
         owned,
@@ -296,7 +340,7 @@ async fn start(
         sessions,
         queue,
         progress: Mutex::new(HashMap::new()),
-        detached: Mutex::new(BTreeSet::new()),
+        detached: ShardSet::default(),
         senders: Arc::new(Senders::default()),
         reading: AtomicUsize::new(0),
         cache,
@@ -304,16 +348,11 @@ async fn start(
         staged_bytes,
     });
     registry
-        .register(
-            &ctx.config.gateway_id,
-            &GatewayInfo {
-                reply_queue: ctx.reply_queue.clone(),
-                shards: ctx.owned.clone(),
-                started_at_ms: ctx.started_at_ms,
-                heartbeat_latency_ms: std::collections::BTreeMap::new(),
-            },
-        )
+        .register(&ctx.config.gateway_id, &ctx.info())
         .await?;
+    if ctx.claims() {
+        ctx.target.set(claim::share(&ctx, &registry).await?);
+    }
     Ok(Some((ctx, registry, confirmed)))
 }
 
@@ -357,13 +396,21 @@ impl Tasks {
             stop_commands.clone(),
         ));
         let mut shards = JoinSet::new();
-        for shard_id in ctx.owned.clone() {
-            shards.spawn(shard::run_shard(
+        if ctx.claims() {
+            shards.spawn(claim::claim_shards(
                 Arc::clone(ctx),
-                shard_id,
+                registry.clone(),
                 stop_reading.clone(),
                 close_now.clone(),
             ));
+        } else {
+            for shard_id in ctx.owned.clone() {
+                shards.spawn(shard::run_shard(
+                    Arc::clone(ctx),
+                    shard_id,
+                    shard::Stops::fixed(&stop_reading, &close_now),
+                ));
+            }
         }
         Self {
             stop_commands,
@@ -382,6 +429,10 @@ async fn shut_down(ctx: &Ctx, registry: &GatewayRegistry, mut tasks: Tasks) {
     tracing::info!("shutting down: stop reading shards");
     tasks.stop_commands.cancel();
     tasks.stop_reading.cancel();
+    if ctx.claims() {
+        // Leave the membership at once: the others start waiting for our shards' leases.
+        deregister(ctx, registry).await;
+    }
     let _ = tasks.commands.await;
     // Wait until every shard task stopped reading (they park until `close_now`).
     shard::wait_for_parked(ctx).await;
@@ -417,16 +468,21 @@ async fn shut_down(ctx: &Ctx, registry: &GatewayRegistry, mut tasks: Tasks) {
             tracing::warn!(%error, "shard ended with an error during shutdown");
         }
     }
-    // Only our own entry: a replacement started with the same GATEWAY_ID keeps its entry.
+    deregister(ctx, registry).await;
+    tasks.background.abort_all();
+    ctx.publisher.close().await;
+    tracing::info!("gateway stopped");
+}
+
+/// Removes this replica's registry entry (only its own: a replacement started with the same
+/// `GATEWAY_ID` keeps its entry).
+async fn deregister(ctx: &Ctx, registry: &GatewayRegistry) {
     if let Err(error) = registry
         .deregister_instance(&ctx.config.gateway_id, ctx.started_at_ms)
         .await
     {
         tracing::warn!(%error, "could not deregister the gateway");
     }
-    tasks.background.abort_all();
-    ctx.publisher.close().await;
-    tracing::info!("gateway stopped");
 }
 
 /// One `GET /gateway/bot`: a refused token is fatal, anything else is worth waiting for.

@@ -770,3 +770,65 @@ async fn session_start_limit_is_spent_by_identifies() {
     }
     assert_eq!(sim.control().gateway_stats().session_start_remaining, 0);
 }
+
+/// The stats record, per shard, the most connections attached to its sessions at once: a
+/// second IDENTIFY for a connected shard makes it 2; a RESUME takes the session over from the
+/// connection it had (which is dropped), so it stays 1.
+#[tokio::test]
+async fn the_most_concurrent_connections_of_each_shard_are_recorded() {
+    let sim = sim_with(DiscordConfig {
+        identify_interval: Duration::from_millis(100),
+        max_concurrency: 2,
+        ..DiscordConfig::default()
+    })
+    .await;
+    let control = sim.control();
+    let shard = |id| ShardId::new(id, 2);
+    let mut first = Client::start(&sim, shard(0), all_intents());
+    first.next_dispatch("READY").await;
+    let mut other = Client::start(&sim, shard(1), all_intents());
+    other.next_dispatch("READY").await;
+    let max = |id: u32| {
+        control
+            .gateway_stats()
+            .max_connections_per_shard
+            .get(&id)
+            .copied()
+    };
+    assert_eq!((max(0), max(1)), (Some(1), Some(1)));
+
+    // A RESUME of shard 0's session on a new connection replaces the old one.
+    control.shard_action(0, ShardAction::InvalidateResumable);
+    first.next_dispatch("RESUMED").await;
+    assert_eq!(max(0), Some(1), "a resume replaces the connection");
+    assert_eq!(
+        control.gateway_stats().resumes_replacing_a_connection,
+        0,
+        "op 9 had detached it"
+    );
+    // A RESUME elsewhere while the connection is still attached takes the session over.
+    let session = control
+        .sessions()
+        .into_iter()
+        .find(|s| s.shard == [0, 2])
+        .expect("session");
+    let config = ConfigBuilder::new(sim.token(), all_intents())
+        .proxy_url(sim.gateway_url())
+        .queue(NoWaitQueue)
+        .session(twilight_gateway::Session::new(
+            session.seq,
+            session.session_id,
+        ))
+        .build();
+    let mut taker = Client::with_config(shard(0), config);
+    taker.next_dispatch("RESUMED").await;
+    assert_eq!(control.gateway_stats().resumes_replacing_a_connection, 1);
+    assert_eq!(max(0), Some(1));
+
+    // A second session of shard 0 while the first is connected: two at once.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let mut second = Client::start(&sim, shard(0), all_intents());
+    second.next_dispatch("READY").await;
+    assert_eq!(max(0), Some(2), "two sessions of shard 0 connected at once");
+    assert_eq!(max(1), Some(1));
+}

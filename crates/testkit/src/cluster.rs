@@ -227,6 +227,16 @@ impl Gateway {
         Self::spawn(&id, env, &dir).await
     }
 
+    /// Sends `kill -<signal>` (`STOP`, `CONT`, `KILL`…) to the process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("pid").to_string();
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}").as_str(), &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// SIGKILL.
     pub async fn kill9(mut self) {
         let _ = self.child.kill().await;

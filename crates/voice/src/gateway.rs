@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use swarmcord_broker::{Outgoing, Publisher};
-use swarmcord_coord::GatewayRegistry;
+use swarmcord_coord::{GatewayInfo, GatewayRegistry};
 use swarmcord_protocol::command::{CommandEnvelope, GatewayCommand};
 use twilight_model::gateway::payload::outgoing::update_voice_state::UpdateVoiceStateInfo;
 use twilight_model::id::Id;
@@ -113,6 +113,29 @@ impl std::fmt::Debug for AmqpVoiceGateway {
     }
 }
 
+/// The reply queue of the live gateway owning `command`'s shard, else of any (it re-routes).
+fn target_queue(gateways: &[(String, GatewayInfo)], command: &GatewayCommand) -> Option<String> {
+    // Gateways claiming shards say the count (a shard moving between them is listed by none);
+    // configured gateways cover every shard between them, so the highest shard + 1 is it.
+    let shard_count = gateways
+        .iter()
+        .find_map(|(_, info)| info.claims)
+        .or_else(|| {
+            gateways
+                .iter()
+                .flat_map(|(_, info)| info.shards.iter().copied())
+                .max()
+                .map(|max| max + 1)
+        })
+        .unwrap_or(1);
+    let target = command.target_shard(shard_count);
+    gateways
+        .iter()
+        .find(|(_, info)| target.is_some_and(|s| info.shards.contains(&s)))
+        .or_else(|| gateways.first())
+        .map(|(_, info)| info.reply_queue.clone())
+}
+
 impl AmqpVoiceGateway {
     /// Commands go out through `publisher` (default exchange) to the gateways of `registry`.
     pub fn new(publisher: Publisher, registry: GatewayRegistry) -> Self {
@@ -139,18 +162,7 @@ impl AmqpVoiceGateway {
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }
         }
-        // Gateways cover every shard between them, so the highest shard + 1 is the count.
-        let shard_count = gateways
-            .iter()
-            .flat_map(|(_, info)| info.shards.iter().copied())
-            .max()
-            .map_or(1, |max| max + 1);
-        let target = command.target_shard(shard_count);
-        gateways
-            .iter()
-            .find(|(_, info)| target.is_some_and(|s| info.shards.contains(&s)))
-            .or_else(|| gateways.first())
-            .map(|(_, info)| info.reply_queue.clone())
+        target_queue(&gateways, command)
             .ok_or(GatewayCommandError::new(GatewayCommandErrorType::NoGateway))
     }
 
@@ -194,5 +206,39 @@ impl VoiceGateway for AmqpVoiceGateway {
             ))?;
             self.send(command, via).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway(id: &str, shards: impl IntoIterator<Item = u32>) -> (String, GatewayInfo) {
+        let info = GatewayInfo {
+            reply_queue: format!("gateway.{id}"),
+            shards: shards.into_iter().collect(),
+            started_at_ms: 1,
+            heartbeat_latency_ms: std::collections::BTreeMap::new(),
+            claims: Some(12),
+        };
+        (id.to_owned(), info)
+    }
+
+    #[test]
+    fn claimed_shards_route_by_the_claimed_count_while_a_shard_moves() {
+        // Shard 11 of 12 is between owners: the count still is 12, not 11.
+        let gateways = [gateway("gw-a", 6..=10), gateway("gw-b", 0..=5)];
+        let command = GatewayCommand::UpdateVoiceState(UpdateVoiceStateInfo {
+            channel_id: None,
+            guild_id: Id::new(17 << 22),
+            self_deaf: false,
+            self_mute: false,
+        });
+        assert_eq!(
+            target_queue(&gateways, &command).as_deref(),
+            Some("gateway.gw-b"),
+            "guild 17 << 22 is on shard 5 of 12"
+        );
+        assert_eq!(target_queue(&[], &command), None);
     }
 }

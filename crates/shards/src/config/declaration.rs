@@ -2,7 +2,6 @@
 //! `docs/CONFIGURATION.md`, Gateway, is generated from it) and value parser.
 
 use std::collections::BTreeSet;
-use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use swarmcord_cache::Resources;
@@ -14,7 +13,7 @@ use super::{
     DEFAULT_CACHE_RESOURCES, parse_events, parse_gateway_id, parse_intents, parse_shard_count,
     parse_shards,
 };
-use crate::ShardCount;
+use crate::{ShardCount, ShardSelection};
 
 /// Every variable of the gateway.
 #[derive(Debug, Clone, clap::Args)]
@@ -56,9 +55,13 @@ pub(crate) struct ShardArgs {
     /// number of shard groups = the gateway service's replica count; valid: `1`–`65535`
     #[arg(long = "gateway-groups", env = "GATEWAY_GROUPS", default_value = "1", value_parser = bounded(1_u32..=super::MAX_SHARDS))]
     pub(crate) groups: u32,
-    /// instead of a group: an explicit inclusive range such as `0-15`; valid: ids below `65535`
+    /// instead of a group: an explicit inclusive range such as `0-15`, or `auto`: the replicas
+    /// share the shards among themselves (each claims a fair share of the live replicas in
+    /// Redis and hands shards over when one joins or leaves; scale with `docker service
+    /// scale`, no `GATEWAY_GROUP(S)`; set `SHARD_COUNT` to a number); valid: ids below
+    /// `65535`, or `auto`
     #[arg(long = "gateway-shards", env = "GATEWAY_SHARDS", value_parser = parse_shards)]
-    pub(crate) range: Option<RangeInclusive<u32>>,
+    pub(crate) range: Option<ShardSelection>,
     /// replica id, names the reply queue `gateway.<id>`; random when unset; valid: at most 64
     /// letters, digits, `-`, `_`
     #[arg(long = "gateway-id", env = "GATEWAY_ID", value_parser = parse_gateway_id)]
@@ -84,7 +87,8 @@ pub(crate) struct PublishArgs {
 /// Leases, sessions, watchdogs, identify pacing and shutdown.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TimerArgs {
-    /// shard lease lifetime; a killed replica's shards move after at most this long; valid:
+    /// shard lease lifetime; a killed replica's shards move after at most this long (with
+    /// `GATEWAY_SHARDS=auto`, also how long a dead replica stays in the registry); valid:
     /// `300`–`600000`
     #[arg(long = "shard-lease-ttl-ms", env = "SHARD_LEASE_TTL_MS", default_value = "10000", value_parser = millis(300..=600_000))]
     pub(crate) lease_ttl: Duration,

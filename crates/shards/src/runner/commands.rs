@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use twilight_gateway::MessageSender;
 
+use super::state::ShardSet;
 use crate::command::{ExecuteError, execute};
 
 /// The command senders of the shards this replica is reading now.
@@ -51,7 +52,8 @@ pub(super) struct Router {
     pub(super) amqp_url: Secret,
     pub(super) reply_queue: String,
     pub(super) total: u32,
-    pub(super) owned: Vec<u32>,
+    /// The shards this replica should run now (commands to every shard go to these).
+    pub(super) target: Arc<ShardSet>,
     /// Who owns the shards this replica does not read.
     pub(super) leases: ShardLeases,
     /// Re-routes commands to other replicas' reply queues.
@@ -200,7 +202,7 @@ async fn handle_command(ctx: &Router, pending: Pending) {
     let kind = envelope.command.kind();
     let targets: Vec<u32> = match envelope.command.target_shard(ctx.total) {
         Some(shard) => vec![shard],
-        None => ctx.owned.clone(),
+        None => ctx.target.get().into_iter().collect(),
     };
     let mut failure = None;
     for shard_id in targets {
@@ -248,7 +250,7 @@ async fn route(
                 Err(error) => return Err(error.to_string()),
             }
         }
-        if !ctx.owned.contains(&shard_id) || ctx.senders.get(shard_id).is_none() {
+        if !ctx.target.contains(shard_id) || ctx.senders.get(shard_id).is_none() {
             match ctx.leases.owner(shard_id).await {
                 Ok(Some(owner)) if owner != ctx.gateway_id => {
                     return forward_command(ctx, &owner, envelope).await;

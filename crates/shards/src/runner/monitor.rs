@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use swarmcord_coord::{GatewayInfo, GatewayRegistry, SavedSession};
+use swarmcord_coord::{GatewayRegistry, SavedSession};
 use swarmcord_ops::http::Health;
 use tokio_util::sync::CancellationToken;
 
@@ -14,10 +14,17 @@ use super::state::ShardStatus;
 
 /// Saves every shard's resumable session.
 pub(super) async fn persist(ctx: &Ctx) {
+    persist_where(ctx, |_| true).await;
+}
+
+/// Saves the resumable sessions of the shards `wanted` selects. A save lands only where this
+/// replica still holds the shard's lease, checked atomically in Redis: a replica that lost a
+/// shard (frozen, cut off) cannot overwrite what the shard's new owner saves.
+pub(super) async fn persist_where(ctx: &Ctx, wanted: impl Fn(u32) -> bool) {
     let batch: Vec<(u32, SavedSession)> = ctx
         .progress()
         .iter()
-        .filter(|(shard_id, _)| !ctx.is_detached(**shard_id))
+        .filter(|(shard_id, _)| wanted(**shard_id) && !ctx.is_detached(**shard_id))
         .filter_map(|(shard_id, p)| {
             let session_id = p.session_id.clone()?;
             Some((
@@ -34,12 +41,22 @@ pub(super) async fn persist(ctx: &Ctx) {
     if batch.is_empty() {
         return;
     }
-    if let Err(error) = ctx
+    match ctx
         .sessions
-        .save_many(batch.iter().map(|(id, session)| (*id, session)))
+        .save_many_if_owner(
+            &ctx.config.gateway_id,
+            batch.iter().map(|(id, session)| (*id, session)),
+        )
         .await
     {
-        tracing::warn!(%error, "could not persist shard sessions");
+        Ok(refused) if !refused.is_empty() => {
+            tracing::warn!(
+                ?refused,
+                "sessions not saved: another gateway holds these shards' leases"
+            );
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not persist shard sessions"),
     }
 }
 
@@ -62,6 +79,8 @@ pub(super) async fn monitor(
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_register = Instant::now();
+    // Often enough that the entry outlives two missed heartbeats.
+    let register_every = Duration::from_secs(5).min(registry.ttl() / 4);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -77,10 +96,19 @@ pub(super) async fn monitor(
         #[allow(clippy::cast_precision_loss, reason = "a gauge")]
         metrics::gauge!("swarmcord_gateway_publish_buffer_bytes")
             .set((ctx.publisher.buffered_bytes() + ctx.staged_bytes.held()) as f64);
+        #[allow(clippy::cast_precision_loss, reason = "a gauge")]
+        metrics::gauge!("swarmcord_gateway_shards_owned").set(ctx.held.len() as f64);
+        let target = ctx.target.get();
         for shard_id in &ctx.owned {
             let status = ctx.statuses.get(*shard_id);
             let name = format!("shard-{shard_id}");
-            if status == ShardStatus::Active {
+            // Ready when every shard of the share is active (an empty share is ready).
+            if !target.contains(shard_id) {
+                health.remove(&name);
+                if !ctx.held.contains(*shard_id) {
+                    continue;
+                }
+            } else if status == ShardStatus::Active {
                 health.ok(&name);
             } else {
                 health.fail(&name, status.name());
@@ -96,21 +124,9 @@ pub(super) async fn monitor(
                 metrics::gauge!("swarmcord_gateway_shard_latency_seconds", "shard" => shard_id.to_string()).set(seconds);
             }
         }
-        if last_register.elapsed() > Duration::from_secs(5) {
+        if last_register.elapsed() > register_every {
             last_register = Instant::now();
-            let info = GatewayInfo {
-                reply_queue: ctx.reply_queue.clone(),
-                shards: ctx.owned.clone(),
-                started_at_ms: ctx.started_at_ms,
-                heartbeat_latency_ms: ctx
-                    .latency_us
-                    .iter()
-                    // Rounded up: a measured sub-millisecond round trip shows as 1 ms.
-                    .map(|(shard, us)| (*shard, us.load(Ordering::Relaxed).div_ceil(1000)))
-                    .filter(|(_, ms)| *ms > 0)
-                    .collect(),
-            };
-            if let Err(error) = registry.register(&ctx.config.gateway_id, &info).await {
+            if let Err(error) = registry.register(&ctx.config.gateway_id, &ctx.info()).await {
                 tracing::warn!(%error, "could not refresh the gateway registry entry");
             }
         }

@@ -1,6 +1,8 @@
 //! One shard's task: wait for its lease, connect (RESUME a saved or held session, else
 //! IDENTIFY), read and forward its dispatches (directly or through the cache stage), watch its
-//! health, and on shutdown park until the final save, then close with 4000.
+//! health, and on shutdown park until the final save, then close with 4000. A shard leaving
+//! the replica's share is handed off: its events confirmed, its session saved, closed with
+//! 4000 and its lease released, so that the next owner resumes it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,6 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use swarmcord_coord::{Lease, RedisQueue};
+
+use super::monitor;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use twilight_gateway::{CloseFrame, ConfigBuilder, Message, Session, Shard, ShardId, ShardState};
@@ -32,18 +36,36 @@ pub(super) async fn wait_for_parked(ctx: &Ctx) {
     }
 }
 
-/// One shard: lease, connect, forward, park on shutdown, close with 4000.
-pub(super) async fn run_shard(
-    ctx: Arc<Ctx>,
-    shard_id: u32,
-    stop_reading: CancellationToken,
-    close_now: CancellationToken,
-) -> Result<(), RunError> {
+/// The tokens a shard task obeys.
+pub(super) struct Stops {
+    /// The replica shuts down: stop reading, park until `close_now`.
+    pub(super) shutdown: CancellationToken,
+    /// The shard stops being read: the replica shuts down, or the shard leaves its share (a
+    /// child of `shutdown`, or `shutdown` itself).
+    pub(super) shard: CancellationToken,
+    /// The final save is done: close with 4000 and release the lease.
+    pub(super) close_now: CancellationToken,
+}
+
+impl Stops {
+    /// For a shard that stays until shutdown.
+    pub(super) fn fixed(shutdown: &CancellationToken, close_now: &CancellationToken) -> Self {
+        Self {
+            shutdown: shutdown.clone(),
+            shard: shutdown.clone(),
+            close_now: close_now.clone(),
+        }
+    }
+}
+
+/// One shard: lease, connect, forward; park on shutdown and close with 4000, or hand the
+/// shard off when it leaves the replica's share.
+pub(super) async fn run_shard(ctx: Arc<Ctx>, shard_id: u32, stops: Stops) -> Result<(), RunError> {
     loop {
-        let lease = match ctx.leases.acquire(shard_id, stop_reading.clone()).await {
+        let lease = match ctx.leases.acquire(shard_id, stops.shard.clone()).await {
             Ok(lease) => lease,
             Err(error) => {
-                if stop_reading.is_cancelled() {
+                if stops.shard.is_cancelled() {
                     return Ok(());
                 }
                 tracing::warn!(shard_id, %error, "cannot take the shard lease; retrying");
@@ -52,10 +74,11 @@ pub(super) async fn run_shard(
             }
         };
         tracing::info!(shard_id, "shard lease acquired");
+        ctx.held.mark(shard_id, true);
         let mut shard = connect_shard(&ctx, shard_id).await;
         ctx.senders.set(shard_id, Some(shard.sender()));
         ctx.reading.fetch_add(1, Ordering::SeqCst);
-        let ended = forward(&ctx, &mut shard, &lease, &stop_reading).await;
+        let ended = forward(&ctx, &mut shard, &lease, &stops.shard).await;
         ctx.reading.fetch_sub(1, Ordering::SeqCst);
         ctx.senders.set(shard_id, None);
         match ended {
@@ -69,25 +92,76 @@ pub(super) async fn run_shard(
                     "shard lease lost; disconnecting and waiting for it again"
                 );
                 drop(shard);
+                ctx.held.mark(shard_id, false);
                 ctx.detach(shard_id, true);
                 ctx.statuses.set(shard_id, ShardStatus::WaitingForLease);
             }
             Forwarding::Fatal(code) => {
                 ctx.statuses.set(shard_id, ShardStatus::FatallyClosed);
                 let _ = lease.release().await;
+                ctx.held.mark(shard_id, false);
                 return Err(RunError::FatallyClosed { shard_id, code });
             }
+            Forwarding::Stopped if !stops.shutdown.is_cancelled() => {
+                hand_off(&ctx, &mut shard, lease).await;
+                return Ok(());
+            }
             Forwarding::Stopped => {
-                close_now.cancelled().await;
+                stops.close_now.cancelled().await;
                 close_resumable(&mut shard, shard_id).await;
                 ctx.progress().remove(&shard_id);
-                if let Err(error) = lease.release().await {
-                    tracing::warn!(shard_id, %error, "could not release the shard lease (it expires on its own)");
-                }
+                release(&ctx, shard_id, lease).await;
                 return Ok(());
             }
         }
     }
+}
+
+/// Hands a shard that left the replica's share to its next owner: its events confirmed (the
+/// shard is no longer read), its session saved, closed with 4000 (resumable), its lease
+/// released. The next owner resumes from the saved sequence: nothing is lost, and only events
+/// whose confirm did not come within `SHUTDOWN_FLUSH_TIMEOUT_MS` are delivered twice.
+async fn hand_off(ctx: &Ctx, shard: &mut Shard<RedisQueue>, lease: Lease) {
+    let shard_id = shard.id().number();
+    let started = Instant::now();
+    let unconfirmed = || ctx.progress().get(&shard_id).map_or(0, |p| p.inflight);
+    while unconfirmed() > 0 && started.elapsed() < ctx.config.shutdown_flush_timeout {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if unconfirmed() > 0 {
+        tracing::warn!(
+            shard_id,
+            unconfirmed = unconfirmed(),
+            "handing off before every event was confirmed; the next owner resumes before them"
+        );
+    }
+    monitor::persist_where(ctx, |id| id == shard_id).await;
+    close_resumable(shard, shard_id).await;
+    ctx.progress().remove(&shard_id);
+    ctx.statuses.set(shard_id, ShardStatus::WaitingForLease);
+    release(ctx, shard_id, lease).await;
+    metrics::counter!("swarmcord_gateway_handoffs_total").increment(1);
+    tracing::info!(
+        shard_id,
+        took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "shard handed off"
+    );
+}
+
+async fn release(ctx: &Ctx, shard_id: u32, lease: Lease) {
+    if let Err(error) = lease.release().await {
+        tracing::warn!(shard_id, %error, "could not release the shard lease (it expires on its own)");
+    }
+    ctx.held.mark(shard_id, false);
+}
+
+/// Whether another gateway holds the shard's lease now (asked from Redis, not from the lease
+/// keeper, which may not have renewed since the process was frozen). Unknown counts as no.
+async fn lease_taken(ctx: &Ctx, shard_id: u32) -> bool {
+    matches!(
+        ctx.leases.owner(shard_id).await,
+        Ok(Some(owner)) if owner != ctx.config.gateway_id
+    )
 }
 
 /// Builds the twilight shard, resuming the saved session when there is one.
@@ -213,6 +287,11 @@ async fn read_shard(
                     // ACKs included, waits unread in the socket. Read it before judging the
                     // connection rather than dropping it with its buffered frames.
                     tracing::warn!(shard_id, stalled_ms = u64::try_from(stalled.as_millis()).unwrap_or(u64::MAX), "the process did not run for a while; reading what the connection buffered");
+                    // Unless another gateway took the shard meanwhile: then stand down before
+                    // reading, reconnecting or saving anything.
+                    if lease_taken(ctx, shard_id).await {
+                        return Forwarding::LeaseLost;
+                    }
                     last_event = Instant::now();
                     acks.restart();
                 }
@@ -292,8 +371,18 @@ async fn read_shard(
             Some(Ok(Message::Close(frame))) => {
                 last_close = frame.as_ref().map(|f| f.code);
                 tracing::info!(shard_id, code = ?last_close, "gateway connection closed");
+                // The next read reconnects: not if another gateway owns the shard now (a
+                // woken replica whose session the new owner resumed).
+                if lease_taken(ctx, shard_id).await {
+                    return Forwarding::LeaseLost;
+                }
             }
-            Some(Err(error)) => tracing::warn!(shard_id, %error, "gateway receive error"),
+            Some(Err(error)) => {
+                tracing::warn!(shard_id, %error, "gateway receive error");
+                if lease_taken(ctx, shard_id).await {
+                    return Forwarding::LeaseLost;
+                }
+            }
             None => return Forwarding::Fatal(last_close),
         }
     }

@@ -1,6 +1,6 @@
 //! What each owned shard is doing, for `/readyz` and the `swarmcord_gateway_shard_state` gauge.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, PoisonError};
 
 use twilight_gateway::ShardState;
@@ -86,6 +86,46 @@ impl Statuses {
             .map_or(ShardStatus::WaitingForLease, |slot| {
                 *slot.lock().unwrap_or_else(PoisonError::into_inner)
             })
+    }
+}
+
+/// A set of shard ids shared between tasks: this replica's target share, the shards whose
+/// lease it holds.
+#[derive(Default)]
+pub(super) struct ShardSet(Mutex<BTreeSet<u32>>);
+
+impl ShardSet {
+    pub(super) fn new(shards: impl IntoIterator<Item = u32>) -> Self {
+        Self(Mutex::new(shards.into_iter().collect()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<u32>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn get(&self) -> BTreeSet<u32> {
+        self.lock().clone()
+    }
+
+    pub(super) fn set(&self, shards: BTreeSet<u32>) {
+        *self.lock() = shards;
+    }
+
+    pub(super) fn contains(&self, shard_id: u32) -> bool {
+        self.lock().contains(&shard_id)
+    }
+
+    /// Adds (`true`) or removes `shard_id`.
+    pub(super) fn mark(&self, shard_id: u32, present: bool) {
+        if present {
+            self.lock().insert(shard_id);
+        } else {
+            self.lock().remove(&shard_id);
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.lock().len()
     }
 }
 

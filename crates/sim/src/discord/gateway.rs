@@ -7,7 +7,7 @@
 //! identify rate limiting by `max_concurrency` bucket; `zlib-stream` and `zstd-stream` transport compression; a
 //! proper close handshake (a client's close frame is always answered with a close frame).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -158,6 +158,12 @@ pub struct GatewayStats {
     /// The largest number of accepted IDENTIFYs in one bucket within any `identify_interval`
     /// window (must stay ≤ 1 for a well-behaved cluster).
     pub max_identifies_per_bucket_window: u64,
+    /// Per shard id: the largest number of connections attached to its sessions at once
+    /// (sessions of any shard count; must stay 1 while shards move between gateways).
+    pub max_connections_per_shard: BTreeMap<u32, u64>,
+    /// RESUMEs of a session that was still attached to another connection (which is dropped):
+    /// a client taking a session over from a live (or frozen) one.
+    pub resumes_replacing_a_connection: u64,
 }
 
 #[derive(Debug, Default)]
@@ -414,6 +420,22 @@ impl Gateway {
     fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
+}
+
+/// Records how many connections shard `shard_id`'s sessions have attached now (called when a
+/// connection is attached: IDENTIFY or RESUME).
+fn note_attached(inner: &mut Inner, shard_id: u32) {
+    let attached = inner
+        .sessions
+        .values()
+        .filter(|s| s.shard[0] == shard_id && s.conn.is_some())
+        .count() as u64;
+    let max = inner
+        .stats
+        .max_connections_per_shard
+        .entry(shard_id)
+        .or_default();
+    *max = (*max).max(attached);
 }
 
 fn remaining(inner: &Inner, shared: &Shared) -> u32 {

@@ -10,7 +10,7 @@ use crate::DiscordConfig;
 
 use super::{
     ALL_INTENTS, ConnState, Ending, IdentifyRecord, Inner, Out, PRIVILEGED_INTENTS, Session,
-    close_code, push_dispatch, random_hex, remaining,
+    close_code, note_attached, push_dispatch, random_hex, remaining,
 };
 
 impl ConnState {
@@ -38,6 +38,7 @@ impl ConnState {
         self.session_id = Some(session.id.clone());
         inner.stats.dispatches += session.seq;
         inner.sessions.insert(session.id.clone(), session);
+        note_attached(&mut inner, shard[0]);
         None
     }
 
@@ -250,9 +251,7 @@ impl ConnState {
             self.send_json(&json!({"op": 9, "d": false, "s": null, "t": null}));
             return None;
         }
-        if let Some(old) = session.conn.take() {
-            old.send(Out::Drop);
-        }
+        let took_over = session.conn.take().map(|old| old.send(Out::Drop)).is_some();
         let mut replayed = 0;
         for (s, frame) in &session.buffer {
             if *s > seq {
@@ -268,7 +267,10 @@ impl ConnState {
             r#"{"_trace":["[\"swarmcord-sim\"]"]}"#,
             config.replay_buffer,
         );
+        let shard_id = session.shard[0];
         inner.stats.resumes += 1;
+        inner.stats.resumes_replacing_a_connection += u64::from(took_over);
+        note_attached(&mut inner, shard_id);
         inner.stats.replayed += replayed;
         inner.stats.dispatches += replayed + 1;
         self.session_id = Some(session_id.to_owned());
