@@ -14,7 +14,7 @@ use crate::args::{self, Args, format_duration};
 use crate::cooldown::{CooldownError, Cooldowns};
 use crate::precondition::{BoxFuture, BoxPrecondition, InvocationContext};
 use crate::prefix::parse_prefix;
-use crate::prompt::{Expired, PromptAnswer, PromptState, Prompts, now_ms};
+use crate::prompt::{Expired, PromptAnswer, PromptError, PromptState, Prompts, now_ms};
 use crate::registry::{Registry, RegistryError};
 pub use crate::reply::Reply;
 use crate::spec::{ArgSpec, CommandKind, CommandSpec, CooldownScope, CooldownSpec};
@@ -60,6 +60,13 @@ impl CommandError {
     /// An internal error.
     pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Internal(error.into())
+    }
+}
+
+/// A prompt that cannot be stored or read is the bot's fault, not the user's.
+impl From<PromptError> for CommandError {
+    fn from(error: PromptError) -> Self {
+        Self::internal(error)
     }
 }
 
