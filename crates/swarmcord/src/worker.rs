@@ -240,7 +240,7 @@ impl Worker {
         let health = self.health.unwrap_or_default();
         health.fail("events", "not consuming yet");
         health.fail("dependencies", "connecting");
-        let server_stop = shutdown::Token::new();
+        let server_stop = CancellationToken::new();
         let (_, server) = swarmcord_ops::http::serve(
             config.http_addr,
             health.clone(),
