@@ -179,6 +179,14 @@ fn confirms(answer: &str) -> bool {
     YES.contains(&answer.trim().to_lowercase().as_str())
 }
 
+/// The guild a command was invoked in; a user error in direct messages.
+fn guild(
+    ctx: &swarmcord::commands::InvocationContext,
+) -> Result<swarmcord::model::id::Id<swarmcord::model::id::marker::GuildMarker>, CommandError> {
+    ctx.guild_id
+        .ok_or_else(|| CommandError::user("This command only works in a server."))
+}
+
 /// The user-facing form of a store error.
 fn unavailable(error: &StoreError) -> CommandError {
     if error.is_unavailable() {

@@ -13,7 +13,7 @@ use swarmcord::store::{GuildSettings, StoreError};
 
 use swarmcord::{Setup, SetupError};
 
-use super::{Services, confirms, listed, unavailable};
+use super::{Services, confirms, guild, listed, unavailable};
 
 pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(), SetupError> {
     setup.command_impl(
@@ -121,11 +121,6 @@ fn settings_spec() -> Result<CommandSpec, SpecError> {
             sub("reset", "Remove the DJ role", Vec::new())?,
         )?)
         .build()
-}
-
-fn guild(ctx: &InvocationContext) -> Result<Id<GuildMarker>, CommandError> {
-    ctx.guild_id
-        .ok_or_else(|| CommandError::user("This command only works in a server."))
 }
 
 pub(crate) fn describe(settings: &GuildSettings, default_prefix: &str) -> String {

@@ -342,9 +342,7 @@ impl Command for MusicCommand {
         args: Args,
     ) -> BoxFuture<'a, Result<Reply, CommandError>> {
         Box::pin(async move {
-            let Some(guild_id) = ctx.guild_id else {
-                return Err(CommandError::user("This command only works in a server."));
-            };
+            let guild_id = crate::guild(ctx)?;
             let guild = guild_id.get();
             let voice = &self.voice;
             let music = &voice.music;

@@ -456,13 +456,17 @@ impl Control {
     }
 
     /// Waits for the bot's answer to `interaction_id` (anything but "thinking…") in the feed
-    /// from `since`, as text.
+    /// from `since`, as text, for `timeout_ms` (15 s if `None`; 0: does not wait).
     async fn answer_to(
         &self,
         interaction_id: u64,
         since: u64,
-        timeout: Duration,
+        timeout_ms: Option<u64>,
     ) -> Option<String> {
+        let timeout = Duration::from_millis(timeout_ms.unwrap_or(15_000));
+        if timeout.is_zero() {
+            return None;
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let next = self.shared.feed.next_seq();
@@ -498,12 +502,7 @@ impl Control {
             custom_id: custom_id.clone(),
             values,
         })?;
-        let timeout = Duration::from_millis(spec.timeout_ms.unwrap_or(15_000));
-        let answer = if timeout.is_zero() {
-            None
-        } else {
-            self.answer_to(interaction.id, since, timeout).await
-        };
+        let answer = self.answer_to(interaction.id, since, spec.timeout_ms).await;
         Ok(ConsoleAnswer {
             interaction,
             message_id: Some(message_id),
@@ -541,12 +540,7 @@ impl Control {
             custom_id: custom_id.clone(),
             values: spec.values.clone(),
         })?;
-        let timeout = Duration::from_millis(spec.timeout_ms.unwrap_or(15_000));
-        let answer = if timeout.is_zero() {
-            None
-        } else {
-            self.answer_to(interaction.id, since, timeout).await
-        };
+        let answer = self.answer_to(interaction.id, since, spec.timeout_ms).await;
         Ok(ConsoleAnswer {
             interaction,
             message_id,
