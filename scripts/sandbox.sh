@@ -8,8 +8,8 @@
 #                                       print the bot's reply; then, on a terminal, a console:
 #                                       type messages for the bot (its messages are printed as
 #                                       they arrive, embeds and buttons included) or console
-#                                       commands (/help lists them: /click, /choose, /submit,
-#                                       /guild, /quit); with commands piped in, run each and
+#                                       commands (/help lists them: /slash, /menu, /commands,
+#                                       /click, /choose, /submit, /guild, /quit); with commands piped in, run each and
 #                                       wait for its reply; otherwise keep running until
 #                                       Ctrl-C / SIGTERM
 #   scripts/sandbox.sh --say '!ping' [--say '!help' ...]
@@ -175,6 +175,13 @@ Anything not starting with / is posted as the guild owner (try !help, !serverinf
   /click <n|label>           click button n (as numbered in the bot's last message) or by label
   /choose <n|label> <v> ...  choose in select menu n: options by number, label or value
   /submit key=value ...      submit the form the bot opened (keys: its text inputs' ids)
+  /slash <command> [sub] [option=value ...]
+                             run a slash command as Discord's client sends it: options typed
+                             by their registered type (@name, @role, #channel for entities);
+                             a value runs until the next " option="
+  /menu <name> [@user]       run a context-menu command on a user (default: you) or, for a
+                             message command, on the newest message
+  /commands                  the application commands the bot registered, as lines to type
   /guild                     members, channels and roles with their ids
   /who  /channels  /roles    one section of /guild
   /help                      this list
@@ -190,6 +197,15 @@ run_line() {
     case "$cmd" in
         /help | /h | /\?) console_help ;;
         /guild) directory ;;
+        /commands) curl -sf "http://$SIM/_sim/commands" || printf '(the simulator did not answer)\n'; printf '\n' ;;
+        /slash)
+            [[ -n "$rest" ]] || { printf '(usage: /slash <command> [option=value ...]; /commands lists them)\n'; return 1; }
+            act slash "{\"line\":$(json_string "$rest")}" "$mode"
+            ;;
+        /menu)
+            [[ -n "$rest" ]] || { printf '(usage: /menu <name> [@user]; /commands lists them)\n'; return 1; }
+            act menu "{\"line\":$(json_string "$rest")}" "$mode"
+            ;;
         /who | /members) directory members ;;
         /channels) directory channels ;;
         /roles) directory roles ;;

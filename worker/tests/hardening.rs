@@ -307,14 +307,7 @@ async fn slash_answers_callbacks_and_edits_never_ping() {
     );
 
     // A deferred answer (the edit of the original response).
-    control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
-        rest_delays: Some(vec![swarmcord_sim::discord::RestDelay {
-            method: "GET".to_owned(),
-            path_prefix: "/users/@me".to_owned(),
-            delay_ms: 3000,
-        }]),
-        ..Default::default()
-    });
+    slow_rest(&control, "GET", "/users/@me", 3000);
     let since = control.log_len();
     let interaction = interact("ping");
     let edited = original_edit(&control, since, &interaction.token, &worker).await;
@@ -384,24 +377,31 @@ async fn unknown_slash_command_names_are_labelled_unknown_in_metrics() {
 
 /// Issue 11, item 3: a slash command whose REST call takes 6 s is acknowledged ("thinking…")
 /// within Discord's 3 s, while the call is in flight, and answered when it returns.
+///
+/// The call is `GET /users/{id}` for a user the cache does not hold: its first request, so
+/// twilight's limiter knows no bucket for it yet and queues it with every other path without a
+/// channel, guild or webhook in front, interaction callbacks included, one request at a time,
+/// until its response is read. Before the fix the "thinking…" callback waited behind it (and the
+/// bot did not read that response while waiting: both stuck until the 10 s timeout, no answer).
 #[tokio::test]
 async fn a_slow_slash_command_is_deferred_within_3_s_and_answered_afterwards() {
     let cluster = Cluster::start(fast_identify()).await;
     let (gateway, worker, guild) = bot(&cluster, "slow-slash").await;
     let control = cluster.sim.control();
-    // /ping's REST round trip (GET /users/@me) takes 6 s: longer than Discord's deadline,
-    // shorter than twilight's 10 s timeout.
-    control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
-        rest_delays: Some(vec![swarmcord_sim::discord::RestDelay {
-            method: "GET".to_owned(),
-            path_prefix: "/users/@me".to_owned(),
-            delay_ms: 6000,
-        }]),
-        ..Default::default()
-    });
+    let stranger = control.create_user("Stranger");
+    // Longer than Discord's deadline, shorter than the bot's 10 s REST timeout.
+    slow_rest(&control, "GET", &format!("/users/{stranger}"), 6000);
     let since = control.log_len();
     let created = std::time::Instant::now();
-    let interaction = slash_ping(&control, &guild);
+    let interaction = control
+        .create_interaction(&swarmcord_sim::discord::control::InteractionSpec {
+            guild_id: Some(guild.id),
+            channel_id: guild.text_channels[0],
+            user_id: guild.members[0],
+            name: "userinfo".to_owned(),
+            options: serde_json::json!([{"name": "user", "type": 6, "value": stranger.to_string()}]),
+        })
+        .expect("interaction");
     let callback_path = format!(
         "/interactions/{}/{}/callback",
         interaction.id, interaction.token
@@ -430,15 +430,84 @@ async fn a_slow_slash_command_is_deferred_within_3_s_and_answered_afterwards() {
         answered_after >= Duration::from_secs(6),
         "answered after {answered_after:?}"
     );
-    assert!(
-        edited.body["content"]
-            .as_str()
-            .is_some_and(|c| c.starts_with("Pong!")),
-        "{edited:?}"
-    );
+    assert_eq!(edited.body["content"], "**Stranger**", "{edited:?}");
     eprintln!("slow slash: deferred after {deferred_after:?}, answered after {answered_after:?}");
     drop(worker);
     gateway.terminate().await;
+}
+
+/// Issue 11, item 3: the callbacks of interactions in several guilds at once do not wait for
+/// one another. Each takes Discord 800 ms; twilight's limiter used to send them one at a time
+/// (every callback path is new to it and has no channel, guild or webhook in front: one
+/// queue), so the fourth of six went out after 2.4 s and arrived after Discord's 3 s.
+#[tokio::test]
+async fn simultaneous_interactions_are_answered_in_parallel_within_3_s() {
+    let cluster = Cluster::start(fast_identify()).await;
+    let (gateway, worker, first) = bot(&cluster, "parallel-callbacks").await;
+    let control = cluster.sim.control();
+    // Events of one guild run in order: one interaction per guild.
+    let mut guilds = vec![first];
+    guilds.extend((1..6).map(|i| {
+        control.create_guild(&swarmcord_sim::discord::control::GuildSpec {
+            name: format!("parallel-{i}"),
+            members: 1,
+            shard: Some((0, 1)),
+            ..Default::default()
+        })
+    }));
+    slow_rest(&control, "POST", "/interactions/", 800);
+    let since = control.log_len();
+    let started = std::time::Instant::now();
+    let interactions: Vec<_> = guilds
+        .iter()
+        .map(|guild| slash_ping(&control, guild))
+        .collect();
+    let answered = swarmcord_testkit::eventually(WAIT, || {
+        let records = control.log(since, Some("rest"));
+        let callbacks: Vec<_> = interactions
+            .iter()
+            .filter_map(|interaction| {
+                let path = format!("/interactions/{}/", interaction.id);
+                records.iter().find(|r| r.path.starts_with(&path)).cloned()
+            })
+            .collect();
+        let all = callbacks.len() == interactions.len();
+        async move { all.then_some(callbacks) }
+    })
+    .await
+    .unwrap_or_else(|| panic!("not every interaction got a callback\n{}", worker.logs()));
+    let took = started.elapsed();
+    let first = answered
+        .iter()
+        .map(|r| r.elapsed_us)
+        .min()
+        .unwrap_or_default();
+    let sent: Vec<String> = answered
+        .iter()
+        .map(|r| format!("{} ms: {}", (r.elapsed_us - first) / 1000, r.status))
+        .collect();
+    for callback in &answered {
+        assert_eq!(
+            (callback.status, &callback.body["type"]),
+            (204, &serde_json::json!(4)),
+            "every answer in time (ms after the first answer: status — {sent:?}): {callback:?}"
+        );
+    }
+    eprintln!("simultaneous callbacks: all answered after {took:?} ({sent:?})");
+    drop(worker);
+    gateway.terminate().await;
+}
+
+/// Discord takes `delay_ms` longer to answer the REST requests `method path_prefix…`.
+fn slow_rest(control: &Control, method: &str, path_prefix: &str, delay_ms: u64) {
+    control.patch_config(&swarmcord_sim::discord::control::ConfigPatch {
+        rest_delays: Some(vec![swarmcord_sim::discord::RestDelay {
+            method: method.to_owned(),
+            path_prefix: path_prefix.to_owned(),
+            delay_ms,
+        }]),
+        ..Default::default()
+    });
 }
 
 /// The first member runs `/ping` in the first text channel.
@@ -469,7 +538,9 @@ fn raise_bot(control: &Control, guild: &swarmcord_sim::discord::control::Created
 }
 
 /// Issue 11, item 5: a moderator who loses the permission while the question is open is
-/// refused at confirmation, by `yes` and by the button; nobody is kicked.
+/// refused at confirmation, by `yes` and by the button; nobody is kicked. The role left to
+/// the moderator is above the target's (and the bot's): the role hierarchy, also checked
+/// again, does not refuse, only the permission does.
 #[tokio::test]
 async fn a_moderator_who_lost_the_permission_cannot_confirm_a_kick() {
     let cluster = Cluster::start(fast_identify()).await;
@@ -485,6 +556,10 @@ async fn a_moderator_who_lost_the_permission_cannot_confirm_a_kick() {
             .expect("roles");
     };
     raise_bot(&control, &guild);
+    // Created last: the highest role; View Channel and Send Messages, no Kick Members.
+    let without_kick = control
+        .create_role(guild.id, "Regular", (1 << 10) | (1 << 11))
+        .expect("role");
     set_roles(&[guild.moderator_role]);
 
     // Typed confirmation.
@@ -501,7 +576,7 @@ async fn a_moderator_who_lost_the_permission_cannot_confirm_a_kick() {
             .is_some_and(|c| c.starts_with(&format!("Kick <@{target}>?"))),
         "{question}"
     );
-    set_roles(&[]);
+    set_roles(&[without_kick]);
     let since = control.log_len();
     assert_eq!(
         say(&control, channel, moderator, "yes").await,
@@ -524,7 +599,7 @@ async fn a_moderator_who_lost_the_permission_cannot_confirm_a_kick() {
         .into_iter()
         .next()
         .expect("a Kick button");
-    set_roles(&[]);
+    set_roles(&[without_kick]);
     let since = control.log_len();
     let answer = click(&control, message, moderator, &button).await;
     assert_eq!(answer["data"]["content"], refusal, "{answer}");

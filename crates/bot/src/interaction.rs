@@ -79,6 +79,7 @@ impl Bot {
         };
         let responder = Responder {
             http: &self.http,
+            callbacks: &self.callbacks,
             application_id: interaction.application_id,
             interaction_id: interaction.id,
             token: &interaction.token,

@@ -86,6 +86,8 @@ pub type Listener =
 /// The bot's event handler.
 pub struct Bot {
     http: Arc<Client>,
+    /// Sends the interaction callbacks (see [`Bot::with_callback_client`]).
+    callbacks: Arc<Client>,
     cache: swarmcord_cache::FallbackReader,
     handled: HandledLog,
     questions: questions::Questions,
@@ -121,6 +123,7 @@ impl Bot {
         Self {
             questions: questions::Questions::new(redis.clone(), &config.redis_prefix),
             handled: HandledLog::new(redis, &config.redis_prefix),
+            callbacks: Arc::clone(&http),
             http,
             cache,
             dispatcher,
@@ -131,6 +134,16 @@ impl Bot {
             listeners: HashMap::new(),
             components: swarmcord_commands::ComponentRouter::default(),
         }
+    }
+
+    /// Sends the interaction callbacks (the first answer, "thinking…", autocomplete choices)
+    /// with `client` instead of the bot's client: one without twilight's in-process limiter,
+    /// which would queue a callback behind the command's own REST call (an unknown bucket
+    /// without a channel, guild or webhook in its path) and make it miss Discord's 3 s.
+    #[must_use]
+    pub fn with_callback_client(mut self, client: Arc<Client>) -> Self {
+        self.callbacks = client;
+        self
     }
 
     /// Handles clicks on message components with `components` (by `custom_id`).

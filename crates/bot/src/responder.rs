@@ -44,6 +44,8 @@ pub(crate) enum Deferral {
 /// The REST calls that answer one interaction.
 pub(crate) struct Responder<'a> {
     pub(crate) http: &'a Client,
+    /// For `POST /interactions/{id}/{token}/callback` only ([`crate::Bot::with_callback_client`]).
+    pub(crate) callbacks: &'a Client,
     pub(crate) application_id: Id<ApplicationMarker>,
     pub(crate) interaction_id: Id<InteractionMarker>,
     pub(crate) token: &'a str,
@@ -190,8 +192,8 @@ impl Responder<'_> {
     }
 
     async fn callback(&self, response: &InteractionResponse) -> Result<(), HandlerError> {
-        let client = self.http.interaction(self.application_id);
-        let request = client.create_response(self.interaction_id, self.token, response);
+        let callbacks = self.callbacks.interaction(self.application_id);
+        let request = callbacks.create_response(self.interaction_id, self.token, response);
         match timed(request).await {
             Err(CallError::Http(error)) if api_code(&error) == Some(ALREADY_ACKNOWLEDGED) => {
                 tracing::debug!("interaction already acknowledged by an earlier delivery");
@@ -202,6 +204,7 @@ impl Responder<'_> {
                 let components = data.components.unwrap_or_default();
                 let attachments = data.attachments.unwrap_or_default();
                 let mentions = data.allowed_mentions.unwrap_or_default();
+                let client = self.http.interaction(self.application_id);
                 let update = client
                     .update_response(self.token)
                     .content(data.content.as_deref())

@@ -1,6 +1,7 @@
 //! Service plumbing shared by swarmcord's binaries.
 //!
-//! - [`config`]: typed configuration from environment variables, Docker secrets through
+//! - [`config`]: configuration from environment variables declared with `clap` (the reference
+//!   `docs/CONFIGURATION.md` is generated from the declarations), Docker secrets through
 //!   `NAME_FILE`, errors that name the bad variable;
 //! - [`Secret`]: a string that never prints (its `Debug` and `Display` are redacted);
 //! - [`telemetry`]: structured `tracing` logs (JSON or text) and the Prometheus recorder;

@@ -1,12 +1,17 @@
 //! The proxy's configuration, read from environment variables (`docs/CONFIGURATION.md`,
-//! section REST proxy). Every variable is validated at start-up; a bad one is reported by name.
+//! section REST proxy; the variables are declared in [`declaration`]). Every variable is
+//! validated at start-up; a bad one is reported by name.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use swarmcord_ops::Secret;
-use swarmcord_ops::config::{ConfigError, Env, REDIS_SCHEMES, check_identifier};
+use swarmcord_ops::config::{ConfigError, Env};
 use swarmcord_ops::telemetry::LogFormat;
+
+mod declaration;
+
+use declaration::ProxyArgs;
 
 /// Discord's invalid-request limit per 10 minutes (a Cloudflare ban beyond it).
 pub const DISCORD_INVALID_LIMIT: u64 = 10_000;
@@ -47,114 +52,45 @@ pub struct ProxyConfig {
 impl ProxyConfig {
     /// Reads and validates every variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        env.log_filter()?;
-        let api_base = env
-            .string(
-                "DISCORD_API_BASE",
-                "https://discord.com",
-                "where requests are forwarded: scheme://host[:port] (the simulator in tests)",
-            )
-            .trim_end_matches('/')
-            .to_owned();
-        let authority = api_base
-            .strip_prefix("https://")
-            .or_else(|| api_base.strip_prefix("http://"));
-        if authority.is_none_or(|a| a.is_empty() || a.contains('/')) {
-            return Err(ConfigError::new(
-                "DISCORD_API_BASE",
-                format!("{api_base:?} must be http:// or https:// and a host, without a path"),
-            ));
-        }
-        let redis_url = env.secret_url(
-            "REDIS_URL",
-            REDIS_SCHEMES,
-            "Redis URL, shared by every proxy replica",
-        )?;
-        let redis_prefix = env.string(
-            "REDIS_PREFIX",
-            "swarmcord",
-            "prefix of every Redis key (one per bot)",
-        );
-        check_identifier("REDIS_PREFIX", &redis_prefix)?;
-        let fraction = env.bounded(
-            "INVALID_REQUEST_FRACTION",
-            0.8,
-            0.0..=1.0,
-            "fraction of Discord's 10,000 invalid requests per 10 minutes above which suspect requests are refused (0 disables)",
-        )?;
-        let queue_timeout = env.millis(
-            "QUEUE_TIMEOUT_MS",
-            10_000,
-            0..=3_600_000,
-            "longest a request waits for its rate-limit turn unless the client sends X-Proxy-Queue-Timeout",
-        )?;
-        let max_queue_timeout = env.millis(
-            "MAX_QUEUE_TIMEOUT_MS",
-            60_000,
-            0..=3_600_000,
-            "upper bound of the client's X-Proxy-Queue-Timeout",
-        )?;
+        let args = env.load::<ProxyArgs>()?;
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             clippy::cast_precision_loss
         )]
-        let invalid_threshold = (fraction * DISCORD_INVALID_LIMIT as f64).round() as u64;
+        let invalid_threshold =
+            (args.invalid_request_fraction * DISCORD_INVALID_LIMIT as f64).round() as u64;
         Ok(Self {
-            api_base,
-            redis_url,
-            redis_prefix,
-            http_addr: env.parse::<SocketAddr>(
-                "HTTP_ADDR",
-                SocketAddr::from(([0, 0, 0, 0], 8080)),
-                "address of the proxy and of /healthz, /readyz, /metrics",
-            )?,
-            global_per_second: env.bounded(
-                "GLOBAL_RATE_LIMIT",
-                50,
-                1..=100_000,
-                "requests per second per bot token, shared by every replica (Discord: 50)",
-            )?,
-            margin: env.millis(
-                "RATE_LIMIT_MARGIN_MS",
-                50,
-                0..=10_000,
-                "added to every rate-limit window for network jitter",
-            )?,
-            queue_timeout,
-            max_queue_timeout: max_queue_timeout.max(queue_timeout),
-            max_queued: env.bounded(
-                "MAX_QUEUED",
-                10_000,
-                1..=1_000_000,
-                "requests waiting for their turn in one replica; beyond, 503",
-            )?,
-            upstream_timeout: env.millis(
-                "UPSTREAM_TIMEOUT_MS",
-                30_000,
-                1..=600_000,
-                "timeout of one request to Discord (then 504)",
-            )?,
-            max_body_bytes: env.bounded(
-                "MAX_BODY_BYTES",
-                26_214_400,
-                1..=104_857_600,
-                "largest request body accepted (then 413)",
-            )?,
+            redis_url: args.common.redis_url()?,
+            api_base: args.api_base,
+            redis_prefix: args.common.redis_prefix,
+            http_addr: args.common.http_addr,
+            global_per_second: args.global_rate_limit,
+            margin: args.rate_limit_margin,
+            queue_timeout: args.queue_timeout,
+            max_queue_timeout: args.max_queue_timeout.max(args.queue_timeout),
+            max_queued: args.max_queued,
+            upstream_timeout: args.upstream_timeout,
+            max_body_bytes: args.max_body_bytes,
             invalid_threshold,
-            breaker: env.millis(
-                "CIRCUIT_BREAKER_MS",
-                60_000,
-                0..=86_400_000,
-                "how long a 401 stops every request with its token",
-            )?,
-            log_format: env.parse::<LogFormat>(
-                "LOG_FORMAT",
-                LogFormat::Json,
-                "log output: json or text",
-            )?,
+            breaker: args.circuit_breaker,
+            log_format: args.common.log_format,
         })
     }
+}
+
+/// `DISCORD_API_BASE`: `http(s)://host[:port]` without a path (a trailing `/` is dropped).
+fn parse_api_base(raw: &str) -> Result<String, String> {
+    let api_base = raw.trim_end_matches('/');
+    let authority = api_base
+        .strip_prefix("https://")
+        .or_else(|| api_base.strip_prefix("http://"));
+    if authority.is_none_or(|a| a.is_empty() || a.contains('/')) {
+        return Err(format!(
+            "{api_base:?} must be http:// or https:// and a host, without a path"
+        ));
+    }
+    Ok(api_base.to_owned())
 }
 
 #[cfg(test)]
@@ -225,18 +161,14 @@ mod tests {
         }
     }
 
+    /// The table under "REST proxy" of `docs/CONFIGURATION.md` is generated from the
+    /// declaration (what all services read is under "All services").
     #[test]
     fn configuration_reference_matches_the_code() {
-        let env = Env::from_pairs([("REDIS_URL", "redis://127.0.0.1/")]);
-        ProxyConfig::from_env(&env).expect("valid");
-        let doc = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md"),
-        )
-        .expect("docs/CONFIGURATION.md");
-        if let Err(problems) = env.check_reference(&doc, "REST proxy") {
-            panic!(
-                "docs/CONFIGURATION.md, section REST proxy, disagrees with the code:\n{problems}"
-            );
+        if let Err(problems) =
+            swarmcord_ops::config::reference::check_service::<ProxyArgs>("REST proxy")
+        {
+            panic!("{problems}");
         }
     }
 }

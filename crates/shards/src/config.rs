@@ -1,4 +1,5 @@
-//! The gateway's configuration, read from environment variables.
+//! The gateway's configuration, read from environment variables (`docs/CONFIGURATION.md`,
+//! Gateway; the variables are declared in [`declaration`]).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -7,12 +8,13 @@ use std::time::Duration;
 
 use swarmcord_cache::Resources;
 use swarmcord_ops::Secret;
-use swarmcord_ops::config::{
-    ConfigError, Env, REDIS_SCHEMES, check_amqp_name, check_host_port, check_identifier, check_url,
-    split_list,
-};
+use swarmcord_ops::config::{ConfigError, Env, check_identifier, split_list};
 use swarmcord_ops::telemetry::LogFormat;
 use twilight_gateway::Intents;
+
+mod declaration;
+
+use declaration::{GatewayArgs, ShardArgs};
 
 /// How many shards the whole bot runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +131,7 @@ pub const DEFAULT_CACHE_RESOURCES: &str = "guilds,channels,roles,members,users,e
 pub const MAX_SHARDS: u32 = 65_535;
 
 /// The event allow-list `GATEWAY_EVENTS`: Discord event types (any case), comma-separated.
-fn parse_events(raw: &str) -> Result<BTreeSet<String>, String> {
+pub(crate) fn parse_events(raw: &str) -> Result<BTreeSet<String>, String> {
     split_list(raw)
         .into_iter()
         .map(|e| e.to_ascii_uppercase())
@@ -178,120 +180,88 @@ fn parse_range(raw: &str) -> Result<RangeInclusive<u32>, String> {
     Ok(start..=end)
 }
 
+/// `GATEWAY_SHARDS`: an inclusive range of shard ids below [`MAX_SHARDS`].
+pub(crate) fn parse_shards(raw: &str) -> Result<RangeInclusive<u32>, String> {
+    parse_range(raw).and_then(|range| {
+        if *range.end() < MAX_SHARDS {
+            Ok(range)
+        } else {
+            Err(format!("shard ids are below {MAX_SHARDS}"))
+        }
+    })
+}
+
+/// `SHARD_COUNT`: `auto`, or a number of shards.
+pub(crate) fn parse_shard_count(raw: &str) -> Result<ShardCount, String> {
+    match raw.trim() {
+        "auto" => Ok(ShardCount::Auto),
+        raw => match raw.parse::<u32>() {
+            Ok(n) if (1..=MAX_SHARDS).contains(&n) => Ok(ShardCount::Fixed(n)),
+            _ => Err(format!(
+                "{raw:?} is not auto or a number between 1 and {MAX_SHARDS}"
+            )),
+        },
+    }
+}
+
+/// `GATEWAY_ID`: it names the reply queue `gateway.<id>` and goes into Redis keys.
+pub(crate) fn parse_gateway_id(raw: &str) -> Result<String, String> {
+    check_identifier("GATEWAY_ID", raw).map_err(|e| e.problem)?;
+    if !raw
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("may contain only letters, digits, '-' and '_'".to_owned());
+    }
+    Ok(raw.to_owned())
+}
+
 impl GatewayConfig {
     /// Reads and validates the configuration; the error names the first bad variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        env.log_filter()?;
-        let token = env
-            .secret(
-                "DISCORD_TOKEN",
-                true,
-                "bot token (or DISCORD_TOKEN_FILE for a Docker secret)",
-            )?
-            .ok_or_else(|| ConfigError::new("DISCORD_TOKEN", "is required"))?;
-        let intents_raw = env.string(
-            "GATEWAY_INTENTS",
-            "GUILDS,GUILD_MEMBERS,GUILD_MODERATION,GUILD_VOICE_STATES,GUILD_MESSAGES,DIRECT_MESSAGES,MESSAGE_CONTENT",
-            "gateway intents: names separated by commas, or the numeric bit set",
-        );
-        let intents =
-            parse_intents(&intents_raw).map_err(|e| ConfigError::new("GATEWAY_INTENTS", e))?;
-        let (shard_count, shards) = Self::shards(env)?;
-        let events = parse_events(&env.string(
-            "GATEWAY_EVENTS",
-            "",
-            "event types to forward, comma-separated (empty: all)",
-        ))
-        .map_err(|e| ConfigError::new("GATEWAY_EVENTS", e))?;
-        let amqp_url = env.secret_url(
-            "AMQP_URL",
-            &["amqp", "amqps"],
-            "RabbitMQ URL (or AMQP_URL_FILE)",
-        )?;
-        let redis_url =
-            env.secret_url("REDIS_URL", REDIS_SCHEMES, "Redis URL (or REDIS_URL_FILE)")?;
-        let gateway_id = Self::gateway_id(env)?;
-        let events_exchange = env.string(
-            "EVENTS_EXCHANGE",
-            swarmcord_protocol::amqp::EVENTS_EXCHANGE,
-            "topic exchange for events",
-        );
-        check_amqp_name("EVENTS_EXCHANGE", &events_exchange)?;
-        let redis_prefix = env.string(
-            "REDIS_PREFIX",
-            "swarmcord",
-            "prefix of every Redis key (one per bot)",
-        );
-        check_identifier("REDIS_PREFIX", &redis_prefix)?;
-        let gateway_url = env.optional(
-            "DISCORD_GATEWAY_URL",
-            "gateway URL override, e.g. the simulator's ws://host:port",
-        );
-        if let Some(url) = &gateway_url {
-            check_url("DISCORD_GATEWAY_URL", url, &["ws", "wss"])?;
-        }
-        let api_proxy = env.optional(
-            "DISCORD_API_PROXY",
-            "Discord REST over plain HTTP through host:port, e.g. the simulator",
-        );
-        if let Some(proxy) = &api_proxy {
-            check_host_port("DISCORD_API_PROXY", proxy)?;
-        }
-        let cache = Cache::from_env(env)?;
-        let timers = Timers::from_env(env)?;
+        Self::from_args(env.load::<GatewayArgs>()?)
+    }
+
+    fn from_args(args: GatewayArgs) -> Result<Self, ConfigError> {
+        let GatewayArgs {
+            common,
+            bot,
+            shards,
+            intents,
+            events,
+            publish,
+            timers,
+            gateway_url,
+            cache,
+        } = args;
+        let redis_url = common.redis_url()?;
+        let (shard_count, selection) = Self::shards(&shards)?;
         Ok(Self {
-            gateway_id,
-            token,
+            gateway_id: shards
+                .id
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()),
+            token: bot.token()?,
             intents,
             gateway_url,
-            api_proxy,
+            api_proxy: bot.api_proxy.clone(),
             shard_count,
-            shards,
-            events,
-            amqp_url,
-            events_exchange,
+            shards: selection,
+            events: events.unwrap_or_default(),
+            amqp_url: bot.amqp_url()?,
+            events_exchange: bot.events_exchange,
             redis_url,
-            redis_prefix,
-            publish_buffer: env.bounded(
-                "PUBLISH_BUFFER",
-                10_000,
-                1..=1_000_000,
-                "events buffered while the broker is slow or away",
-            )?,
-            publish_buffer_bytes: env.bounded(
-                "PUBLISH_BUFFER_BYTES",
-                64 << 20,
-                65_536..=16 << 30,
-                "bytes of events buffered while the broker (or the cache) is slow or away",
-            )?,
-            publish_window: env.bounded(
-                "PUBLISH_WINDOW",
-                1024,
-                1..=65_535,
-                "publishes awaiting a confirm at once",
-            )?,
-            lease_ttl: env.millis(
-                "SHARD_LEASE_TTL_MS",
-                10_000,
-                300..=600_000,
-                "shard lease time-to-live",
-            )?,
-            persist_interval: env.millis(
-                "SESSION_PERSIST_INTERVAL_MS",
-                1000,
-                10..=600_000,
-                "how often shard sessions are saved to Redis",
-            )?,
-            idle_timeout: timers.idle_timeout,
+            redis_prefix: common.redis_prefix,
+            publish_buffer: publish.buffer,
+            publish_buffer_bytes: publish.buffer_bytes,
+            publish_window: publish.window,
+            lease_ttl: timers.lease_ttl,
+            persist_interval: timers.persist_interval,
+            idle_timeout: (!timers.idle_timeout.is_zero()).then_some(timers.idle_timeout),
             heartbeat_ack_timeout: timers.heartbeat_ack_timeout,
             identify_interval: timers.identify_interval,
             session_start_reserve: timers.session_start_reserve,
-            http_addr: env.parse::<SocketAddr>(
-                "HTTP_ADDR",
-                SocketAddr::from(([0, 0, 0, 0], 8080)),
-                "address of /healthz, /readyz, /metrics",
-            )?,
-            log_format: env.parse::<LogFormat>("LOG_FORMAT", LogFormat::Json, "json or text")?,
+            http_addr: common.http_addr,
+            log_format: common.log_format,
             shutdown_flush_timeout: timers.shutdown_flush_timeout,
             cache_resources: cache.resources,
             cache_previous_state: cache.previous_state,
@@ -300,59 +270,18 @@ impl GatewayConfig {
         })
     }
 
-    /// `SHARD_COUNT`, `GATEWAY_SHARDS`, `GATEWAY_GROUP` and `GATEWAY_GROUPS`.
-    fn shards(env: &Env) -> Result<(ShardCount, ShardSelection), ConfigError> {
-        let shard_count = match env
-            .string(
-                "SHARD_COUNT",
-                "auto",
-                "total shards, or auto for Discord's recommendation",
-            )
-            .trim()
-        {
-            "auto" => ShardCount::Auto,
-            raw => match raw.parse::<u32>() {
-                Ok(n) if (1..=MAX_SHARDS).contains(&n) => ShardCount::Fixed(n),
-                _ => {
-                    return Err(ConfigError::new(
-                        "SHARD_COUNT",
-                        format!("{raw:?} is not auto or a number between 1 and {MAX_SHARDS}"),
-                    ));
-                }
-            },
-        };
-        let range = env.optional(
-            "GATEWAY_SHARDS",
-            "explicit shard range of this replica, e.g. 0-15",
-        );
-        let group = env.optional(
-            "GATEWAY_GROUP",
-            "this replica's 1-based group index (Swarm: {{.Task.Slot}})",
-        );
-        let groups = env.bounded(
-            "GATEWAY_GROUPS",
-            1,
-            1..=MAX_SHARDS,
-            "number of shard groups (the gateway service's replica count)",
-        )?;
-        let shards = match (range, group) {
+    /// `SHARD_COUNT`, and this replica's shards from `GATEWAY_SHARDS` or `GATEWAY_GROUP` of
+    /// `GATEWAY_GROUPS`.
+    fn shards(args: &ShardArgs) -> Result<(ShardCount, ShardSelection), ConfigError> {
+        let groups = args.groups;
+        let shards = match (&args.range, &args.group) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
                     "GATEWAY_SHARDS",
                     "set either GATEWAY_SHARDS or GATEWAY_GROUP, not both",
                 ));
             }
-            (Some(raw), None) => ShardSelection::Range(
-                parse_range(&raw)
-                    .and_then(|range| {
-                        if *range.end() < MAX_SHARDS {
-                            Ok(range)
-                        } else {
-                            Err(format!("shard ids are below {MAX_SHARDS}"))
-                        }
-                    })
-                    .map_err(|e| ConfigError::new("GATEWAY_SHARDS", e))?,
-            ),
+            (Some(range), None) => ShardSelection::Range(range.clone()),
             (None, Some(raw)) => {
                 let index = raw
                     .trim()
@@ -374,110 +303,7 @@ impl GatewayConfig {
             }
             (None, None) => ShardSelection::All,
         };
-        Ok((shard_count, shards))
-    }
-
-    /// `GATEWAY_ID`: it names the reply queue `gateway.<id>` and goes into Redis keys.
-    fn gateway_id(env: &Env) -> Result<String, ConfigError> {
-        let gateway_id = env
-            .optional("GATEWAY_ID", "this replica's id (default: random)")
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
-        check_identifier("GATEWAY_ID", &gateway_id)?;
-        if !gateway_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(ConfigError::new(
-                "GATEWAY_ID",
-                "may contain only letters, digits, '-' and '_'",
-            ));
-        }
-        Ok(gateway_id)
-    }
-}
-
-/// The `CACHE_*` variables.
-struct Cache {
-    resources: Resources,
-    previous_state: bool,
-    message_ttl: Duration,
-    batch: usize,
-}
-
-impl Cache {
-    fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            resources: Resources::parse(&env.string(
-                "CACHE_RESOURCES",
-                DEFAULT_CACHE_RESOURCES,
-                "what the Redis cache keeps, comma-separated (none: no cache)",
-            ))
-            .map_err(|e| ConfigError::new("CACHE_RESOURCES", e))?,
-            batch: env.bounded(
-                "CACHE_BATCH",
-                512,
-                1..=16_384,
-                "most events applied to the cache in one Redis pipeline",
-            )?,
-            message_ttl: env.millis(
-                "CACHE_MESSAGE_TTL_MS",
-                600_000,
-                1..=2_592_000_000,
-                "how long cached messages live",
-            )?,
-            previous_state: env.parse::<bool>(
-                "CACHE_PREVIOUS_STATE",
-                false,
-                "attach the previous state of updated entities to forwarded events",
-            )?,
-        })
-    }
-}
-
-/// The watchdogs, identify pacing and shutdown timers.
-struct Timers {
-    idle_timeout: Option<Duration>,
-    heartbeat_ack_timeout: Duration,
-    identify_interval: Duration,
-    session_start_reserve: u32,
-    shutdown_flush_timeout: Duration,
-}
-
-impl Timers {
-    fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let idle = env.millis(
-            "SHARD_IDLE_TIMEOUT_MS",
-            0,
-            0..=86_400_000,
-            "reconnect a shard when no event flowed this long (0: off)",
-        )?;
-        Ok(Self {
-            idle_timeout: (!idle.is_zero()).then_some(idle),
-            heartbeat_ack_timeout: env.millis(
-                "HEARTBEAT_ACK_TIMEOUT_MS",
-                60_000,
-                1000..=3_600_000,
-                "reconnect a shard whose heartbeat is not ACKed in time",
-            )?,
-            identify_interval: env.millis(
-                "IDENTIFY_INTERVAL_MS",
-                5000,
-                0..=600_000,
-                "minimum time between identifies per concurrency bucket (Discord: 5000)",
-            )?,
-            session_start_reserve: env.bounded(
-                "SESSION_START_RESERVE",
-                10,
-                0..=1_000_000,
-                "session starts kept in reserve: no identify below this",
-            )?,
-            shutdown_flush_timeout: env.millis(
-                "SHUTDOWN_FLUSH_TIMEOUT_MS",
-                10_000,
-                0..=600_000,
-                "how long shutdown waits for publish confirms",
-            )?,
-        })
+        Ok((args.count, shards))
     }
 }
 
@@ -697,25 +523,14 @@ mod reference {
         }
     }
 
-    /// Every variable the gateway reads is in `docs/CONFIGURATION.md`, and every gateway
-    /// variable listed there is one the gateway reads.
+    /// The table under "Gateway" of `docs/CONFIGURATION.md` is generated from the
+    /// declaration (what all services read is under "All services").
     #[test]
     fn configuration_reference_matches_the_code() {
-        let env = Env::from_pairs([
-            ("DISCORD_TOKEN", "t"),
-            ("AMQP_URL", "amqp://h"),
-            ("REDIS_URL", "redis://h"),
-        ]);
-        GatewayConfig::from_env(&env).expect("valid");
-        let doc = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../docs/CONFIGURATION.md"
-        ))
-        .expect("docs/CONFIGURATION.md");
-        if let Err(problems) = env.check_reference(&doc, "Gateway") {
-            panic!(
-                "docs/CONFIGURATION.md (Gateway) and GatewayConfig::from_env disagree:\n{problems}"
-            );
+        if let Err(problems) =
+            swarmcord_ops::config::reference::check_service::<GatewayArgs>("Gateway")
+        {
+            panic!("{problems}");
         }
     }
 }

@@ -1,15 +1,18 @@
 //! The worker's configuration, read from environment variables (`docs/CONFIGURATION.md`,
-//! section Worker). Every variable is validated at start-up; a bad one is reported by name.
+//! section Worker; the variables are declared in [`declaration`]). Every variable is validated
+//! at start-up; a bad one is reported by name.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use swarmcord_ops::Secret;
-use swarmcord_ops::config::{
-    ConfigError, Env, REDIS_SCHEMES, check_amqp_name, check_host_port, check_identifier, split_list,
-};
+use swarmcord_ops::config::{ConfigError, Env, check_identifier, check_url, split_list};
 use swarmcord_ops::telemetry::LogFormat;
+
+mod declaration;
+
+use declaration::{VoiceArgs, WorkerArgs};
 
 /// Everything the worker needs, validated. Read it with [`WorkerConfig::from_env`]; secrets
 /// never appear in its `Debug` output.
@@ -104,230 +107,51 @@ impl std::str::FromStr for SlashCommands {
 impl WorkerConfig {
     /// Reads and validates the configuration; the error names the first bad variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        env.log_filter()?;
-        let token = env
-            .secret("DISCORD_TOKEN", true, "bot token (or DISCORD_TOKEN_FILE)")?
-            .ok_or_else(|| ConfigError::new("DISCORD_TOKEN", "is required"))?;
-        let amqp_url = env.secret_url(
-            "AMQP_URL",
-            &["amqp", "amqps"],
-            "RabbitMQ URL (or AMQP_URL_FILE)",
-        )?;
-        let redis_url =
-            env.secret_url("REDIS_URL", REDIS_SCHEMES, "Redis URL (or REDIS_URL_FILE)")?;
-        let mongo_url = env.secret_url(
-            "MONGO_URL",
-            &["mongodb", "mongodb+srv"],
-            "MongoDB URL (or MONGO_URL_FILE)",
-        )?;
-        let owners =
-            split_list(&env.string("OWNER_IDS", "", "bot owner user ids, comma-separated"))
-                .into_iter()
-                .map(|id| {
-                    id.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-                        ConfigError::new("OWNER_IDS", format!("{id:?} is not a user id"))
-                    })
-                })
-                .collect::<Result<HashSet<u64>, _>>()?;
-        let default_prefix = env.string("DEFAULT_PREFIX", "!", "prefix of servers that set none");
-        // The rules of a prefix a server sets (length, no spaces, invisible characters or
-        // backticks), with the store's reason.
-        swarmcord_store::validate_prefix(&default_prefix)
-            .map_err(|e| ConfigError::new("DEFAULT_PREFIX", e.to_string()))?;
-        let bindings = Self::bindings(env)?;
-        let voice = Self::voice(env)?;
-        let api_proxy = env.optional(
-            "DISCORD_API_PROXY",
-            "Discord REST over plain HTTP through host:port, e.g. the simulator",
-        );
-        if let Some(proxy) = &api_proxy {
-            check_host_port("DISCORD_API_PROXY", proxy)?;
-        }
-        let rest_proxy = Self::rest_proxy(env, api_proxy.is_some())?;
-        let events_exchange = env.string(
-            "EVENTS_EXCHANGE",
-            swarmcord_protocol::amqp::EVENTS_EXCHANGE,
-            "topic exchange of the events",
-        );
-        check_amqp_name("EVENTS_EXCHANGE", &events_exchange)?;
-        let queue = env.string(
-            "WORKER_QUEUE",
-            "swarmcord.worker",
-            "the workers' shared durable queue",
-        );
-        check_amqp_name("WORKER_QUEUE", &queue)?;
-        let redis_prefix = env.string(
-            "REDIS_PREFIX",
-            "swarmcord",
-            "prefix of every Redis key (one per bot)",
-        );
-        check_identifier("REDIS_PREFIX", &redis_prefix)?;
-        let mongo_database = env.string("MONGO_DATABASE", "swarmcord", "MongoDB database");
-        check_identifier("MONGO_DATABASE", &mongo_database)?;
-        if mongo_database.contains(['/', '\\', '.', '"', '$']) {
-            return Err(ConfigError::new(
-                "MONGO_DATABASE",
-                format!("{mongo_database:?} may not contain / \\ . \" or $"),
-            ));
-        }
-        Ok(Self {
-            token,
-            api_proxy,
-            rest_proxy,
-            amqp_url,
-            events_exchange,
-            queue,
-            bindings,
-            prefetch: env.bounded(
-                "WORKER_PREFETCH",
-                32,
-                1..=u16::MAX,
-                "events in flight per worker",
-            )?,
-            max_attempts: env.bounded(
-                "WORKER_MAX_ATTEMPTS",
-                5,
-                1..=1000,
-                "failed attempts before an event is dead-lettered",
-            )?,
-            retry_delays: Self::retry_delays(env)?,
-            redis_url,
-            redis_prefix,
-            mongo_url,
-            mongo_database,
-            default_prefix,
-            owners,
-            interaction_defer_after: env.millis(
-                "INTERACTION_DEFER_AFTER_MS",
-                1500,
-                0..=2500,
-                "slash commands still running this long after the gateway received them are deferred (at most 2500: Discord's deadline is 3000 ms)",
-            )?,
-            global_rate_limit: env.bounded(
-                "DISCORD_GLOBAL_RATE_LIMIT",
-                50,
-                1..=u16::MAX,
-                "Discord REST requests per second this replica may send (the bot's global limit divided by the replicas)",
-            )?,
-            user_command_limit: env.bounded(
-                "USER_COMMAND_LIMIT",
-                20,
-                0..=1000,
-                "commands one user may run per 10 s over all commands, on all replicas (0: no limit)",
-            )?,
-            slash_commands: env.parse::<SlashCommands>(
-                "SLASH_COMMANDS",
-                SlashCommands::Global,
-                "register slash commands: global, off, or guild ids (comma-separated)",
-            )?,
-            http_addr: env.parse::<SocketAddr>(
-                "HTTP_ADDR",
-                SocketAddr::from(([0, 0, 0, 0], 8080)),
-                "address of /healthz, /readyz, /metrics",
-            )?,
-            log_format: env.parse::<LogFormat>("LOG_FORMAT", LogFormat::Json, "json or text")?,
-            voice,
-        })
+        Self::from_args(env.load::<WorkerArgs>()?)
     }
 
-    /// `WORKER_EVENTS`: Discord event types, comma-separated (`#`, the AMQP wildcard: every
-    /// event).
-    fn bindings(env: &Env) -> Result<Option<Vec<String>>, ConfigError> {
-        let Some(list) = env.optional(
-            "WORKER_EVENTS",
-            "event types the workers consume, comma-separated (default: those the bot has handlers for)",
-        ) else {
-            return Ok(None);
-        };
-        let bindings = split_list(&list);
-        if bindings.is_empty() {
-            return Err(ConfigError::new(
-                "WORKER_EVENTS",
-                "must name at least one event type",
-            ));
-        }
-        if let Some(unknown) = bindings
-            .iter()
-            .find(|name| *name != "#" && !swarmcord_protocol::amqp::is_event_type(name))
-        {
-            return Err(ConfigError::new(
-                "WORKER_EVENTS",
-                format!(
-                    "{unknown:?} is not a Discord event type (upper case, e.g. MESSAGE_CREATE)"
-                ),
-            ));
-        }
-        Ok(Some(bindings))
-    }
-
-    /// `WORKER_RETRY_DELAYS_MS`: the delays before the 1st, 2nd, … retry of a failed event.
-    fn retry_delays(env: &Env) -> Result<Vec<Duration>, ConfigError> {
-        let list = env.string(
-            "WORKER_RETRY_DELAYS_MS",
-            "1000,5000,30000",
-            "delays before the retries of a failed event, comma-separated (the last repeats)",
-        );
-        let delays = split_list(&list)
-            .into_iter()
-            .map(|ms| ms.parse::<u64>().ok().filter(|ms| *ms <= 86_400_000))
-            .collect::<Option<Vec<u64>>>()
-            .filter(|delays| !delays.is_empty() && delays.len() <= 32)
-            .ok_or_else(|| {
-                ConfigError::new(
-                    "WORKER_RETRY_DELAYS_MS",
-                    "must be 1 to 32 delays in milliseconds (each at most a day), comma-separated",
-                )
-            })?;
-        Ok(delays.into_iter().map(Duration::from_millis).collect())
-    }
-
-    /// `DISCORD_REST_PROXY`: `http://host:port` of the shared REST proxy, as `host:port`.
-    fn rest_proxy(env: &Env, api_proxy: bool) -> Result<Option<String>, ConfigError> {
-        let Some(url) = env.optional(
-            "DISCORD_REST_PROXY",
-            "http://host:port of the shared REST proxy; replaces the in-process rate limiter",
-        ) else {
-            return Ok(None);
-        };
-        let host = url.trim().trim_end_matches('/');
-        let host = host.strip_prefix("http://").unwrap_or_default();
-        if host.is_empty() || host.contains('/') || host.contains(char::is_whitespace) {
-            return Err(ConfigError::new(
-                "DISCORD_REST_PROXY",
-                format!("{url:?} must be http://host:port (the proxy speaks plain HTTP)"),
-            ));
-        }
-        if api_proxy {
+    fn from_args(args: WorkerArgs) -> Result<Self, ConfigError> {
+        if args.rest_proxy.is_some() && args.bot.api_proxy.is_some() {
             return Err(ConfigError::new(
                 "DISCORD_REST_PROXY",
                 "set either DISCORD_REST_PROXY or DISCORD_API_PROXY, not both (the REST proxy's DISCORD_API_BASE says where requests go)",
             ));
         }
-        Ok(Some(host.to_owned()))
+        let mongo_url = args.mongo_url.required()?;
+        check_url("MONGO_URL", mongo_url.expose(), &["mongodb", "mongodb+srv"])?;
+        Ok(Self {
+            token: args.bot.token()?,
+            api_proxy: args.bot.api_proxy.clone(),
+            rest_proxy: args.rest_proxy,
+            amqp_url: args.bot.amqp_url()?,
+            events_exchange: args.bot.events_exchange,
+            queue: args.queue.name,
+            bindings: args.queue.bindings,
+            prefetch: args.queue.prefetch,
+            max_attempts: args.queue.max_attempts,
+            retry_delays: args.queue.retry_delays,
+            redis_url: args.common.redis_url()?,
+            redis_prefix: args.common.redis_prefix,
+            mongo_url,
+            mongo_database: args.mongo_database,
+            default_prefix: args.commands.default_prefix,
+            owners: args.commands.owners.unwrap_or_default(),
+            interaction_defer_after: args.commands.interaction_defer_after,
+            global_rate_limit: args.global_rate_limit,
+            user_command_limit: args.commands.user_command_limit,
+            slash_commands: args.commands.slash_commands,
+            http_addr: args.common.http_addr,
+            log_format: args.common.log_format,
+            voice: Self::voice(args.voice)?,
+        })
     }
 
-    fn voice(env: &Env) -> Result<Option<VoiceConfig>, ConfigError> {
-        let nodes = swarmcord_voice::parse_nodes(&env.string(
-            "LAVALINK_NODES",
-            "",
-            "Lavalink nodes, comma-separated name=http://host:port (empty: no music commands)",
-        ))
-        .map_err(|e| ConfigError::new("LAVALINK_NODES", e.to_string()))?;
-        let password = env.secret(
-            "LAVALINK_PASSWORD",
-            false,
-            "Lavalink password (or LAVALINK_PASSWORD_FILE)",
-        )?;
-        let failover_after = env.millis(
-            "LAVALINK_FAILOVER_AFTER_MS",
-            5000,
-            1000..=3_600_000,
-            "how long a node may be unreachable before its players move to another node",
-        )?;
+    fn voice(args: VoiceArgs) -> Result<Option<VoiceConfig>, ConfigError> {
+        let nodes = args.nodes.unwrap_or_default();
         if nodes.is_empty() {
             return Ok(None);
         }
-        let password = password.ok_or_else(|| {
+        let password = args.password.get().ok_or_else(|| {
             ConfigError::new(
                 "LAVALINK_PASSWORD",
                 "is required when LAVALINK_NODES is set",
@@ -336,9 +160,87 @@ impl WorkerConfig {
         Ok(Some(VoiceConfig {
             nodes,
             password,
-            failover_after,
+            failover_after: args.failover_after,
         }))
     }
+}
+
+/// `OWNER_IDS`: user ids, comma-separated.
+fn parse_owners(raw: &str) -> Result<HashSet<u64>, String> {
+    split_list(raw)
+        .into_iter()
+        .map(|id| {
+            id.parse::<u64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| format!("{id:?} is not a user id"))
+        })
+        .collect()
+}
+
+/// `DEFAULT_PREFIX`: the rules of a prefix a server sets (length, no spaces, invisible
+/// characters or backticks), with the store's reason.
+fn parse_default_prefix(raw: &str) -> Result<String, String> {
+    swarmcord_store::validate_prefix(raw).map_err(|e| e.to_string())?;
+    Ok(raw.to_owned())
+}
+
+/// `MONGO_DATABASE`: an identifier MongoDB accepts as a database name.
+fn parse_mongo_database(raw: &str) -> Result<String, String> {
+    check_identifier("MONGO_DATABASE", raw).map_err(|e| e.problem)?;
+    if raw.contains(['/', '\\', '.', '"', '$']) {
+        return Err(format!("{raw:?} may not contain / \\ . \" or $"));
+    }
+    Ok(raw.to_owned())
+}
+
+/// `WORKER_EVENTS`: Discord event types, comma-separated (`#`, the AMQP wildcard: every
+/// event).
+fn parse_bindings(list: &str) -> Result<Vec<String>, String> {
+    let bindings = split_list(list);
+    if bindings.is_empty() {
+        return Err("must name at least one event type".to_owned());
+    }
+    if let Some(unknown) = bindings
+        .iter()
+        .find(|name| *name != "#" && !swarmcord_protocol::amqp::is_event_type(name))
+    {
+        return Err(format!(
+            "{unknown:?} is not a Discord event type (upper case, e.g. MESSAGE_CREATE)"
+        ));
+    }
+    Ok(bindings)
+}
+
+/// `WORKER_RETRY_DELAYS_MS`: the delays before the 1st, 2nd, … retry of a failed event.
+fn parse_retry_delays(list: &str) -> Result<Vec<Duration>, String> {
+    let delays = split_list(list)
+        .into_iter()
+        .map(|ms| ms.parse::<u64>().ok().filter(|ms| *ms <= 86_400_000))
+        .collect::<Option<Vec<u64>>>()
+        .filter(|delays| !delays.is_empty() && delays.len() <= 32)
+        .ok_or_else(|| {
+            "must be 1 to 32 delays in milliseconds (each at most a day), comma-separated"
+                .to_owned()
+        })?;
+    Ok(delays.into_iter().map(Duration::from_millis).collect())
+}
+
+/// `DISCORD_REST_PROXY`: `http://host:port` of the shared REST proxy, as `host:port`.
+fn parse_rest_proxy(url: &str) -> Result<String, String> {
+    let host = url.trim().trim_end_matches('/');
+    let host = host.strip_prefix("http://").unwrap_or_default();
+    if host.is_empty() || host.contains('/') || host.contains(char::is_whitespace) {
+        return Err(format!(
+            "{url:?} must be http://host:port (the proxy speaks plain HTTP)"
+        ));
+    }
+    Ok(host.to_owned())
+}
+
+/// `LAVALINK_NODES`: `name=http://host:port`, comma-separated.
+fn parse_nodes(raw: &str) -> Result<Vec<swarmcord_voice::NodeConfig>, String> {
+    swarmcord_voice::parse_nodes(raw).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -505,20 +407,14 @@ mod tests {
         }
     }
 
-    /// Every variable the worker reads is in `docs/CONFIGURATION.md` (Worker), and nothing else.
+    /// The table under "Worker" of `docs/CONFIGURATION.md` is generated from the declaration
+    /// (what all services read is under "All services").
     #[test]
     fn configuration_reference_matches_the_code() {
-        let env = Env::from_pairs(base());
-        WorkerConfig::from_env(&env).expect("valid");
-        let doc = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../docs/CONFIGURATION.md"
-        ))
-        .expect("docs/CONFIGURATION.md");
-        if let Err(problems) = env.check_reference(&doc, "Worker") {
-            panic!(
-                "docs/CONFIGURATION.md (Worker) and WorkerConfig::from_env disagree:\n{problems}"
-            );
+        if let Err(problems) =
+            swarmcord_ops::config::reference::check_service::<WorkerArgs>("Worker")
+        {
+            panic!("{problems}");
         }
     }
 }

@@ -9,6 +9,7 @@
 use std::process::ExitCode;
 
 use swarmcord_ops::config::Env;
+use swarmcord_ops::config::common::AmqpUrl;
 use swarmcord_protocol::amqp::DEAD_LETTER_QUEUE;
 
 const USAGE: &str = "usage: worker dlq replay [QUEUE] [--limit N]";
@@ -22,15 +23,11 @@ pub async fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let url = match Env::from_process().secret("AMQP_URL", true, "RabbitMQ URL") {
-        Ok(Some(url)) => url,
-        Ok(None) => {
-            report(
-                &mut std::io::stderr(),
-                "configuration variable AMQP_URL: is required",
-            );
-            return ExitCode::from(2);
-        }
+    let url = match Env::from_process()
+        .load::<AmqpUrl>()
+        .and_then(|url| url.required())
+    {
+        Ok(url) => url,
         Err(error) => {
             report(&mut std::io::stderr(), &error.to_string());
             return ExitCode::from(2);

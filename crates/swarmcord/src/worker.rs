@@ -252,6 +252,7 @@ impl Worker {
 
         let Some(Connections {
             http,
+            callbacks,
             me,
             redis,
             store,
@@ -331,6 +332,7 @@ impl Worker {
                 interaction_defer_after: config.interaction_defer_after,
             },
         )
+        .with_callback_client(callbacks)
         .with_listeners(self.events.bind(&services))
         .with_components(components);
         if let Some(music) = music {

@@ -54,7 +54,7 @@ mod runtime;
 mod shards;
 mod snowflake;
 
-pub use console::{ClickSpec, ConsoleAnswer, SubmitSpec};
+pub use console::{ClickSpec, CommandLine, ConsoleAnswer, SubmitSpec};
 pub use guilds::{CreatedGuild, GuildSpec};
 pub(crate) use http::router;
 pub use interactions::{

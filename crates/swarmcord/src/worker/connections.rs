@@ -23,6 +23,8 @@ enum Unreachable {
 /// The connections a worker opens at start-up.
 pub(super) struct Connections {
     pub(super) http: Arc<twilight_http::Client>,
+    /// For interaction callbacks (see [`rest_clients`]).
+    pub(super) callbacks: Arc<twilight_http::Client>,
     pub(super) me: twilight_model::user::CurrentUser,
     pub(super) redis: swarmcord_coord::ConnectionManager,
     pub(super) store: Store,
@@ -62,22 +64,7 @@ impl Connections {
         let startup = |what: &str, error: &dyn std::fmt::Display| {
             Unreachable::Retry(WorkerError::Startup(format!("{what}: {error}")))
         };
-        // Without the shared REST proxy, twilight's limiter keeps this replica under its share
-        // of the global limit and learns route buckets from Discord's headers. With it, the
-        // proxy keeps every limit for all replicas (twilight's `proxy` mode sends the same
-        // requests, token included, over plain HTTP), so the in-process limiter is off.
-        let mut http = twilight_http::Client::builder().token(config.token.expose().to_owned());
-        if let Some(proxy) = &config.rest_proxy {
-            http = http.proxy(proxy.clone(), true).ratelimiter(None);
-        } else {
-            http = http.ratelimiter(Some(twilight_http_ratelimiting::RateLimiter::new(
-                config.global_rate_limit,
-            )));
-            if let Some(proxy) = &config.api_proxy {
-                http = http.proxy(proxy.clone(), true);
-            }
-        }
-        let http = Arc::new(http.build());
+        let (http, callbacks) = rest_clients(config);
         let me = http
             .current_user()
             .await
@@ -113,9 +100,44 @@ impl Connections {
         }
         Ok(Self {
             http,
+            callbacks,
             me,
             redis,
             store,
         })
     }
+}
+
+/// The replica's Discord REST clients: one for every request, and one for the interaction
+/// callbacks.
+///
+/// Without the shared REST proxy, twilight's limiter keeps this replica under its share of the
+/// global limit and learns route buckets from Discord's headers. With it, the proxy keeps every
+/// limit for all replicas (twilight's `proxy` mode sends the same requests, token included, over
+/// plain HTTP), so the in-process limiter is off.
+///
+/// Callbacks skip twilight's limiter: it queues every request to a path whose bucket it has not
+/// learnt and that starts with no channel, guild or webhook (every callback: each interaction
+/// has its own path; a first `GET /users/{id}`) in *one* queue, one request at a time until
+/// its response is read. A "thinking…" would wait there behind the command's own slow REST
+/// call and miss Discord's 3 s, and the callbacks of simultaneous interactions would wait for
+/// each other. Callbacks are not bound to the global limit and each path is used once, so
+/// there is nothing for the limiter to keep; the proxy keys them by interaction.
+fn rest_clients(config: &WorkerConfig) -> (Arc<twilight_http::Client>, Arc<twilight_http::Client>) {
+    let client = |limiter: Option<twilight_http_ratelimiting::RateLimiter>| {
+        let builder = twilight_http::Client::builder()
+            .token(config.token.expose().to_owned())
+            .ratelimiter(limiter);
+        match config.rest_proxy.as_ref().or(config.api_proxy.as_ref()) {
+            Some(proxy) => builder.proxy(proxy.clone(), true),
+            None => builder,
+        }
+        .build()
+    };
+    if config.rest_proxy.is_some() {
+        let http = Arc::new(client(None));
+        return (Arc::clone(&http), http);
+    }
+    let limiter = twilight_http_ratelimiting::RateLimiter::new(config.global_rate_limit);
+    (Arc::new(client(Some(limiter))), Arc::new(client(None)))
 }

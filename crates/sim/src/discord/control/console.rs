@@ -6,6 +6,9 @@
 //! | `GET /_sim/feed?since=N&wait_ms=M[&channel_id=][&format=text]` | | the bot's activity since `N` ([`FeedEntry`]s, or text, `bot> …` per entry), waiting up to `M` ms for some; the next cursor in `x-sim-next` (and `next` in JSON); without `since`, none and the current cursor |
 //! | `POST /_sim/click[?format=text]` | [`ClickSpec`] | clicks a button or chooses in a select of the bot's latest message with components, then waits for the bot's answer |
 //! | `POST /_sim/submit[?format=text]` | [`SubmitSpec`] | submits the latest form the bot opened for the user, then waits for the answer |
+//! | `POST /_sim/slash[?format=text]` | [`CommandLine`] | runs a registered slash command typed as a line (`settings dj role=@DJ`), then waits for the answer |
+//! | `POST /_sim/menu[?format=text]` | [`CommandLine`] | runs a registered context-menu command on a user or the newest message, then waits for the answer |
+//! | `GET /_sim/commands` | | the registered application commands as the console types them, as text |
 //! | `GET /_sim/directory[?guild_id=]` | | the guild's members, channels and roles with their ids, as text |
 //!
 //! `POST /_sim/say` resolves typed `@name`, `@role` and `#channel` with
@@ -24,8 +27,10 @@ use crate::discord::text::{self, Candidate, Mention};
 use crate::discord::world::{ChannelKind, World};
 
 mod http;
+mod slash;
 
 pub(super) use http::router;
+pub use slash::CommandLine;
 
 /// A click or a choice by a user on the bot's latest message with components (or on
 /// `message_id`).
@@ -456,17 +461,13 @@ impl Control {
     }
 
     /// Waits for the bot's answer to `interaction_id` (anything but "thinking…") in the feed
-    /// from `since`, as text, for `timeout_ms` (15 s if `None`; 0: does not wait).
+    /// from `since`, as text.
     async fn answer_to(
         &self,
         interaction_id: u64,
         since: u64,
-        timeout_ms: Option<u64>,
+        timeout: Duration,
     ) -> Option<String> {
-        let timeout = Duration::from_millis(timeout_ms.unwrap_or(15_000));
-        if timeout.is_zero() {
-            return None;
-        }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let next = self.shared.feed.next_seq();
@@ -502,13 +503,14 @@ impl Control {
             custom_id: custom_id.clone(),
             values,
         })?;
-        let answer = self.answer_to(interaction.id, since, spec.timeout_ms).await;
-        Ok(ConsoleAnswer {
+        self.console_answer(
             interaction,
-            message_id: Some(message_id),
+            since,
+            Some(message_id),
             custom_id,
-            answer,
-        })
+            spec.timeout_ms,
+        )
+        .await
     }
 
     /// Submits the form [`SubmitSpec`] designates, then waits for the bot's answer.
@@ -540,12 +542,7 @@ impl Control {
             custom_id: custom_id.clone(),
             values: spec.values.clone(),
         })?;
-        let answer = self.answer_to(interaction.id, since, spec.timeout_ms).await;
-        Ok(ConsoleAnswer {
-            interaction,
-            message_id,
-            custom_id,
-            answer,
-        })
+        self.console_answer(interaction, since, message_id, custom_id, spec.timeout_ms)
+            .await
     }
 }

@@ -219,7 +219,7 @@ impl Control {
 
     /// The registered command `name` of `kind` (1 chat input, 2 user, 3 message) usable in
     /// `guild_id`: its id, whether it is a guild command, and its JSON.
-    fn find_command(
+    pub(super) fn find_command(
         world: &World,
         name: &str,
         kind: u64,

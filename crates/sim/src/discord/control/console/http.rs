@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ClickSpec, ConsoleAnswer, SubmitSpec};
+use super::{ClickSpec, CommandLine, ConsoleAnswer, SubmitSpec};
 use crate::discord::Shared;
 use crate::discord::control::http::{ApiError, Body, St};
 use crate::discord::control::{Control, ControlError};
@@ -25,6 +25,9 @@ pub(crate) fn router() -> axum::Router<Arc<Shared>> {
         .route("/feed", get(http_feed))
         .route("/click", post(http_click))
         .route("/submit", post(http_submit))
+        .route("/slash", post(http_slash))
+        .route("/menu", post(http_menu))
+        .route("/commands", get(http_commands))
         .route("/directory", get(http_directory))
 }
 
@@ -131,6 +134,31 @@ async fn http_submit(
 ) -> Response {
     let result = Control::new(shared).submit(&spec).await;
     console_answer(result, q.format.as_deref(), spec.timeout_ms != Some(0))
+}
+
+async fn http_slash(
+    State(shared): St,
+    Query(q): Query<FormatQuery>,
+    Body(spec): Body<CommandLine>,
+) -> Response {
+    let result = Control::new(shared).slash(&spec).await;
+    console_answer(result, q.format.as_deref(), spec.timeout_ms != Some(0))
+}
+
+async fn http_menu(
+    State(shared): St,
+    Query(q): Query<FormatQuery>,
+    Body(spec): Body<CommandLine>,
+) -> Response {
+    let result = Control::new(shared).menu(&spec).await;
+    console_answer(result, q.format.as_deref(), spec.timeout_ms != Some(0))
+}
+
+async fn http_commands(State(shared): St) -> Response {
+    match Control::new(shared).commands_text() {
+        Ok(body) => text(StatusCode::OK, body),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 #[derive(Deserialize)]
