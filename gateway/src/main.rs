@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
     let stop = shutdown::on_signal();
     // The HTTP server outlives the signal (so /readyz reports the shutdown) and stops after
     // the gateway finished.
-    let server_stop = shutdown::Token::new();
+    let server_stop = shutdown::CancellationToken::new();
     let server = match swarmcord_ops::http::serve(
         config.http_addr,
         health.clone(),

@@ -1,5 +1,5 @@
 //! A freshly started `gateway` binary: it waits for Redis instead of exiting, says so in
-//! `/readyz`, and shows its event counters at zero before any event (issue 14).
+//! `/readyz`, and shows its event counters at zero before any event.
 
 use std::time::Duration;
 
@@ -77,7 +77,7 @@ async fn a_gateway_started_before_redis_waits_for_it_and_says_so() {
     })
     .await;
     assert!(waiting.is_some(), "/readyz names Redis\n{}", gateway.logs());
-    // Several attempts later it still waits (the old code exited at the first one).
+    // Several attempts later it still waits (it does not exit after the first one).
     tokio::time::sleep(Duration::from_secs(3)).await;
     let answer = http::request(&addr, "GET", "/readyz", &[], None)
         .await

@@ -1,4 +1,4 @@
-//! End-to-end tests of issue 17's worker-side faults: the simulator, the `gateway` and
+//! End-to-end tests of worker-side faults: the simulator, the `gateway` and
 //! `worker` binaries, real RabbitMQ, Redis and MongoDB (FerretDB), with an independent
 //! observer queue on the dead-letter exchange.
 

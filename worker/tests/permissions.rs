@@ -1,4 +1,4 @@
-//! RabbitMQ least privilege per service (issue 11, item 14): the permissions that
+//! RabbitMQ least privilege per service: the permissions that
 //! `deploy/rabbitmq/definitions.json` gives `swarmcord-gateway` and `swarmcord-worker`, applied
 //! with `rabbitmqctl` to a private vhost and fresh users on the test broker, let the real
 //! gateway and worker do their work (a `!ping` is answered), and refuse what each must not do:

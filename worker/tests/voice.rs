@@ -86,7 +86,7 @@ async fn metrics(worker: &Worker) -> String {
         .unwrap_or_default()
 }
 
-/// No player was moved: every replica shows the counter at zero, not no series (issue 14).
+/// No player was moved: every replica shows the counter at zero, not no series.
 async fn no_player_moved(replicas: &[&Worker]) {
     for replica in replicas {
         let text = metrics(replica).await;

@@ -150,9 +150,7 @@ impl Command for ServerInfo {
         _args: Args,
     ) -> BoxFuture<'a, Result<Reply, CommandError>> {
         Box::pin(async move {
-            let Some(guild_id) = ctx.guild_id else {
-                return Err(CommandError::user("This command only works in a server."));
-            };
+            let guild_id = crate::guild(ctx)?;
             match self.cached(guild_id).await {
                 Ok(Some(reply)) => Ok(reply),
                 Ok(None) => self.fetched(guild_id).await,

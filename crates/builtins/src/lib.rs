@@ -179,6 +179,14 @@ fn confirms(answer: &str) -> bool {
     YES.contains(&answer.trim().to_lowercase().as_str())
 }
 
+/// The guild a command was invoked in; a user error in direct messages.
+fn guild(
+    ctx: &swarmcord::commands::InvocationContext,
+) -> Result<swarmcord::model::id::Id<swarmcord::model::id::marker::GuildMarker>, CommandError> {
+    ctx.guild_id
+        .ok_or_else(|| CommandError::user("This command only works in a server."))
+}
+
 /// The user-facing form of a store error.
 fn unavailable(error: &StoreError) -> CommandError {
     if error.is_unavailable() {
@@ -210,31 +218,15 @@ fn created_at(id: u64) -> u64 {
 
 /// A simple rich embed.
 fn embed(title: &str, fields: Vec<(&str, String)>) -> swarmcord::model::channel::message::Embed {
-    swarmcord::model::channel::message::Embed {
-        author: None,
-        color: Some(0x0058_65F2),
-        description: None,
-        fields: fields
-            .into_iter()
-            .map(
-                |(name, value)| swarmcord::model::channel::message::embed::EmbedField {
-                    inline: true,
-                    name: name.to_owned(),
-                    value,
-                },
-            )
-            .collect(),
-        flags: None,
-        footer: None,
-        image: None,
-        kind: "rich".to_owned(),
-        provider: None,
-        thumbnail: None,
-        timestamp: None,
-        title: Some(title.to_owned()),
-        url: None,
-        video: None,
-    }
+    use swarmcord::util::builder::embed::{EmbedBuilder, EmbedFieldBuilder};
+    fields
+        .into_iter()
+        .fold(EmbedBuilder::new(), |embed, (name, value)| {
+            embed.field(EmbedFieldBuilder::new(name, value).inline())
+        })
+        .color(0x0058_65F2)
+        .title(title)
+        .build()
 }
 
 #[cfg(test)]
@@ -249,5 +241,24 @@ mod tests {
         assert!(!confirms("no"));
         // Discord's documented example: 175928847299117063 was created 2016-04-30 11:18:25 UTC.
         assert_eq!(created_at(175_928_847_299_117_063), 1_462_015_105);
+    }
+
+    #[test]
+    fn embeds_are_rich_with_inline_fields_in_order() {
+        let embed = embed(
+            "Guild",
+            vec![("Members", "3".to_owned()), ("Roles", "2".to_owned())],
+        );
+        assert_eq!(
+            (embed.kind.as_str(), embed.title.as_deref(), embed.color),
+            ("rich", Some("Guild"), Some(0x0058_65F2))
+        );
+        let fields: Vec<_> = embed
+            .fields
+            .iter()
+            .map(|f| (f.name.as_str(), f.value.as_str(), f.inline))
+            .collect();
+        assert_eq!(fields, [("Members", "3", true), ("Roles", "2", true)]);
+        assert!(embed.description.is_none() && embed.footer.is_none());
     }
 }

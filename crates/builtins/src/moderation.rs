@@ -197,9 +197,7 @@ impl Command for Infractions {
         args: Args,
     ) -> BoxFuture<'a, Result<Reply, CommandError>> {
         Box::pin(async move {
-            let Some(guild_id) = ctx.guild_id else {
-                return Err(CommandError::user("This command only works in a server."));
-            };
+            let guild_id = crate::guild(ctx)?;
             let user = args.user("user").map(Id::get);
             let list = self
                 .0

@@ -37,6 +37,17 @@ struct Pending {
     moderator: u64,
 }
 
+/// What the open question remembers (the prompt's data).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Asked {
+    /// Who is to be banned or kicked.
+    user: Id<UserMarker>,
+    /// The reason given with the command.
+    reason: Option<String>,
+    /// The buttons' state key: a click answers this question only if its key is this one.
+    button: String,
+}
+
 /// Ban or kick.
 pub(crate) struct Sanction {
     pub(crate) services: Services,
@@ -121,14 +132,10 @@ impl Sanction {
         &self,
         who: &Moderator,
         permissions: Option<Permissions>,
-        state: &PromptState,
+        state: &PromptState<Asked>,
     ) -> Result<String, CommandError> {
         let done = self.verb().1;
-        let user = state.data["user"]
-            .as_str()
-            .and_then(|u| u.parse::<u64>().ok())
-            .and_then(Id::new_checked)
-            .ok_or_else(|| CommandError::internal("a sanction prompt without a user"))?;
+        let user = state.data.user;
         let permissions = match permissions {
             Some(permissions) => Some(permissions),
             None => {
@@ -148,7 +155,7 @@ impl Sanction {
             .sdk
             .check_hierarchy(who.guild, who.user, user)
             .await?;
-        let reason = state.data["reason"].as_str().map(str::to_owned);
+        let reason = &state.data.reason;
         let audit = audit_reason(who.user, reason.as_deref());
         if let Err(error) = self.act(who.guild, user, &audit).await {
             if is_status(&error, 403) {
@@ -165,7 +172,7 @@ impl Sanction {
         let id = format!("{}:{}:{user}:{}", self.kind, who.guild, state.expires_at);
         let mut infraction =
             Infraction::new(id, who.guild.get(), user.get(), who.user.get(), self.kind);
-        if let Some(reason) = &reason {
+        if let Some(reason) = reason {
             infraction = infraction.with_reason(reason.clone());
         }
         let note = record(&self.services, infraction).await;
@@ -220,14 +227,14 @@ impl Command for Sanction {
                     .unwrap_or_default(),
                 self.verb().0,
             );
-            let data = serde_json::json!({
-                "user": user.get().to_string(),
-                "reason": reason,
-                "button": key,
-            });
+            let asked = Asked {
+                user,
+                reason,
+                button: key.to_owned(),
+            };
             let state =
-                PromptState::new(self.kind.as_str(), question.clone()).next(1, data, question);
-            Ok(Reply::ask(state).with_components(self.buttons(key, true)))
+                PromptState::new(self.kind.as_str(), question.clone()).next(1, asked, question);
+            Ok(Reply::ask(state.encode()?).with_components(self.buttons(key, true)))
         })
     }
 
@@ -252,7 +259,7 @@ impl Command for Sanction {
                 is_owner: ctx.is_owner,
             };
             // Prompt answers carry no permissions: they are looked up again.
-            let done = self.confirmed(&who, None, &state).await?;
+            let done = self.confirmed(&who, None, &state.decode()?).await?;
             Ok(Reply::text(done))
         })
     }
@@ -289,14 +296,20 @@ async fn clicked(
         .pending(ctx.channel_id(), ctx.user_id())
         .await
         .map_err(CommandError::internal)?;
-    if open.is_none_or(|state| state.data["button"].as_str() != Some(key)) {
+    let asks_this = |state: PromptState| {
+        state
+            .decode::<Asked>()
+            .is_ok_and(|asked| asked.data.button == key)
+    };
+    if !open.is_some_and(asks_this) {
         return Err(already());
     }
     let state = prompts
         .take(ctx.channel_id(), ctx.user_id())
         .await
         .map_err(CommandError::internal)?
-        .ok_or_else(already)?;
+        .ok_or_else(already)?
+        .decode()?;
     ctx.forget_state().await?;
     let text = if confirm {
         let Some(guild) = ctx.guild_id() else {
@@ -322,4 +335,35 @@ async fn clicked(
     Ok(Reply::text(text)
         .with_components(sanction.buttons(key, false))
         .update_message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_question_asked_before_the_typed_state_is_still_answered() {
+        // The JSON written when the data was built by hand (the user id as a string).
+        let stored = PromptState::new("ban", "Ban <@5>?").next(
+            1,
+            serde_json::json!({"user": "5", "reason": null, "button": "k1"}),
+            "Ban <@5>?",
+        );
+        let asked = stored.clone().decode::<Asked>().expect("decodes").data;
+        assert_eq!(
+            asked,
+            Asked {
+                user: Id::new(5),
+                reason: None,
+                button: "k1".to_owned(),
+            }
+        );
+        let again = stored
+            .next(1, asked, "Ban <@5>?")
+            .encode()
+            .expect("encodes");
+        assert_eq!(again.data["user"], "5");
+        let other = PromptState::new("setup", "Prefix?").with_data(serde_json::json!({}));
+        assert!(other.decode::<Asked>().is_err(), "another command's state");
+    }
 }

@@ -1,5 +1,6 @@
 //! `prefix`, `settings` and the `setup` wizard (or its form, [`crate::setup_form`]).
 
+use serde::{Deserialize, Serialize};
 use swarmcord::commands::precondition::BoxFuture;
 use swarmcord::commands::{
     ArgSpec, Args, Command, CommandError, CommandSpec, CommandSpecBuilder, InvocationContext,
@@ -12,7 +13,7 @@ use swarmcord::store::{GuildSettings, StoreError};
 
 use swarmcord::{Setup, SetupError};
 
-use super::{Services, confirms, listed, unavailable};
+use super::{Services, confirms, guild, listed, unavailable};
 
 pub(super) fn register(setup: &mut Setup<'_>, services: &Services) -> Result<(), SetupError> {
     setup.command_impl(
@@ -120,11 +121,6 @@ fn settings_spec() -> Result<CommandSpec, SpecError> {
             sub("reset", "Remove the DJ role", Vec::new())?,
         )?)
         .build()
-}
-
-fn guild(ctx: &InvocationContext) -> Result<Id<GuildMarker>, CommandError> {
-    ctx.guild_id
-        .ok_or_else(|| CommandError::user("This command only works in a server."))
 }
 
 pub(crate) fn describe(settings: &GuildSettings, default_prefix: &str) -> String {
@@ -314,15 +310,36 @@ const STEP_PREFIX: u32 = 1;
 const STEP_MOD_LOG: u32 = 2;
 const STEP_CONFIRM: u32 = 3;
 
+/// The wizard's answers so far (the prompt's data); `None` keeps the prefix, turns the
+/// moderation log off.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Answers {
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    mod_log: Option<Id<ChannelMarker>>,
+}
+
 struct SetupWizard(Services);
 
 impl SetupWizard {
-    fn ask_mod_log(state: &PromptState, data: serde_json::Value) -> Reply {
-        Reply::ask(state.next(
+    /// Asks `question` as step `step`, with the answers so far.
+    fn ask<T>(
+        state: &PromptState<T>,
+        step: u32,
+        answers: Answers,
+        question: impl Into<String>,
+    ) -> Result<Reply, CommandError> {
+        Ok(Reply::ask(state.next(step, answers, question).encode()?))
+    }
+
+    fn ask_mod_log<T>(state: &PromptState<T>, answers: Answers) -> Result<Reply, CommandError> {
+        Self::ask(
+            state,
             STEP_MOD_LOG,
-            data,
+            answers,
             "Step 2/3: which channel should get the moderation log? Mention it (#mod-log), or say `none`.",
-        ))
+        )
     }
 }
 
@@ -346,13 +363,10 @@ impl Command for SetupWizard {
             let question = format!(
                 "Let's set this server up (say `cancel` at any time). Step 1/3: which prefix should I answer to? It is `{current}` now; say `skip` to keep it."
             );
-            let state = PromptState::new("setup", question.clone()).next(
-                STEP_PREFIX,
-                serde_json::json!({}),
-                question,
-            );
+            let start = PromptState::new("setup", question.clone());
+            let reply = Self::ask(&start, STEP_PREFIX, Answers::default(), question)?;
             // Clients with buttons can fill in a form instead of answering step by step.
-            Ok(Reply::ask(state).with_components([crate::setup_form::open_button()]))
+            Ok(reply.with_components([crate::setup_form::open_button()]))
         })
     }
 
@@ -365,61 +379,57 @@ impl Command for SetupWizard {
         Box::pin(async move {
             let guild_id = guild(ctx)?;
             let answer = answer.trim();
-            let mut data = state.data.clone();
+            let mut state = state.decode::<Answers>()?;
+            let mut answers = std::mem::take(&mut state.data);
             match state.step {
                 STEP_PREFIX => {
                     if !answer.eq_ignore_ascii_case("skip") {
                         if let Err(error) = swarmcord::store::validate_prefix(answer) {
-                            return Ok(Reply::ask(state.next(
-                                STEP_PREFIX,
-                                data,
-                                format!("{error}. Which prefix? (or `skip`)"),
-                            )));
+                            let question = format!("{error}. Which prefix? (or `skip`)");
+                            return Self::ask(&state, STEP_PREFIX, answers, question);
                         }
-                        data["prefix"] = answer.into();
+                        answers.prefix = Some(answer.to_owned());
                     }
-                    Ok(Self::ask_mod_log(&state, data))
+                    Self::ask_mod_log(&state, answers)
                 }
                 STEP_MOD_LOG => {
                     if answer.eq_ignore_ascii_case("none") {
-                        data["mod_log"] = serde_json::Value::Null;
+                        answers.mod_log = None;
                     } else {
                         let Some(channel) = parse_channel(answer) else {
-                            return Ok(Self::ask_mod_log(&state, data));
+                            return Self::ask_mod_log(&state, answers);
                         };
                         if let Err(CommandError::User(problem)) =
                             check_channel(&self.0, guild_id, channel).await
                         {
-                            return Ok(Reply::ask(state.next(
-                                STEP_MOD_LOG,
-                                data,
-                                format!("{problem} Which channel? (or `none`)"),
-                            )));
+                            let question = format!("{problem} Which channel? (or `none`)");
+                            return Self::ask(&state, STEP_MOD_LOG, answers, question);
                         }
-                        data["mod_log"] = channel.get().to_string().into();
+                        answers.mod_log = Some(channel);
                     }
-                    let prefix = data["prefix"]
-                        .as_str()
+                    let prefix = answers
+                        .prefix
+                        .as_ref()
                         .map_or_else(|| "unchanged".to_owned(), |p| format!("`{p}`"));
-                    let mod_log = data["mod_log"]
-                        .as_str()
+                    let mod_log = answers
+                        .mod_log
                         .map_or_else(|| "off".to_owned(), |c| format!("<#{c}>"));
                     let question = format!(
                         "Step 3/3: save prefix {prefix} and mod-log {mod_log}? Answer `yes` to save."
                     );
-                    Ok(Reply::ask(state.next(STEP_CONFIRM, data, question)))
+                    Self::ask(&state, STEP_CONFIRM, answers, question)
                 }
                 STEP_CONFIRM => {
                     if !confirms(answer) {
                         return Ok(Reply::text("Setup cancelled; nothing was changed."));
                     }
                     let repo = self.0.settings.store().guild_settings();
-                    if let Some(prefix) = data["prefix"].as_str() {
-                        repo.set_prefix(guild_id.get(), Some(prefix))
+                    if let Some(prefix) = &answers.prefix {
+                        repo.set_prefix(guild_id.get(), Some(prefix.as_str()))
                             .await
                             .map_err(|e| unavailable(&e))?;
                     }
-                    let mod_log = data["mod_log"].as_str().and_then(|c| c.parse().ok());
+                    let mod_log = answers.mod_log.map(Id::get);
                     let settings = repo
                         .set_mod_log(guild_id.get(), mod_log)
                         .await
@@ -446,5 +456,29 @@ mod tests {
         assert_eq!(parse_channel(" 456 "), Some(Id::new(456)));
         assert_eq!(parse_channel("#general"), None);
         assert_eq!(parse_channel("<#0>"), None);
+    }
+
+    #[test]
+    fn wizard_answers_read_the_json_of_earlier_steps() {
+        let answers = |json| {
+            PromptState::new("setup", "?")
+                .with_data(json)
+                .decode::<Answers>()
+                .expect("decodes")
+                .data
+        };
+        assert_eq!(answers(serde_json::json!({})), Answers::default());
+        assert_eq!(
+            answers(serde_json::json!({"prefix": "?", "mod_log": "42"})),
+            Answers {
+                prefix: Some("?".to_owned()),
+                mod_log: Some(Id::new(42)),
+            }
+        );
+        assert_eq!(
+            answers(serde_json::json!({"mod_log": null})).mod_log,
+            None,
+            "`none`"
+        );
     }
 }

@@ -342,9 +342,7 @@ impl Command for MusicCommand {
         args: Args,
     ) -> BoxFuture<'a, Result<Reply, CommandError>> {
         Box::pin(async move {
-            let Some(guild_id) = ctx.guild_id else {
-                return Err(CommandError::user("This command only works in a server."));
-            };
+            let guild_id = crate::guild(ctx)?;
             let guild = guild_id.get();
             let voice = &self.voice;
             let music = &voice.music;
@@ -379,7 +377,7 @@ impl Command for MusicCommand {
                         }
                         LoadResult::Search(mut tracks) => {
                             tracks.truncate(5);
-                            return Ok(Reply::ask(choice_prompt(&tracks)));
+                            return Ok(Reply::ask(choice_prompt(&tracks).encode()?));
                         }
                         _ => return Err(user_error(MusicError::NoResults(query))),
                     }
@@ -463,8 +461,7 @@ impl Command for MusicCommand {
             let Some(guild_id) = ctx.guild_id else {
                 return Err(CommandError::internal("prompt without a guild"));
             };
-            let tracks: Vec<Track> =
-                serde_json::from_value(state.data.clone()).map_err(CommandError::internal)?;
+            let tracks = state.decode::<Vec<Track>>()?.data;
             let Some(track) = answer
                 .trim()
                 .parse::<usize>()
@@ -487,13 +484,12 @@ impl Command for MusicCommand {
 }
 
 /// The search results as a question; the tracks travel in the prompt's data.
-fn choice_prompt(tracks: &[Track]) -> PromptState {
+fn choice_prompt(tracks: &[Track]) -> PromptState<&[Track]> {
     let mut question = String::from("Pick a track (answer with its number, or `cancel`):\n");
     for (i, track) in tracks.iter().enumerate() {
         let _ = writeln!(question, "{}. {}", i + 1, describe(track));
     }
-    let data = serde_json::to_value(tracks).unwrap_or_default();
-    PromptState::new("play", question.clone()).next(1, data, question)
+    PromptState::new("play", question.clone()).next(1, tracks, question)
 }
 
 #[cfg(test)]
@@ -522,9 +518,11 @@ mod tests {
         assert_eq!(clock(0), "0:00");
         assert_eq!(clock(61_000), "1:01");
         assert_eq!(clock(3_725_000), "1:02:05");
-        let prompt = choice_prompt(&[track("a", 1000), track("b", 2000)]);
+        let tracks = [track("a", 1000), track("b", 2000)];
+        let prompt = choice_prompt(&tracks);
         assert!(prompt.question.contains("2. **b** by someone (0:02)"));
-        let back: Vec<Track> = serde_json::from_value(prompt.data).expect("tracks");
+        let back = prompt.encode().expect("json").decode::<Vec<Track>>();
+        let back = back.expect("tracks").data;
         assert_eq!(back.len(), 2);
     }
 }

@@ -10,117 +10,28 @@ use twilight_model::application::interaction::application_command::CommandData;
 use twilight_model::id::Id;
 use twilight_model::id::marker::UserMarker;
 
-use crate::args::{self, Args, format_duration};
-use crate::cooldown::{CooldownError, Cooldowns};
-use crate::precondition::{BoxFuture, BoxPrecondition, InvocationContext};
+use crate::args::{self, Args};
+use crate::cooldown::Cooldowns;
+use crate::precondition::{BoxPrecondition, InvocationContext};
 use crate::prefix::parse_prefix;
 use crate::prompt::{Expired, PromptAnswer, PromptState, Prompts, now_ms};
 use crate::registry::{Registry, RegistryError};
 pub use crate::reply::Reply;
-use crate::spec::{ArgSpec, CommandKind, CommandSpec, CooldownScope, CooldownSpec};
+use crate::spec::{ArgSpec, CommandKind, CommandSpec};
 use crate::subcommand::{check_bot_permissions, resolve_prefix, resolve_slash};
 use crate::target::Target;
+
+mod command;
+mod limits;
+
+pub use command::{Command, CommandError};
+pub use limits::{DEFAULT_COOLDOWN, USER_LIMIT_WINDOW, scope_key};
 
 /// The message shown for internal errors (details are only logged).
 pub const INTERNAL_ERROR_MESSAGE: &str = "Something went wrong while running this command.";
 
 /// Default time a user has to answer a prompt.
 pub const DEFAULT_PROMPT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The cooldown of a command that declares none: 10 uses per 10 s per user (enough to queue
-/// a few songs in a row; a flood gets ten answers and one "slow down").
-pub const DEFAULT_COOLDOWN: CooldownSpec = CooldownSpec {
-    scope: CooldownScope::User,
-    limit: 10,
-    per: Duration::from_secs(10),
-};
-
-/// The window of the per-user limit over all commands ([`Dispatcher::with_user_limit`]).
-pub const USER_LIMIT_WINDOW: Duration = Duration::from_secs(10);
-
-/// The bucket name of the per-user limit over all commands (not a valid command name).
-const ALL_COMMANDS: &str = "*";
-
-/// A failed command.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum CommandError {
-    /// Shown to the user as is ("That user is not banned.").
-    User(String),
-    /// Logged with its details; the user sees [`INTERNAL_ERROR_MESSAGE`].
-    Internal(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl CommandError {
-    /// A user-facing error.
-    pub fn user(message: impl Into<String>) -> Self {
-        Self::User(message.into())
-    }
-
-    /// An internal error.
-    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self::Internal(error.into())
-    }
-}
-
-impl fmt::Display for CommandError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::User(message) => f.write_str(message),
-            Self::Internal(error) => write!(f, "internal error: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for CommandError {}
-
-/// A command's behaviour (its declaration is a [`CommandSpec`]).
-pub trait Command: Send + Sync {
-    /// Runs the command with parsed arguments. Return [`Reply::ask`] to ask a follow-up.
-    fn run<'a>(
-        &'a self,
-        ctx: &'a InvocationContext,
-        args: Args,
-    ) -> BoxFuture<'a, Result<Reply, CommandError>>;
-
-    /// Continues a conversation with the user's `answer` (on whichever replica received it).
-    /// Return [`Reply::ask`] for another step. The default ends the conversation.
-    fn on_answer<'a>(
-        &'a self,
-        ctx: &'a InvocationContext,
-        state: PromptState,
-        answer: String,
-    ) -> BoxFuture<'a, Result<Reply, CommandError>> {
-        let _ = (ctx, state, answer);
-        Box::pin(std::future::ready(Ok(Reply::text(
-            "This conversation has ended.",
-        ))))
-    }
-
-    /// The message sent when a prompt of this command timed out.
-    fn on_timeout(&self, state: &PromptState) -> Reply {
-        Reply::text(format!(
-            "Timed out waiting for your answer to: {} Nothing was changed.",
-            state.question
-        ))
-    }
-
-    /// Suggestions for the argument `arg` (declared with [`ArgSpec::autocomplete`]) while the
-    /// user has typed `partial`: at most 25 `(name, value)` pairs (Discord shows the names and
-    /// fills in the value). Answered within Discord's 3 s deadline or not at all. The default
-    /// suggests nothing.
-    ///
-    /// [`ArgSpec::autocomplete`]: crate::ArgSpec::autocomplete
-    fn autocomplete<'a>(
-        &'a self,
-        ctx: &'a InvocationContext,
-        arg: &'a str,
-        partial: &'a str,
-    ) -> BoxFuture<'a, Vec<(String, String)>> {
-        let _ = (ctx, arg, partial);
-        Box::pin(std::future::ready(Vec::new()))
-    }
-}
 
 struct Entry {
     handler: Option<Arc<dyn Command>>,
@@ -477,84 +388,6 @@ impl Dispatcher {
         Some(self.finish(ctx, &spec.name, result).await)
     }
 
-    /// The rate limits of an invocation: the per-user limit over all commands, then the
-    /// command's cooldown ([`DEFAULT_COOLDOWN`] when it declares none).
-    fn limits<'a>(&self, spec: &'a CommandSpec) -> impl Iterator<Item = (&'a str, CooldownSpec)> {
-        let user = self.user_limit.map(|limit| {
-            (
-                ALL_COMMANDS,
-                CooldownSpec {
-                    scope: CooldownScope::User,
-                    limit,
-                    per: USER_LIMIT_WINDOW,
-                },
-            )
-        });
-        user.into_iter().chain(std::iter::once((
-            spec.name.as_str(),
-            spec.cooldown.unwrap_or(DEFAULT_COOLDOWN),
-        )))
-    }
-
-    /// Counts the invocation in its rate limits; `Err` with what to answer (if anything) when
-    /// one is exhausted.
-    async fn admit(
-        &self,
-        ctx: &InvocationContext,
-        spec: &CommandSpec,
-        slash: bool,
-    ) -> Result<(), Option<Reply>> {
-        for (bucket, cooldown) in self.limits(spec) {
-            let scope = scope_key(ctx, cooldown.scope);
-            match self
-                .cooldowns
-                .hit(bucket, &scope, cooldown.limit, cooldown.per)
-                .await
-            {
-                Ok(()) => {}
-                Err(CooldownError::RetryAfter(retry)) => {
-                    return Err(self.refusal(bucket, &scope, retry.0, slash).await);
-                }
-                Err(CooldownError::Store(error)) => {
-                    // A cooldown is a courtesy limit, not a permission: while Redis is
-                    // unreachable the command runs without it rather than not answering.
-                    tracing::warn!(command = %spec.name, %error, "cooldown store unavailable; running without the cooldown");
-                    return Ok(());
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// "Slow down", once per wait for prefix commands (a slash command needs an answer, and
-    /// only its user sees it); `None` when it was said already.
-    async fn refusal(
-        &self,
-        bucket: &str,
-        scope: &str,
-        wait: Duration,
-        slash: bool,
-    ) -> Option<Reply> {
-        if !slash {
-            match self.cooldowns.first_refusal(bucket, scope, wait).await {
-                Ok(true) => {}
-                Ok(false) => return None,
-                Err(error) => tracing::warn!(%error, "could not record a cooldown refusal"),
-            }
-        }
-        let wait = format_duration(Duration::from_secs(
-            wait.as_millis()
-                .div_ceil(1000)
-                .try_into()
-                .unwrap_or(u64::MAX),
-        ));
-        Some(Reply::ephemeral(if bucket == ALL_COMMANDS {
-            format!("Slow down! You are sending commands too fast; try again in {wait}.")
-        } else {
-            format!("Slow down! You can use `{bucket}` again in {wait}.")
-        }))
-    }
-
     fn help(&self, prefix: &str, args: &Args) -> Reply {
         match args.string("command") {
             None => Reply::text(self.registry.help(prefix))
@@ -626,15 +459,5 @@ impl Dispatcher {
                 Reply::ephemeral(INTERNAL_ERROR_MESSAGE)
             }
         }
-    }
-}
-
-/// The cooldown bucket of an invocation: `u:{user}`, `g:{guild}` (`u:{user}` in direct
-/// messages) or `c:{channel}`.
-pub fn scope_key(ctx: &InvocationContext, scope: CooldownScope) -> String {
-    match (scope, ctx.guild_id) {
-        (CooldownScope::Guild, Some(guild)) => format!("g:{guild}"),
-        (CooldownScope::Channel, _) => format!("c:{}", ctx.channel_id),
-        (CooldownScope::User | CooldownScope::Guild, _) => format!("u:{}", ctx.user_id),
     }
 }

@@ -37,7 +37,7 @@ pub use dispatch::{Command, CommandError, Dispatcher};
 pub use modal::{Modal, ModalInput};
 pub use precondition::{Denied, EventSource, InvocationContext, Precondition, PreconditionExt};
 pub use prefix::{Invocation, parse_prefix};
-pub use prompt::{PromptAnswer, PromptState, Prompts};
+pub use prompt::{PromptAnswer, PromptError, PromptState, Prompts};
 pub use registry::{Registry, RegistryError};
 pub use reply::Reply;
 pub use spec::{

@@ -1,8 +1,8 @@
 //! Interactive prompts whose state lives in Redis, so any worker replica can continue a
 //! conversation, including after the replica that started it died.
 //!
-//! A conversation is a serialisable state machine ([`PromptState`]: command, step, free-form
-//! JSON data, the question asked). At most one prompt is open per (channel, user); starting a
+//! A conversation is a serialisable state machine ([`PromptState`]: command, step, the
+//! command's own data, the question asked). At most one prompt is open per (channel, user); starting a
 //! new one replaces the old one.
 //!
 //! Redis layout, under a key prefix:
@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use redis::Script;
 use redis::aio::ConnectionManager;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, UserMarker};
@@ -89,14 +90,30 @@ fn millis(duration: Duration) -> u64 {
 
 /// Where a conversation is: which command owns it, the step, the data collected so far and the
 /// question the user is expected to answer.
+///
+/// `T` is the command's own data type. The dispatcher stores and hands out the JSON form
+/// (`PromptState`, data as [`serde_json::Value`]); a command reads its data with
+/// [`PromptState::decode`] and writes it back with [`PromptState::encode`] (or passes JSON
+/// directly), so no field is read by name from untyped JSON:
+///
+/// ```
+/// # use swarmcord_commands::PromptState;
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Ban { user: u64 }
+///
+/// let asked = PromptState::new("ban", "Really?").next(1, Ban { user: 5 }, "Really?");
+/// let stored: PromptState = asked.encode().unwrap();
+/// let answered: PromptState<Ban> = stored.decode().unwrap();
+/// assert_eq!(answered.data.user, 5);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PromptState {
+pub struct PromptState<T = serde_json::Value> {
     /// The command (name) that continues the conversation.
     pub command: String,
     /// The step of the command's state machine.
     pub step: u32,
     /// Data collected so far (command-defined).
-    pub data: serde_json::Value,
+    pub data: T,
     /// The question asked (shown again in the timed-out message).
     pub question: String,
     /// Deadline, Unix ms; set by [`Prompts::start`].
@@ -116,10 +133,25 @@ impl PromptState {
         }
     }
 
+    /// The same state with its data read as `T`: an error (not a panic) if the stored data is
+    /// not a `T`, for example a state written by an older version of the command.
+    pub fn decode<T: DeserializeOwned>(self) -> Result<PromptState<T>, PromptError> {
+        self.try_map(serde_json::from_value)
+    }
+}
+
+impl<T: Serialize> PromptState<T> {
+    /// The same state with its data as JSON, as the dispatcher stores it.
+    pub fn encode(self) -> Result<PromptState, PromptError> {
+        self.try_map(|data| serde_json::to_value(data))
+    }
+}
+
+impl<T> PromptState<T> {
     /// The next state: `step`, `question`, same command, `data` replaced.
     #[must_use]
-    pub fn next(&self, step: u32, data: serde_json::Value, question: impl Into<String>) -> Self {
-        Self {
+    pub fn next<U>(&self, step: u32, data: U, question: impl Into<String>) -> PromptState<U> {
+        PromptState {
             command: self.command.clone(),
             step,
             data,
@@ -135,11 +167,45 @@ impl PromptState {
         self
     }
 
-    /// Sets the data.
+    /// Replaces the data (of any type: see [`PromptState::encode`]).
     #[must_use]
-    pub fn with_data(mut self, data: serde_json::Value) -> Self {
-        self.data = data;
-        self
+    pub fn with_data<U>(self, data: U) -> PromptState<U> {
+        let Self {
+            command,
+            step,
+            question,
+            expires_at,
+            ..
+        } = self;
+        PromptState {
+            command,
+            step,
+            data,
+            question,
+            expires_at,
+        }
+    }
+
+    /// The same state with its data converted by `convert`.
+    fn try_map<U>(
+        self,
+        convert: impl FnOnce(T) -> Result<U, serde_json::Error>,
+    ) -> Result<PromptState<U>, PromptError> {
+        let Self {
+            command,
+            step,
+            data,
+            question,
+            expires_at,
+        } = self;
+        let data = convert(data)?;
+        Ok(PromptState {
+            command,
+            step,
+            data,
+            question,
+            expires_at,
+        })
     }
 }
 
@@ -185,7 +251,8 @@ pub enum PromptError {
     /// Redis failed.
     #[error("prompt store unavailable: {0}")]
     Redis(#[from] redis::RedisError),
-    /// A stored state could not be decoded (it has been removed).
+    /// A stored state could not be decoded (it has been removed), or a state's data is not of
+    /// the type a command reads or writes ([`PromptState::decode`], [`PromptState::encode`]).
     #[error("corrupt prompt state: {0}")]
     Corrupt(#[from] serde_json::Error),
 }
@@ -352,4 +419,42 @@ impl Prompts {
 
 fn member(channel: Id<ChannelMarker>, user: Id<UserMarker>) -> String {
     format!("{channel}:{user}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Ban {
+        user: Id<UserMarker>,
+        reason: Option<String>,
+    }
+
+    #[test]
+    fn typed_data_round_trips_through_the_stored_form() {
+        let ban = Ban {
+            user: Id::new(5),
+            reason: Some("spam".to_owned()),
+        };
+        let asked = PromptState::new("ban", "Sure?").next(1, ban, "Really?");
+        let stored = asked.encode().expect("encodes");
+        assert_eq!(
+            stored.data,
+            serde_json::json!({"user": "5", "reason": "spam"})
+        );
+        let back: PromptState<Ban> = stored.clone().decode().expect("decodes");
+        assert_eq!((back.step, back.question.as_str()), (1, "Really?"));
+        assert_eq!(back.data.user, Id::new(5));
+        assert_eq!(back.encode().expect("encodes"), stored);
+    }
+
+    #[test]
+    fn data_of_another_shape_is_an_error_not_a_panic() {
+        let stored = PromptState::new("ban", "Sure?").with_data(serde_json::json!({"user": 0}));
+        let error = stored.decode::<Ban>().expect_err("a zero id is not a user");
+        assert!(matches!(error, PromptError::Corrupt(_)), "{error}");
+        let stored = PromptState::new("ban", "Sure?");
+        assert!(stored.decode::<Ban>().is_err(), "no data at all");
+    }
 }

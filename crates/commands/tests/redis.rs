@@ -533,7 +533,7 @@ async fn disabled_commands_are_refused_and_help_never_is() {
     );
 }
 
-/// Issue 11, item 7: 200 × `!help` from one user on two replicas: help has a cooldown by
+/// 200 × `!help` from one user on two replicas: help has a cooldown by
 /// default, "slow down" is said once per wait, and the per-user limit over all commands holds.
 #[tokio::test]
 async fn refusals_are_said_once_per_wait_and_every_command_has_a_cooldown() {

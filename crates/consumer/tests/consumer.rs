@@ -322,7 +322,7 @@ async fn bad_events_and_failing_handlers_end_in_the_dead_letter_queue() {
     task.await.expect("consumer task");
 }
 
-/// Issue 11, item 15: a header that would become a Redis key name is bounded; an oversized
+/// A header that would become a Redis key name is bounded; an oversized
 /// one dead-letters the event with a reason, and no key is created.
 #[tokio::test]
 async fn an_oversized_session_id_is_dead_lettered_without_touching_redis() {

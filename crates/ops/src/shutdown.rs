@@ -1,7 +1,7 @@
 //! Graceful shutdown on SIGTERM (Docker's stop signal) and SIGINT (Ctrl-C).
 
-pub use tokio_util::sync::CancellationToken as Token;
-use tokio_util::sync::CancellationToken;
+/// tokio-util's token, re-exported so that binaries need no dependency of their own for it.
+pub use tokio_util::sync::CancellationToken;
 
 /// Resolves on the first SIGTERM or SIGINT.
 pub async fn signal() {

@@ -253,7 +253,26 @@ pub(crate) async fn handle(State(proxy): State<Proxy>, request: Request) -> Resp
         Err(response) => return response,
     };
     metrics::histogram!("swarmcord_rest_wait_seconds").record(started.elapsed().as_secs_f64());
-    forward(&proxy, &limiter, parts, body, &key, &keys, &member, probe).await
+    let slot = Slot {
+        limiter: &limiter,
+        key: &key,
+        keys: &keys,
+        member: &member,
+        probe,
+    };
+    forward(&proxy, &slot, parts, body).await
+}
+
+/// Where a request that may go stands in the shared rate limits: its route, its Redis keys,
+/// its id in the queue and whether it is its bucket's probe (what Discord answers is learnt
+/// there).
+#[derive(Clone, Copy)]
+struct Slot<'a> {
+    limiter: &'a Limiter,
+    key: &'a RouteKey,
+    keys: &'a Keys,
+    member: &'a str,
+    probe: bool,
 }
 
 /// Waits for a send time; `Ok(probe)` when the request may go.
@@ -339,17 +358,20 @@ impl Drop for Leave {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Sends the request to Discord and learns the rate limits from the answer.
 async fn forward(
     proxy: &Proxy,
-    limiter: &Limiter,
+    slot: &Slot<'_>,
     parts: axum::http::request::Parts,
     body: Bytes,
-    key: &RouteKey,
-    keys: &Keys,
-    member: &str,
-    probe: bool,
 ) -> Response {
+    let Slot {
+        limiter,
+        key,
+        keys,
+        member,
+        probe,
+    } = *slot;
     let path_and_query = parts
         .uri
         .path_and_query()

@@ -105,7 +105,7 @@ mod tests {
             "mongodb://***@h/db?x=@y"
         );
         assert_eq!(redact_url("amqp://host/a@b"), "amqp://host/a@b");
-        // Without a scheme the credentials still go (the old `ops` copy printed them).
+        // Without a scheme the credentials still go.
         assert_eq!(redact_url("user:pw@host"), "***@host");
         assert_eq!(redact_url("not a url"), "not a url");
     }

@@ -2,7 +2,6 @@
 //! does: `400` with `{"code": 50035, "message": "Invalid Form Body", "errors": …}` in the nested
 //! error format; the valid limit of each rule is accepted. Raw HTTP, exact bodies.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
@@ -10,8 +9,7 @@ use swarmcord_sim::discord::control::{
     CreatedGuild, CreatedInteraction, GuildSpec, InteractionSpec,
 };
 use swarmcord_sim::{DiscordConfig, DiscordSim};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use swarmcord_testkit::http;
 
 async fn raw(
     addr: SocketAddr,
@@ -21,33 +19,10 @@ async fn raw(
     body: &Value,
 ) -> (u16, Value) {
     let body = body.to_string();
-    let mut stream = TcpStream::connect(addr).await.expect("connects");
-    let mut request =
-        format!("{method} /api/v10{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(token) = token {
-        let _ = write!(request, "Authorization: Bot {token}\r\n");
-    }
-    let _ = write!(
-        request,
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("writes");
-    let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes).await.expect("reads");
-    let text = String::from_utf8(bytes).expect("UTF-8");
-    let (head, body) = text.split_once("\r\n\r\n").expect("head");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(body).expect("JSON")
-    };
-    (status, body)
+    let answer = http::discord(&addr.to_string(), method, path, token, Some(&body))
+        .await
+        .expect("answers");
+    (answer.status, answer.json().expect("JSON"))
 }
 
 struct Fixture {

@@ -2,7 +2,6 @@
 //! a raw WebSocket and raw HTTP: the application endpoints, integer snowflakes, the connection
 //! state after a forced op 9, the headers on every REST response and `zstd-stream`.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use serde_json::{Value, json};
 use swarmcord_sim::discord::control::{CreatedGuild, GuildSpec};
 use swarmcord_sim::discord::gateway::ShardAction;
 use swarmcord_sim::{DiscordConfig, DiscordSim};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use swarmcord_testkit::http;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -52,46 +51,18 @@ impl Raw {
     }
 }
 
-/// One HTTP/1.1 request under `/api/v10` on a fresh connection, read to the end.
+/// One request under `/api/v10` on a fresh connection, read to the end.
 async fn raw(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &str) -> Raw {
-    let mut stream = TcpStream::connect(addr).await.expect("connects");
-    let mut request =
-        format!("{method} /api/v10{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(token) = token {
-        let _ = write!(request, "Authorization: Bot {token}\r\n");
-    }
-    let _ = write!(
-        request,
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("writes");
-    let mut bytes = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut bytes))
+    let addr = addr.to_string();
+    let request = http::discord(&addr, method, path, token, Some(body));
+    let answer = tokio::time::timeout(WAIT, request)
         .await
         .expect("in time")
-        .expect("reads");
-    let text = String::from_utf8(bytes).expect("UTF-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("header terminator");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(body).expect("JSON body")
-    };
+        .expect("answers");
     Raw {
-        status,
-        headers,
-        body,
+        status: answer.status,
+        body: answer.json().expect("JSON body"),
+        headers: answer.headers,
     }
 }
 

@@ -1,8 +1,7 @@
 //! Fidelity of the REST v10 simulator, proven with a real client (twilight-http 0.18 and its
-//! models) and, for exact headers and bodies, a raw HTTP/1.1 client.
+//! models) and, for exact headers and bodies, plain HTTP requests.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -10,8 +9,7 @@ use serde_json::{Value, json};
 use swarmcord_sim::discord::control::{CreatedGuild, GuildSpec, InteractionSpec, MessageSpec};
 use swarmcord_sim::discord::world::InteractionState;
 use swarmcord_sim::{DiscordConfig, DiscordSim};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use swarmcord_testkit::http;
 use twilight_gateway::{
     ConfigBuilder, Event, EventTypeFlags, Intents, Shard, ShardId, StreamExt as _,
 };
@@ -99,7 +97,8 @@ impl Raw {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection (`Connection: close`), read to the end.
+/// One request under `/api/v10` on a fresh connection, read to the end (a JSON content type
+/// with any body, and with every method but `GET`).
 async fn raw(
     addr: SocketAddr,
     method: &str,
@@ -107,46 +106,15 @@ async fn raw(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Raw {
-    let mut stream = TcpStream::connect(addr).await.expect("connects");
-    let mut request =
-        format!("{method} /api/v10{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(token) = token {
-        let _ = write!(request, "Authorization: Bot {token}\r\n");
-    }
     let body = body.unwrap_or("");
-    if !body.is_empty() || method != "GET" {
-        let _ = write!(
-            request,
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).await.expect("writes");
-    let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes).await.expect("reads");
-    let text = String::from_utf8(bytes).expect("UTF-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("header terminator");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(body).expect("JSON body")
-    };
+    let body = (!body.is_empty() || method != "GET").then_some(body);
+    let answer = http::discord(&addr.to_string(), method, path, token, body)
+        .await
+        .expect("answers");
     Raw {
-        status,
-        headers,
-        body,
+        status: answer.status,
+        body: answer.json().expect("JSON body"),
+        headers: answer.headers.into_iter().collect(),
     }
 }
 

@@ -20,6 +20,10 @@ use twilight_model::gateway::payload::incoming::{VoiceServerUpdate, VoiceStateUp
 use twilight_model::id::Id;
 use twilight_model::voice::VoiceState;
 
+mod lavalink_support;
+
+use lavalink_support::{HttpResponse, http, http_text};
+
 const BOT_ID: u64 = 111_111_111_111_111_111;
 const GUILD: u64 = 222_222_222_222_222_222;
 const OTHER_GUILD: u64 = 333_333_333_333_333_333;
@@ -141,33 +145,11 @@ async fn lavalink_records(sim: &LavalinkSim, n: usize) -> Vec<swarmcord_sim::Rec
     sim.recorder().since(0, Some("lavalink"))
 }
 
-struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-/// A minimal HTTP/1.1 client (`Connection: close`); with `read_all: false` it returns after the
-/// response head (for WebSocket upgrades, whose connection stays open).
-async fn http_raw(addr: SocketAddr, head: &str, body: &str, read_all: bool) -> HttpResponse {
+/// A raw WebSocket upgrade request (`head`, then `Host`): returns after the response head, as
+/// the connection of a successful upgrade stays open.
+async fn upgrade(addr: SocketAddr, head: &str) -> HttpResponse {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "{head}Host: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let request = format!("{head}Host: {addr}\r\nContent-Length: 0\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .await
@@ -178,7 +160,7 @@ async fn http_raw(addr: SocketAddr, head: &str, body: &str, read_all: bool) -> H
             let mut chunk = [0_u8; 4096];
             let n = stream.read(&mut chunk).await.expect("read response");
             buf.extend_from_slice(&chunk[..n]);
-            if n == 0 || (!read_all && buf.windows(4).any(|w| w == b"\r\n\r\n")) {
+            if n == 0 || buf.windows(4).any(|w| w == b"\r\n\r\n") {
                 break;
             }
         }
@@ -192,53 +174,15 @@ async fn http_raw(addr: SocketAddr, head: &str, body: &str, read_all: bool) -> H
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .expect("status line");
-    let headers: Vec<(String, String)> = lines
+    let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
     HttpResponse {
         status,
         headers,
-        body,
+        body: rest.to_owned(),
     }
-}
-
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 || tail.len() < size {
-            break;
-        }
-        out.push_str(&tail[..size]);
-        rest = tail[size..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: Option<&Value>,
-) -> HttpResponse {
-    let auth = auth
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nConnection: close\r\n{auth}Content-Type: application/json\r\n"
-    );
-    http_raw(addr, &head, &body, true).await
 }
 
 fn ws_upgrade_head(extra: &str) -> String {
@@ -716,7 +660,7 @@ async fn without_resuming_the_session_and_players_are_gone() {
         "Authorization: {}\r\nUser-Id: {BOT_ID}\r\nSession-Id: {session_id}\r\n",
         sim.password()
     ));
-    let upgrade = http_raw(sim.addr(), &head, "", false).await;
+    let upgrade = upgrade(sim.addr(), &head).await;
     assert_eq!(upgrade.status, 101);
     assert_eq!(upgrade.header("session-resumed"), Some("false"));
 }
@@ -770,22 +714,10 @@ async fn rest_auth_errors_and_catalogue() {
     let wrong = http(addr, "GET", "/v4/stats", Some("wrong"), None).await;
     assert_eq!((wrong.status, wrong.body.as_str()), (403, ""));
     assert_eq!(wrong.header("lavalink-api-version"), Some("4"));
-    let upgrade = http_raw(
-        addr,
-        &ws_upgrade_head(&format!("User-Id: {BOT_ID}\r\n")),
-        "",
-        false,
-    )
-    .await;
-    assert_eq!(upgrade.status, 401);
-    let upgrade = http_raw(
-        addr,
-        &ws_upgrade_head(&format!("Authorization: {pw}\r\n")),
-        "",
-        false,
-    )
-    .await;
-    assert_eq!(upgrade.status, 400);
+    let refused = upgrade(addr, &ws_upgrade_head(&format!("User-Id: {BOT_ID}\r\n"))).await;
+    assert_eq!(refused.status, 401);
+    let refused = upgrade(addr, &ws_upgrade_head(&format!("Authorization: {pw}\r\n"))).await;
+    assert_eq!(refused.status, 400);
     let wrong = Lavalink::new(Id::new(BOT_ID), 1);
     let Err(error) = wrong.add(addr, "not-the-password", None).await else {
         panic!("a bad password must be refused");
@@ -941,13 +873,7 @@ async fn rest_auth_errors_and_catalogue() {
     let (_node, mut rx) = lavalink.add(addr, &pw, None).await.expect("connect");
     let (session_id, _) = ready(&mut rx).await;
     let player = format!("/v4/sessions/{session_id}/players/{GUILD}");
-    let bad = http_raw(
-        addr,
-        &format!("PATCH {player} HTTP/1.1\r\nConnection: close\r\nAuthorization: {pw}\r\nContent-Type: application/json\r\n"),
-        "{not json",
-        true,
-    )
-    .await;
+    let bad = http_text(addr, "PATCH", &player, Some(&pw), "{not json").await;
     assert_lavalink_error(&bad, 400, &player);
     assert_lavalink_error(
         &http(

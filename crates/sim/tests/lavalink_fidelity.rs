@@ -4,13 +4,11 @@
 //! authorization statuses, partial voice states and `frameStats` omission.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use swarmcord_sim::lavalink::{LavalinkConfig, LavalinkSim};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -23,6 +21,10 @@ const GUILD: u64 = 222_222_222_222_222_222;
 const WAIT: Duration = Duration::from_secs(5);
 const TRACK_A: &str = "https://sim.lavalink/track/a?length=600000";
 const TRACK_B: &str = "https://sim.lavalink/track/b?length=600000";
+
+mod lavalink_support;
+
+use lavalink_support::http;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -85,67 +87,6 @@ async fn next_op(ws: &mut Ws, op: &str) -> Value {
 /// Whether a message with `op` arrives within `wait`.
 async fn op_within(ws: &mut Ws, op: &str, wait: Duration) -> Option<Value> {
     tokio::time::timeout(wait, next_op(ws, op)).await.ok()
-}
-
-struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-/// One `Connection: close` HTTP/1.1 request (the simulator answers with `Content-Length`).
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: Option<&Value>,
-) -> HttpResponse {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let auth = auth
-        .map(|a| format!("Authorization: {a}\r\n"))
-        .unwrap_or_default();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    within("http response", stream.read_to_end(&mut buf))
-        .await
-        .expect("read");
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
 }
 
 /// `PATCH /v4/sessions/{session}/players/{GUILD}[?noReplace=true]`; asserts 200, returns the player.

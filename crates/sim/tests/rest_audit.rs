@@ -1,4 +1,4 @@
-//! Issue #13 item 6: REST routes a typical bot uses that the simulator lacked or got wrong —
+//! REST routes a typical bot uses beyond the basics —
 //! bulk delete, reactions, roles, member edits, threads and the `X-Audit-Log-Reason` limit — checked
 //! against Discord's documented statuses, bodies and error codes with raw HTTP requests.
 

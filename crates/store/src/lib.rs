@@ -1,5 +1,5 @@
-//! MongoDB repositories for swarmcord's long-term data: guild settings, user settings and the
-//! moderation history (infractions).
+//! MongoDB repositories for swarmcord's long-term data: guild settings and the moderation
+//! history (infractions).
 //!
 //! Workers are stateless replicas; everything they must remember across restarts lives here.
 //!
@@ -45,7 +45,6 @@ mod error;
 mod guild;
 mod infraction;
 mod store;
-mod user;
 mod validate;
 
 pub use collection::Collection;
@@ -56,8 +55,7 @@ pub use infraction::{
     MAX_REASON_CHARS,
 };
 pub use store::{Store, StoreOptions};
-pub use user::{UserSettings, UserSettingsRepo};
 pub use validate::{
-    MAX_COMMAND_NAME_CHARS, MAX_PREFIX_CHARS, MAX_TIMEZONE_LEN, locale as validate_locale,
-    prefix as validate_prefix, truncate_to_millis,
+    MAX_COMMAND_NAME_CHARS, MAX_PREFIX_CHARS, locale as validate_locale, prefix as validate_prefix,
+    truncate_to_millis,
 };

@@ -13,8 +13,7 @@ use crate::error::is_duplicate_key;
 use crate::error::StoreErrorType;
 use crate::guild::GuildSettingsRepo;
 use crate::infraction::InfractionRepo;
-use crate::user::UserSettingsRepo;
-use crate::{StoreError, guild, infraction, user};
+use crate::{StoreError, guild, infraction};
 
 /// How [`Store::connect`] talks to MongoDB.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,11 +140,6 @@ impl Store {
     /// Guild settings (`guild_settings` collection).
     pub fn guild_settings(&self) -> GuildSettingsRepo {
         GuildSettingsRepo::new(self.clone(), self.database.collection(guild::COLLECTION))
-    }
-
-    /// User settings (`user_settings` collection).
-    pub fn user_settings(&self) -> UserSettingsRepo {
-        UserSettingsRepo::new(self.clone(), self.database.collection(user::COLLECTION))
     }
 
     /// Moderation infractions (`infractions` collection).

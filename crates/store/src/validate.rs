@@ -10,8 +10,6 @@ use crate::StoreError;
 pub const MAX_PREFIX_CHARS: usize = 16;
 /// Longest accepted command name, in characters (Discord's limit for command names).
 pub const MAX_COMMAND_NAME_CHARS: usize = 32;
-/// Longest accepted time-zone name, in bytes.
-pub const MAX_TIMEZONE_LEN: usize = 64;
 
 /// Converts a Discord snowflake to the `i64` stored in MongoDB.
 ///
@@ -127,25 +125,6 @@ pub fn locale(locale: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Checks the syntax of an IANA time-zone name (`UTC`, `Europe/Berlin`,
-/// `America/Argentina/Buenos_Aires`, `Etc/GMT+5`). Whether the zone exists is not checked:
-/// this crate carries no time-zone database.
-pub(crate) fn timezone(zone: &str) -> Result<(), StoreError> {
-    let charset_ok = zone
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'+' | b'-'));
-    let parts_ok = zone
-        .split('/')
-        .all(|part| part.as_bytes().first().is_some_and(u8::is_ascii_alphabetic));
-    if !zone.is_empty() && zone.len() <= MAX_TIMEZONE_LEN && charset_ok && parts_ok {
-        Ok(())
-    } else {
-        Err(StoreError::invalid(format!(
-            "{zone:?} is not a time-zone name like `Europe/Berlin`"
-        )))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,28 +180,6 @@ mod tests {
             "", "en_US", "EN-us", "en-us", "english", "en-", "-US", "en-USA", "en-US-x", "e",
         ] {
             assert!(locale(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn timezones() {
-        for ok in [
-            "UTC",
-            "Europe/Berlin",
-            "America/Argentina/Buenos_Aires",
-            "Etc/GMT+5",
-        ] {
-            assert!(timezone(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "/Europe",
-            "Europe/",
-            "../etc/passwd",
-            "Europe Berlin",
-            "$where",
-        ] {
-            assert!(timezone(bad).is_err(), "{bad}");
         }
     }
 

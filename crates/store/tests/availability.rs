@@ -74,7 +74,7 @@ async fn silent_server_fails_with_unavailable() {
         .unwrap();
 
     let started = Instant::now();
-    let result = store.user_settings().get(1).await;
+    let result = store.guild_settings().get(1).await;
     let elapsed = started.elapsed();
     eprintln!("get against a silent server failed after {elapsed:?}: {result:?}");
     assert_unavailable(result, "never-present");

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use mongodb::bson::{Bson, Document, doc};
 use swarmcord_store::{
     GuildSettings, Infraction, InfractionCursor, InfractionKind, Store, StoreError, StoreErrorType,
-    StoreOptions, UserSettings, truncate_to_millis,
+    StoreOptions, truncate_to_millis,
 };
 
 /// A store on a fresh database of its own; call [`TestDb::finish`] at the end. If a test
@@ -249,46 +249,6 @@ async fn concurrent_disables_all_succeed() {
     } else {
         assert_eq!(settings.disabled_commands, names);
     }
-    db.finish().await;
-}
-
-#[tokio::test]
-async fn user_settings_round_trip() {
-    let db = TestDb::new().await;
-    let users = db.store.user_settings();
-    let user = 80_351_110_224_678_912;
-    assert_eq!(users.get(user).await.unwrap(), UserSettings::new(user));
-
-    users.set_locale(user, Some("pt-BR")).await.unwrap();
-    let written = users
-        .set_timezone(user, Some("America/Argentina/Buenos_Aires"))
-        .await
-        .unwrap();
-    let read = users.get(user).await.unwrap();
-    assert_eq!(read, written);
-    assert_eq!(read.locale.as_deref(), Some("pt-BR"));
-    assert_eq!(
-        read.timezone.as_deref(),
-        Some("America/Argentina/Buenos_Aires")
-    );
-    assert!(read.updated_at.is_some());
-
-    assert_invalid(users.set_locale(user, Some("pt_br")).await);
-    assert_invalid(users.set_timezone(user, Some("../etc/passwd")).await);
-    assert_invalid(users.set_timezone(user, Some("")).await);
-    assert_eq!(
-        users.get(user).await.unwrap().locale.as_deref(),
-        Some("pt-BR")
-    );
-
-    let cleared = users.set_locale(user, None).await.unwrap();
-    assert_eq!(cleared.locale, None);
-    assert_eq!(
-        cleared.timezone.as_deref(),
-        Some("America/Argentina/Buenos_Aires")
-    );
-    assert!(users.delete(user).await.unwrap());
-    assert_eq!(users.get(user).await.unwrap(), UserSettings::new(user));
     db.finish().await;
 }
 

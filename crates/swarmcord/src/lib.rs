@@ -182,6 +182,9 @@ pub use twilight_model as model;
 /// The Discord REST client (twilight-http).
 pub use twilight_http as http;
 
+/// Builders of embeds, application commands and interaction responses (twilight-util).
+pub use twilight_util as util;
+
 /// The Discord-object cache the gateways keep in Redis.
 pub use swarmcord_cache as cache;
 

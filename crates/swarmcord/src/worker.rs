@@ -9,23 +9,27 @@ use std::time::Duration;
 
 use swarmcord_bot::settings::SettingsCache;
 use swarmcord_bot::{Bot, BotConfig};
-use swarmcord_commands::{ComponentRouter, Cooldowns, Dispatcher, Prompts};
+use swarmcord_commands::Prompts;
 use swarmcord_consumer::ConsumerConfig;
 use swarmcord_ops::config::{ConfigError, Env};
 use swarmcord_ops::http::Health;
 use swarmcord_ops::{shutdown, telemetry};
-use swarmcord_protocol::backoff::Backoff;
-use swarmcord_store::{Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::command::{IntoCommandDef, IntoCommandResult};
 use crate::components::{ComponentContext, HandlerFn};
-use crate::config::{SlashCommands, VoiceConfig, WorkerConfig};
+use crate::config::{VoiceConfig, WorkerConfig};
 use crate::context::{DataMap, Inner, Services};
 use crate::events::{DispatchEvent, EventHandler, EventHandlers, RawEvent};
 use crate::gateway::GatewayCommands;
-use crate::plugin::{Plugin, Setup, SetupError};
+use crate::plugin::{Plugin, SetupError};
 use crate::{CommandDef, EventContext};
+
+mod connections;
+mod install;
+
+use connections::Connections;
+use install::{install, register_slash_commands};
 
 /// Why a worker stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -236,7 +240,7 @@ impl Worker {
         let health = self.health.unwrap_or_default();
         health.fail("events", "not consuming yet");
         health.fail("dependencies", "connecting");
-        let server_stop = shutdown::Token::new();
+        let server_stop = CancellationToken::new();
         let (_, server) = swarmcord_ops::http::serve(
             config.http_addr,
             health.clone(),
@@ -422,170 +426,6 @@ fn spawn_sweeper(bot: Arc<Bot>, stop: CancellationToken) -> tokio::task::JoinHan
     })
 }
 
-/// Publishes the slash command list (a bulk overwrite: idempotent, so every replica may do it
-/// at start-up). A failure is logged: prefix commands keep working, and the next start retries.
-async fn register_slash_commands(
-    http: &twilight_http::Client,
-    // For bot accounts the application id is the bot's user id.
-    application_id: twilight_model::id::Id<twilight_model::id::marker::ApplicationMarker>,
-    dispatcher: &Dispatcher,
-    target: &SlashCommands,
-) {
-    let commands = dispatcher.registry().to_application_commands();
-    let client = http.interaction(application_id);
-    let result = match target {
-        SlashCommands::Off => return,
-        SlashCommands::Global => client.set_global_commands(&commands).await.map(drop),
-        SlashCommands::Guilds(guilds) => {
-            let mut result = Ok(());
-            for guild in guilds
-                .iter()
-                .filter_map(|g| twilight_model::id::Id::new_checked(*g))
-            {
-                result = client.set_guild_commands(guild, &commands).await.map(drop);
-                if result.is_err() {
-                    break;
-                }
-            }
-            result
-        }
-    };
-    match result {
-        Ok(()) => tracing::info!(count = commands.len(), %target, "slash commands registered"),
-        Err(error) => tracing::error!(%error, %target, "could not register the slash commands"),
-    }
-}
-
-/// Why a dependency could not be reached.
-enum Unreachable {
-    /// Try again later.
-    Retry(WorkerError),
-    /// Waiting cannot help.
-    Fatal(WorkerError),
-}
-
-/// The connections a worker opens at start-up.
-struct Connections {
-    http: Arc<twilight_http::Client>,
-    /// For interaction callbacks (see [`rest_clients`]).
-    callbacks: Arc<twilight_http::Client>,
-    me: twilight_model::user::CurrentUser,
-    redis: swarmcord_coord::ConnectionManager,
-    store: Store,
-}
-
-impl Connections {
-    /// Opens the connections, waiting for the services with growing delays (up to 10 s) while
-    /// they do not answer; `/readyz` says which one is awaited. `None` when stopped meanwhile;
-    /// an error when waiting cannot help (Discord refuses the token).
-    async fn wait(
-        config: &WorkerConfig,
-        health: &Health,
-        stop: &CancellationToken,
-    ) -> Result<Option<Self>, WorkerError> {
-        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
-        loop {
-            let delay = backoff.next_delay();
-            match Self::open(config).await {
-                Ok(connections) => {
-                    health.ok("dependencies");
-                    return Ok(Some(connections));
-                }
-                Err(Unreachable::Fatal(error)) => return Err(error),
-                Err(Unreachable::Retry(error)) => {
-                    tracing::warn!(%error, retry_in = ?delay, "waiting for a dependency");
-                    health.fail("dependencies", error.to_string());
-                }
-            }
-            tokio::select! {
-                () = stop.cancelled() => return Ok(None),
-                () = tokio::time::sleep(delay) => {}
-            }
-        }
-    }
-
-    async fn open(config: &WorkerConfig) -> Result<Self, Unreachable> {
-        let startup = |what: &str, error: &dyn std::fmt::Display| {
-            Unreachable::Retry(WorkerError::Startup(format!("{what}: {error}")))
-        };
-        let (http, callbacks) = rest_clients(config);
-        let me = http
-            .current_user()
-            .await
-            .map_err(|error| match error.kind() {
-                twilight_http::error::ErrorType::Response { status, .. }
-                    if status.is_client_error() =>
-                {
-                    Unreachable::Fatal(WorkerError::Startup(format!(
-                        "Discord REST refused the bot token (DISCORD_TOKEN): {error}"
-                    )))
-                }
-                _ => startup("Discord REST", &error),
-            })?
-            .model()
-            .await
-            .map_err(|e| startup("Discord REST", &e))?;
-        tracing::info!(bot_id = me.id.get(), "connected to Discord REST");
-
-        // Commands must answer during a Redis outage: every Redis call fails fast instead.
-        let redis = swarmcord_coord::connect_failing_fast(config.redis_url.expose())
-            .await
-            .map_err(|e| startup("Redis", &e))?;
-        let store = Store::connect(
-            config.mongo_url.expose(),
-            &config.mongo_database,
-            StoreOptions::default(),
-        )
-        .await
-        .map_err(|e| startup("MongoDB", &e))?;
-        if let Err(error) = store.ensure_indexes().await {
-            // Commands that need no settings keep working; indexes are created on a later start.
-            tracing::warn!(%error, "MongoDB unavailable at start-up; settings commands will answer that");
-        }
-        Ok(Self {
-            http,
-            callbacks,
-            me,
-            redis,
-            store,
-        })
-    }
-}
-
-/// The replica's Discord REST clients: one for every request, and one for the interaction
-/// callbacks.
-///
-/// Without the shared REST proxy, twilight's limiter keeps this replica under its share of the
-/// global limit and learns route buckets from Discord's headers. With it, the proxy keeps every
-/// limit for all replicas (twilight's `proxy` mode sends the same requests, token included, over
-/// plain HTTP), so the in-process limiter is off.
-///
-/// Callbacks skip twilight's limiter: it queues every request to a path whose bucket it has not
-/// learnt and that starts with no channel, guild or webhook (every callback: each interaction
-/// has its own path; a first `GET /users/{id}`) in *one* queue, one request at a time until
-/// its response is read. A "thinking…" would wait there behind the command's own slow REST
-/// call and miss Discord's 3 s, and the callbacks of simultaneous interactions would wait for
-/// each other. Callbacks are not bound to the global limit and each path is used once, so
-/// there is nothing for the limiter to keep; the proxy keys them by interaction.
-fn rest_clients(config: &WorkerConfig) -> (Arc<twilight_http::Client>, Arc<twilight_http::Client>) {
-    let client = |limiter: Option<twilight_http_ratelimiting::RateLimiter>| {
-        let builder = twilight_http::Client::builder()
-            .token(config.token.expose().to_owned())
-            .ratelimiter(limiter);
-        match config.rest_proxy.as_ref().or(config.api_proxy.as_ref()) {
-            Some(proxy) => builder.proxy(proxy.clone(), true),
-            None => builder,
-        }
-        .build()
-    };
-    if config.rest_proxy.is_some() {
-        let http = Arc::new(client(None));
-        return (Arc::clone(&http), http);
-    }
-    let limiter = twilight_http_ratelimiting::RateLimiter::new(config.global_rate_limit);
-    (Arc::new(client(Some(limiter))), Arc::new(client(None)))
-}
-
 /// Consumes the events until `stop` is cancelled (readiness follows the consumer).
 async fn consume(
     config: &WorkerConfig,
@@ -623,57 +463,4 @@ async fn consume(
         stop,
     )
     .await;
-}
-
-/// The dispatcher and the component router with every plugin's and the author's handlers,
-/// bound to `services`.
-fn install(
-    services: &Services,
-    redis: &swarmcord_coord::ConnectionManager,
-    plugins: Vec<Box<dyn Plugin>>,
-    commands: Vec<CommandDef>,
-    handlers: Vec<(String, Arc<HandlerFn>)>,
-) -> Result<(Dispatcher, ComponentRouter), SetupError> {
-    let prefix = services.redis_prefix().to_owned();
-    let mut dispatcher = Dispatcher::new(
-        Cooldowns::new(redis.clone(), prefix.clone()),
-        Prompts::new(redis.clone(), prefix),
-    );
-    let mut components = ComponentRouter::default();
-    let mut setup = Setup {
-        services,
-        dispatcher: &mut dispatcher,
-        components: &mut components,
-    };
-    for plugin in plugins {
-        plugin.install(&mut setup)?;
-    }
-    for command in commands {
-        setup.command(command)?;
-    }
-    for (name, handler) in handlers {
-        setup.components.register(
-            &name,
-            crate::components::FnComponent::new(services.clone(), handler),
-        )?;
-    }
-    if !components.contains(swarmcord_commands::component::HELP_MENU) {
-        setup_help_menu(services, &mut components)?;
-    }
-    Ok((dispatcher, components))
-}
-
-/// The built-in help's category menu (unless the bot registered its own `help` component).
-fn setup_help_menu(
-    services: &Services,
-    components: &mut ComponentRouter,
-) -> Result<(), SetupError> {
-    components.register(
-        swarmcord_commands::component::HELP_MENU,
-        crate::components::FnComponent::new(
-            services.clone(),
-            crate::components::boxed(crate::components::help_menu),
-        ),
-    )?;
-    Ok(())
 }

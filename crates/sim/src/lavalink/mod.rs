@@ -292,35 +292,20 @@ fn router(node: Arc<Node>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// One `Connection: close` request; returns the status and the body.
+    /// One request on a fresh connection; returns the status and the body.
     async fn request(
         addr: SocketAddr,
         method: &str,
         path: &str,
         auth: Option<&str>,
     ) -> (u16, String) {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let auth = auth
-            .map(|a| format!("Authorization: {a}\r\n"))
-            .unwrap_or_default();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Length: 0\r\n\r\n"
-        );
-        stream.write_all(head.as_bytes()).await.expect("write");
-        let mut buf = String::new();
-        stream.read_to_string(&mut buf).await.expect("read");
-        let status = buf
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = buf
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        let headers: Vec<_> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+        let answer =
+            swarmcord_testkit::http::request(&addr.to_string(), method, path, &headers, None)
+                .await
+                .expect("answers");
+        (answer.status, answer.text())
     }
 
     #[tokio::test]

@@ -1,4 +1,4 @@
-//! Helpers shared by the interaction tests: a raw HTTP client, a raw gateway connection,
+//! Helpers shared by the interaction tests: raw REST calls, a raw gateway connection,
 //! component builders and the control API's refusals.
 #![allow(
     dead_code,
@@ -6,7 +6,6 @@
     reason = "each test binary uses a part of the helpers"
 )]
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use swarmcord_sim::discord::control::{
     ComponentSpec, ControlError, CreatedGuild, CreatedInteraction, GuildSpec, InteractionSpec,
 };
 use swarmcord_sim::{DiscordConfig, DiscordSim};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use swarmcord_testkit::http;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use twilight_model::application::interaction::Interaction;
@@ -48,7 +47,8 @@ pub struct Raw {
     pub body: Value,
 }
 
-/// One HTTP/1.1 request under `/api/v10` on a fresh connection, read to the end.
+/// One request under `/api/v10` on a fresh connection, read to the end (a `null` body is
+/// sent as an empty JSON body).
 pub async fn raw(
     addr: SocketAddr,
     method: &str,
@@ -61,37 +61,17 @@ pub async fn raw(
     } else {
         body.to_string()
     };
-    let mut stream = TcpStream::connect(addr).await.expect("connects");
-    let mut request =
-        format!("{method} /api/v10{path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(token) = token {
-        let _ = write!(request, "Authorization: Bot {token}\r\n");
-    }
-    let _ = write!(
-        request,
-        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("writes");
-    let mut bytes = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut bytes))
+    let addr = addr.to_string();
+    let request = http::discord(&addr, method, path, token, Some(&body));
+    let answer = tokio::time::timeout(WAIT, request)
         .await
         .expect("in time")
-        .expect("reads");
-    let text = String::from_utf8(bytes).expect("UTF-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("header terminator");
-    let status = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(body).expect("JSON body")
-    };
-    Raw { status, body }
+        .expect("answers");
+    let body = answer.json().expect("JSON body");
+    Raw {
+        status: answer.status,
+        body,
+    }
 }
 
 /// A REST call as the bot.

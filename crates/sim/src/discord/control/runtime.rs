@@ -47,13 +47,15 @@ impl Control {
         pred: impl Fn(&Record) -> bool,
     ) -> Option<Record> {
         let mut live = self.shared.recorder.subscribe();
-        if let Some(found) = self
-            .shared
-            .recorder
-            .since(since, None)
-            .into_iter()
-            .find(|r| pred(r))
-        {
+        // What was recorded already (again after the live feed lagged).
+        let recorded = || {
+            self.shared
+                .recorder
+                .since(since, None)
+                .into_iter()
+                .find(|r| pred(r))
+        };
+        if let Some(found) = recorded() {
             return Some(found);
         }
         let deadline = tokio::time::Instant::now() + timeout;
@@ -62,13 +64,7 @@ impl Control {
                 Ok(Ok(record)) if record.index >= since && pred(&record) => return Some(record),
                 Ok(Ok(_)) => {}
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
-                    if let Some(found) = self
-                        .shared
-                        .recorder
-                        .since(since, None)
-                        .into_iter()
-                        .find(|r| pred(r))
-                    {
+                    if let Some(found) = recorded() {
                         return Some(found);
                     }
                 }

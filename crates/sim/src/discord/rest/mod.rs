@@ -27,6 +27,7 @@ mod attachments;
 mod channels;
 mod commands;
 pub(crate) mod components;
+mod ctx;
 mod error;
 mod guilds;
 mod interactions;
@@ -38,11 +39,12 @@ mod ratelimit;
 mod reactions;
 mod roles;
 mod routes;
+mod stats;
 mod threads;
 mod users;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Body;
@@ -50,237 +52,23 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::any;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{DiscordConfig, Shared};
+use super::Shared;
+use ctx::Ctx;
 use error::{ApiError, Reply};
-use ratelimit::{Check, Decision, Limiter};
-use routes::{Auth, Endpoint, Matched, NoMatch};
+use ratelimit::{Check, Decision};
+use routes::{Auth, Endpoint, NoMatch};
+pub use stats::{RestState, RestStats};
 
 /// Largest request body read (Discord's attachment limit is far above what bots send here).
 const MAX_BODY: usize = 25 * 1024 * 1024;
-
-/// Counters and rate-limit buckets of the REST simulator.
-#[derive(Debug, Default)]
-pub struct RestState {
-    limiter: Limiter,
-    requests: AtomicU64,
-    succeeded: AtomicU64,
-    client_errors: AtomicU64,
-    unauthorized: AtomicU64,
-    rate_limited_route: AtomicU64,
-    rate_limited_global: AtomicU64,
-    invalid: ratelimit::InvalidCounter,
-    cloudflare_banned: AtomicU64,
-    /// Armed one-shot faults (see [`super::RestFault`]).
-    faults: std::sync::Mutex<Vec<super::RestFault>>,
-}
-
-/// A snapshot of the REST counters, for the control API.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RestStats {
-    /// Requests received (every status).
-    pub requests: u64,
-    /// Requests answered with a 2xx status.
-    pub succeeded: u64,
-    /// Requests answered with a 4xx status other than 401 and 429.
-    pub client_errors: u64,
-    /// Requests answered with 401.
-    pub unauthorized: u64,
-    /// 429s from a per-route bucket.
-    pub rate_limited_route: u64,
-    /// 429s from the global limit.
-    pub rate_limited_global: u64,
-    /// Rate-limit buckets currently tracked.
-    pub buckets: usize,
-    /// 401, 403 and 429 answers in the last 10 minutes (Discord's invalid-request counter).
-    #[serde(default)]
-    pub invalid_requests: usize,
-    /// Requests refused by the simulated Cloudflare ban.
-    #[serde(default)]
-    pub cloudflare_banned: u64,
-}
-
-impl RestState {
-    /// The counters so far.
-    pub fn stats(&self) -> RestStats {
-        RestStats {
-            requests: self.requests.load(Ordering::Relaxed),
-            succeeded: self.succeeded.load(Ordering::Relaxed),
-            client_errors: self.client_errors.load(Ordering::Relaxed),
-            unauthorized: self.unauthorized.load(Ordering::Relaxed),
-            rate_limited_route: self.rate_limited_route.load(Ordering::Relaxed),
-            rate_limited_global: self.rate_limited_global.load(Ordering::Relaxed),
-            buckets: self.limiter.bucket_count(),
-            invalid_requests: self.invalid.count(),
-            cloudflare_banned: self.cloudflare_banned.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Zeroes the counters and empties every rate-limit bucket.
-    pub fn reset(&self) {
-        self.limiter.clear();
-        self.invalid.clear();
-        for counter in [
-            &self.cloudflare_banned,
-            &self.requests,
-            &self.succeeded,
-            &self.client_errors,
-            &self.unauthorized,
-            &self.rate_limited_route,
-            &self.rate_limited_global,
-        ] {
-            counter.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// Arms a one-shot fault (added to those still armed).
-    pub fn add_fault(&self, fault: super::RestFault) {
-        self.faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(fault);
-    }
-
-    /// Uses up one matching armed fault, if any: the status to answer with.
-    fn take_fault(&self, method: &str, path: &str) -> Option<StatusCode> {
-        let mut faults = self
-            .faults
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let index = faults
-            .iter()
-            .position(|f| f.count > 0 && f.matches(method, path))?;
-        let fault = &mut faults[index];
-        fault.count -= 1;
-        let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_GATEWAY);
-        faults.retain(|f| f.count > 0);
-        Some(status)
-    }
-
-    fn count(&self, status: StatusCode) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        self.invalid.note(status.as_u16());
-        let counter = match status.as_u16() {
-            200..=299 => &self.succeeded,
-            401 => &self.unauthorized,
-            429 => return,
-            400..=499 => &self.client_errors,
-            _ => return,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 /// The REST routes, to be nested under `/api/v10`.
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/", any(handle))
         .route("/{*path}", any(handle))
-}
-
-/// One request, as the handlers see it.
-pub(super) struct Ctx<'a> {
-    shared: &'a Shared,
-    route: &'a Matched,
-    config: DiscordConfig,
-    query: Vec<(String, String)>,
-    body: Value,
-    reason: Option<String>,
-}
-
-impl Ctx<'_> {
-    /// A snowflake path parameter (50035 `NUMBER_TYPE_COERCE` if it is not one).
-    fn id(&self, name: &'static str) -> Result<u64, ApiError> {
-        let raw = self.route.param(name).unwrap_or_default();
-        raw.parse().map_err(|_| {
-            ApiError::form(
-                &[name],
-                "NUMBER_TYPE_COERCE",
-                &format!("Value \"{raw}\" is not snowflake."),
-            )
-        })
-    }
-
-    /// A raw path parameter.
-    fn param(&self, name: &str) -> &str {
-        self.route.param(name).unwrap_or_default()
-    }
-
-    /// A query parameter.
-    fn query(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// A boolean query parameter (`true`/`1`/`True`).
-    fn query_flag(&self, name: &str) -> bool {
-        self.query(name)
-            .is_some_and(|v| matches!(v, "true" | "True" | "1"))
-    }
-
-    /// An integer query parameter within `min..=max`, `default` when absent.
-    fn query_int(
-        &self,
-        name: &'static str,
-        min: u64,
-        max: u64,
-        default: u64,
-    ) -> Result<u64, ApiError> {
-        let Some(raw) = self.query(name) else {
-            return Ok(default);
-        };
-        let value: u64 = raw.parse().map_err(|_| {
-            ApiError::form(
-                &[name],
-                "NUMBER_TYPE_COERCE",
-                &format!("Value \"{raw}\" is not int."),
-            )
-        })?;
-        if value < min {
-            return Err(ApiError::form(
-                &[name],
-                "NUMBER_TYPE_MIN",
-                &format!("int value should be greater than or equal to {min}."),
-            ));
-        }
-        if value > max {
-            return Err(ApiError::form(
-                &[name],
-                "NUMBER_TYPE_MAX",
-                &format!("int value should be less than or equal to {max}."),
-            ));
-        }
-        Ok(value)
-    }
-
-    /// An optional snowflake query parameter.
-    fn query_id(&self, name: &'static str) -> Result<Option<u64>, ApiError> {
-        self.query(name)
-            .map(|raw| {
-                raw.parse().map_err(|_| {
-                    ApiError::form(
-                        &[name],
-                        "NUMBER_TYPE_COERCE",
-                        &format!("Value \"{raw}\" is not snowflake."),
-                    )
-                })
-            })
-            .transpose()
-    }
-
-    /// The JSON body (`null` when there was none).
-    fn body(&self) -> &Value {
-        &self.body
-    }
-
-    /// The bot's user id (also the application id).
-    fn bot_id(&self) -> u64 {
-        self.config.bot_id
-    }
 }
 
 /// What the pipeline produced for one request.
