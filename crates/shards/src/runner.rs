@@ -16,7 +16,8 @@
 //!    re-route them to their shard's owner, one lane per shard so that a command waiting for an
 //!    owner delays no other shard's commands;
 //! 6. on shutdown: stop reading shards, wait for every confirm, persist, close the shards with
-//!    4000 (resumable), release the leases.
+//!    4000 (resumable), release the leases; then stop consuming the reply queue, once the
+//!    commands that waited for their shard's next owner were forwarded to it.
 //!
 //! With `GATEWAY_SHARDS=auto` the shards are claimed rather than configured (`claim.rs`): the
 //! replica's share follows the live replicas in the registry, and a shard leaving the share is
@@ -427,13 +428,11 @@ impl Tasks {
 /// Graceful shutdown: the order matters for "zero events lost".
 async fn shut_down(ctx: &Ctx, registry: &GatewayRegistry, mut tasks: Tasks) {
     tracing::info!("shutting down: stop reading shards");
-    tasks.stop_commands.cancel();
     tasks.stop_reading.cancel();
     if ctx.claims() {
         // Leave the membership at once: the others start waiting for our shards' leases.
         deregister(ctx, registry).await;
     }
-    let _ = tasks.commands.await;
     // Wait until every shard task stopped reading (they park until `close_now`).
     shard::wait_for_parked(ctx).await;
     tracing::info!(
@@ -467,6 +466,20 @@ async fn shut_down(ctx: &Ctx, registry: &GatewayRegistry, mut tasks: Tasks) {
         if let Ok(Err(error)) = result {
             tracing::warn!(%error, "shard ended with an error during shutdown");
         }
+    }
+    // The reply queue is consumed until now: a command for a shard this replica no longer
+    // reads waits for the shard's next owner and is forwarded there, instead of vanishing
+    // with this replica's queue. Then the commands still waiting get their turn (each at most
+    // COMMAND_WAIT) and the forwarded ones their confirms.
+    tasks.stop_commands.cancel();
+    let _ = tasks.commands.await;
+    if ctx
+        .publisher
+        .flush(ctx.config.shutdown_flush_timeout)
+        .await
+        .is_err()
+    {
+        tracing::warn!("forwarded commands were not all confirmed in time");
     }
     deregister(ctx, registry).await;
     tasks.background.abort_all();

@@ -75,7 +75,10 @@ pub(super) async fn consume_commands(ctx: Arc<Router>, health: Health, stop: Can
                 let mut lanes = Lanes::default();
                 loop {
                     let delivery = tokio::select! {
-                        () = stop.cancelled() => return,
+                        () = stop.cancelled() => {
+                            lanes.drain().await;
+                            return;
+                        }
                         delivery = consumer.next() => delivery,
                     };
                     match delivery {
@@ -156,6 +159,20 @@ impl Lanes {
         // The lane tasks only end when `self` is dropped, so the send cannot fail; if it
         // did, the delivery would be redelivered when the channel closes.
         let _ = sender.send(pending);
+    }
+
+    /// Lets every lane finish the commands it holds (each waits at most [`COMMAND_WAIT`] for
+    /// an owner of its shard), then returns: on shutdown, a command still in a lane would
+    /// vanish with the replica's exclusive reply queue.
+    async fn drain(mut self) {
+        self.senders.clear();
+        let drained = tokio::time::timeout(COMMAND_WAIT + Duration::from_secs(1), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("gateway commands still waiting at shutdown; they are dropped");
+        }
     }
 }
 
