@@ -35,7 +35,7 @@ pub(crate) mod message;
 mod messages;
 mod modals;
 mod ratelimit;
-mod reactions;
+pub(crate) mod reactions;
 mod roles;
 mod routes;
 mod threads;
