@@ -4,8 +4,9 @@
 # services on 127.0.0.1. The guild owner (who speaks for you) sits in the guild's voice channel,
 # so the music commands work at once: try !play lofi, pick a number, !queue, !skip, !leave.
 #
-#   scripts/sandbox.sh                  start everything, say "!ping" as a simulated user and
-#                                       print the bot's reply; then, on a terminal, a console:
+#   scripts/sandbox.sh                  start everything, say "!ping" as a simulated user ("!help"
+#                                       with --bot: a bot of yours may have no ping) and print
+#                                       the bot's reply; then, on a terminal, a console:
 #                                       type messages for the bot (its messages are printed as
 #                                       they arrive, embeds and buttons included) or console
 #                                       commands (/help lists them: /slash, /menu, /commands,
@@ -27,7 +28,9 @@
 # (scripts/services.sh) are left running. Logs: .sandbox/logs/. The services' URLs can be moved
 # with SWARMCORD_{AMQP,REDIS,MONGO}_PORT as for scripts/services.sh; SANDBOX_NAME (default
 # "sandbox") names the RabbitMQ exchange and queue, the Redis key prefix and the database, so two
-# sandboxes on one set of services need two names.
+# sandboxes on one set of services need two names. Other variables of the environment reach the
+# gateway and the worker: GATEWAY_INTENTS=GUILDS,GUILD_MESSAGES,MESSAGE_CONTENT,GUILD_MESSAGE_REACTIONS
+# for a bot with reaction handlers, say.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,10 +56,13 @@ while (($#)); do
         --bot=*) BOT="${1#--bot=}"; shift ;;
         --say) (($# >= 2)) || die "--say needs a message"; says+=("$2"); shift 2 ;;
         --say=*) says+=("${1#--say=}"); shift ;;
-        -h | --help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
+# The first message, that shows the bot answers: every bot has `help`, only the default one `ping`.
+GREETING='!ping'
+[[ "$BOT" == worker ]] || GREETING='!help'
 
 # ---------------------------------------------------------------------------------------------
 # processes we start, stopped on exit (by pid, in reverse order: gateway first, so nothing new is
@@ -359,8 +365,8 @@ if [[ -t 0 ]]; then
     pids+=($!)
     log "type a message for the bot (try !help, !serverinfo, !play lofi) or /help for the console's"
     log "commands; /quit, Ctrl-D or Ctrl-C stops everything"
-    printf 'you> !ping\n'
-    say '!ping' || true
+    printf 'you> %s\n' "$GREETING"
+    say "$GREETING" || true
     while IFS= read -r -e -p 'you> ' line; do
         [[ -n "${line// /}" ]] || continue
         history -s "$line"
@@ -370,8 +376,8 @@ if [[ -t 0 ]]; then
 elif [[ -p /dev/stdin ]]; then
     # Commands piped in: each runs in turn and waits for its reply, as with --say.
     failed=0
-    printf 'you> !ping\n'
-    say '!ping' wait || failed=1
+    printf 'you> %s\n' "$GREETING"
+    say "$GREETING" wait || failed=1
     while IFS= read -r line; do
         [[ -n "${line// /}" ]] || continue
         [[ "$line" == /quit || "$line" == /q ]] && break
@@ -380,8 +386,8 @@ elif [[ -p /dev/stdin ]]; then
     done
     exit "$failed"
 else
-    printf 'you> !ping\n'
-    say '!ping' wait || true
+    printf 'you> %s\n' "$GREETING"
+    say "$GREETING" wait || true
     log "running until Ctrl-C; talk to the bot with:"
     log "  curl -s -X POST 'http://$SIM/_sim/say?format=text' -d '{\"content\":\"!help\"}'"
     wait "${pids[0]}"

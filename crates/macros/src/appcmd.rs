@@ -51,7 +51,9 @@ fn permission_names(text: &LitStr) -> syn::Result<Vec<Ident>> {
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
             if valid {
-                Ok(Ident::new(name, text.span()))
+                let ident = Ident::new(name, text.span());
+                check_permission(&ident)?;
+                Ok(ident)
             } else {
                 Err(syn::Error::new(
                     text.span(),
@@ -81,12 +83,37 @@ fn words(meta: &ParseNestedMeta<'_>, allowed: &[&str]) -> syn::Result<Vec<Ident>
     Ok(list.into_iter().collect())
 }
 
+/// Refuses the names Discord's app shows where twilight's constant is named otherwise
+/// (`MANAGE_SERVER`: `MANAGE_GUILD`), naming the constant; other names are left to the
+/// compiler, which reports an unknown one at the name.
+fn check_permission(name: &Ident) -> syn::Result<()> {
+    let constant = match name.to_string().as_str() {
+        "MANAGE_SERVER" => "MANAGE_GUILD",
+        "VIEW_CHANNELS" | "READ_MESSAGES" => "VIEW_CHANNEL",
+        "TIMEOUT_MEMBERS" => "MODERATE_MEMBERS",
+        "MANAGE_EXPRESSIONS" | "MANAGE_EMOJIS" | "MANAGE_EMOJIS_AND_STICKERS" => {
+            "MANAGE_GUILD_EXPRESSIONS"
+        }
+        "MANAGE_PERMISSIONS" => "MANAGE_ROLES",
+        "ADMIN" => "ADMINISTRATOR",
+        "USE_SLASH_COMMANDS" => "USE_APPLICATION_COMMANDS",
+        _ => return Ok(()),
+    };
+    Err(syn::Error::new(
+        name.span(),
+        format!(
+            "the permission `{name}` is called `{constant}` (twilight's `Permissions::{constant}`)"
+        ),
+    ))
+}
+
 /// `"…"` or `(A, B)`: permission names.
-fn permissions(meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Ident>> {
+pub(crate) fn permissions(meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Ident>> {
     if meta.input.peek(syn::token::Paren) {
         let content;
         syn::parenthesized!(content in meta.input);
         let list = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?;
+        list.iter().try_for_each(check_permission)?;
         Ok(list.into_iter().collect())
     } else {
         permission_names(&meta.value()?.parse()?)

@@ -64,12 +64,9 @@ impl Options {
                     let list = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
                     options.aliases.extend(list);
                 }
-                "permissions" => {
-                    let content;
-                    syn::parenthesized!(content in meta.input);
-                    let list = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?;
-                    options.permissions.extend(list);
-                }
+                "permissions" => options
+                    .permissions
+                    .extend(crate::appcmd::permissions(&meta)?),
                 other => {
                     if !options.app.parse(other, &meta)? {
                         return Err(meta.error(
@@ -351,6 +348,24 @@ fn check_name(name: &str, span: Span) -> syn::Result<()> {
     }
 }
 
+/// Argument types (and their usual mistakes), by the last segment of their path.
+const ARGUMENT_TYPES: [&str; 15] = [
+    "String", "str", "i64", "i32", "u64", "u32", "u16", "u8", "f64", "bool", "Id", "Duration",
+    "Option", "User", "Message",
+];
+
+/// The name of `ty` (through a reference) when it is one of the argument types, which a
+/// command missing its context parameter has first.
+fn argument_type(ty: &Type) -> Option<String> {
+    let ty = match ty {
+        Type::Reference(reference) => reference.elem.as_ref(),
+        other => other,
+    };
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?.ident.to_string();
+    ARGUMENT_TYPES.contains(&last.as_str()).then_some(last)
+}
+
 /// The first paragraph of the doc comment, on one line.
 fn doc_description(function: &ItemFn) -> Option<String> {
     let mut lines = Vec::new();
@@ -478,6 +493,15 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             "the first parameter of a command is its context (`ctx: &swarmcord::Context`)",
         ));
     };
+    if let Some(argument) = argument_type(&context.ty) {
+        return Err(syn::Error::new(
+            context.span(),
+            format!(
+                "the first parameter of a command is its context: write `ctx: &Context, ` before \
+                 it (`{argument}` is an argument type)"
+            ),
+        ));
+    }
     let context_expr = if matches!(context.ty.as_ref(), Type::Reference(_)) {
         quote!(&__swarmcord_ctx)
     } else {

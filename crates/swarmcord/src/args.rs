@@ -29,6 +29,12 @@ use twilight_model::id::marker::{ChannelMarker, MessageMarker, RoleMarker, UserM
 use twilight_model::user::User;
 
 /// A Rust type usable as a command argument (see the [module docs](self) for the list).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a command argument",
+    label = "not an argument type",
+    note = "arguments are `String`, `i64`, `i32`, `u32`, `u16`, `u8`, `f64`, `bool`, `Id<UserMarker>`, `Id<ChannelMarker>`, `Id<RoleMarker>`, `Duration`, an enum with `#[derive(swarmcord::Choice)]`, or an `Option` of one",
+    note = "for a type of your own, implement `swarmcord::ArgType` for it"
+)]
 pub trait ArgType: Sized {
     /// The declaration of a required argument `name` of this type.
     fn spec(name: &str) -> ArgSpec;

@@ -7,8 +7,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use swarmcord::components::{button, row};
-//! use swarmcord::model::channel::message::component::ButtonStyle;
+//! use swarmcord::components::{ButtonStyle, button, row};
 //! use swarmcord::{CommandError, ComponentContext, Context, Reply};
 //!
 //! #[derive(serde::Serialize, serde::Deserialize)]
@@ -37,7 +36,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use swarmcord_commands::precondition::BoxFuture;
+use swarmcord_commands::precondition::{BoxFuture, HasPermissions, Precondition, unless_owner};
 use swarmcord_commands::{
     CommandError, ComponentClick, ComponentHandler, InvocationContext, Reply,
 };
@@ -54,6 +53,9 @@ pub use swarmcord_commands::builders::{
     button, channel_select, disabled, link, mentionable_select, role_select, row, select, up_to,
     user_select,
 };
+
+/// A button's style (`ButtonStyle::Danger`, …), for [`button`].
+pub use twilight_model::channel::message::component::ButtonStyle;
 
 /// The context of a component or modal handler: the [`Services`] (through `Deref`), who
 /// clicked (or submitted) where, and the click (or the form's values).
@@ -139,6 +141,29 @@ impl ComponentContext {
     /// The clicking member's permissions in the channel (computed by Discord).
     pub fn member_permissions(&self) -> Option<twilight_model::guild::Permissions> {
         self.invocation.member_permissions
+    }
+
+    /// Refuses a member without `permissions` in the channel (a bot owner passes), with the
+    /// message a command's `permissions(…)` gives: anyone who sees a message can click its
+    /// components, so a confirmation checks again who confirms.
+    ///
+    /// ```no_run
+    /// # use swarmcord::{CommandError, ComponentContext, Reply};
+    /// use swarmcord::model::guild::Permissions;
+    ///
+    /// async fn close(ctx: ComponentContext) -> Result<Reply, CommandError> {
+    ///     ctx.require_permissions(Permissions::MANAGE_GUILD).await?;
+    ///     Ok(Reply::text("Closed.").update_message())
+    /// }
+    /// ```
+    pub async fn require_permissions(
+        &self,
+        permissions: twilight_model::guild::Permissions,
+    ) -> Result<(), CommandError> {
+        unless_owner(HasPermissions(permissions))
+            .check(&self.invocation)
+            .await
+            .map_err(|denied| CommandError::user(denied.reason))
     }
 
     /// Whether the clicking member may have the bot act on `target` under the role hierarchy

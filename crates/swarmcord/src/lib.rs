@@ -191,6 +191,15 @@ pub use swarmcord_cache as cache;
 /// MongoDB: settings, infractions, and your own collections.
 pub use swarmcord_store as store;
 
+/// The MongoDB driver the store uses, for your own collections' operations:
+/// `swarmcord::mongodb::bson::doc!`, `swarmcord::mongodb::options::ReturnDocument` (no direct
+/// dependency to keep at the same version and features).
+pub use mongodb;
+
+/// The Redis client behind [`Services::redis`], for your own keys:
+/// `use swarmcord::redis::AsyncCommands;`.
+pub use redis;
+
 /// Music through Lavalink v4.
 pub use swarmcord_voice as voice;
 

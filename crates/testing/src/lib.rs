@@ -42,6 +42,11 @@ use tokio_util::sync::CancellationToken;
 
 pub use swarmcord_testkit::talk::WAIT;
 
+/// The simulator's control API that [`TestBot::control`] returns, with the types its methods
+/// take and return (`sim::ModalSubmitSpec`, `sim::CreatedInteraction`, …), so tests need no
+/// direct dependency on the simulator.
+pub use swarmcord_sim::discord::control as sim;
+
 /// A message the bot sent (as the simulator received it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sent {
@@ -80,7 +85,8 @@ impl TestBot {
         Self::start_with(&[], configure).await
     }
 
-    /// [`start`](Self::start) with extra worker variables (`("DEFAULT_PREFIX", "?")`, …).
+    /// [`start`](Self::start) with extra variables for the worker and the gateway (each reads
+    /// its own: `("DEFAULT_PREFIX", "?")`, `("GATEWAY_INTENTS", "GUILDS,…")`, …).
     ///
     /// # Panics
     /// When the simulator cannot start, or the gateway or the worker is not ready within
@@ -114,11 +120,17 @@ impl TestBot {
         ];
         let stop = CancellationToken::new();
 
-        let gateway_env = Env::from_pairs(common.iter().cloned().chain([
-            ("DISCORD_GATEWAY_URL", sim.gateway_url()),
-            ("GATEWAY_ID", format!("{name}-gw")),
-            ("SESSION_PERSIST_INTERVAL_MS", "200".to_owned()),
-        ]));
+        let gateway_env = Env::from_pairs(
+            common
+                .iter()
+                .cloned()
+                .chain([
+                    ("DISCORD_GATEWAY_URL", sim.gateway_url()),
+                    ("GATEWAY_ID", format!("{name}-gw")),
+                    ("SESSION_PERSIST_INTERVAL_MS", "200".to_owned()),
+                ])
+                .chain(variables.iter().map(|(k, v)| ((*k), (*v).to_owned()))),
+        );
         let gateway_config =
             swarmcord_shards::GatewayConfig::from_env(&gateway_env).expect("gateway configuration");
         let gateway_health = Health::new();
@@ -262,7 +274,9 @@ impl TestBot {
 
     /// `user_id` uses the slash command `name` with `options` (`[{"name", "type", "value"}]`
     /// as Discord sends them) in [`channel_id`](Self::channel_id); returns the interaction,
-    /// whose answers [`interaction_answers`](Self::interaction_answers) reads.
+    /// whose answer [`slash_answer`](Self::slash_answer) (its text) or
+    /// [`callback`](Self::callback) (a form it opened, …) reads. [`slash_line`](Self::slash_line)
+    /// types the options for you.
     pub fn slash(&self, user_id: u64, name: &str, options: Value) -> CreatedInteraction {
         self.control()
             .create_interaction(&InteractionSpec {
@@ -273,6 +287,29 @@ impl TestBot {
                 options,
             })
             .expect("the simulator accepts the interaction")
+    }
+
+    /// `user_id` runs the slash command `line` in [`channel_id`](Self::channel_id) as
+    /// Discord's client sends it, like the sandbox's `/slash`: `"order drink=beer count=2"`,
+    /// `"settings prefix set prefix=?"` — each option typed by what the bot registered (a
+    /// choice by its name or value, `@name` or an id for a user, `#channel`); returns the text
+    /// of the bot's answer.
+    ///
+    /// # Panics
+    /// When the client would refuse the line (the message names the option: unknown, missing,
+    /// wrong type, out of bounds) or the bot does not answer within [`WAIT`].
+    pub async fn slash_line(&self, user_id: u64, line: &str) -> String {
+        let sent = self
+            .control()
+            .slash(&sim::CommandLine {
+                line: line.to_owned(),
+                channel_id: Some(self.channel_id()),
+                user_id: Some(user_id),
+                timeout_ms: Some(0),
+            })
+            .await
+            .unwrap_or_else(|error| panic!("/{line}: {error}"));
+        self.slash_answer(&sent.interaction).await
     }
 
     /// Waits for the first answer to `interaction` (the callback, or the edit of a deferred
@@ -341,6 +378,29 @@ impl TestBot {
                 values: values.iter().map(|v| (*v).to_owned()).collect(),
             })
             .expect("the simulator accepts the click");
+        self.callback(&interaction).await
+    }
+
+    /// `user_id` submits the form (modal) `custom_id` the bot opened for them, with the text
+    /// inputs' `values` by their `custom_id` (inputs left out keep the bot's prefilled value);
+    /// returns the bot's answer (the callback's `type` and `data`).
+    ///
+    /// # Panics
+    /// When no such form is open for the user, the simulator refuses the values as Discord's
+    /// client would (unknown input, empty required one, wrong length), or the bot does not
+    /// answer.
+    pub async fn submit(&self, user_id: u64, custom_id: &str, values: &[(&str, &str)]) -> Value {
+        let interaction = self
+            .control()
+            .submit_modal(&sim::ModalSubmitSpec {
+                user_id,
+                custom_id: custom_id.to_owned(),
+                values: values
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            })
+            .unwrap_or_else(|error| panic!("submitting {custom_id:?}: {error}"));
         self.callback(&interaction).await
     }
 

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{Control, ControlError, Lookup, console, snowflake};
-use crate::discord::world::Message;
+use crate::discord::rest::reactions;
+use crate::discord::world::{Message, Reaction};
 use crate::util::unix_ms;
 
 /// A message posted by a simulated user.
@@ -105,6 +106,39 @@ impl Control {
         drop(world);
         self.shared.dispatch(guild_id, "MESSAGE_CREATE", payload);
         Ok(id)
+    }
+
+    /// A user reacts to a message with `emoji` (a Unicode emoji, or `name:id` for a custom
+    /// one): `MESSAGE_REACTION_ADD` with the member, as Discord sends it. Reacting twice with
+    /// the same emoji is a no-op, as in Discord.
+    pub fn react(&self, user_id: u64, message_id: u64, emoji: &str) -> Result<(), ControlError> {
+        let mut world = self.shared.world();
+        if !world.users.contains_key(&user_id) {
+            return Err(ControlError::Unknown("user", user_id));
+        }
+        let channel_id = world.messages.found("message", message_id)?.channel_id;
+        let list = world.reactions.entry(message_id).or_default();
+        let index = list
+            .iter()
+            .position(|r| r.emoji == emoji)
+            .unwrap_or_else(|| {
+                list.push(Reaction {
+                    emoji: emoji.to_owned(),
+                    users: Vec::new(),
+                });
+                list.len() - 1
+            });
+        if list[index].users.contains(&user_id) {
+            return Ok(());
+        }
+        list[index].users.push(user_id);
+        let reaction = list[index].clone();
+        let (guild_id, payload) =
+            reactions::add_event(&world, channel_id, message_id, user_id, &reaction);
+        drop(world);
+        self.shared
+            .dispatch(guild_id, "MESSAGE_REACTION_ADD", payload);
+        Ok(())
     }
 
     /// Posts `spec.content` as a user (defaults: see [`SaySpec`]) and waits for the bot's reply

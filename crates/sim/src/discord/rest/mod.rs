@@ -36,7 +36,7 @@ pub(crate) mod message;
 mod messages;
 mod modals;
 mod ratelimit;
-mod reactions;
+pub(crate) mod reactions;
 mod roles;
 mod routes;
 mod stats;

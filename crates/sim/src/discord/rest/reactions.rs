@@ -79,18 +79,37 @@ pub(super) fn add_own(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     }
     reaction.users.push(bot_id);
     let reaction = reaction.clone();
-    let mut payload = event(&world, channel_id, message_id, bot_id, &reaction);
+    let (guild_id, payload) = add_event(&world, channel_id, message_id, bot_id, &reaction);
+    Ok(Reply::no_content().dispatch(guild_id, "MESSAGE_REACTION_ADD", payload))
+}
+
+/// The `MESSAGE_REACTION_ADD` payload of `user_id`'s reaction (with the message's author and,
+/// in a guild, the reacting member), and the guild it is dispatched to.
+pub(crate) fn add_event(
+    world: &World,
+    channel_id: u64,
+    message_id: u64,
+    user_id: u64,
+    reaction: &Reaction,
+) -> (Option<u64>, Value) {
+    let mut payload = event(world, channel_id, message_id, user_id, reaction);
     let guild_id = world.channel_guild(channel_id);
     if let Some(msg) = world.messages.get(&message_id) {
         payload["message_author_id"] = json!(msg.author_id.to_string());
     }
-    if let Some(member) = guild_id
+    let user = if user_id == world.bot.id {
+        Some(&world.bot)
+    } else {
+        world.users.get(&user_id)
+    };
+    if let Some((member, user)) = guild_id
         .and_then(|g| world.guilds.get(&g))
-        .and_then(|g| g.members.get(&bot_id))
+        .and_then(|g| g.members.get(&user_id))
+        .zip(user)
     {
-        payload["member"] = member.to_json(&world.bot);
+        payload["member"] = member.to_json(user);
     }
-    Ok(Reply::no_content().dispatch(guild_id, "MESSAGE_REACTION_ADD", payload))
+    (guild_id, payload)
 }
 
 /// Removes `user_id`'s reaction (204 whether or not there was one).
