@@ -225,14 +225,7 @@ secrets() {
     secret gateway_amqp_url "amqp://swarmcord-gateway:$GATEWAY_PW@rabbitmq:5672/%2f"
     secret worker_amqp_url "amqp://swarmcord-worker:$WORKER_PW@rabbitmq:5672/%2f"
     secret redis_url "redis://:$REDIS_PW@redis:6379/"
-    # Without credentials: the MongoDB stand-in (FerretDB) has no authentication the Rust
-    # driver accepts (deploy/standins/mongo/entrypoint.sh); a pulled mongo:7 gets them.
-    if docker image inspect -f '{{index .Config.Labels "org.swarmcord.test-standin"}}' mongo:7 \
-        | grep -q true; then
-        secret mongo_url "mongodb://mongodb:27017/"
-    else
-        secret mongo_url "mongodb://swarmcord:$MONGO_PW@mongodb:27017/?authSource=admin"
-    fi
+    secret mongo_url "mongodb://swarmcord:$MONGO_PW@mongodb:27017/?authSource=admin"
     secret rabbitmq_definitions "$(sed -e "s/\"password\": \"swarmcord\"/\"password\": \"$ADMIN_PW\"/" \
         -e "s/\"password\": \"swarmcord-gateway\"/\"password\": \"$GATEWAY_PW\"/" \
         -e "s/\"password\": \"swarmcord-worker\"/\"password\": \"$WORKER_PW\"/" \
