@@ -14,13 +14,15 @@
 #   3. throwaway secrets, the data label, `docker stack deploy` of stack.yml + stack.sim.yml
 #      (+ deploy/smoke/stack.local.yml: DNS round robin, for engines without IPVS);
 #   4. checks: every service converges and is healthy; `!ping` is answered through the stack;
-#      each gateway task owns its slot's shards; secrets reach the services only as files;
+#      each gateway task owns its slot's shards; the workers write and read settings in
+#      MongoDB with the secret's credentials; secrets reach the services only as files;
 #      workers scaled to 3 and back to 1 with no lost command; a rolling update of the gateways
 #      with 0 new identifies and 0 lost events; a rolling update of the workers with 0 lost
-#      commands (pings are sent all along and each must be answered);
+#      commands (pings are sent all along, every 2.5 s, and each must be answered);
 #   5. teardown of only what it created, by id/name: the stack, its volumes, the secrets, the
-#      node label, the swarm (if it created it), the engine and its bridges and the iptables
-#      rule (if it started them). Built images stay (they are the next run's cache).
+#      node label, the swarm (if it created it), the engine, its bridges and its iptables rules
+#      (if it started it); then a last check compares the machine with its state before the
+#      run. Built images stay (they are the next run's cache).
 #
 # On success it writes the hash of the deployment inputs (Dockerfile, .dockerignore,
 # docker-compose*.yml, stack*.yml, deploy/**, this script) to deploy/smoke.sha256; commit it
@@ -28,7 +30,10 @@
 # from the committed stamp, i.e. when a deployment input changed since the last green run.
 #
 # Environment: SMOKE_STACK (stack name, default swarmcord-smoke), SMOKE_KEEP=1 (skip the
-# teardown, to look around). Logs: $SMOKE_STATE (default /tmp/swarmcord-smoke).
+# teardown, to look around), SMOKE_BUILD (docker: the images compile the project, as a user's
+# `docker build .` does; host: they take the binaries of this machine's `cargo build`, through
+# the Dockerfile's *-prebuilt targets, which is what CI does since it has just built them).
+# Logs: $SMOKE_STATE (default /tmp/swarmcord-smoke).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -48,6 +53,9 @@ if [[ "${1:-}" == --hash ]]; then
 fi
 
 STACK="${SMOKE_STACK:-swarmcord-smoke}"
+BUILD_MODE="${SMOKE_BUILD:-docker}"
+[[ "$BUILD_MODE" == docker || "$BUILD_MODE" == host ]] \
+    || { echo "SMOKE_BUILD must be docker or host, not '$BUILD_MODE'" >&2; exit 2; }
 # Outside the repository: the repository is the image's build context, and a log written into it
 # would change the context and defeat the build cache.
 STATE="${SMOKE_STATE:-${TMPDIR:-/tmp}/swarmcord-smoke}"
@@ -65,7 +73,7 @@ SUMMARY=()
 FAILED=0
 pass() { SUMMARY+=("PASS  $*"); log "PASS $*"; }
 fail() { SUMMARY+=("FAIL  $*"); log "FAIL $*"; FAILED=1; }
-check() { # check CONDITION-EXIT-STATUS MESSAGE
+check() { # check STATUS MESSAGE (STATUS 0: passed; not `[[ … ]]; check $?`, which set -e ends)
     if [[ "$1" == 0 ]]; then pass "$2"; else fail "$2"; fi
 }
 
@@ -74,20 +82,21 @@ check() { # check CONDITION-EXIT-STATUS MESSAGE
 
 STARTED_DOCKERD=""
 STARTED_SWARM=""
-IPTABLES_RULE=""
+CREATED_GWBRIDGE=""
 LABELLED_NODE=""
 CREATED_SECRETS=()
 DEPLOYED=""
 PINGER=""
 
+IPTABLES_BEFORE=""
+TORN_DOWN=""
+
+# Removes what this run created (idempotent; also the EXIT trap's job if the run stops early).
 teardown() {
-    local status=$?
+    [[ -n "$TORN_DOWN" ]] && return 0
+    TORN_DOWN=1
     set +e
     [[ -n "$PINGER" ]] && kill "$PINGER" 2>/dev/null
-    if [[ -n "${SMOKE_KEEP:-}" ]]; then
-        log "SMOKE_KEEP set: leaving stack $STACK running"
-        exit "$status"
-    fi
     if [[ -n "$DEPLOYED" ]]; then
         log "teardown: docker stack rm $STACK"
         docker stack rm "$STACK" >/dev/null
@@ -98,27 +107,80 @@ teardown() {
                 && break
             sleep 1
         done
+        # A volume stays in use until its container is gone (RabbitMQ takes a while to stop).
         local volumes
-        mapfile -t volumes < <(docker volume ls -q --filter "label=com.docker.stack.namespace=$STACK")
-        ((${#volumes[@]})) && docker volume rm "${volumes[@]}" >/dev/null
+        for _ in $(seq 1 60); do
+            mapfile -t volumes < <(docker volume ls -q --filter "label=com.docker.stack.namespace=$STACK")
+            ((${#volumes[@]} == 0)) && break
+            docker volume rm "${volumes[@]}" >/dev/null 2>&1 && break
+            sleep 1
+        done
     fi
     ((${#CREATED_SECRETS[@]})) && docker secret rm "${CREATED_SECRETS[@]}" >/dev/null
     [[ -n "$LABELLED_NODE" && -z "$STARTED_SWARM" ]] \
         && docker node update --label-rm swarmcord.data "$LABELLED_NODE" >/dev/null
-    [[ -n "$STARTED_SWARM" ]] && docker swarm leave --force >/dev/null
+    if [[ -n "$STARTED_SWARM" ]]; then
+        docker swarm leave --force >/dev/null
+        [[ -n "$CREATED_GWBRIDGE" ]] && docker network rm docker_gwbridge >/dev/null
+    fi
     if [[ -n "$STARTED_DOCKERD" ]]; then
         log "teardown: stopping the Docker engine this run started (pid $STARTED_DOCKERD)"
         kill "$STARTED_DOCKERD"
         for _ in $(seq 1 30); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || break; sleep 1; done
-        [[ -n "$IPTABLES_RULE" ]] && iptables -D DOCKER-USER -o "$IPTABLES_RULE" -j DROP 2>/dev/null
         local bridge
         for bridge in docker0 docker_gwbridge; do
             ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
         done
+        # The engine's chains and rules (and this run's DROP rule): the tables as they were.
+        [[ -n "$IPTABLES_BEFORE" ]] && iptables-restore <"$IPTABLES_BEFORE"
+    fi
+    set -e
+}
+
+on_exit() {
+    local status=$?
+    if [[ -n "${SMOKE_KEEP:-}" ]]; then
+        [[ -n "$PINGER" ]] && kill "$PINGER" 2>/dev/null
+        log "SMOKE_KEEP set: leaving stack $STACK running"
+    else
+        teardown
     fi
     exit "$status"
 }
-trap teardown EXIT
+trap on_exit EXIT
+
+# What the teardown must give back: the engine (running or not) with its containers, networks,
+# volumes, services, secrets and node labels, the network interfaces and the iptables rules.
+machine_state() {
+    ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v '^veth' | sort
+    if command -v iptables-save >/dev/null; then
+        iptables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//'
+    fi
+    if docker info >/dev/null 2>&1; then
+        echo "engine: running, swarm $(docker info --format '{{.Swarm.LocalNodeState}}')"
+        docker ps -aq | sort
+        docker network ls -q | sort
+        docker volume ls -q | sort
+        if [[ "$(docker info --format '{{.Swarm.LocalNodeState}}')" == active ]]; then
+            docker service ls -q | sort
+            docker secret ls -q | sort
+            docker node inspect self --format '{{json .Spec.Labels}}'
+        fi
+    else
+        echo "engine: not running"
+    fi
+}
+
+check_teardown() {
+    local start=$SECONDS status=0
+    teardown
+    machine_state >"$STATE/machine.after"
+    if ! diff -u "$STATE/machine.before" "$STATE/machine.after" >"$STATE/machine.diff"; then
+        status=1
+        cat "$STATE/machine.diff" >&2
+    fi
+    check $status "teardown by id left the machine as it was ($((SECONDS - start))s; engine, containers, networks, volumes, services, secrets, labels, interfaces, iptables compared)"
+}
 
 # ---------------------------------------------------------------------------------------------
 # 1. engine and swarm
@@ -136,6 +198,8 @@ engine() {
             docker.io >/dev/null
     fi
     mkdir -p "$STATE"
+    IPTABLES_BEFORE="$STATE/iptables.before"
+    iptables-save >"$IPTABLES_BEFORE"
     log "starting dockerd (log: $STATE/dockerd.log)"
     # Local images first (no registry needed for Swarm tasks); containers resolve no outside
     # names.
@@ -148,8 +212,8 @@ engine() {
     # Keep container traffic on this machine.
     local uplink
     uplink="$(ip route show default | awk '{print $5; exit}')"
-    if [[ -n "$uplink" ]] && iptables -I DOCKER-USER -o "$uplink" -j DROP 2>/dev/null; then
-        IPTABLES_RULE="$uplink"
+    if [[ -n "$uplink" ]]; then
+        iptables -I DOCKER-USER -o "$uplink" -j DROP || die "could not add the iptables rule"
     fi
 }
 
@@ -157,6 +221,8 @@ swarm() {
     if [[ "$(docker info --format '{{.Swarm.LocalNodeState}}')" == active ]]; then
         log "using the active swarm"
     else
+        # `swarm init` makes the docker_gwbridge network, which `swarm leave` keeps.
+        docker network inspect docker_gwbridge >/dev/null 2>&1 || CREATED_GWBRIDGE=1
         docker swarm init --advertise-addr 127.0.0.1 >/dev/null
         STARTED_SWARM=1
     fi
@@ -183,21 +249,62 @@ image() {
     deploy/standins/build.sh "$standin"
 }
 
+# build TARGET TAG [CONTEXT]: the Dockerfile's TARGET (classic builder) from CONTEXT (default:
+# the repository).
+build() {
+    DOCKER_BUILDKIT=0 docker build -f Dockerfile --target "$1" -t "$2" "${3:-.}" \
+        >>"$STATE/build.log" 2>&1 \
+        || { tail -n 30 "$STATE/build.log" >&2; die "the Dockerfile's target $1 does not build"; }
+}
+
+# prebuilt_context DIR BINARY...: a build context for the `*-prebuilt` targets: the health probe
+# and the host's BINARY... (built by `host_binaries`).
+prebuilt_context() {
+    local dir="$1" binary
+    shift
+    rm -rf "$dir"
+    mkdir -p "$dir/deploy/docker/prebuilt"
+    cp deploy/docker/healthcheck.sh "$dir/deploy/docker/"
+    for binary in "$@"; do
+        cp "$HOST_BIN/$binary" "$dir/deploy/docker/prebuilt/"
+    done
+}
+
+# SMOKE_BUILD=host: the binaries of this machine's cargo build (the dev profile; a no-op when
+# CI has just built them for the tests) instead of compiling them again inside the image.
+host_binaries() {
+    log "cargo build (host, dev profile) of gateway, worker, rest-proxy, discord-sim"
+    cargo build --locked --quiet -p swarmcord-gateway -p swarmcord-worker \
+        -p swarmcord-rest-proxy -p swarmcord-sim --bins >>"$STATE/build.log" 2>&1 \
+        || { tail -n 30 "$STATE/build.log" >&2; die "cargo build failed"; }
+    HOST_BIN="$(cargo metadata --format-version 1 --no-deps \
+        | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug"
+    prebuilt_context "$STATE/context-runtime" gateway worker rest-proxy
+    prebuilt_context "$STATE/context-sim" discord-sim
+}
+
 images() {
     local start=$SECONDS
     image debian:bookworm-slim debian
-    image rust:1.95-slim-bookworm rust
+    [[ "$BUILD_MODE" == host ]] || image rust:1.95-slim-bookworm rust
     image rabbitmq:3.13-management rabbitmq
     image redis:7-alpine redis
     image mongo:7 mongo
     # Lavalink: stack.sim.yml runs the simulator's Lavalink nodes instead.
     STANDINS_SECONDS=$((SECONDS - start))
     start=$SECONDS
-    log "docker build --target runtime -t $IMAGE (log: $STATE/build.log)"
-    DOCKER_BUILDKIT=0 docker build --target runtime -t "$IMAGE" . >"$STATE/build.log" 2>&1 \
-        || { tail -n 30 "$STATE/build.log" >&2; die "the image does not build"; }
-    DOCKER_BUILDKIT=0 docker build --target sim -t "$SIM_IMAGE" . >>"$STATE/build.log" 2>&1 \
-        || { tail -n 30 "$STATE/build.log" >&2; die "the simulator image does not build"; }
+    : >"$STATE/build.log"
+    if [[ "$BUILD_MODE" == host ]]; then
+        host_binaries
+        log "docker build --target runtime-prebuilt / sim-prebuilt (log: $STATE/build.log)"
+        build runtime-prebuilt "$IMAGE" "$STATE/context-runtime"
+        build sim-prebuilt "$SIM_IMAGE" "$STATE/context-sim"
+        rm -rf "$STATE/context-runtime" "$STATE/context-sim"
+    else
+        log "docker build --target runtime / sim (log: $STATE/build.log)"
+        build runtime "$IMAGE"
+        build sim "$SIM_IMAGE"
+    fi
     BUILD_SECONDS=$((SECONDS - start))
 }
 
@@ -225,14 +332,7 @@ secrets() {
     secret gateway_amqp_url "amqp://swarmcord-gateway:$GATEWAY_PW@rabbitmq:5672/%2f"
     secret worker_amqp_url "amqp://swarmcord-worker:$WORKER_PW@rabbitmq:5672/%2f"
     secret redis_url "redis://:$REDIS_PW@redis:6379/"
-    # Without credentials: the MongoDB stand-in (FerretDB) has no authentication the Rust
-    # driver accepts (deploy/standins/mongo/entrypoint.sh); a pulled mongo:7 gets them.
-    if docker image inspect -f '{{index .Config.Labels "org.swarmcord.test-standin"}}' mongo:7 \
-        | grep -q true; then
-        secret mongo_url "mongodb://mongodb:27017/"
-    else
-        secret mongo_url "mongodb://swarmcord:$MONGO_PW@mongodb:27017/?authSource=admin"
-    fi
+    secret mongo_url "mongodb://swarmcord:$MONGO_PW@mongodb:27017/?authSource=admin"
     secret rabbitmq_definitions "$(sed -e "s/\"password\": \"swarmcord\"/\"password\": \"$ADMIN_PW\"/" \
         -e "s/\"password\": \"swarmcord-gateway\"/\"password\": \"$GATEWAY_PW\"/" \
         -e "s/\"password\": \"swarmcord-worker\"/\"password\": \"$WORKER_PW\"/" \
@@ -276,9 +376,13 @@ sim_http() {
 
 # The answer to one `!ping` (empty when the bot did not answer within 60 s: a resume after a
 # gateway restart replays what the shard missed, which may take a while).
-ping_once() {
-    sim_http POST '/_sim/say?format=text' '{"content":"!ping","timeout_ms":60000}' 2>/dev/null \
-        | tr -d '\r' || true
+ping_once() { say '!ping' 60000; }
+
+# say CONTENT [TIMEOUT_MS]: the bot's answer to a message posted in the simulator (empty when
+# none came within TIMEOUT_MS, default 30 s).
+say() {
+    sim_http POST '/_sim/say?format=text' "{\"content\":\"$1\",\"timeout_ms\":${2:-30000}}" \
+        2>/dev/null | tr -d '\r' || true
 }
 
 # A JSON number of the simulator's /_sim/stats.
@@ -286,29 +390,36 @@ sim_stat() {
     sim_http GET /_sim/stats | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" | head -n1
 }
 
-# Pings every 1.5 s until $STATE/pinger.stop exists; one line per ping in $STATE/pings.
+# Pings every 2.5 s until $STATE/pinger.stop exists; one line per ping in $STATE/pings. (`!ping`
+# allows 5 uses per 10 s in a channel; beyond that the bot says "Slow down" once, then stays
+# silent until the wait is over, which would look like a lost command.)
 start_pinger() {
-    rm -f "$STATE/pinger.stop" "$STATE/pings"
+    rm -f "$STATE/pinger.stop"
+    : >"$STATE/pings"
     (
         while [[ ! -f "$STATE/pinger.stop" ]]; do
-            if [[ "$(ping_once)" == Pong* ]]; then
+            answer="$(ping_once)"
+            if [[ "$answer" == Pong* ]]; then
                 echo ok >>"$STATE/pings"
             else
-                echo lost >>"$STATE/pings"
+                echo "lost $(date -u +%T) ${answer:0:80}" | tr '\n' ' ' >>"$STATE/pings"
+                echo >>"$STATE/pings"
             fi
-            sleep 1.5
+            sleep 2.5
         done
     ) &
     PINGER=$!
 }
 
-# Stops the pinger after its current ping; sets SENT and LOST.
+# stop_pinger NAME: stops the pinger after its current ping, keeps its lines in
+# $STATE/pings.NAME and sets SENT and LOST.
 stop_pinger() {
     touch "$STATE/pinger.stop"
     wait "$PINGER" 2>/dev/null || true
     PINGER=""
-    SENT="$(wc -l <"$STATE/pings")"
-    LOST="$(grep -c lost "$STATE/pings" || true)"
+    mv "$STATE/pings" "$STATE/pings.$1"
+    SENT="$(wc -l <"$STATE/pings.$1")"
+    LOST="$(grep -c '^lost' "$STATE/pings.$1" || true)"
 }
 
 # Waits until every service has all its replicas running and every container is healthy.
@@ -350,8 +461,9 @@ check_ping() {
         [[ "$answer" == Pong* ]] && break
         sleep 5
     done
-    [[ "$answer" == Pong* ]]
-    check $? "!ping answered through the stack ($((SECONDS - start))s): ${answer:0:60}"
+    local ok=0
+    [[ "$answer" == Pong* ]] || ok=1
+    check $ok "!ping answered through the stack ($((SECONDS - start))s): ${answer:0:60}"
 }
 
 check_shards() {
@@ -367,10 +479,24 @@ check_shards() {
         detail+=("slot $slot: shards $first-$last")
     done < <(docker service ps "${STACK}_gateway" --filter desired-state=running \
         --format '{{.ID}} {{.Name}}' | awk '{n = split($2, part, "."); print $1, part[n]}')
+    # The simulator's sessions: one connected session per shard.
     local sessions
-    sessions="$(sim_http GET /_sim/sessions | grep -o '"shard_id"' | wc -l)"
-    ((${#detail[@]} == 2)) || status=1
-    check $status "each gateway task owns its slot's shards (${detail[*]}; $sessions sessions in the simulator)"
+    sessions="$(sim_http GET /_sim/sessions | grep -o '"shard":\[[0-9]*,[0-9]*\],[^}]*"connected":true' \
+        | sed 's/"shard":\[\([0-9]*\),.*/\1/' | sort -u | wc -l || true)"
+    ((${#detail[@]} == 2 && sessions == SHARDS)) || status=1
+    check $status "each gateway task owns its slot's shards (${detail[*]}; $sessions of $SHARDS shards connected in the simulator)"
+}
+
+# A write and a read of the guild's settings: the workers' MongoDB connection authenticates with
+# the credentials of the mongo_url secret (the server refuses anything else).
+check_store() {
+    local start=$SECONDS disabled enabled status=0
+    disabled="$(say '!settings disable \"User info\"')"
+    enabled="$(say '!settings enable \"User info\"')"
+    [[ "$disabled" == Saved* && "$disabled" == *"Disabled commands: \`user info\`"* ]] || status=1
+    [[ "$enabled" == Saved* && "$enabled" == *'Disabled commands: none'* ]] || status=1
+    ((status == 0)) || printf 'answers: %s / %s\n' "$disabled" "$enabled" >&2
+    check $status "settings written and read back in MongoDB with the secret's credentials ($((SECONDS - start))s)"
 }
 
 check_secrets() {
@@ -403,10 +529,11 @@ check_scaling() {
     sleep 5
     docker service scale "${STACK}_worker=1" >/dev/null 2>&1
     sleep 5
-    stop_pinger
+    stop_pinger scaling
     SCALE_SECONDS=$((SECONDS - start))
-    [[ "$LOST" == 0 && "$SENT" -gt 0 ]]
-    check $? "worker scaled 3 then 1: $SENT commands, $LOST lost (${SCALE_SECONDS}s)"
+    local ok=0
+    [[ "$LOST" == 0 && "$SENT" -gt 0 ]] || ok=1
+    check $ok "worker scaled 3 then 1: $SENT commands, $LOST lost (${SCALE_SECONDS}s)"
 }
 
 check_gateway_update() {
@@ -416,13 +543,14 @@ check_gateway_update() {
     docker service update --force "${STACK}_gateway" >/dev/null 2>&1
     converged 120 || true
     sleep 3
-    stop_pinger
+    stop_pinger gateway-update
     after="$(sim_stat identifies)"
     GATEWAY_UPDATE_SECONDS=$((SECONDS - start))
     local resumes
     resumes="$(sim_stat resumes)"
-    [[ -n "$before" && "$after" == "$before" && "$LOST" == 0 && "$SENT" -gt 0 ]]
-    check $? "gateway rolling update: $((after - before)) new identifies, $LOST of $SENT events lost, $resumes resumes in total (${GATEWAY_UPDATE_SECONDS}s)"
+    local ok=0
+    [[ -n "$before" && "$after" == "$before" && "$LOST" == 0 && "$SENT" -gt 0 ]] || ok=1
+    check $ok "gateway rolling update: $((after - before)) new identifies, $LOST of $SENT events lost, $resumes resumes in total (${GATEWAY_UPDATE_SECONDS}s)"
 }
 
 check_worker_update() {
@@ -432,15 +560,17 @@ check_worker_update() {
     docker service update --force "${STACK}_worker" >/dev/null 2>&1
     converged 120 || true
     sleep 3
-    stop_pinger
+    stop_pinger worker-update
     WORKER_UPDATE_SECONDS=$((SECONDS - start))
-    [[ "$LOST" == 0 && "$SENT" -gt 0 ]]
-    check $? "worker rolling update: $SENT commands, $LOST lost (${WORKER_UPDATE_SECONDS}s)"
+    local ok=0
+    [[ "$LOST" == 0 && "$SENT" -gt 0 ]] || ok=1
+    check $ok "worker rolling update: $SENT commands, $LOST lost (${WORKER_UPDATE_SECONDS}s)"
 }
 
 summary() {
     printf '\n== swarm smoke summary (%s) ==\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    printf 'images: stand-ins/pulls %ss, project build %ss\n' "$STANDINS_SECONDS" "$BUILD_SECONDS"
+    printf 'images: stand-ins/pulls %ss, project build %ss (SMOKE_BUILD=%s)\n' "$STANDINS_SECONDS" \
+        "$BUILD_SECONDS" "$BUILD_MODE"
     printf '%s\n' "${SUMMARY[@]}"
     printf 'total %ss: %s\n' "$((SECONDS - T0))" "$([[ $FAILED == 0 ]] && echo passed || echo FAILED)"
     local passed failed
@@ -451,6 +581,7 @@ summary() {
 
 main() {
     mkdir -p "$STATE"
+    machine_state >"$STATE/machine.before"
     engine
     images
     swarm
@@ -460,6 +591,7 @@ main() {
     if [[ $FAILED == 0 ]]; then
         check_ping
         check_shards
+        check_store
         check_secrets
         check_scaling
         check_gateway_update
@@ -467,8 +599,11 @@ main() {
     else
         docker stack ps "$STACK" --no-trunc >&2 || true
     fi
+    if [[ -z "${SMOKE_KEEP:-}" ]]; then
+        check_teardown
+    fi
     summary | tee "$STATE/summary.txt"
-    if [[ $FAILED == 0 ]]; then
+    if [[ $FAILED == 0 && -z "${SMOKE_KEEP:-}" ]]; then
         inputs_hash >"$STAMP"
         log "wrote $STAMP (commit it with the deployment files)"
     fi

@@ -3,7 +3,8 @@
 # the exact names the deployment files use (debian:bookworm-slim, rust:1.95-slim-bookworm,
 # rabbitmq:3.13-management, redis:7-alpine, mongo:7), so that the Dockerfile and stack.yml run
 # unchanged in scripts/swarm-smoke.sh. They are made from Debian packages (RabbitMQ 3.10,
-# Redis 7.0), FerretDB (MongoDB's wire protocol over SQLite) and the host's Rust toolchain:
+# Redis 7.0), FerretDB (MongoDB's wire protocol over SQLite, with authentication: the binary of
+# scripts/services.sh) and the host's Rust toolchain:
 # never deploy them. (Lavalink needs none: stack.sim.yml runs the project's simulator.)
 #
 #   deploy/standins/build.sh [NAME...]   build the missing ones (all by default); an image that
@@ -18,7 +19,6 @@ CACHE="${SWARMCORD_TOOLS_DIR:-$HOME/.cache/swarmcord}/docker"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 RUST_VERSION="${RUST_VERSION:-1.95}"
 CARGO_CHEF_VERSION="${CARGO_CHEF_VERSION:-0.1.78}"
-FERRETDB_VERSION="v1.24.2" # the one scripts/services.sh builds
 LABEL="org.swarmcord.test-standin=true"
 
 log() { printf '[standins] %s\n' "$*" >&2; }
@@ -111,8 +111,9 @@ standin_redis() {
 }
 
 standin_mongo() {
-    local bin="${SWARMCORD_TOOLS_DIR:-$HOME/.cache/swarmcord}/bin/ferretdb-$FERRETDB_VERSION" ctx
-    [[ -x "$bin" ]] || "$ROOT/scripts/services.sh" install-ferretdb
+    local bin ctx
+    # The test services' FerretDB (built once per machine, with its authentication patch).
+    bin="$("$ROOT/scripts/services.sh" install-ferretdb)"
     ctx="$(mktemp -d)"
     cp -a "$HERE/mongo/." "$ctx/"
     cp "$bin" "$ctx/ferretdb"

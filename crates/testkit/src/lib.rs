@@ -9,6 +9,7 @@
 //! | `SWARMCORD_TEST_AMQP_URL` | `amqp://guest:guest@127.0.0.1:5672/%2f` |
 //! | `SWARMCORD_TEST_REDIS_URL` | `redis://127.0.0.1:6379/` |
 //! | `SWARMCORD_TEST_MONGO_URL` | `mongodb://127.0.0.1:27017/` |
+//! | `SWARMCORD_TEST_MONGO_AUTH_URL` | `mongodb://swarmcord:swarmcord-test@127.0.0.1:27018/?authSource=admin` |
 //!
 //! Every test isolates itself with [`unique_name`] (queue names, key prefixes, database names)
 //! so that tests can run in parallel against the same servers.
@@ -53,6 +54,15 @@ pub fn redis_url() -> String {
 /// The MongoDB URL of the test server.
 pub fn mongo_url() -> String {
     env_or("SWARMCORD_TEST_MONGO_URL", "mongodb://127.0.0.1:27017/")
+}
+
+/// The MongoDB URL, with its credentials, of the test server that enforces authentication
+/// (SCRAM; one user, in the `admin` database).
+pub fn mongo_auth_url() -> String {
+    env_or(
+        "SWARMCORD_TEST_MONGO_AUTH_URL",
+        "mongodb://swarmcord:swarmcord-test@127.0.0.1:27018/?authSource=admin",
+    )
 }
 
 fn env_or(name: &str, default: &str) -> String {
