@@ -219,7 +219,8 @@ impl CommandSpec {
             || self.subcommands.iter().any(Self::needs_member_permissions)
     }
 
-    /// The usage line: `{prefix}{name} <required> [optional] [rest…]`; `{prefix}{name}
+    /// The usage line: `{prefix}{name} <required> [optional] [rest…]` (`/{name}` for a
+    /// slash-only command); `{prefix}{name}
     /// <a|b|c>` for a command with subcommands; `Apps › {name}` (on a user or a message) for a
     /// context-menu command.
     pub fn usage(&self, prefix: &str) -> String {
@@ -228,6 +229,8 @@ impl CommandSpec {
             CommandKind::Message => return format!("Apps › {} (on a message)", self.name),
             CommandKind::ChatInput => {}
         }
+        // A slash-only command is typed with `/`, whatever the server's prefix.
+        let prefix = if self.prefix { prefix } else { "/" };
         let mut line = format!("{prefix}{}", self.name);
         if !self.subcommands.is_empty() {
             let names: Vec<&str> = self.subcommands.iter().map(|s| s.name.as_str()).collect();

@@ -652,6 +652,25 @@ fn help_is_generated_from_the_declarations() {
     assert!(registry.help_for("!", "nope").is_none());
 }
 
+#[test]
+fn help_shows_a_slash_only_command_with_a_slash() {
+    let mut registry = registry();
+    let suggest = CommandSpec::builder("suggest")
+        .description("Suggest something")
+        .prefix(false)
+        .arg(ArgSpec::rest("idea"))
+        .build()
+        .expect("test setup");
+    registry.register(suggest).expect("test setup");
+    let help = registry.help("!");
+    assert!(
+        help.contains("`/suggest <idea…>` — Suggest something"),
+        "{help}"
+    );
+    let details = registry.help_for("!", "suggest").expect("listed");
+    assert!(details.starts_with("`/suggest <idea…>`"), "{details}");
+}
+
 fn order() -> CommandSpec {
     CommandSpec::builder("order")
         .description("Orders a coffee")
