@@ -161,6 +161,17 @@ fn candidates(world: &World, guild_id: u64) -> Vec<Candidate> {
     out
 }
 
+/// A user, role or channel typed as an id, a mention or `@name`/`#name`, as the id's text
+/// (what does not resolve stays as typed).
+fn typed_id(typed: &str, names: &[Candidate]) -> String {
+    text::resolve_names(typed, names)
+        .trim_start_matches("<@&")
+        .trim_start_matches("<@")
+        .trim_start_matches("<#")
+        .trim_end_matches('>')
+        .to_owned()
+}
+
 /// How a client names a mention in `guild_id`.
 fn mention_name(world: &World, guild_id: Option<u64>, mention: Mention) -> Option<String> {
     let guild = guild_id.and_then(|g| world.guilds.get(&g));
@@ -449,13 +460,7 @@ impl Control {
                     }
                     return t.clone();
                 }
-                let resolved = text::resolve_names(t, &names);
-                resolved
-                    .trim_start_matches("<@&")
-                    .trim_start_matches("<@")
-                    .trim_start_matches("<#")
-                    .trim_end_matches('>')
-                    .to_owned()
+                typed_id(t, &names)
             })
             .collect()
     }

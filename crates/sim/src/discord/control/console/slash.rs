@@ -14,11 +14,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ConsoleAnswer, candidates, default_place, invalid};
+use super::{ConsoleAnswer, candidates, default_place, invalid, typed_id};
 use crate::discord::control::{
     ContextMenuKind, ContextMenuSpec, Control, ControlError, InteractionSpec, snowflake,
 };
-use crate::discord::text;
 use crate::discord::world::World;
 
 /// An application command typed at the console: for [`Control::slash`], the command as typed
@@ -175,12 +174,7 @@ fn check_bounds(option: &Value, value: &Value) -> Result<(), String> {
 /// A user, role or channel typed as an id, a mention or `@name`/`#name`.
 fn entity_id(world: &World, guild_id: Option<u64>, raw: &str) -> Result<u64, String> {
     let names = guild_id.map(|g| candidates(world, g)).unwrap_or_default();
-    let resolved = text::resolve_names(raw, &names);
-    resolved
-        .trim_start_matches("<@&")
-        .trim_start_matches("<@")
-        .trim_start_matches("<#")
-        .trim_end_matches('>')
+    typed_id(raw, &names)
         .parse()
         .map_err(|_| format!("names nobody here: {raw} (/guild lists the names)"))
 }
