@@ -5,6 +5,9 @@
 //! configuration comes from environment variables (`DISCORD_TOKEN` or `DISCORD_TOKEN_FILE`,
 //! `AMQP_URL`, `REDIS_URL`, `GATEWAY_GROUP`/`GATEWAY_GROUPS` or `GATEWAY_SHARDS`, …); an
 //! invalid one stops the process with a message naming it.
+//!
+//! `gateway reshard <count>` (with the same configuration) changes the shard count of the
+//! running replicas instead (`swarmcord_shards::admin`).
 
 use std::process::ExitCode;
 
@@ -12,6 +15,7 @@ use swarmcord_ops::config::Env;
 use swarmcord_ops::http::Health;
 use swarmcord_ops::{shutdown, telemetry};
 use swarmcord_shards::GatewayConfig;
+use swarmcord_shards::admin::ReshardArgs;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -28,6 +32,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if std::env::args().nth(1).as_deref() == Some("reshard") {
+        return reshard(&config).await;
+    }
     telemetry::init_logging(config.log_format);
     let metrics = telemetry::metrics_handle();
     let health = Health::new();
@@ -56,6 +63,25 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("gateway failed: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `gateway reshard <count> | --status | --cancel [--no-wait]` (see `swarmcord_shards::admin`).
+async fn reshard(config: &GatewayConfig) -> ExitCode {
+    use clap::Parser;
+    let args = match ReshardArgs::try_parse_from(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(2);
+        }
+    };
+    match swarmcord_shards::admin::reshard(config, args, |line| println!("{line}")).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("gateway reshard: {error}");
             ExitCode::from(1)
         }
     }

@@ -17,6 +17,8 @@
 //! - [`SessionStore`]: the gateway sessions of every shard, saved at least every second, so a
 //!   restarted replica resumes instead of identifying.
 //! - [`GatewayRegistry`]: which gateway replicas are alive, their reply queues and shards.
+//! - [`Resharding`]: the shard count the cluster runs and the record of a change of it in
+//!   progress.
 //!
 //! Every key lives under the cluster prefix of a [`Keys`](swarmcord_protocol::keys::Keys).
 //! Every operation takes a [`redis::aio::ConnectionManager`] (see [`connect`]), which reconnects
@@ -28,6 +30,7 @@ mod error;
 mod lease;
 mod queue;
 mod registry;
+mod reshard;
 mod session;
 
 use std::time::Duration;
@@ -37,6 +40,7 @@ pub use lease::{DEFAULT_LEASE_TTL, Lease, LeaseKeeper, ShardLeases};
 pub use queue::{DEFAULT_IDENTIFY_INTERVAL, RedisQueue, SessionStartLimit, default_reserve};
 pub use redis::aio::ConnectionManager;
 pub use registry::{DEFAULT_GATEWAY_TTL, GatewayInfo, GatewayRegistry};
+pub use reshard::{Begun, Phase, Reshard, Resharding};
 pub use session::{DEFAULT_SESSION_TTL, SavedSession, SessionStore};
 
 /// Result of every fallible operation in this crate.

@@ -81,6 +81,10 @@ pub struct GatewayInfo {
     /// replicas with the same count share the shards ([`crate::assign`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<u32>,
+    /// The shards it holds that are connected and received every guild their `READY`
+    /// announced (a resharding switches to the new shard set once all of them are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loaded: Vec<u32>,
 }
 
 /// The registry of live gateway replicas.

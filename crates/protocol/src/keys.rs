@@ -39,6 +39,17 @@ impl Keys {
         format!("{}:shard:{shard_id}:session", self.prefix)
     }
 
+    /// The shard count the cluster runs (a number): set by the first gateway that claims
+    /// shards, changed only by a completed resharding.
+    pub fn shard_count(&self) -> String {
+        format!("{}:shards:count", self.prefix)
+    }
+
+    /// The resharding in progress, if any (hash: `from`, `to`, `phase`, `since_ms`).
+    pub fn reshard(&self) -> String {
+        format!("{}:reshard", self.prefix)
+    }
+
     /// Registered gateway replicas (hash: gateway id → JSON with its reply queue and shards).
     ///
     /// An entry is live only while its heartbeat in [`Keys::gateway_heartbeats`] is in the

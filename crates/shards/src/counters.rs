@@ -4,7 +4,7 @@
 use swarmcord_protocol::command::GatewayCommand;
 
 /// Per owned shard: identifies, resumes, watchdog reconnects, orphaned events; handoffs,
-/// takeovers and shards owned; per command kind: every outcome of a gateway command.
+/// takeovers, reshardings and shards owned; per command kind: every outcome of a gateway command.
 pub(crate) fn register_at_zero(shards: &[u32]) {
     for shard in shards {
         let shard = shard.to_string();
@@ -17,10 +17,12 @@ pub(crate) fn register_at_zero(shards: &[u32]) {
             metrics::counter!(name, "shard" => shard.clone()).increment(0);
         }
     }
-    // Shards handed to another replica and taken from one (`GATEWAY_SHARDS=auto`).
+    // Shards handed to another replica and taken from one, reshardings switched
+    // (`GATEWAY_SHARDS=auto`).
     for name in [
         "swarmcord_gateway_handoffs_total",
         "swarmcord_gateway_takeovers_total",
+        "swarmcord_gateway_reshards_total",
     ] {
         metrics::counter!(name).increment(0);
     }

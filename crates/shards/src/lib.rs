@@ -11,8 +11,11 @@
 //!   ([`swarmcord_broker`]);
 //! - gateway commands from the reply queue, executed on the owning shard or re-routed to its
 //!   owner ([`command`]);
-//! - a watchdog that reconnects shards whose heartbeats go unanswered or whose events stop.
+//! - a watchdog that reconnects shards whose heartbeats go unanswered or whose events stop;
+//! - changing the shard count while running ([`admin::reshard`] starts it, the replicas'
+//!   supervisor carries it out).
 
+pub mod admin;
 pub mod command;
 pub mod config;
 mod confirms;

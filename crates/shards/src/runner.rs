@@ -25,7 +25,7 @@
 //! which resumes it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -48,13 +48,16 @@ use crate::startup::{Attempt, wait_for};
 mod claim;
 mod commands;
 mod monitor;
+mod overlap;
 mod publish;
+mod reshard;
 mod shard;
 mod stage;
 mod state;
 
 use commands::{Router, Senders};
-use state::{ShardSet, ShardStatus, Statuses};
+use overlap::{Loading, Mode, ModeCell};
+use state::{Checks, ShardSet, ShardStatus, Statuses};
 
 /// Why the gateway stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +131,15 @@ struct Ctx {
     confirms: ConfirmRouter,
     /// Bytes of events held by the cache stages of all shards (`PUBLISH_BUFFER_BYTES`).
     staged_bytes: ByteBudget,
+    /// How the set forwards (it changes while the cluster reshards, `reshard.rs`).
+    mode: ModeCell,
+    /// The shards of a set in [`Mode::Shadow`] waiting for their guilds.
+    loading: Loading,
+    /// The set's `/readyz` checks (written while it is the replica's primary).
+    checks: Checks,
+    /// The set retires (the cluster resharded away from its count): its shards close with
+    /// 1000, ending their sessions, instead of 4000.
+    retiring: AtomicBool,
 }
 
 impl Ctx {
@@ -170,6 +182,14 @@ impl Ctx {
                 .collect(),
             shards,
             claims: self.claims().then_some(self.total),
+            loaded: self
+                .held
+                .get()
+                .into_iter()
+                .filter(|shard| {
+                    self.loading.loaded(*shard) && self.statuses.get(*shard) == ShardStatus::Active
+                })
+                .collect(),
         }
     }
 
@@ -195,34 +215,146 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     health.fail("startup", "starting");
-    let Some((ctx, registry, confirmed)) = start(config, &health, &shutdown).await? else {
+    let Some(deps) = Deps::connect(&config, &health, &shutdown).await? else {
         return Ok(()); // asked to stop while waiting for a dependency
     };
-    // Not ready until every check has passed once.
-    health.fail("broker", "connecting to RabbitMQ");
-    for shard_id in ctx.target.get() {
-        health.fail(
-            &format!("shard-{shard_id}"),
-            ShardStatus::WaitingForLease.name(),
-        );
-    }
+    let claims = config.shards == ShardSelection::Claimed;
+    let configured = match config.shard_count {
+        ShardCount::Auto => deps.info.shards,
+        ShardCount::Fixed(n) => n,
+    };
+    let total = if claims {
+        reshard::cluster_count(&config, &deps, configured).await?
+    } else {
+        configured
+    };
+    let primary = Instance::start(config, total, &deps, Role::Primary, &health).await?;
     health.remove("startup");
-    let mut tasks = Tasks::spawn(&ctx, &health, &registry, confirmed);
+    if claims {
+        reshard::supervise(primary, &deps, &health, &shutdown).await
+    } else {
+        primary.run(&health, &shutdown).await
+    }
+}
 
-    // Run until asked to stop or a shard fails fatally.
-    let mut outcome = Ok(());
-    tokio::select! {
-        () = shutdown.cancelled() => {}
-        Some(result) = tasks.shards.join_next() => {
-            if let Ok(Err(error)) = result {
+/// What every shard set of the replica shares: Discord's limits and the Redis connection.
+struct Deps {
+    info: twilight_model::gateway::connection_info::BotConnectionInfo,
+    redis: swarmcord_coord::ConnectionManager,
+}
+
+impl Deps {
+    /// Reads Discord's limits and connects to Redis; waits (with backoff, said in `/readyz`)
+    /// for both. `None`: `shutdown` came first.
+    async fn connect(
+        config: &GatewayConfig,
+        health: &Health,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Self>, RunError> {
+        let mut http = twilight_http::Client::builder().token(config.token.expose().to_owned());
+        if let Some(proxy) = &config.api_proxy {
+            http = http.proxy(proxy.clone(), true);
+        }
+        let http = http.build();
+        let Some(info) = wait_for("Discord REST (GET /gateway/bot)", health, shutdown, || {
+            gateway_info(&http)
+        })
+        .await?
+        else {
+            return Ok(None);
+        };
+        let Some(redis) = wait_for("Redis", health, shutdown, || async {
+            swarmcord_coord::connect(config.redis_url.expose())
+                .await
+                .map_err(|error| match error {
+                    swarmcord_coord::CoordError::InvalidUrl => {
+                        Attempt::Fatal(RunError::from(error))
+                    }
+                    error => Attempt::Retry(RunError::from(error)),
+                })
+        })
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Self { info, redis }))
+    }
+}
+
+/// Which shard set of the replica an [`Instance`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The set the replica runs: reports to `/readyz`, sets the gauges.
+    Primary,
+    /// The new set connecting beside it while the cluster reshards (`reshard.rs`): its own
+    /// registry entry and reply queue (`<GATEWAY_ID>+<count>`), reports nothing until it
+    /// becomes the primary.
+    Resharding,
+}
+
+/// One shard set of the replica (one shard count): its context, registry entry and tasks.
+struct Instance {
+    ctx: Arc<Ctx>,
+    registry: GatewayRegistry,
+    tasks: Tasks,
+}
+
+impl Instance {
+    /// Connects to RabbitMQ (in the background), registers and starts the set's tasks.
+    async fn start(
+        config: GatewayConfig,
+        total: u32,
+        deps: &Deps,
+        role: Role,
+        health: &Health,
+    ) -> Result<Self, RunError> {
+        let (ctx, registry, confirmed) = start(config, total, deps, role, health).await?;
+        // Not ready until every check has passed once.
+        ctx.checks.fail("broker", "connecting to RabbitMQ");
+        for shard_id in ctx.target.get() {
+            ctx.checks.fail(
+                &format!("shard-{shard_id}"),
+                ShardStatus::WaitingForLease.name(),
+            );
+        }
+        let tasks = Tasks::spawn(&ctx, &registry, confirmed);
+        Ok(Self {
+            ctx,
+            registry,
+            tasks,
+        })
+    }
+
+    /// Waits until one of the set's shards fails fatally (never, if none does).
+    async fn failed(&mut self) -> RunError {
+        loop {
+            match self.tasks.shards.join_next().await {
+                Some(Ok(Err(error))) => return error,
+                Some(_) => {}
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    /// Runs the set until `shutdown` or a fatal shard, then shuts it down.
+    async fn run(mut self, health: &Health, shutdown: &CancellationToken) -> Result<(), RunError> {
+        let mut outcome = Ok(());
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            error = self.failed() => {
                 tracing::error!(%error, "stopping the replica");
                 outcome = Err(error);
             }
         }
+        health.fail("shutdown", "shutting down");
+        self.stop().await;
+        outcome
     }
-    health.fail("shutdown", "shutting down");
-    shut_down(&ctx, &registry, tasks).await;
-    outcome
+
+    /// Shuts the set down gracefully (see [`shut_down`]).
+    async fn stop(self) {
+        shut_down(&self.ctx, &self.registry, self.tasks).await;
+    }
 }
 
 /// What [`start`] sets up.
@@ -232,29 +364,16 @@ type Started = (
     mpsc::UnboundedReceiver<Confirmed>,
 );
 
-/// Reads Discord's limits, connects to Redis and RabbitMQ and registers the replica; waits
-/// (with backoff, said in `/readyz`) for Discord REST and Redis. `None`: `shutdown` came first.
+/// Sets up one shard set: the identify queue, the session store, the registry entry, the
+/// publisher (it connects in the background) and the cache writer.
 async fn start(
     config: GatewayConfig,
+    total: u32,
+    deps: &Deps,
+    role: Role,
     health: &Health,
-    shutdown: &CancellationToken,
-) -> Result<Option<Started>, RunError> {
-    let mut http = twilight_http::Client::builder().token(config.token.expose().to_owned());
-    if let Some(proxy) = &config.api_proxy {
-        http = http.proxy(proxy.clone(), true);
-    }
-    let http = http.build();
-    let Some(info) = wait_for("Discord REST (GET /gateway/bot)", health, shutdown, || {
-        gateway_info(&http)
-    })
-    .await?
-    else {
-        return Ok(None);
-    };
-    let total = match config.shard_count {
-        ShardCount::Auto => info.shards,
-        ShardCount::Fixed(n) => n,
-    };
+) -> Result<Started, RunError> {
+    let info = &deps.info;
     let owned = config.shards.shards(total);
     if owned.is_empty() {
         return Err(RunError::NoShards { total });
@@ -269,19 +388,7 @@ async fn start(
         session_starts_remaining = info.session_start_limit.remaining,
         "starting gateway replica"
     );
-
-    let Some(redis) = wait_for("Redis", health, shutdown, || async {
-        swarmcord_coord::connect(config.redis_url.expose())
-            .await
-            .map_err(|error| match error {
-                swarmcord_coord::CoordError::InvalidUrl => Attempt::Fatal(RunError::from(error)),
-                error => Attempt::Retry(RunError::from(error)),
-            })
-    })
-    .await?
-    else {
-        return Ok(None);
-    };
+    let redis = deps.redis.clone();
     let keys = Keys::new(config.redis_prefix.clone());
     let leases = ShardLeases::new(redis.clone(), keys.clone(), config.gateway_id.clone())
         .with_ttl(config.lease_ttl);
@@ -293,13 +400,17 @@ async fn start(
     )
     .with_owner(config.gateway_id.clone())
     .with_reserve(config.session_start_reserve);
-    queue
-        .set_session_start_limit(
-            info.session_start_limit.remaining,
-            info.session_start_limit.total,
-            Duration::from_millis(info.session_start_limit.reset_after),
-        )
-        .await?;
+    if role == Role::Primary {
+        // The budget Discord reported at start-up (a set started later must not reset what
+        // the cluster spent since).
+        queue
+            .set_session_start_limit(
+                info.session_start_limit.remaining,
+                info.session_start_limit.total,
+                Duration::from_millis(info.session_start_limit.reset_after),
+            )
+            .await?;
+    }
     let sessions = SessionStore::new(redis.clone(), keys.clone());
     let mut registry = GatewayRegistry::new(redis, keys);
     if config.shards == ShardSelection::Claimed {
@@ -347,6 +458,13 @@ async fn start(
         cache,
         confirms: ConfirmRouter::new(),
         staged_bytes,
+        mode: ModeCell::new(match role {
+            Role::Primary => Mode::Plain,
+            Role::Resharding => Mode::Shadow,
+        }),
+        loading: Loading::default(),
+        checks: Checks::new(health.clone(), role == Role::Primary),
+        retiring: AtomicBool::new(false),
     });
     registry
         .register(&ctx.config.gateway_id, &ctx.info())
@@ -354,7 +472,7 @@ async fn start(
     if ctx.claims() {
         ctx.target.set(claim::share(&ctx, &registry).await?);
     }
-    Ok(Some((ctx, registry, confirmed)))
+    Ok((ctx, registry, confirmed))
 }
 
 /// The replica's tasks and the tokens that stop them, in shutdown order.
@@ -372,7 +490,6 @@ struct Tasks {
 impl Tasks {
     fn spawn(
         ctx: &Arc<Ctx>,
-        health: &Health,
         registry: &GatewayRegistry,
         confirmed: mpsc::UnboundedReceiver<Confirmed>,
     ) -> Self {
@@ -387,13 +504,12 @@ impl Tasks {
         let persisting = tokio::spawn(monitor::persist_loop(Arc::clone(ctx), stop_reading.clone()));
         background.spawn(monitor::monitor(
             Arc::clone(ctx),
-            health.clone(),
             registry.clone(),
             stop_reading.clone(),
         ));
         let commands = tokio::spawn(commands::consume_commands(
             Arc::new(ctx.router()),
-            health.clone(),
+            ctx.checks.clone(),
             stop_commands.clone(),
         ));
         let mut shards = JoinSet::new();

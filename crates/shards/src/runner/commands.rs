@@ -12,7 +12,6 @@ use futures_util::StreamExt;
 use swarmcord_broker::{Incoming, Outgoing, Publisher};
 use swarmcord_coord::ShardLeases;
 use swarmcord_ops::Secret;
-use swarmcord_ops::http::Health;
 use swarmcord_protocol::amqp;
 use swarmcord_protocol::backoff::Backoff;
 use swarmcord_protocol::command::CommandEnvelope;
@@ -21,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use twilight_gateway::MessageSender;
 
-use super::state::ShardSet;
+use super::state::{Checks, ShardSet};
 use crate::command::{ExecuteError, execute};
 
 /// The command senders of the shards this replica is reading now.
@@ -62,7 +61,7 @@ pub(super) struct Router {
 }
 
 /// Consumes the reply queue until `stop`, reconnecting (with growing delays) when it is lost.
-pub(super) async fn consume_commands(ctx: Arc<Router>, health: Health, stop: CancellationToken) {
+pub(super) async fn consume_commands(ctx: Arc<Router>, health: Checks, stop: CancellationToken) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     health.fail("commands", "reply queue not consumed yet");
     while !stop.is_cancelled() {

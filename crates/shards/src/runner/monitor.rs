@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use swarmcord_coord::{GatewayRegistry, SavedSession};
-use swarmcord_ops::http::Health;
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
@@ -70,13 +69,19 @@ pub(super) async fn persist_loop(ctx: Arc<Ctx>, stop: CancellationToken) {
     }
 }
 
+/// The replica's gauges (set by its primary shard set only).
+fn gauges(ctx: &Ctx) {
+    metrics::gauge!("swarmcord_gateway_publish_buffer")
+        .set(u32::try_from(ctx.publisher.buffered()).unwrap_or(u32::MAX));
+    #[allow(clippy::cast_precision_loss, reason = "a gauge")]
+    metrics::gauge!("swarmcord_gateway_publish_buffer_bytes")
+        .set((ctx.publisher.buffered_bytes() + ctx.staged_bytes.held()) as f64);
+    #[allow(clippy::cast_precision_loss, reason = "a gauge")]
+    metrics::gauge!("swarmcord_gateway_shards_owned").set(ctx.held.len() as f64);
+}
+
 /// Readiness, gauges and the gateway registry heartbeat.
-pub(super) async fn monitor(
-    ctx: Arc<Ctx>,
-    health: Health,
-    registry: GatewayRegistry,
-    stop: CancellationToken,
-) {
+pub(super) async fn monitor(ctx: Arc<Ctx>, registry: GatewayRegistry, stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_register = Instant::now();
     // Often enough that the entry outlives two missed heartbeats.
@@ -86,18 +91,15 @@ pub(super) async fn monitor(
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
+        let health = &ctx.checks;
         if ctx.publisher.is_connected() {
             health.ok("broker");
         } else {
             health.fail("broker", "disconnected from RabbitMQ");
         }
-        metrics::gauge!("swarmcord_gateway_publish_buffer")
-            .set(u32::try_from(ctx.publisher.buffered()).unwrap_or(u32::MAX));
-        #[allow(clippy::cast_precision_loss, reason = "a gauge")]
-        metrics::gauge!("swarmcord_gateway_publish_buffer_bytes")
-            .set((ctx.publisher.buffered_bytes() + ctx.staged_bytes.held()) as f64);
-        #[allow(clippy::cast_precision_loss, reason = "a gauge")]
-        metrics::gauge!("swarmcord_gateway_shards_owned").set(ctx.held.len() as f64);
+        if health.reports() {
+            gauges(&ctx);
+        }
         let target = ctx.target.get();
         for shard_id in &ctx.owned {
             let status = ctx.statuses.get(*shard_id);
@@ -112,6 +114,9 @@ pub(super) async fn monitor(
                 health.ok(&name);
             } else {
                 health.fail(&name, status.name());
+            }
+            if !health.reports() {
+                continue;
             }
             metrics::gauge!("swarmcord_gateway_shard_state", "shard" => shard_id.to_string())
                 .set(status.gauge());

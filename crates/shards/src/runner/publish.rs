@@ -3,11 +3,12 @@
 
 use bytes::Bytes;
 use swarmcord_broker::Outgoing;
-use swarmcord_protocol::amqp::{EventHeaders, HeaderValue};
+use swarmcord_protocol::amqp::{self, EventHeaders, HeaderValue};
 
 use swarmcord_protocol::time::unix_ms;
 
 use super::Ctx;
+use super::overlap::Mode;
 use crate::progress::ticket;
 
 /// What the gateway keeps of a `READY`.
@@ -29,8 +30,9 @@ pub(super) struct Dispatch<'a> {
     pub(super) previous: Option<String>,
 }
 
-/// Counts a dispatch as received and publishes it (unless filtered by `GATEWAY_EVENTS`);
-/// returns the shard's session id.
+/// Counts a dispatch as received and publishes it (unless filtered by `GATEWAY_EVENTS`, or
+/// the shard set is connecting beside the forwarding one: [`Mode::Shadow`]); returns the
+/// shard's session id.
 pub(super) async fn publish_dispatch(ctx: &Ctx, dispatch: Dispatch<'_>) -> String {
     let Dispatch {
         shard_id,
@@ -41,7 +43,12 @@ pub(super) async fn publish_dispatch(ctx: &Ctx, dispatch: Dispatch<'_>) -> Strin
         previous,
     } = dispatch;
     let events = &ctx.config.events;
-    let forwarded = events.is_empty() || events.contains(kind);
+    let mode = ctx.mode.get();
+    if mode == Mode::Shadow {
+        ctx.loading.observe(shard_id, kind, &payload);
+    }
+    let wanted = events.is_empty() || events.contains(kind);
+    let forwarded = wanted && mode != Mode::Shadow;
     let (generation, session_id) = {
         let mut all = ctx.progress();
         let progress = all.entry(shard_id).or_default();
@@ -64,8 +71,10 @@ pub(super) async fn publish_dispatch(ctx: &Ctx, dispatch: Dispatch<'_>) -> Strin
         )
     };
     if !forwarded {
-        metrics::counter!("swarmcord_gateway_events_filtered_total", "event" => kind.to_owned())
-            .increment(1);
+        if !wanted {
+            metrics::counter!("swarmcord_gateway_events_filtered_total", "event" => kind.to_owned())
+                .increment(1);
+        }
         return session_id;
     }
     metrics::counter!("swarmcord_gateway_events_total", "shard" => shard_label.to_owned(), "event" => kind.to_owned())
@@ -77,6 +86,8 @@ pub(super) async fn publish_dispatch(ctx: &Ctx, dispatch: Dispatch<'_>) -> Strin
         seq,
         session_id: session_id.clone(),
         received_at_ms: unix_ms(),
+        // The other shard set may forward the same event while the cluster reshards.
+        content_id: (mode == Mode::Tagged).then(|| amqp::content_id(kind, &payload)),
     };
     let mut headers: Vec<_> = headers.to_map().into_iter().collect();
     if let Some(previous) = previous {

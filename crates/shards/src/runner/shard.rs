@@ -92,6 +92,7 @@ pub(super) async fn run_shard(ctx: Arc<Ctx>, shard_id: u32, stops: Stops) -> Res
                     "shard lease lost; disconnecting and waiting for it again"
                 );
                 drop(shard);
+                ctx.loading.forget(shard_id);
                 ctx.held.mark(shard_id, false);
                 ctx.detach(shard_id, true);
                 ctx.statuses.set(shard_id, ShardStatus::WaitingForLease);
@@ -108,7 +109,13 @@ pub(super) async fn run_shard(ctx: Arc<Ctx>, shard_id: u32, stops: Stops) -> Res
             }
             Forwarding::Stopped => {
                 stops.close_now.cancelled().await;
-                close_resumable(&mut shard, shard_id).await;
+                if ctx.retiring.load(Ordering::Acquire) {
+                    // The cluster resharded away from this shard count: end the session.
+                    close(&mut shard, shard_id, CloseFrame::NORMAL).await;
+                } else {
+                    close(&mut shard, shard_id, CloseFrame::RESUME).await;
+                }
+                ctx.loading.forget(shard_id);
                 ctx.progress().remove(&shard_id);
                 release(&ctx, shard_id, lease).await;
                 return Ok(());
@@ -136,7 +143,8 @@ async fn hand_off(ctx: &Ctx, shard: &mut Shard<RedisQueue>, lease: Lease) {
         );
     }
     monitor::persist_where(ctx, |id| id == shard_id).await;
-    close_resumable(shard, shard_id).await;
+    close(shard, shard_id, CloseFrame::RESUME).await;
+    ctx.loading.forget(shard_id);
     ctx.progress().remove(&shard_id);
     ctx.statuses.set(shard_id, ShardStatus::WaitingForLease);
     release(ctx, shard_id, lease).await;
@@ -430,9 +438,11 @@ fn check_health(
     }
 }
 
-/// Closes with 4000 so the session stays resumable, and waits until the frame is sent.
-async fn close_resumable(shard: &mut Shard<RedisQueue>, shard_id: u32) {
-    shard.close(CloseFrame::RESUME);
+/// Closes with `frame` (4000: the session stays resumable; 1000: it ends) and waits until the
+/// frame is sent.
+async fn close(shard: &mut Shard<RedisQueue>, shard_id: u32, frame: CloseFrame<'static>) {
+    let code = frame.code;
+    shard.close(frame);
     let closed = tokio::time::timeout(Duration::from_secs(3), async {
         while let Some(message) = shard.next().await {
             if let Ok(Message::Close(_)) = message {
@@ -444,7 +454,8 @@ async fn close_resumable(shard: &mut Shard<RedisQueue>, shard_id: u32) {
     .await;
     tracing::info!(
         shard_id,
+        code,
         sent = matches!(closed, Ok(true)),
-        "shard closed with 4000 (resumable)"
+        "shard closed"
     );
 }

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::publish::{Dispatch, ReadyInfo, publish_dispatch};
 use swarmcord_protocol::time::unix_ms;
 
+use super::overlap::Mode;
 use super::{Ctx, RunError};
 use crate::config::GatewayConfig;
 
@@ -32,6 +33,17 @@ pub(super) struct Staged {
     pub(super) payload: Bytes,
     /// Its share of [`Ctx::staged_bytes`], given back once it is handed to the publisher.
     pub(super) _bytes: Reserved,
+}
+
+/// The cache writes of one dispatch: all of them, or only the shard's bookkeeping (which
+/// guilds it holds, which session rebuilt them) while the shard set connects beside the
+/// forwarding one, so that the cache is consistent for it once it forwards.
+fn plan(ctx: &Ctx, writer: &CacheWriter, shard_id: u32, staged: &Staged) -> Update {
+    if ctx.mode.get() == Mode::Shadow {
+        writer.prepare_bookkeeping(shard_id, ctx.total, &staged.kind, &staged.payload)
+    } else {
+        writer.prepare(shard_id, &staged.kind, &staged.payload)
+    }
 }
 
 /// The cache stage of one shard: takes the dispatches in order, applies a batch of them to
@@ -71,7 +83,7 @@ pub(super) async fn cache_stage(
             } else {
                 batch
                     .iter()
-                    .map(|s| writer.prepare(shard_id, &s.kind, &s.payload))
+                    .map(|s| plan(&ctx, &writer, shard_id, s))
                     .collect()
             };
         } else {
@@ -122,7 +134,7 @@ pub(super) async fn cache_stage(
                             result = &mut apply => break result.is_ok(),
                             item = rx.recv(), if !closed && next.len() < max => match item {
                                 Some(staged) => {
-                                    next_updates.push(writer.prepare(shard_id, &staged.kind, &staged.payload));
+                                    next_updates.push(plan(&ctx, &writer, shard_id, &staged));
                                     next.push(staged);
                                 }
                                 None => closed = true,

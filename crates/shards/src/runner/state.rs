@@ -165,3 +165,49 @@ mod tests {
         assert_eq!(statuses.get(9), ShardStatus::WaitingForLease, "not owned");
     }
 }
+
+/// The `/readyz` checks of one shard set, written only while the set is the replica's
+/// primary: the new set connecting beside it during a resharding must not make the replica
+/// unready (Swarm would replace it) until it takes over.
+#[derive(Debug, Clone)]
+pub(super) struct Checks {
+    health: swarmcord_ops::http::Health,
+    primary: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Checks {
+    pub(super) fn new(health: swarmcord_ops::http::Health, primary: bool) -> Self {
+        Self {
+            health,
+            primary: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(primary)),
+        }
+    }
+
+    /// Whether the set is the replica's primary (it reports, and sets the gauges).
+    pub(super) fn reports(&self) -> bool {
+        self.primary.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The set becomes (or stops being) the replica's primary.
+    pub(super) fn set_primary(&self, primary: bool) {
+        self.primary
+            .store(primary, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(super) fn ok(&self, name: &str) {
+        if self.reports() {
+            self.health.ok(name);
+        }
+    }
+
+    pub(super) fn fail(&self, name: &str, reason: impl Into<String>) {
+        if self.reports() {
+            self.health.fail(name, reason);
+        }
+    }
+
+    /// Forgets a check (whether or not the set reports).
+    pub(super) fn remove(&self, name: &str) {
+        self.health.remove(name);
+    }
+}

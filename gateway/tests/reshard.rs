@@ -1,0 +1,271 @@
+//! Resharding while running (`gateway reshard`): two replicas claiming 4 shards are moved to 8
+//! while the simulator emits 200 events/s. An independent observer queue sees every copy the
+//! gateways publish; a worker-side consumer (the event stream library every worker runs, with
+//! its de-duplication) counts what reaches a handler.
+//!
+//! Run with the chaos suite (`.config/nextest.toml`): it times a switch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use swarmcord_consumer::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
+use swarmcord_protocol::amqp::header;
+use swarmcord_sim::DiscordConfig;
+use swarmcord_sim::discord::control::BlastSpec;
+use swarmcord_testkit::cluster::{Cluster, Gateway, binary};
+use swarmcord_testkit::events::Seen;
+use tokio_util::sync::CancellationToken;
+
+const RATE: u64 = 200;
+const READY: Duration = Duration::from_secs(30);
+
+/// Records the `MESSAGE_CREATE`s a handler got: message id → copies, and when each arrived.
+#[derive(Default)]
+struct Counter {
+    copies: Mutex<BTreeMap<u64, usize>>,
+    arrivals: Mutex<Vec<Instant>>,
+}
+
+impl Handler for Counter {
+    fn handle(&self, event: Event) -> BoxFuture<'_, Result<(), HandlerError>> {
+        Box::pin(async move {
+            if event.kind == "MESSAGE_CREATE" {
+                let body: serde_json::Value =
+                    serde_json::from_slice(&event.body).expect("json body");
+                if let Some(id) = body["id"].as_str().and_then(|id| id.parse().ok()) {
+                    *self.copies.lock().expect("lock").entry(id).or_default() += 1;
+                    self.arrivals.lock().expect("lock").push(Instant::now());
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+async fn gateway(cluster: &Cluster, id: &str) -> Gateway {
+    cluster
+        .gateway(id, &[("GATEWAY_SHARDS", "auto"), ("SHARD_COUNT", "4")])
+        .await
+}
+
+/// `gateway reshard <args>` with the cluster's configuration: exit status and output.
+async fn reshard_command(cluster: &Cluster, args: &[&str]) -> (Option<i32>, String) {
+    let output = tokio::process::Command::new(binary("gateway"))
+        .arg("reshard")
+        .args(args)
+        .env_clear()
+        .envs(cluster.gateway_env("gw-admin"))
+        .output()
+        .await
+        .expect("run gateway reshard");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+/// The cluster's shard count and resharding record in Redis.
+async fn stored(cluster: &Cluster) -> (Option<String>, bool) {
+    let mut conn = redis::Client::open(swarmcord_testkit::redis_url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let count: Option<String> = redis::cmd("GET")
+        .arg(format!("{}:shards:count", cluster.prefix))
+        .query_async(&mut conn)
+        .await
+        .expect("GET");
+    let record: bool = redis::cmd("EXISTS")
+        .arg(format!("{}:reshard", cluster.prefix))
+        .query_async(&mut conn)
+        .await
+        .expect("EXISTS");
+    (count, record)
+}
+
+/// 2 gateways over 4 shards at 200 events/s, resharded to 8: the 8 new shards identify (and
+/// only they), events flow throughout, each message reaches the handler exactly once, the
+/// old shards' sessions end and the new ones are shared by both replicas.
+#[tokio::test]
+async fn resharding_4_to_8_loses_nothing_and_delivers_each_event_once() {
+    const EVENTS: u64 = 5000;
+    let cluster = Cluster::start(DiscordConfig {
+        recommended_shards: 4,
+        max_concurrency: 2,
+        identify_interval: Duration::from_millis(200),
+        ..DiscordConfig::default()
+    })
+    .await;
+    // Two guilds on each old shard, one on each new shard.
+    let guilds = cluster.guilds_on_shards(0..8, 8);
+    assert_eq!(guilds.len(), 8);
+    let mut tap = cluster.tap().await;
+
+    let a = gateway(&cluster, "gw-ra").await;
+    a.wait_ready(READY).await;
+    let b = gateway(&cluster, "gw-rb").await;
+    b.wait_ready(READY).await;
+    let (status, out) = reshard_command(&cluster, &["--status"]).await;
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains("the cluster runs 4 shards"), "{out}");
+
+    let counter = Arc::new(Counter::default());
+    let stop_worker = CancellationToken::new();
+    let worker = {
+        let mut config = ConsumerConfig::new(
+            cluster.amqp_url.clone(),
+            cluster.exchange.clone(),
+            format!("{}.work", cluster.prefix),
+        );
+        config.redis_prefix = cluster.prefix.clone();
+        config.bindings = vec!["MESSAGE_CREATE".to_owned()];
+        let redis = swarmcord_coord::connect(&swarmcord_testkit::redis_url())
+            .await
+            .expect("redis");
+        let counter = Arc::clone(&counter);
+        let stop = stop_worker.clone();
+        tokio::spawn(async move {
+            swarmcord_consumer::run(config, redis, counter, |_| {}, stop).await;
+        })
+    };
+    let stats_before = cluster.sim.control().gateway_stats();
+
+    let control = cluster.sim.control();
+    let burst = tokio::spawn(async move {
+        control
+            .blast(&BlastSpec {
+                count: EVENTS,
+                rate: RATE,
+                ..BlastSpec::default()
+            })
+            .await
+            .expect("blast")
+            .sent
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let started = Instant::now();
+    let (status, out) = reshard_command(&cluster, &["8"]).await;
+    let took = started.elapsed();
+    assert_eq!(status, Some(0), "{out}\n{}\n{}", a.logs(), b.logs());
+    assert!(out.contains("done: the cluster runs 8 shards"), "{out}");
+    assert_eq!(burst.await.expect("blast"), EVENTS);
+
+    // Everything delivered to the handler, each once.
+    let done = swarmcord_testkit::eventually(Duration::from_secs(30), || async {
+        (counter.copies.lock().expect("lock").len() >= usize::try_from(EVENTS).expect("n"))
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop_worker.cancel();
+    let _ = worker.await;
+    let copies = counter.copies.lock().expect("lock").clone();
+    let twice: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
+    let arrivals = counter.arrivals.lock().expect("lock").clone();
+    let gap = arrivals
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+
+    // What the gateways published, counted by the independent observer.
+    let seen: Vec<Seen> = tap.collect_until(Duration::from_secs(2), |_| false).await;
+    let messages: Vec<&Seen> = seen.iter().filter(|s| s.kind == "MESSAGE_CREATE").collect();
+    let published: BTreeSet<&str> = messages
+        .iter()
+        .filter_map(|s| s.body["id"].as_str())
+        .collect();
+    let tagged = messages
+        .iter()
+        .filter(|s| s.headers.contains_key(header::CONTENT_ID))
+        .count();
+    let by_count: BTreeMap<String, usize> = messages.iter().fold(BTreeMap::new(), |mut m, s| {
+        *m.entry(format!("{:?}", s.headers.get(header::SHARD_COUNT)))
+            .or_default() += 1;
+        m
+    });
+
+    let stats = cluster.sim.control().gateway_stats();
+    eprintln!(
+        "resharded 4 -> 8 in {took:?}: handler got {} of {EVENTS} messages, {} twice; the observer saw {} copies of {} messages ({tagged} tagged; by shard count {by_count:?}); longest gap between handled messages {gap:?}; identifies {} (rate limited {}), most connections per shard {:?}\n{out}",
+        copies.len(),
+        twice.len(),
+        messages.len(),
+        published.len(),
+        stats.identifies - stats_before.identifies,
+        stats.identify_rate_limited,
+        stats.max_connections_per_shard,
+    );
+    assert!(done.is_some(), "not every message was handled");
+    assert_eq!(
+        copies.len(),
+        usize::try_from(EVENTS).expect("n"),
+        "nothing lost"
+    );
+    assert!(
+        twice.is_empty(),
+        "delivered twice to the handler: {twice:?}"
+    );
+    assert_eq!(
+        stats.identifies - stats_before.identifies,
+        8,
+        "only the new shards identify"
+    );
+    assert_eq!(
+        stats.identify_rate_limited, stats_before.identify_rate_limited,
+        "the new shards identified within max_concurrency (the shared identify queue)"
+    );
+    assert!(
+        gap < Duration::from_secs(1),
+        "events stopped flowing for {gap:?}"
+    );
+    assert!(
+        stats.max_connections_per_shard.values().all(|n| *n == 1),
+        "a shard had two connections at once: {:?}",
+        stats.max_connections_per_shard
+    );
+    // The cluster now runs 8 shards, the record is gone, and the old sessions ended.
+    assert_eq!(stored(&cluster).await, (Some("8".to_owned()), false));
+    let sessions = cluster.sim.control().sessions();
+    let live: BTreeSet<[u32; 2]> = sessions
+        .iter()
+        .filter(|s| s.connected)
+        .map(|s| s.shard)
+        .collect();
+    assert_eq!(
+        live,
+        (0..8).map(|id| [id, 8]).collect::<BTreeSet<_>>(),
+        "only the new shards stay connected"
+    );
+    // A restarted replica runs the cluster's count (not its SHARD_COUNT=4) and resumes.
+    let (status, out) = reshard_command(&cluster, &["--status"]).await;
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains("the cluster runs 8 shards"), "{out}");
+    let b = b.respawn_after_terminate().await;
+    b.wait_ready(READY).await;
+    let after = cluster.sim.control().gateway_stats();
+    assert_eq!(after.identifies, stats.identifies, "the restart resumed");
+    assert_eq!(a.terminate().await.code(), Some(0));
+    assert_eq!(b.terminate().await.code(), Some(0));
+}
+
+/// Bad requests are refused with a message and change nothing.
+#[tokio::test]
+async fn the_reshard_command_refuses_what_it_cannot_do() {
+    let cluster = Cluster::start(swarmcord_testkit::cluster::fast_identify()).await;
+    let (status, out) = reshard_command(&cluster, &["8"]).await;
+    assert_eq!(status, Some(1), "{out}");
+    assert!(out.contains("no gateway with GATEWAY_SHARDS=auto"), "{out}");
+    let (status, out) = reshard_command(&cluster, &["0"]).await;
+    assert_eq!(status, Some(2), "{out}");
+    let (status, out) = reshard_command(&cluster, &[]).await;
+    assert_eq!(status, Some(2), "{out}");
+    let (status, out) = reshard_command(&cluster, &["--cancel"]).await;
+    assert_eq!(status, Some(1), "{out}");
+    assert!(out.contains("no resharding to cancel"), "{out}");
+    assert_eq!(stored(&cluster).await, (None, false));
+}
