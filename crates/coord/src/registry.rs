@@ -85,6 +85,10 @@ pub struct GatewayInfo {
     /// announced (a resharding switches to the new shard set once all of them are).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loaded: Vec<u32>,
+    /// A new shard set connecting during a resharding: it does not forward yet, so commands
+    /// for its shards go to the other set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
 }
 
 /// The registry of live gateway replicas.

@@ -14,6 +14,8 @@ fn info(id: &str, shards: Vec<u32>) -> GatewayInfo {
         started_at_ms: 1_700_000_000_000,
         heartbeat_latency_ms: [(0, 41)].into_iter().collect(),
         claims: None,
+        loaded: Vec::new(),
+        shadow: false,
     }
 }
 

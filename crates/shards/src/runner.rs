@@ -190,6 +190,7 @@ impl Ctx {
                     self.loading.loaded(*shard) && self.statuses.get(*shard) == ShardStatus::Active
                 })
                 .collect(),
+            shadow: self.mode.get() == Mode::Shadow,
         }
     }
 

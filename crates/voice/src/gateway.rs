@@ -115,13 +115,17 @@ impl std::fmt::Debug for AmqpVoiceGateway {
 
 /// The reply queue of the live gateway owning `command`'s shard, else of any (it re-routes).
 fn target_queue(gateways: &[(String, GatewayInfo)], command: &GatewayCommand) -> Option<String> {
+    // A new shard set connecting during a resharding does not forward yet: its shards'
+    // events (the voice server update, say) would not reach the workers.
+    let forwarding: Vec<&(String, GatewayInfo)> =
+        gateways.iter().filter(|(_, info)| !info.shadow).collect();
     // Gateways claiming shards say the count (a shard moving between them is listed by none);
     // configured gateways cover every shard between them, so the highest shard + 1 is it.
-    let shard_count = gateways
+    let shard_count = forwarding
         .iter()
         .find_map(|(_, info)| info.claims)
         .or_else(|| {
-            gateways
+            forwarding
                 .iter()
                 .flat_map(|(_, info)| info.shards.iter().copied())
                 .max()
@@ -129,10 +133,13 @@ fn target_queue(gateways: &[(String, GatewayInfo)], command: &GatewayCommand) ->
         })
         .unwrap_or(1);
     let target = command.target_shard(shard_count);
-    gateways
+    forwarding
         .iter()
-        .find(|(_, info)| target.is_some_and(|s| info.shards.contains(&s)))
-        .or_else(|| gateways.first())
+        .find(|(_, info)| {
+            info.claims.is_none_or(|count| count == shard_count)
+                && target.is_some_and(|s| info.shards.contains(&s))
+        })
+        .or_else(|| forwarding.first())
         .map(|(_, info)| info.reply_queue.clone())
 }
 
@@ -220,6 +227,8 @@ mod tests {
             started_at_ms: 1,
             heartbeat_latency_ms: std::collections::BTreeMap::new(),
             claims: Some(12),
+            loaded: Vec::new(),
+            shadow: false,
         };
         (id.to_owned(), info)
     }
@@ -240,5 +249,42 @@ mod tests {
             "guild 17 << 22 is on shard 5 of 12"
         );
         assert_eq!(target_queue(&[], &command), None);
+    }
+
+    #[test]
+    fn a_shard_set_connecting_during_a_resharding_gets_no_commands() {
+        // 12 → 24: the new sets (shadow) list shard 5 of 24 too; guild 17 << 22 is on shard 5
+        // of 12 (gw-b) and on shard 17 of 24.
+        let mut new_a = gateway("gw-a+24", 12..24);
+        new_a.1.claims = Some(24);
+        new_a.1.shadow = true;
+        let mut new_b = gateway("gw-b+24", 0..12);
+        new_b.1.claims = Some(24);
+        new_b.1.shadow = true;
+        let command = GatewayCommand::UpdateVoiceState(UpdateVoiceStateInfo {
+            channel_id: None,
+            guild_id: Id::new(17 << 22),
+            self_deaf: false,
+            self_mute: false,
+        });
+        let gateways = [
+            new_a.clone(),
+            new_b.clone(),
+            gateway("gw-a", 6..=11),
+            gateway("gw-b", 0..=5),
+        ];
+        assert_eq!(
+            target_queue(&gateways, &command).as_deref(),
+            Some("gateway.gw-b")
+        );
+        // Once the new sets forward (both sets do for a moment), either count routes right.
+        new_a.1.shadow = false;
+        new_b.1.shadow = false;
+        let gateways = [new_a, new_b, gateway("gw-a", 6..=11), gateway("gw-b", 0..=5)];
+        assert_eq!(
+            target_queue(&gateways, &command).as_deref(),
+            Some("gateway.gw-a+24"),
+            "shard 17 of 24"
+        );
     }
 }

@@ -153,12 +153,12 @@ impl Sets {
                 tracing::warn!("the resharding was cancelled; disconnecting the new shard set");
                 retire(next, health).await;
             }
-            set_mode(&self.primary, Mode::Plain);
+            set_mode(&self.primary, Mode::Plain).await;
             return;
         };
         if record.to == total {
             // This set is the new one: it tags until the record is gone.
-            set_mode(&self.primary, Mode::Tagged);
+            set_mode(&self.primary, Mode::Tagged).await;
             if record.phase == Phase::Switched && record.age >= grace(&self.config) {
                 self.finish(record).await;
             }
@@ -202,7 +202,8 @@ impl Sets {
             } else {
                 Mode::Plain
             },
-        );
+        )
+        .await;
         if let Some(next) = &self.next {
             set_mode(
                 next,
@@ -211,7 +212,8 @@ impl Sets {
                 } else {
                     Mode::Shadow
                 },
-            );
+            )
+            .await;
         }
         self.advance(record).await;
     }
@@ -274,7 +276,7 @@ impl Sets {
                 }
             },
         };
-        set_mode(&next, Mode::Tagged);
+        set_mode(&next, Mode::Tagged).await;
         let old = std::mem::replace(&mut self.primary, next);
         tracing::info!(
             from = record.from,
@@ -314,13 +316,18 @@ impl Sets {
     }
 }
 
-fn set_mode(set: &Instance, mode: Mode) {
+/// Sets a shard set's mode; a change is published in the registry at once (voice commands
+/// skip sets that do not forward).
+async fn set_mode(set: &Instance, mode: Mode) {
     if set.ctx.mode.set(mode) {
-        tracing::info!(
-            count = set.ctx.total,
-            ?mode,
-            "shard set forwarding mode changed"
-        );
+        tracing::info!(count = set.ctx.total, ?mode, "shard set forwarding mode changed");
+        if let Err(error) = set
+            .registry
+            .register(&set.ctx.config.gateway_id, &set.ctx.info())
+            .await
+        {
+            tracing::warn!(%error, "could not refresh the gateway registry entry");
+        }
     }
 }
 
