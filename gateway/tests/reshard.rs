@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use swarmcord_consumer::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
+use swarmcord_stream::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
 use swarmcord_protocol::amqp::header;
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::BlastSpec;
@@ -129,7 +129,7 @@ async fn resharding_4_to_8_loses_nothing_and_delivers_each_event_once() {
         let counter = Arc::clone(&counter);
         let stop = stop_worker.clone();
         tokio::spawn(async move {
-            swarmcord_consumer::run(config, redis, counter, |_| {}, stop).await;
+            swarmcord_stream::run(config, redis, counter, |_| {}, stop).await;
         })
     };
     let stats_before = cluster.sim.control().gateway_stats();

@@ -29,10 +29,10 @@ use swarmcord_testkit::{cluster::Cluster, worker::Worker};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-use swarmcord_consumer::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
 use swarmcord_protocol::amqp::EventHeaders;
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{Control, CreatedGuild, GuildSpec, MessageSpec};
+use swarmcord_stream::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
 use swarmcord_testkit::unique_name;
 use tokio_util::sync::CancellationToken;
 
@@ -330,7 +330,7 @@ async fn consumer_ceiling(consumers: usize, count: u64) -> (f64, f64) {
     {
         let stop = CancellationToken::new();
         let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(swarmcord_consumer::run(
+        let task = tokio::spawn(swarmcord_stream::run(
             config.clone(),
             redis.clone(),
             Arc::new(Noop(Arc::clone(&handled))),
@@ -398,7 +398,7 @@ async fn consumer_ceiling(consumers: usize, count: u64) -> (f64, f64) {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..consumers {
-        tasks.push(tokio::spawn(swarmcord_consumer::run(
+        tasks.push(tokio::spawn(swarmcord_stream::run(
             config.clone(),
             redis.clone(),
             Arc::new(Noop(Arc::clone(&handled))),

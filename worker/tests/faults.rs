@@ -32,7 +32,7 @@ async fn every_command_answers_while_the_workers_redis_is_down() {
         &cluster,
         &database,
         &queue,
-        "info,swarmcord_bot=debug,swarmcord_consumer=debug",
+        "info,swarmcord_bot=debug,swarmcord_stream=debug",
         &[("REDIS_URL", &redis.url())],
     )
     .await;

@@ -191,7 +191,7 @@ async fn a_burst_of_1000_commands_gets_exactly_one_reply_each_when_a_worker_is_k
         .collect::<Vec<_>>()
         .join(",");
     let extra = [("OWNER_IDS", owners.as_str())];
-    let filter = "info,swarmcord_bot=debug,swarmcord_consumer=debug";
+    let filter = "info,swarmcord_bot=debug,swarmcord_stream=debug";
     let mut doomed = Some(Worker::start_with(&cluster, &database, &queue, filter, &extra).await);
     let survivor = Worker::start_with(&cluster, &database, &queue, filter, &extra).await;
     let control = cluster.sim.control();

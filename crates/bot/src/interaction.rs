@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use swarmcord_commands::dispatch::INTERNAL_ERROR_MESSAGE;
 use swarmcord_commands::{CommandError, ComponentClick, InvocationContext, Reply};
-use swarmcord_consumer::{Event, HandlerError};
+use swarmcord_stream::{Event, HandlerError};
 use twilight_model::application::interaction::message_component::MessageComponentInteractionData;
 use twilight_model::application::interaction::modal::{
     ModalInteractionComponent, ModalInteractionData,

@@ -1,6 +1,6 @@
 //! The bot: what a worker does with each forwarded Discord event.
 //!
-//! [`Bot`] implements [`swarmcord_consumer::Handler`]:
+//! [`Bot`] implements [`swarmcord_stream::Handler`]:
 //!
 //! - `MESSAGE_CREATE`: reads the guild's prefix and disabled commands ([`settings`]: a copy in
 //!   Redis in front of MongoDB; the default prefix when the store is unavailable, so commands
@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use swarmcord_commands::{CommandSpec, Dispatcher, InvocationContext, Reply};
-use swarmcord_consumer::{BoxFuture, Event, Handler, HandlerError};
+use swarmcord_stream::{BoxFuture, Event, Handler, HandlerError};
 use twilight_http::Client;
 use twilight_model::channel::Message;
 use twilight_model::guild::Permissions;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use swarmcord_commands::Reply;
-use swarmcord_consumer::HandlerError;
+use swarmcord_stream::HandlerError;
 use twilight_http::Client;
 use twilight_http::request::{Form, Request};
 use twilight_http::routing::Route;

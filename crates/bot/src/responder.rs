@@ -5,7 +5,7 @@ use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 use swarmcord_commands::Reply;
-use swarmcord_consumer::HandlerError;
+use swarmcord_stream::HandlerError;
 use twilight_http::Client;
 use twilight_http::api_error::ApiError;
 use twilight_http::error::{Error as HttpError, ErrorType};

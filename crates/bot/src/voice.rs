@@ -8,7 +8,7 @@
 //!   its guilds: they are joined again.
 
 use serde::Deserialize;
-use swarmcord_consumer::{Event, HandlerError};
+use swarmcord_stream::{Event, HandlerError};
 use swarmcord_voice::{Music, MusicError};
 use twilight_model::id::Id;
 use twilight_model::id::marker::UserMarker;

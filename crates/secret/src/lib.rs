@@ -1,7 +1,7 @@
 //! Secrets that never print, and URL redaction: the one place credentials are wrapped.
 //!
 //! A leaf crate (no dependencies) so that every crate a credential travels through — the
-//! configuration, the broker and consumer, the stores, voice — can take a [`Secret`] instead of a
+//! configuration, the broker and the event stream, the stores, voice — can take a [`Secret`] instead of a
 //! plain `String`.
 
 use std::fmt;

@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 use swarmcord_bot::settings::SettingsCache;
 use swarmcord_cache::{FallbackReader, HierarchyLookup, PermissionLookup};
 use swarmcord_commands::{CommandError, EventSource, InvocationContext, Registry, Reply};
-use swarmcord_consumer::HandlerError;
 use swarmcord_store::Store;
+use swarmcord_stream::HandlerError;
 use twilight_http::Client;
 use twilight_model::channel::Message;
 use twilight_model::guild::Permissions;
@@ -364,7 +364,7 @@ impl Context {
 #[derive(Clone)]
 pub struct EventContext {
     services: Services,
-    event: swarmcord_consumer::Event,
+    event: swarmcord_stream::Event,
 }
 
 impl fmt::Debug for EventContext {
@@ -385,7 +385,7 @@ impl Deref for EventContext {
 }
 
 impl EventContext {
-    pub(crate) fn new(services: Services, event: swarmcord_consumer::Event) -> Self {
+    pub(crate) fn new(services: Services, event: swarmcord_stream::Event) -> Self {
         Self { services, event }
     }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use swarmcord_bot::Listener;
-use swarmcord_consumer::{Event, HandlerError, HandlerErrorType};
+use swarmcord_stream::{Event, HandlerError, HandlerErrorType};
 use twilight_model::gateway::payload::incoming as gw;
 
 use crate::context::{EventContext, MissingData, Services};
@@ -173,7 +173,7 @@ pub trait EventHandler<E>: Send + Sync + 'static {
         &self,
         ctx: EventContext,
         event: E,
-    ) -> swarmcord_consumer::BoxFuture<'static, Result<(), EventError>>;
+    ) -> swarmcord_stream::BoxFuture<'static, Result<(), EventError>>;
 }
 
 impl<E, F, Fut> EventHandler<E> for F
@@ -185,7 +185,7 @@ where
         &self,
         ctx: EventContext,
         event: E,
-    ) -> swarmcord_consumer::BoxFuture<'static, Result<(), EventError>> {
+    ) -> swarmcord_stream::BoxFuture<'static, Result<(), EventError>> {
         Box::pin(self(ctx, event))
     }
 }
@@ -200,7 +200,7 @@ pub struct RawEvent {
 }
 
 type BoxedHandler = Arc<
-    dyn Fn(Services, Event) -> swarmcord_consumer::BoxFuture<'static, Result<(), HandlerError>>
+    dyn Fn(Services, Event) -> swarmcord_stream::BoxFuture<'static, Result<(), HandlerError>>
         + Send
         + Sync,
 >;

@@ -10,10 +10,10 @@ use std::time::Duration;
 use swarmcord_bot::settings::SettingsCache;
 use swarmcord_bot::{Bot, BotConfig};
 use swarmcord_commands::Prompts;
-use swarmcord_consumer::ConsumerConfig;
 use swarmcord_ops::config::{ConfigError, Env};
 use swarmcord_ops::http::Health;
 use swarmcord_ops::{shutdown, telemetry};
+use swarmcord_stream::ConsumerConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::command::{IntoCommandDef, IntoCommandResult};
@@ -449,7 +449,7 @@ async fn consume(
     consumer.redis_prefix = prefix;
     "worker".clone_into(&mut consumer.service_name);
     let state = health.clone();
-    swarmcord_consumer::run(
+    swarmcord_stream::run(
         consumer,
         redis,
         bot,

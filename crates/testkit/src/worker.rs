@@ -13,13 +13,13 @@ pub struct Worker {
 
 impl Worker {
     /// Starts a replica (consuming `queue`, storing in the MongoDB database `database`) with
-    /// test logging (debug for the bot and the consumer).
+    /// test logging (debug for the bot and the event stream).
     pub async fn start(cluster: &Cluster, database: &str, queue: &str) -> Self {
         Self::start_with(
             cluster,
             database,
             queue,
-            "info,swarmcord_bot=debug,swarmcord_consumer=debug",
+            "info,swarmcord_bot=debug,swarmcord_stream=debug",
             &[],
         )
         .await

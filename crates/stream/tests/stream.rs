@@ -1,4 +1,4 @@
-//! The event consumer against the real RabbitMQ and Redis.
+//! The worker side of the event stream against the real RabbitMQ and Redis.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,8 +10,8 @@ use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOpti
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use swarmcord_broker::headers::{field_table, lookup, optional_u64};
-use swarmcord_consumer::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
 use swarmcord_protocol::amqp::{EventHeaders, HeaderValue, header};
+use swarmcord_stream::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
 use swarmcord_testkit::{amqp_url, redis_url, unique_name};
 use tokio_util::sync::CancellationToken;
 
@@ -109,7 +109,7 @@ impl Setup {
     ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
         let stop = CancellationToken::new();
         let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(swarmcord_consumer::run(
+        let task = tokio::spawn(swarmcord_stream::run(
             self.config.clone(),
             self.redis().await,
             handler,
