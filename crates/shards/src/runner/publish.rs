@@ -77,6 +77,7 @@ pub(super) async fn publish_dispatch(ctx: &Ctx, dispatch: Dispatch<'_>) -> Strin
         seq,
         session_id: session_id.clone(),
         received_at_ms: unix_ms(),
+        content_id: None,
     };
     let mut headers: Vec<_> = headers.to_map().into_iter().collect();
     if let Some(previous) = previous {
