@@ -366,6 +366,7 @@ async fn consumer_ceiling(consumers: usize, count: u64) -> (f64, f64) {
             seq,
             session_id: prefix.clone(),
             received_at_ms: 0,
+            content_id: None,
         };
         let map = headers.to_map();
         let table = swarmcord_broker::headers::field_table(map.iter().map(|(k, v)| (*k, v)))

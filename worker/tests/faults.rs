@@ -75,6 +75,7 @@ async fn publish_event(
         seq,
         session_id: unique_name("poison"),
         received_at_ms: 1,
+        content_id: None,
     }
     .to_map();
     let headers = swarmcord_broker::headers::field_table(headers.iter().map(|(k, v)| (*k, v)))

@@ -6,7 +6,7 @@
 //! negative, and both short and long strings (long strings must be UTF-8).
 
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use swarmcord_protocol::amqp::{EventHeaders, HeaderValue};
+use swarmcord_protocol::amqp::{EventHeaders, HeaderError, HeaderValue, header};
 
 use crate::BrokerError;
 
@@ -88,7 +88,15 @@ pub fn lookup(table: Option<&FieldTable>, name: &str) -> Option<HeaderValue> {
 /// Reads the [`EventHeaders`] a gateway attached; a missing or wrongly typed header is an error
 /// naming it.
 pub fn event_headers(table: Option<&FieldTable>) -> Result<EventHeaders, BrokerError> {
-    Ok(EventHeaders::from_lookup(|name| lookup(table, name))?)
+    let headers = EventHeaders::from_lookup(|name| lookup(table, name))?;
+    // `lookup` reads a value no `HeaderValue` holds (a boolean, a float, a table) as absent;
+    // for the optional content id, present with such a value is malformed, not absent.
+    if headers.content_id.is_none()
+        && table.is_some_and(|table| table.inner().contains_key(header::CONTENT_ID))
+    {
+        return Err(HeaderError::string(header::CONTENT_ID).into());
+    }
+    Ok(headers)
 }
 
 /// Reads an optional integer header: absent is `Ok(None)`, present with another type (or
@@ -123,7 +131,6 @@ pub fn optional_str(table: Option<&FieldTable>, name: &str) -> Result<Option<Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swarmcord_protocol::amqp::header;
 
     fn sample() -> EventHeaders {
         EventHeaders {
@@ -133,6 +140,7 @@ mod tests {
             seq: 99,
             session_id: "s".into(),
             received_at_ms: 1_700_000_000_000,
+            content_id: None,
         }
     }
 
@@ -169,6 +177,36 @@ mod tests {
         ));
         assert_eq!(optional_u64(Some(&table), "absent").expect("absent"), None);
         assert!(optional_str(Some(&table), header::SHARD_ID).is_err());
+    }
+
+    #[test]
+    fn a_content_id_is_optional_but_never_of_another_type() {
+        let mut table = field_table(sample().to_map().iter().map(|(n, v)| (*n, v))).expect("t");
+        assert_eq!(
+            event_headers(Some(&table)).expect("absent").content_id,
+            None
+        );
+        table.insert(
+            header::CONTENT_ID.into(),
+            AMQPValue::LongString(LongString::from("c1")),
+        );
+        let read = event_headers(Some(&table)).expect("a string");
+        assert_eq!(read.content_id.as_deref(), Some("c1"));
+        for other in [
+            AMQPValue::Boolean(true),
+            AMQPValue::Double(1.5),
+            AMQPValue::LongLongInt(7),
+            AMQPValue::LongString(LongString::from(vec![0xff, 0xfe])),
+            AMQPValue::LongString(LongString::from("c".repeat(129))),
+        ] {
+            table.insert(header::CONTENT_ID.into(), other.clone());
+            let error = event_headers(Some(&table)).expect_err("malformed");
+            assert_eq!(
+                error.to_string(),
+                "header \"content_id\" is missing or not a string of at most 128 bytes",
+                "{other:?}"
+            );
+        }
     }
 
     #[test]

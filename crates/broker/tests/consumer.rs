@@ -150,6 +150,7 @@ fn event_headers() -> EventHeaders {
         seq: 77,
         session_id: "session".into(),
         received_at_ms: 1_700_000_000_123,
+        content_id: None,
     }
 }
 

@@ -55,6 +55,10 @@ pub mod header {
     pub const SESSION_ID: &str = "session_id";
     /// Unix time in milliseconds when the gateway received the event (integer).
     pub const RECEIVED_AT: &str = "received_at_ms";
+    /// The identity of the dispatch's content, independent of the shard and session that
+    /// carried it (string, [`content_id`](super::content_id)); optional: set only while two
+    /// shard sets may forward the same dispatch (resharding), so that workers handle it once.
+    pub const CONTENT_ID: &str = "content_id";
     /// Why a message was dead-lettered (string), set by the service that rejected it.
     pub const REJECT_REASON: &str = "x-swarmcord-reject-reason";
     /// Which service rejected it (string).
@@ -77,6 +81,8 @@ pub struct EventHeaders {
     pub session_id: String,
     /// Unix milliseconds at reception.
     pub received_at_ms: u64,
+    /// The dispatch's [`content_id`], when the gateway set one (during resharding).
+    pub content_id: Option<String>,
 }
 
 /// The longest string header accepted, in bytes: a Discord session id has 32 characters and
@@ -103,10 +109,21 @@ pub struct HeaderError {
     pub expected: &'static str,
 }
 
+impl HeaderError {
+    /// A string header that is missing, of another type, or longer than
+    /// [`MAX_HEADER_STRING`].
+    pub fn string(name: &'static str) -> Self {
+        Self {
+            name,
+            expected: "string of at most 128 bytes",
+        }
+    }
+}
+
 impl EventHeaders {
     /// The headers as name/value pairs.
     pub fn to_map(&self) -> BTreeMap<&'static str, HeaderValue> {
-        BTreeMap::from([
+        let mut map = BTreeMap::from([
             (
                 header::GATEWAY_ID,
                 HeaderValue::Str(self.gateway_id.clone()),
@@ -122,18 +139,20 @@ impl EventHeaders {
                 HeaderValue::Str(self.session_id.clone()),
             ),
             (header::RECEIVED_AT, HeaderValue::U64(self.received_at_ms)),
-        ])
+        ]);
+        if let Some(content_id) = &self.content_id {
+            map.insert(header::CONTENT_ID, HeaderValue::Str(content_id.clone()));
+        }
+        map
     }
 
     /// Reads the headers back; `get` looks a header up by name.
     pub fn from_lookup(get: impl Fn(&str) -> Option<HeaderValue>) -> Result<Self, HeaderError> {
-        let string = |name: &'static str| match get(name) {
+        let bounded = |name: &'static str, value: Option<HeaderValue>| match value {
             Some(HeaderValue::Str(s)) if s.len() <= MAX_HEADER_STRING => Ok(s),
-            _ => Err(HeaderError {
-                name,
-                expected: "string of at most 128 bytes",
-            }),
+            _ => Err(HeaderError::string(name)),
         };
+        let string = |name: &'static str| bounded(name, get(name));
         let number = |name: &'static str| match get(name) {
             Some(HeaderValue::U64(n)) => Ok(n),
             _ => Err(HeaderError {
@@ -156,6 +175,9 @@ impl EventHeaders {
             seq: number(header::SEQ)?,
             session_id: string(header::SESSION_ID)?,
             received_at_ms: number(header::RECEIVED_AT)?,
+            content_id: get(header::CONTENT_ID)
+                .map(|value| bounded(header::CONTENT_ID, Some(value)))
+                .transpose()?,
         })
     }
 
@@ -163,6 +185,21 @@ impl EventHeaders {
     pub fn event_id(&self) -> String {
         format!("{}:{}", self.session_id, self.seq)
     }
+}
+
+/// The identity of a dispatch's content: 32 lowercase hex digits of the xxh3-128 hash of the
+/// event type and the raw `d` bytes. It does not depend on the shard, session or sequence that
+/// carried the dispatch, so the two copies Discord sends while a bot is connected with two
+/// shard counts (resharding) have the same id, and workers handle it once (header
+/// [`header::CONTENT_ID`]). Stable across processes, versions and machines (never a seeded
+/// or std hasher).
+pub fn content_id(kind: &str, body: &[u8]) -> String {
+    let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+    // The type's length first: no (type, body) pair hashes the bytes of another.
+    hasher.update(&(kind.len() as u64).to_le_bytes());
+    hasher.update(kind.as_bytes());
+    hasher.update(body);
+    format!("{:032x}", hasher.digest128())
 }
 
 #[cfg(test)]
@@ -193,11 +230,25 @@ mod tests {
             seq: 42,
             session_id: "abc".into(),
             received_at_ms: 1_700_000_000_000,
+            content_id: None,
         };
         let map = headers.to_map();
         let back = EventHeaders::from_lookup(|n| map.get(n).cloned()).expect("round trip");
         assert_eq!(back, headers);
         assert_eq!(back.event_id(), "abc:42");
+        assert!(!map.contains_key(header::CONTENT_ID), "absent unless set");
+
+        let copy = EventHeaders {
+            content_id: Some(content_id("MESSAGE_CREATE", b"{}")),
+            ..headers.clone()
+        };
+        let map_copy = copy.to_map();
+        let back = EventHeaders::from_lookup(|n| map_copy.get(n).cloned()).expect("with id");
+        assert_eq!(back, copy);
+        let mut numeric = map_copy.clone();
+        numeric.insert(header::CONTENT_ID, HeaderValue::U64(7));
+        let error = EventHeaders::from_lookup(|n| numeric.get(n).cloned()).expect_err("number");
+        assert_eq!(error.name, header::CONTENT_ID);
 
         let mut broken = map.clone();
         broken.insert(header::SEQ, HeaderValue::Str("x".into()));
@@ -218,11 +269,12 @@ mod tests {
             seq: 1,
             session_id: "s".repeat(MAX_HEADER_STRING),
             received_at_ms: 1,
+            content_id: Some("c".repeat(MAX_HEADER_STRING)),
         };
         let mut map = headers.to_map();
         assert!(EventHeaders::from_lookup(|n| map.get(n).cloned()).is_ok());
         // The reported case: a 100 KB session id became 100 KB Redis keys.
-        for name in [header::SESSION_ID, header::GATEWAY_ID] {
+        for name in [header::SESSION_ID, header::GATEWAY_ID, header::CONTENT_ID] {
             let mut long = map.clone();
             long.insert(name, HeaderValue::Str("x".repeat(100 * 1024)));
             let error = EventHeaders::from_lookup(|n| long.get(n).cloned()).expect_err("too long");
@@ -239,6 +291,36 @@ mod tests {
             HeaderValue::Str("s".repeat(MAX_HEADER_STRING + 1)),
         );
         assert!(EventHeaders::from_lookup(|n| map.get(n).cloned()).is_err());
+    }
+
+    #[test]
+    fn a_content_id_depends_on_the_type_and_every_body_byte_only() {
+        let body = br#"{"id":"1","content":"hello","guild_id":"42"}"#;
+        let id = content_id("MESSAGE_CREATE", body);
+        assert_eq!(id.len(), 32);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{id}"
+        );
+        assert_eq!(
+            content_id("MESSAGE_CREATE", body),
+            id,
+            "same input, same id"
+        );
+        // Pinned: the id must not change between processes, builds or versions (two
+        // gateway versions may forward the two copies during a rolling update). The
+        // reference xxHash (Python `xxhash.xxh3_128` over the same bytes) gives this value.
+        assert_eq!(id, "4d547ede21c75924e8b6bfcfdc61afd8");
+        assert_ne!(content_id("MESSAGE_UPDATE", body), id, "another type");
+        for at in 0..body.len() {
+            let mut changed = body.to_vec();
+            changed[at] ^= 1;
+            assert_ne!(content_id("MESSAGE_CREATE", &changed), id, "byte {at}");
+        }
+        // The type and the body are not simply concatenated.
+        assert_ne!(content_id("AB", b"C"), content_id("A", b"BC"));
+        assert_ne!(content_id("", b""), content_id("MESSAGE_CREATE", b""));
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! - **de-duplication**: a redelivered event whose handling already completed (`done` marker
 //!   `{prefix}:event:{session_id}:{seq}` in Redis, with a TTL) is acknowledged without running the
 //!   handler again; handlers make their own side effects idempotent for the window between the
-//!   side effect and the marker (for example with Discord's `enforce_nonce`);
+//!   side effect and the marker (for example with Discord's `enforce_nonce`). An event with a
+//!   `content_id` header (forwarded while two shard sets overlap during resharding) runs only
+//!   for the copy that first claimed its content in Redis (`dedupe.rs`);
 //! - **per-guild order**: within a worker, events of one guild run one after another, in
 //!   delivery order, on a lane of their own; different guilds run concurrently (up to the
 //!   prefetch count). Across workers RabbitMQ gives no order, so handlers that need strict
@@ -35,6 +37,8 @@ use swarmcord_secret::Secret;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+mod dedupe;
 
 /// One forwarded Discord event.
 #[derive(Debug, Clone)]
@@ -174,6 +178,9 @@ pub struct ConsumerConfig {
     pub redis_prefix: String,
     /// How long a completed event is remembered for de-duplication.
     pub dedupe_ttl: Duration,
+    /// How long the first copy of a dispatch with a `content_id` header holds its claim (the
+    /// other copies arriving within it are skipped).
+    pub content_claim_ttl: Duration,
     /// How long shutdown waits for in-flight events.
     pub drain_timeout: Duration,
     /// Name shown in the broker's connection list and in dead-letter headers.
@@ -182,7 +189,7 @@ pub struct ConsumerConfig {
 
 impl ConsumerConfig {
     /// Settings with the defaults: prefetch 32, 5 attempts retried after 1 s, 5 s, 30 s and
-    /// 30 s, 1 hour de-duplication, 10 s drain.
+    /// 30 s, 1 hour de-duplication, 10 minute content claims, 10 s drain.
     pub fn new(
         amqp_url: impl Into<Secret>,
         exchange: impl Into<String>,
@@ -202,6 +209,7 @@ impl ConsumerConfig {
                 .collect(),
             redis_prefix: "swarmcord".to_owned(),
             dedupe_ttl: Duration::from_secs(3600),
+            content_claim_ttl: Duration::from_secs(600),
             drain_timeout: Duration::from_secs(10),
             service_name: "worker".to_owned(),
         }
@@ -224,6 +232,7 @@ pub async fn run<H: Handler>(
     on_state: impl Fn(bool) + Send + Sync,
     shutdown: CancellationToken,
 ) {
+    register_metrics(&config.bindings);
     let shared = Arc::new(Shared {
         config,
         redis,
@@ -343,6 +352,28 @@ async fn consume_once<H: Handler>(
     outcome
 }
 
+/// The outcomes of `swarmcord_worker_events_total`: `duplicate` counts both a redelivery of a
+/// handled event and the second copy of a dispatch (`content_id`).
+const OUTCOMES: [&str; 4] = ["handled", "duplicate", "retried", "dead_lettered"];
+
+/// Describes the event counters and registers them at zero for every bound event type (a
+/// wildcard binding registers nothing: the types are not known in advance).
+fn register_metrics(bindings: &[String]) {
+    metrics::describe_counter!(
+        "swarmcord_worker_events_total",
+        "Events settled by the worker, by event type and outcome"
+    );
+    for event in bindings
+        .iter()
+        .filter(|binding| swarmcord_protocol::amqp::is_event_type(binding))
+    {
+        for outcome in OUTCOMES {
+            metrics::counter!("swarmcord_worker_events_total", "event" => event.clone(), "outcome" => outcome)
+                .increment(0);
+        }
+    }
+}
+
 fn dead_letter_queue(config: &ConsumerConfig) -> String {
     if config.dead_letter_exchange == swarmcord_protocol::amqp::DEAD_LETTER_EXCHANGE {
         swarmcord_protocol::amqp::DEAD_LETTER_QUEUE.to_owned()
@@ -413,10 +444,6 @@ fn is_json(content_type: &str) -> bool {
         .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn done_key(prefix: &str, headers: &EventHeaders) -> String {
-    format!("{prefix}:event:{}", headers.event_id())
-}
-
 /// Handles one delivery end to end: validate, de-duplicate, handle, settle.
 async fn process<H: Handler>(shared: &Shared<H>, delivery: Delivery) {
     let Delivery { incoming, probed } = delivery;
@@ -470,12 +497,10 @@ async fn process<H: Handler>(shared: &Shared<H>, delivery: Delivery) {
             return;
         }
     };
-    let key = done_key(&config.redis_prefix, &headers);
     let mut redis = shared.redis.clone();
-    let seen: Result<bool, redis::RedisError> =
-        redis::cmd("EXISTS").arg(&key).query_async(&mut redis).await;
-    if matches!(seen, Ok(true)) {
-        tracing::debug!(event_id = %headers.event_id(), kind, "duplicate event skipped");
+    let event_id = headers.event_id();
+    let content_id = headers.content_id.as_deref();
+    if dedupe::is_duplicate(&mut redis, config, &kind, &event_id, content_id).await {
         metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "duplicate").increment(1);
         settle(incoming.ack().await);
         return;
@@ -499,20 +524,7 @@ async fn process<H: Handler>(shared: &Shared<H>, delivery: Delivery) {
         .record(started.elapsed().as_secs_f64());
     match result {
         Ok(()) => {
-            let marked: Result<(), redis::RedisError> = redis::cmd("SET")
-                .arg(&key)
-                .arg(1)
-                .arg("PX")
-                .arg(
-                    u64::try_from(config.dedupe_ttl.as_millis())
-                        .unwrap_or(u64::MAX)
-                        .max(1),
-                )
-                .query_async(&mut redis)
-                .await;
-            if let Err(error) = marked {
-                tracing::warn!(%error, "could not record a handled event (a redelivery would run it again)");
-            }
+            dedupe::mark_done(&mut redis, config, &event_id).await;
             metrics::counter!("swarmcord_worker_events_total", "event" => kind, "outcome" => "handled").increment(1);
             settle(incoming.ack().await);
         }

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use swarmcord_broker::headers::{field_table, lookup, optional_u64};
-use swarmcord_protocol::amqp::{EventHeaders, HeaderValue, header};
+use swarmcord_protocol::amqp::{EventHeaders, HeaderValue, content_id, header};
 use swarmcord_stream::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
 use swarmcord_testkit::{amqp_url, redis_url, unique_name};
 use tokio_util::sync::CancellationToken;
@@ -126,20 +126,23 @@ impl Setup {
     }
 
     async fn publish(&self, session: &str, seq: u64, body: serde_json::Value) {
+        self.publish_with(headers(session, seq), body).await;
+    }
+
+    /// Publishes one copy of a dispatch carried by shard set `session` (the gateway sets the
+    /// content id while two shard sets overlap).
+    async fn publish_copy(&self, session: &str, seq: u64, body: &serde_json::Value) {
+        let content_id = content_id("MESSAGE_CREATE", body.to_string().as_bytes());
         let headers = EventHeaders {
-            gateway_id: "g".into(),
-            shard_id: 0,
-            shard_count: 1,
-            seq,
-            session_id: session.into(),
-            received_at_ms: 1,
+            content_id: Some(content_id),
+            ..headers(session, seq)
         };
-        let map = headers.to_map();
-        self.publish_raw(
-            field_table(map.iter().map(|(k, v)| (*k, v))).expect("headers"),
-            body.to_string().as_bytes(),
-        )
-        .await;
+        self.publish_with(headers, body.clone()).await;
+    }
+
+    async fn publish_with(&self, headers: EventHeaders, body: serde_json::Value) {
+        self.publish_raw(table(&headers.to_map()), body.to_string().as_bytes())
+            .await;
     }
 
     async fn publish_raw(&self, headers: FieldTable, body: &[u8]) {
@@ -194,6 +197,23 @@ impl Setup {
         }
         out
     }
+}
+
+/// The headers a gateway attaches to dispatch `seq` of session `session`.
+fn headers(session: &str, seq: u64) -> EventHeaders {
+    EventHeaders {
+        gateway_id: "g".into(),
+        shard_id: 0,
+        shard_count: 1,
+        seq,
+        session_id: session.into(),
+        received_at_ms: 1,
+        content_id: None,
+    }
+}
+
+fn table(map: &BTreeMap<&'static str, HeaderValue>) -> FieldTable {
+    field_table(map.iter().map(|(k, v)| (*k, v))).expect("headers")
 }
 
 async fn wait_calls(handler: &Recorder, n: usize) {
@@ -266,20 +286,8 @@ async fn bad_events_and_failing_handlers_end_in_the_dead_letter_queue() {
     setup
         .publish("s2", 3, serde_json::json!({"action": "panic"}))
         .await;
-    let headers = EventHeaders {
-        gateway_id: "g".into(),
-        shard_id: 0,
-        shard_count: 1,
-        seq: 4,
-        session_id: "s2".into(),
-        received_at_ms: 1,
-    }
-    .to_map();
     setup
-        .publish_raw(
-            field_table(headers.iter().map(|(k, v)| (*k, v))).expect("headers"),
-            b"{not json",
-        )
+        .publish_raw(table(&headers("s2", 4).to_map()), b"{not json")
         .await;
     setup
         .publish("s2", 5, serde_json::json!({"ok": true}))
@@ -474,6 +482,161 @@ async fn a_one_second_outage_is_retried_through_instead_of_dead_lettered() {
         2,
         "failed once during the outage, handled by the retry a second later"
     );
+    stop.cancel();
+    task.await.expect("consumer task");
+}
+
+/// Resharding overlap: the old shard set (session `old`) and the new one (session `new`) both
+/// forward the same dispatches, with the same content id; two workers share the queue.
+#[tokio::test]
+async fn two_copies_of_a_dispatch_from_two_shard_sets_are_handled_once() {
+    let setup = Setup::new().await;
+    let first = Arc::new(Recorder::default());
+    let second = Arc::new(Recorder::default());
+    let (stop_first, task_first) = setup.start(Arc::clone(&first)).await;
+    let (stop_second, task_second) = setup.start(Arc::clone(&second)).await;
+    let dispatches = 40u64;
+    for n in 1..=dispatches {
+        let body = serde_json::json!({"guild_id": (n % 4).to_string(), "id": n.to_string()});
+        setup.publish_copy("old", 1000 + n, &body).await;
+        setup.publish_copy("new", n, &body).await;
+    }
+    let handled = || {
+        let mut all = first.seen.lock().expect("lock").clone();
+        all.extend(second.seen.lock().expect("lock").iter().copied());
+        all
+    };
+    let done = swarmcord_testkit::eventually(Duration::from_secs(15), || async {
+        (handled().len() >= usize::try_from(dispatches).expect("small")).then_some(())
+    })
+    .await;
+    assert!(
+        done.is_some(),
+        "{} of {dispatches} handled",
+        handled().len()
+    );
+    // Time for any second copy to reach a handler.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ids: Vec<u64> = handled().iter().map(|(_, seq)| seq % 1000).collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (1..=dispatches).collect::<Vec<_>>(),
+        "every dispatch handled exactly once"
+    );
+    // The claim holds the delivery that handled it, for the configured TTL.
+    let mut redis = setup.redis().await;
+    let body = serde_json::json!({"guild_id": "1", "id": "1"});
+    let key = format!(
+        "{}:event:content:{}",
+        setup.config.redis_prefix,
+        content_id("MESSAGE_CREATE", body.to_string().as_bytes())
+    );
+    let holder: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .expect("claim");
+    assert!(holder == "old:1001" || holder == "new:1", "{holder}");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .expect("ttl");
+    assert!(ttl > 590_000 && ttl <= 600_000, "{ttl} ms");
+    stop_first.cancel();
+    stop_second.cancel();
+    task_first.await.expect("first consumer");
+    task_second.await.expect("second consumer");
+}
+
+/// The copy that claimed a dispatch fails once; the other set's copy arrives meanwhile and is
+/// skipped; the retry of the first copy finds its own claim and is handled.
+#[tokio::test]
+async fn a_copy_that_fails_keeps_its_claim_and_its_retry_is_handled() {
+    let setup = Setup::new().await;
+    let handler = Arc::new(Recorder::default());
+    let (stop, task) = setup.start(Arc::clone(&handler)).await;
+    let body = serde_json::json!({"guild_id": "6", "action": "retry_first"});
+    setup.publish_copy("old", 7, &body).await;
+    let failed = swarmcord_testkit::eventually(Duration::from_secs(10), || async {
+        (handler.calls.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    assert!(failed.is_some(), "the first copy's first attempt");
+    setup.publish_copy("new", 2, &body).await;
+    setup
+        .publish("new", 3, serde_json::json!({"guild_id": "6"}))
+        .await;
+    wait_calls(&handler, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut seen = handler.seen.lock().expect("lock").clone();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        [(Some(6), 3), (Some(6), 7)],
+        "the retried first copy and the other event; not the second copy"
+    );
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
+    stop.cancel();
+    task.await.expect("consumer task");
+}
+
+/// Only the header makes two events one: identical bodies without it are two events.
+#[tokio::test]
+async fn identical_bodies_without_a_content_id_are_two_events() {
+    let setup = Setup::new().await;
+    let handler = Arc::new(Recorder::default());
+    let (stop, task) = setup.start(Arc::clone(&handler)).await;
+    let body = serde_json::json!({"guild_id": "8", "content": "same"});
+    setup.publish("a", 1, body.clone()).await;
+    setup.publish("b", 1, body.clone()).await;
+    // The same body as two copies of one dispatch (one guild: one lane, in this order).
+    setup.publish_copy("a", 2, &body).await;
+    setup.publish_copy("b", 2, &body).await;
+    setup
+        .publish("a", 3, serde_json::json!({"guild_id": "8"}))
+        .await;
+    wait_calls(&handler, 4).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        handler.seen.lock().expect("lock").clone(),
+        [(Some(8), 1), (Some(8), 1), (Some(8), 2), (Some(8), 3)]
+    );
+    stop.cancel();
+    task.await.expect("consumer task");
+}
+
+/// A content id reaches a Redis key name: too long or not a string dead-letters the event.
+#[tokio::test]
+async fn a_malformed_content_id_is_dead_lettered_with_its_reason() {
+    let setup = Setup::new().await;
+    let handler = Arc::new(Recorder::default());
+    let (stop, task) = setup.start(Arc::clone(&handler)).await;
+    let long = "c".repeat(129);
+    for (seq, value) in [
+        (1, AMQPValue::LongString(LongString::from(long.as_str()))),
+        (2, AMQPValue::LongLongInt(7)),
+        (3, AMQPValue::Boolean(true)),
+    ] {
+        let mut headers = table(&headers("m", seq).to_map());
+        headers.insert(header::CONTENT_ID.into(), value);
+        setup.publish_raw(headers, br#"{"guild_id":"3"}"#).await;
+    }
+    setup
+        .publish_copy("m", 4, &serde_json::json!({"guild_id": "3"}))
+        .await;
+    let letters = setup.dead_letters(3).await;
+    let reason = "malformed event headers: header \"content_id\" is missing or not a string of at most 128 bytes";
+    assert_eq!(letters, vec![(reason.to_owned(), None); 3]);
+    wait_calls(&handler, 1).await;
+    assert_eq!(handler.seen.lock().expect("lock").clone(), [(Some(3), 4)]);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", setup.config.redis_prefix))
+        .query_async(&mut setup.redis().await)
+        .await
+        .expect("keys");
+    assert!(keys.iter().all(|k| !k.contains(&long)), "{keys:?}");
     stop.cancel();
     task.await.expect("consumer task");
 }

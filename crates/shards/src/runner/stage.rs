@@ -210,6 +210,7 @@ async fn publish_orphan(ctx: &Ctx, shard_id: u32, session: &mut String, staged: 
         seq: staged.seq,
         session_id: session.clone(),
         received_at_ms: unix_ms(),
+        content_id: None,
     };
     let outgoing = Outgoing {
         exchange: ctx.config.events_exchange.clone(),
