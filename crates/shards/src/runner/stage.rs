@@ -71,7 +71,7 @@ pub(super) async fn cache_stage(
             } else {
                 batch
                     .iter()
-                    .map(|s| writer.prepare(shard_id, &s.kind, &s.payload))
+                    .map(|s| writer.prepare(shard_id, ctx.total, &s.kind, &s.payload))
                     .collect()
             };
         } else {
@@ -107,7 +107,7 @@ pub(super) async fn cache_stage(
                         .and_then(|p| p.session_id.clone())
                 };
                 if expected.is_some() {
-                    updates.insert(0, writer.session_check(shard_id));
+                    updates.insert(0, writer.session_check(shard_id, ctx.total));
                 }
                 let give_up = || abort.is_cancelled();
                 // While Redis works on this batch, read and parse the next one (parsing is
@@ -122,7 +122,7 @@ pub(super) async fn cache_stage(
                             result = &mut apply => break result.is_ok(),
                             item = rx.recv(), if !closed && next.len() < max => match item {
                                 Some(staged) => {
-                                    next_updates.push(writer.prepare(shard_id, &staged.kind, &staged.payload));
+                                    next_updates.push(writer.prepare(shard_id, ctx.total, &staged.kind, &staged.payload));
                                     next.push(staged);
                                 }
                                 None => closed = true,
