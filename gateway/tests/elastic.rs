@@ -57,14 +57,19 @@ async fn redis_connection() -> redis::aio::MultiplexedConnection {
         .expect("redis")
 }
 
-/// The owner of each shard's lease, read from Redis.
+/// The owner of each shard's lease (of [`SHARDS`] shards), read from Redis.
 async fn owners(cluster: &Cluster) -> BTreeMap<u32, Option<String>> {
+    owners_of(cluster, SHARDS).await
+}
+
+/// The owner of the lease of each shard of `shards`, read from Redis.
+async fn owners_of(cluster: &Cluster, shards: u32) -> BTreeMap<u32, Option<String>> {
     let mut conn = redis_connection().await;
     let keys = Keys::new(cluster.prefix.clone());
     let mut out = BTreeMap::new();
-    for shard in 0..SHARDS {
+    for shard in 0..shards {
         let owner: Option<String> = redis::cmd("GET")
-            .arg(keys.shard_lease(shard))
+            .arg(keys.shard_lease(shard, shards))
             .query_async(&mut conn)
             .await
             .expect("GET");
@@ -343,7 +348,7 @@ async fn a_replica_with_no_share_is_ready_and_the_registry_shows_the_owners() {
     let b = cluster.gateway("gw-eb", &env).await;
     let c = cluster.gateway("gw-ec", &env).await;
     let spread = swarmcord_testkit::eventually(READY, || async {
-        let owners = owners(&cluster).await;
+        let owners = owners_of(&cluster, 2).await;
         let owners: BTreeSet<String> = [0, 1].iter().filter_map(|s| owners[s].clone()).collect();
         (owners.len() == 2).then_some(owners)
     })

@@ -111,14 +111,18 @@ impl Run {
 /// Applies `events` in order, as one gateway shard's cache stage does: batches of up to
 /// [`BATCH`] events as one pipeline each, the next batch parsed while the previous one is in
 /// flight.
-async fn stage(writer: &CacheWriter, shard: u32, events: &[(&'static str, String)]) -> Run {
+async fn stage(
+    writer: &CacheWriter,
+    (shard, shard_count): (u32, u32),
+    events: &[(&'static str, String)],
+) -> Run {
     let started = Instant::now();
     let mut run = Run::default();
     let prepare = |chunk: &[(&'static str, String)], run: &mut Run| -> Vec<Update> {
         let begun = Instant::now();
         let updates: Vec<Update> = chunk
             .iter()
-            .map(|(kind, payload)| writer.prepare(shard, kind, payload.as_bytes()))
+            .map(|(kind, payload)| writer.prepare(shard, shard_count, kind, payload.as_bytes()))
             .collect();
         run.prepare_seconds += begun.elapsed().as_secs_f64();
         run.writes += updates.iter().map(Update::writes).sum::<usize>();
@@ -144,11 +148,17 @@ async fn stage(writer: &CacheWriter, shard: u32, events: &[(&'static str, String
 /// Runs one stage per slice concurrently (shards of one gateway).
 async fn stages(writer: &CacheWriter, slices: &[Vec<(&'static str, String)>]) -> Run {
     let mut tasks = Vec::new();
+    let count = u32::try_from(slices.len()).expect("shard count");
     for (shard, slice) in slices.iter().enumerate() {
         let writer = writer.clone();
         let slice = slice.clone();
         tasks.push(tokio::spawn(async move {
-            stage(&writer, u32::try_from(shard).expect("shard"), &slice).await
+            stage(
+                &writer,
+                (u32::try_from(shard).expect("shard"), count),
+                &slice,
+            )
+            .await
         }));
     }
     let mut total = Run::default();
@@ -251,12 +261,12 @@ async fn main() {
             .map(|g| ("GUILD_CREATE", g.to_string()))
             .collect()
     };
-    stage(&writer, 0, &creates(&small)).await;
+    stage(&writer, (0, 1), &creates(&small)).await;
     let with_small = used_memory(&mut redis).await;
     flush(&mut redis).await;
     writer.load_scripts().await.expect("scripts");
     let base_big = used_memory(&mut redis).await;
-    let create_run = stage(&writer, 0, &creates(&big)).await;
+    let create_run = stage(&writer, (0, 1), &creates(&big)).await;
     let with_big = used_memory(&mut redis).await;
     let per_guild = (with_small.saturating_sub(base)) as f64 / small_n as f64;
     let per_member = (with_big.saturating_sub(base_big) as f64 - per_guild * guilds_n as f64)
@@ -288,13 +298,13 @@ async fn main() {
         .filter(|(k, _)| *k == "MESSAGE_CREATE")
         .cloned()
         .collect();
-    let update_run = stage(&writer, 0, &updates_only).await;
-    let message_run = stage(&writer, 0, &messages_only).await;
+    let update_run = stage(&writer, (0, 1), &updates_only).await;
+    let message_run = stage(&writer, (0, 1), &messages_only).await;
     let mut full = creates(&big);
     full.extend(mix.iter().cloned());
     flush(&mut redis).await;
     writer.load_scripts().await.expect("scripts");
-    let mix_run = stage(&writer, 0, &full).await;
+    let mix_run = stage(&writer, (0, 1), &full).await;
     // Four shards at once, each with its own guilds and events.
     flush(&mut redis).await;
     writer.load_scripts().await.expect("scripts");

@@ -5,6 +5,7 @@
 //! (guilds, channels, users) live in one hash each; entities that belong to a guild live in a
 //! hash per guild. Sets are the indexes.
 
+use swarmcord_protocol::keys::{Keys, shard_key};
 use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, GuildMarker, MessageMarker, UserMarker};
 
@@ -18,7 +19,7 @@ impl CacheKeys {
     /// Keys under the cluster prefix `prefix` (the same `REDIS_PREFIX` every service uses).
     pub fn new(prefix: &str) -> Self {
         Self {
-            base: format!("{prefix}:cache"),
+            base: Keys::new(prefix).cache_base(),
         }
     }
 
@@ -94,16 +95,18 @@ impl CacheKeys {
         format!("{}:u:{user}:guilds", self.base)
     }
 
-    /// Set: ids of the guilds cached from shard `shard_id` (purged when it re-identifies).
-    pub fn shard_guilds(&self, shard_id: u32) -> String {
-        format!("{}:shard:{shard_id}:guilds", self.base)
+    /// Set: ids of the guilds cached from shard `shard_id` of `shard_count` (purged when it
+    /// re-identifies).
+    pub fn shard_guilds(&self, shard_id: u32, shard_count: u32) -> String {
+        shard_key(&self.base, shard_id, shard_count, "guilds")
     }
 
-    /// String: the gateway session whose `READY` last rebuilt shard `shard_id`'s guilds. A
-    /// gateway that finds a different value (or none: Redis restarted empty) while it resumes
-    /// that session knows the cache lost data, and re-identifies the shard to rebuild it.
-    pub fn shard_session(&self, shard_id: u32) -> String {
-        format!("{}:shard:{shard_id}:session", self.base)
+    /// String: the gateway session whose `READY` last rebuilt the guilds of shard `shard_id` of
+    /// `shard_count`. A gateway that finds a different value (or none: Redis restarted empty)
+    /// while it resumes that session knows the cache lost data, and re-identifies the shard to
+    /// rebuild it.
+    pub fn shard_session(&self, shard_id: u32, shard_count: u32) -> String {
+        shard_key(&self.base, shard_id, shard_count, "session")
     }
 
     /// String with a TTL: [`CachedMessage`](crate::CachedMessage) (only with messages on).
@@ -147,7 +150,8 @@ mod tests {
         assert_eq!(keys.guild_channels(g), "bot:cache:g:10:channels");
         assert_eq!(keys.voice_channel(Id::new(3)), "bot:cache:vc:3");
         assert_eq!(keys.user_guilds(Id::new(4)), "bot:cache:u:4:guilds");
-        assert_eq!(keys.shard_guilds(2), "bot:cache:shard:2:guilds");
+        assert_eq!(keys.shard_guilds(2, 4), "bot:cache:shard:4:2:guilds");
+        assert_eq!(keys.shard_session(2, 4), "bot:cache:shard:4:2:session");
         assert_eq!(keys.message(Id::new(5)), "bot:cache:m:5");
         assert_eq!(
             keys.rest_member(g, Id::new(4)),

@@ -66,7 +66,7 @@ end
 pub(crate) struct Scripts {
     /// ARGV: base, guild → purges the guild.
     pub(crate) purge_guild: Lua,
-    /// ARGV: base, shard → purges every guild of the shard's index, then the index.
+    /// ARGV: base, the shard's guild set → purges every guild of the set, then the set.
     pub(crate) purge_shard: Lua,
     /// KEYS: hash; ARGV: field, value → sets, returns the previous value.
     pub(crate) hset_old: Lua,
@@ -92,7 +92,7 @@ impl Scripts {
             purge_guild: with_purge("purge(ARGV[1], ARGV[2]) return 1"),
             purge_shard: with_purge(
                 r"
-local k = ARGV[1] .. ':shard:' .. ARGV[2] .. ':guilds'
+local k = ARGV[2]
 local guilds = redis.call('SMEMBERS', k)
 for _, g in ipairs(guilds) do purge(ARGV[1], g) end
 redis.call('DEL', k)

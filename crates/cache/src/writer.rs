@@ -26,6 +26,7 @@ use crate::scripts::Scripts;
 use crate::wire;
 
 mod plan;
+mod shard;
 
 /// The cache updates of one dispatch.
 #[derive(Debug, Default)]
@@ -168,15 +169,16 @@ impl CacheWriter {
         }
     }
 
-    /// Turns one dispatch from shard `shard_id` into cache updates. Never fails: a payload
-    /// that cannot be read is logged and counted (`swarmcord_cache_errors_total{kind=
-    /// "malformed"}`), and if it names a guild, that guild is purged (it will be rebuilt by
-    /// its next `GUILD_CREATE`), so no stale entry survives a missed update.
-    pub fn prepare(&self, shard_id: u32, kind: &str, payload: &[u8]) -> Update {
+    /// Turns one dispatch from shard `shard_id` of `shard_count` into cache updates. Never
+    /// fails: a payload that cannot be read is logged and counted
+    /// (`swarmcord_cache_errors_total{kind="malformed"}`), and if it names a guild, that guild
+    /// is purged (it will be rebuilt by its next `GUILD_CREATE`), so no stale entry survives a
+    /// missed update.
+    pub fn prepare(&self, shard_id: u32, shard_count: u32, kind: &str, payload: &[u8]) -> Update {
         if !self.handles(kind) {
             return Update::default();
         }
-        match self.plan(shard_id, kind, payload) {
+        match self.plan(shard_id, shard_count, kind, payload) {
             Ok(update) => {
                 metrics::counter!("swarmcord_cache_events_total", "event" => kind.to_owned())
                     .increment(1);
@@ -227,16 +229,6 @@ impl CacheWriter {
         } else {
             cmd("HDEL")
         }
-    }
-
-    /// An update that reads which session last rebuilt shard `shard_id` (see
-    /// [`CacheKeys::shard_session`]); after [`CacheWriter::apply`], [`Update::previous`] holds
-    /// it. Put it first in a batch: if it is not the session the shard is in, the cache lost
-    /// data (Redis restarted empty) and the shard must re-identify to rebuild it.
-    pub fn session_check(&self, shard_id: u32) -> Update {
-        let mut u = Update::default();
-        u.push_previous(cmd("GET").arg(self.keys.shard_session(shard_id)).clone());
-        u
     }
 
     fn purge(&self, guild: Id<GuildMarker>) -> Cmd {

@@ -42,11 +42,14 @@ impl Fixture {
         }
     }
 
-    /// Applies events (shard 0) as one batch; returns the updates (with previous states).
+    /// Applies events (shard 0 of 1) as one batch; returns the updates (with previous states).
     async fn apply(&self, events: &[(&str, Value)]) -> Vec<Update> {
         let mut updates: Vec<Update> = events
             .iter()
-            .map(|(kind, payload)| self.writer.prepare(0, kind, payload.to_string().as_bytes()))
+            .map(|(kind, payload)| {
+                self.writer
+                    .prepare(0, 1, kind, payload.to_string().as_bytes())
+            })
             .collect();
         self.writer.apply(&mut updates).await.expect("apply");
         updates
@@ -431,6 +434,7 @@ async fn permissions_are_computed_or_unknown_never_guessed() {
     // Stale after a missed update? A malformed update purges the guild: unknown, not stale.
     let mut bad = f.writer.prepare(
         0,
+        1,
         "GUILD_MEMBER_UPDATE",
         br#"{"guild_id":"3000","user":42}"#,
     );
@@ -474,7 +478,7 @@ async fn malformed_payloads_never_panic() {
             br#"{"id":"x","guild_id":5}"#,
             b"\xff\xfe",
         ] {
-            let mut update = f.writer.prepare(0, kind, payload);
+            let mut update = f.writer.prepare(0, 1, kind, payload);
             f.writer
                 .apply(std::slice::from_mut(&mut update))
                 .await
@@ -490,7 +494,7 @@ async fn messages_and_presences_only_when_switched_on() {
                          "author": {"id": "2", "username": "u2"}, "timestamp": "2024-01-01T00:00:00+00:00"});
     assert!(
         f.writer
-            .prepare(0, "MESSAGE_CREATE", message.to_string().as_bytes())
+            .prepare(0, 1, "MESSAGE_CREATE", message.to_string().as_bytes())
             .is_empty()
     );
     let on = Fixture::new(Resources::parse("default,messages,presences").expect("valid")).await;
@@ -535,6 +539,7 @@ async fn scripts_are_reloaded_after_a_redis_restart() {
     let reader = CacheReader::new(redis, "p");
     let mut first = vec![writer.prepare(
         0,
+        1,
         "GUILD_CREATE",
         guild_payload(5000, 1, &[1]).to_string().as_bytes(),
     )];
@@ -546,6 +551,7 @@ async fn scripts_are_reloaded_after_a_redis_restart() {
     );
     let mut again = vec![writer.prepare(
         0,
+        1,
         "GUILD_CREATE",
         guild_payload(5000, 1, &[1]).to_string().as_bytes(),
     )];
@@ -729,4 +735,109 @@ async fn member_chunks_fill_in_members_without_changing_the_count() {
         "idle"
     );
     assert!(f.reader.guild(g).await.expect("read").expect("guild").large);
+}
+
+/// A shard that reads without forwarding (the new shard count while resharding) records only
+/// its guild set and session marker; forgetting a shard drops only those. The guilds' data,
+/// kept by the forwarding shard of the other count, is never touched.
+#[tokio::test]
+async fn bookkeeping_only_updates_and_forgetting_touch_a_shards_keys_alone() {
+    let f = Fixture::new(Resources::default_set()).await;
+    let mut redis = connect(&redis_url()).await;
+    let keys = f.writer.keys().clone();
+    f.apply(&[("GUILD_CREATE", guild_payload(2000, 1, &[1, 2]))])
+        .await;
+    let available = |status: GuildStatus| matches!(status, GuildStatus::Available(_));
+    let events = [
+        (
+            "READY",
+            json!({"v": 10, "session_id": "s2", "user": {"id": "99", "username": "bot"},
+                   "guilds": [{"id": "2000", "unavailable": true},
+                              {"id": "2001", "unavailable": true}]}),
+        ),
+        ("GUILD_CREATE", guild_payload(2002, 1, &[1])),
+        ("GUILD_DELETE", json!({"id": "2001", "unavailable": true})),
+        ("GUILD_DELETE", json!({"id": "2000"})),
+        ("GUILD_MEMBER_ADD", member_payload(2000, 7, &[], None)),
+        ("READY", json!({"v": "not a ready"})),
+    ];
+    let mut updates: Vec<Update> = events
+        .iter()
+        .map(|(kind, payload)| {
+            f.writer
+                .prepare_bookkeeping(1, 2, kind, payload.to_string().as_bytes())
+        })
+        .collect();
+    assert_eq!(
+        updates.iter().map(Update::len).collect::<Vec<_>>(),
+        [3, 1, 1, 1, 0, 0],
+        "READY: reset, guilds, session; one command per guild event; nothing else"
+    );
+    f.writer.apply(&mut updates).await.expect("apply");
+
+    let mut guilds: Vec<u64> = redis::cmd("SMEMBERS")
+        .arg(keys.shard_guilds(1, 2))
+        .query_async(&mut redis)
+        .await
+        .expect("SMEMBERS");
+    guilds.sort_unstable();
+    assert_eq!(
+        guilds,
+        [2001, 2002],
+        "2001 is unavailable (kept), the bot left 2000 (removed)"
+    );
+    let mut check = [f.writer.session_check(1, 2)];
+    f.writer.apply(&mut check).await.expect("apply");
+    assert_eq!(check[0].previous(), Some(&b"s2"[..]));
+    // The guilds' data is the forwarding shard's: untouched.
+    assert!(available(
+        f.reader.guild_status(Id::new(2000)).await.expect("read")
+    ));
+    assert_eq!(
+        f.reader.guild_status(Id::new(2001)).await.expect("read"),
+        GuildStatus::NotCached,
+        "a bookkeeping READY marks no guild unavailable"
+    );
+    assert_eq!(
+        f.reader.guild_status(Id::new(2002)).await.expect("read"),
+        GuildStatus::NotCached
+    );
+    assert_eq!(
+        f.reader
+            .member_ids(Id::new(2000))
+            .await
+            .expect("read")
+            .len(),
+        2
+    );
+
+    f.writer
+        .apply(&mut [f.writer.forget_shard(1, 2)])
+        .await
+        .expect("apply");
+    for key in [keys.shard_guilds(1, 2), keys.shard_session(1, 2)] {
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&key)
+            .query_async(&mut redis)
+            .await
+            .expect("EXISTS");
+        assert_eq!(exists, 0, "{key}");
+    }
+    let kept: Vec<u64> = redis::cmd("SMEMBERS")
+        .arg(keys.shard_guilds(0, 1))
+        .query_async(&mut redis)
+        .await
+        .expect("SMEMBERS");
+    assert_eq!(kept, [2000], "the other shard count's bookkeeping stays");
+    assert!(available(
+        f.reader.guild_status(Id::new(2000)).await.expect("read")
+    ));
+
+    let off = Fixture::new(Resources::parse("none").expect("valid")).await;
+    assert!(
+        off.writer
+            .prepare_bookkeeping(0, 1, "GUILD_CREATE", br#"{"id":"1"}"#)
+            .is_empty(),
+        "nothing with the cache off"
+    );
 }

@@ -4,6 +4,16 @@
 //! owner renews it every `ttl / 3`; if it dies (even `kill -9`), the lease expires after `ttl`
 //! and another replica takes the shard. An owner that cannot renew (lease gone, taken over,
 //! Redis unreachable until the lease may have expired) is told to stop using the shard.
+//!
+//! A shard is one shard id of one shard count: a [`ShardLeases`] is for one shard count.
+//!
+//! **Upgrade from keys without the shard count.** Versions before kept a shard's lease,
+//! session and cache bookkeeping under keys named by the shard id alone
+//! ([`LegacyShardKeys`]). A lease is not taken while the shard's old lease key exists (an
+//! older replica still owns the shard), and the claim that takes it moves the shard's old
+//! session and cache bookkeeping to the current keys, in the same script, when the old session
+//! was opened with this shard count and the current keys do not exist yet: the shard resumes
+//! instead of identifying.
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -11,7 +21,7 @@ use std::time::Duration;
 
 use redis::Script;
 use redis::aio::ConnectionManager;
-use swarmcord_protocol::keys::Keys;
+use swarmcord_protocol::keys::{Keys, LegacyShardKeys};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -30,15 +40,32 @@ const MAX_POLL: Duration = Duration::from_secs(1);
 
 /// Takes the lease if it is free or already ours (refreshing its TTL); returns the owner after
 /// the attempt.
+///
+/// KEYS: the lease, the old-format lease, the old-format then current session, then pairs of
+/// old-format and current cache keys. ARGV: owner, TTL ms, shard count. A free lease is not
+/// taken while the old-format lease exists (its owner is returned); once taken, the old-format
+/// keys are renamed to the current ones that do not exist yet, if the old session's shard
+/// count is this one.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local owner = redis.call('GET', KEYS[1])
-if (not owner) or owner == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return ARGV[1]
+if owner == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return owner
 end
-return owner
+if owner then return owner end
+local legacy = redis.call('GET', KEYS[2])
+if legacy then return legacy end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('HGET', KEYS[3], 'shard_count') == ARGV[3] then
+  for i = 3, #KEYS, 2 do
+    if redis.call('EXISTS', KEYS[i]) == 1 and redis.call('EXISTS', KEYS[i + 1]) == 0 then
+      redis.call('RENAME', KEYS[i], KEYS[i + 1])
+    end
+  end
+end
+return ARGV[1]
 ",
     )
 });
@@ -99,6 +126,7 @@ pub struct ShardLeases {
     conn: ConnectionManager,
     keys: Keys,
     gateway_id: Arc<str>,
+    shard_count: u32,
     ttl: Duration,
 }
 
@@ -107,20 +135,44 @@ impl fmt::Debug for ShardLeases {
         f.debug_struct("ShardLeases")
             .field("prefix", &self.keys.prefix())
             .field("gateway_id", &self.gateway_id)
+            .field("shard_count", &self.shard_count)
             .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
 }
 
 impl ShardLeases {
-    /// Leases held in the name of `gateway_id`, with the [`DEFAULT_LEASE_TTL`].
-    pub fn new(conn: ConnectionManager, keys: Keys, gateway_id: impl Into<String>) -> Self {
+    /// The leases of the shards of `shard_count`, held in the name of `gateway_id`, with the
+    /// [`DEFAULT_LEASE_TTL`].
+    pub fn new(
+        conn: ConnectionManager,
+        keys: Keys,
+        gateway_id: impl Into<String>,
+        shard_count: u32,
+    ) -> Self {
         Self {
             conn,
             keys,
             gateway_id: Arc::from(gateway_id.into()),
+            shard_count,
             ttl: DEFAULT_LEASE_TTL,
         }
+    }
+
+    /// The same leases for the shards of `shard_count` (another cohort while resharding).
+    #[must_use]
+    pub fn with_shard_count(mut self, shard_count: u32) -> Self {
+        self.shard_count = shard_count;
+        self
+    }
+
+    /// The shard count whose shards these leases are for.
+    pub fn shard_count(&self) -> u32 {
+        self.shard_count
+    }
+
+    fn lease_key(&self, shard_id: u32) -> String {
+        self.keys.shard_lease(shard_id, self.shard_count)
     }
 
     /// Uses `ttl` for the leases (at least 30 ms): how long a crashed owner blocks its shards.
@@ -148,12 +200,27 @@ impl ShardLeases {
         Ok(self.claim(shard_id).await? == *self.gateway_id)
     }
 
-    /// Tries to take the lease; returns its owner afterwards (us when it worked).
+    /// Tries to take the lease; returns its owner afterwards (us when it worked). Taking it
+    /// moves the shard's old-format keys (see the module documentation).
     async fn claim(&self, shard_id: u32) -> Result<String> {
-        CLAIM
-            .key(self.keys.shard_lease(shard_id))
+        let LegacyShardKeys {
+            lease,
+            session,
+            cache,
+        } = self.keys.legacy_shard(shard_id, self.shard_count);
+        let mut invocation = CLAIM.prepare_invoke();
+        invocation
+            .key(self.lease_key(shard_id))
+            .key(lease)
+            .key(session.0)
+            .key(session.1);
+        for (old, new) in cache {
+            invocation.key(old).key(new);
+        }
+        invocation
             .arg(&*self.gateway_id)
             .arg(millis(self.ttl))
+            .arg(self.shard_count)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|error| CoordError::redis("lease claim", error))
@@ -190,7 +257,7 @@ impl ShardLeases {
         }
         let mut invocation = RENEW.prepare_invoke();
         for &shard_id in shard_ids {
-            invocation.key(self.keys.shard_lease(shard_id));
+            invocation.key(self.lease_key(shard_id));
         }
         let renewed: Vec<i64> = invocation
             .arg(&*self.gateway_id)
@@ -220,7 +287,7 @@ impl ShardLeases {
         }
         let mut invocation = RELEASE.prepare_invoke();
         for &shard_id in shard_ids {
-            invocation.key(self.keys.shard_lease(shard_id));
+            invocation.key(self.lease_key(shard_id));
         }
         invocation
             .arg(&*self.gateway_id)
@@ -232,7 +299,7 @@ impl ShardLeases {
     /// The gateway that owns `shard_id`, if any.
     pub async fn owner(&self, shard_id: u32) -> Result<Option<String>> {
         redis::cmd("GET")
-            .arg(self.keys.shard_lease(shard_id))
+            .arg(self.lease_key(shard_id))
             .query_async(&mut self.conn.clone())
             .await
             .map_err(|error| CoordError::redis("lease owner lookup", error))
@@ -243,10 +310,7 @@ impl ShardLeases {
         if shard_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = shard_ids
-            .iter()
-            .map(|&id| self.keys.shard_lease(id))
-            .collect();
+        let keys: Vec<String> = shard_ids.iter().map(|&id| self.lease_key(id)).collect();
         redis::cmd("MGET")
             .arg(keys)
             .query_async(&mut self.conn.clone())

@@ -3,10 +3,11 @@
 //! Several replicas of one gateway service each own a group of Discord shards. This crate is
 //! what lets them share the work safely:
 //!
-//! - [`ShardLeases`], [`Lease`] and [`LeaseKeeper`]: **no shard ever has two owners**. A
-//!   replica takes a shard's lease (`SET NX PX`) before connecting it, renews it in the
-//!   background and is told (through a [`CancellationToken`](tokio_util::sync::CancellationToken))
-//!   to stop using the shard as soon as it cannot prove it still owns it. When Swarm starts a
+//! - [`ShardLeases`], [`Lease`] and [`LeaseKeeper`]: **no shard ever has two owners** (a shard
+//!   being a shard id of one shard count). A replica takes a shard's lease (set only if free,
+//!   with a TTL) before connecting it, renews it in the background and is told (through a
+//!   [`CancellationToken`](tokio_util::sync::CancellationToken)) to stop using the shard as
+//!   soon as it cannot prove it still owns it. When Swarm starts a
 //!   new task before the old one has stopped, the new one waits for the lease instead of
 //!   double-connecting. The lease value (the owning gateway id) is also the shard-ownership
 //!   registry that other services use to route gateway commands ([`ShardLeases::owner`]).

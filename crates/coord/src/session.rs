@@ -101,8 +101,9 @@ impl SavedSession {
     }
 }
 
-/// The session store: one hash per shard ([`Keys::shard_session`]) that expires unless saved
-/// again within the TTL.
+/// The session store: one hash per shard ([`Keys::shard_session`], a shard being a shard id
+/// of a shard count) that expires unless saved again within the TTL. A session is saved under
+/// the shard count it was opened with ([`SavedSession::shard_count`]).
 #[derive(Clone)]
 pub struct SessionStore {
     conn: ConnectionManager,
@@ -142,7 +143,7 @@ impl SessionStore {
     }
 
     fn add_save(&self, pipe: &mut redis::Pipeline, shard_id: u32, session: &SavedSession) {
-        let key = self.keys.shard_session(shard_id);
+        let key = self.keys.shard_session(shard_id, session.shard_count);
         pipe.cmd("HSET")
             .arg(&key)
             .arg(SESSION_ID)
@@ -159,7 +160,8 @@ impl SessionStore {
         pipe.cmd("PEXPIRE").arg(&key).arg(millis(self.ttl)).ignore();
     }
 
-    /// Saves (replaces) the session of `shard_id` and refreshes its TTL.
+    /// Saves (replaces) the session of `shard_id` (of the session's shard count) and refreshes
+    /// its TTL.
     pub async fn save(&self, shard_id: u32, session: &SavedSession) -> Result<()> {
         self.save_many([(shard_id, session)]).await
     }
@@ -196,8 +198,8 @@ impl SessionStore {
         let mut shards = Vec::new();
         for (shard_id, session) in sessions {
             invocation
-                .key(self.keys.shard_session(shard_id))
-                .key(self.keys.shard_lease(shard_id))
+                .key(self.keys.shard_session(shard_id, session.shard_count))
+                .key(self.keys.shard_lease(shard_id, session.shard_count))
                 .arg(&session.session_id)
                 .arg(session.sequence)
                 .arg(session.shard_count)
@@ -219,25 +221,30 @@ impl SessionStore {
             .collect())
     }
 
-    /// The saved session of `shard_id`, if any.
-    pub async fn load(&self, shard_id: u32) -> Result<Option<SavedSession>> {
+    /// The saved session of shard `shard_id` of `shard_count`, if any.
+    pub async fn load(&self, shard_id: u32, shard_count: u32) -> Result<Option<SavedSession>> {
         let fields: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(self.keys.shard_session(shard_id))
+            .arg(self.keys.shard_session(shard_id, shard_count))
             .query_async(&mut self.conn.clone())
             .await
             .map_err(|error| CoordError::redis("session load", error))?;
         SavedSession::decode(shard_id, &fields)
     }
 
-    /// The saved sessions of many shards in one round trip, one entry per shard. A malformed
-    /// entry is logged and returned as `None` (the shard then identifies).
-    pub async fn load_many(&self, shard_ids: &[u32]) -> Result<Vec<Option<SavedSession>>> {
+    /// The saved sessions of many shards of `shard_count` in one round trip, one entry per
+    /// shard. A malformed entry is logged and returned as `None` (the shard then identifies).
+    pub async fn load_many(
+        &self,
+        shard_count: u32,
+        shard_ids: &[u32],
+    ) -> Result<Vec<Option<SavedSession>>> {
         if shard_ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
         for &shard_id in shard_ids {
-            pipe.cmd("HGETALL").arg(self.keys.shard_session(shard_id));
+            pipe.cmd("HGETALL")
+                .arg(self.keys.shard_session(shard_id, shard_count));
         }
         let all: Vec<HashMap<String, String>> = pipe
             .query_async(&mut self.conn.clone())
@@ -258,12 +265,26 @@ impl SessionStore {
             .collect())
     }
 
-    /// Forgets the session of `shard_id` (after Discord invalidated it).
-    pub async fn clear(&self, shard_id: u32) -> Result<()> {
+    /// Forgets the session of shard `shard_id` of `shard_count` (after Discord invalidated
+    /// it).
+    pub async fn clear(&self, shard_id: u32, shard_count: u32) -> Result<()> {
+        self.delete_many(shard_count, &[shard_id]).await.map(drop)
+    }
+
+    /// Forgets the sessions of many shards of `shard_count` in one round trip (the shards of
+    /// a shard count that is retired); returns how many existed.
+    pub async fn delete_many(&self, shard_count: u32, shard_ids: &[u32]) -> Result<usize> {
+        if shard_ids.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<String> = shard_ids
+            .iter()
+            .map(|&shard_id| self.keys.shard_session(shard_id, shard_count))
+            .collect();
         redis::cmd("DEL")
-            .arg(self.keys.shard_session(shard_id))
-            .query_async::<()>(&mut self.conn.clone())
+            .arg(keys)
+            .query_async(&mut self.conn.clone())
             .await
-            .map_err(|error| CoordError::redis("session clear", error))
+            .map_err(|error| CoordError::redis("session delete", error))
     }
 }

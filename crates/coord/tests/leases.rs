@@ -12,6 +12,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// The shard count of the leases.
+const COUNT: u32 = 8;
+
 async fn setup(ttl: Duration) -> (ConnectionManager, Keys, ShardLeases, ShardLeases) {
     init_tracing();
     let conn = connect(&redis_url()).await.expect("redis");
@@ -21,12 +24,14 @@ async fn setup(ttl: Duration) -> (ConnectionManager, Keys, ShardLeases, ShardLea
         connect(&redis_url()).await.expect("redis"),
         keys.clone(),
         "gw-a",
+        COUNT,
     )
     .with_ttl(ttl);
     let b = ShardLeases::new(
         connect(&redis_url()).await.expect("redis"),
         keys.clone(),
         "gw-b",
+        COUNT,
     )
     .with_ttl(ttl);
     (conn, keys, a, b)
@@ -173,12 +178,12 @@ async fn loss_fires_when_the_lease_is_taken_behind_our_back_and_a_vanished_one_i
 
     let changed_at = Instant::now();
     redis::cmd("DEL")
-        .arg(keys.shard_lease(1))
+        .arg(keys.shard_lease(1, COUNT))
         .query_async::<()>(&mut conn)
         .await
         .unwrap();
     redis::cmd("SET")
-        .arg(keys.shard_lease(2))
+        .arg(keys.shard_lease(2, COUNT))
         .arg("intruder")
         .query_async::<()>(&mut conn)
         .await
@@ -249,8 +254,9 @@ async fn lease_is_given_up_when_redis_is_unreachable_for_the_ttl() {
     let cut = Arc::new(AtomicBool::new(false));
     let connections = CancellationToken::new();
     let url = cuttable_proxy(cut.clone(), connections.clone()).await;
-    let a = ShardLeases::new(connect(&url).await.unwrap(), keys.clone(), "gw-a").with_ttl(ttl);
-    let direct = ShardLeases::new(connect(&redis_url()).await.unwrap(), keys, "gw-b");
+    let a =
+        ShardLeases::new(connect(&url).await.unwrap(), keys.clone(), "gw-a", COUNT).with_ttl(ttl);
+    let direct = ShardLeases::new(connect(&redis_url()).await.unwrap(), keys, "gw-b", COUNT);
 
     let lease = a.acquire(7, CancellationToken::new()).await.unwrap();
     tokio::time::sleep(ttl).await;
@@ -285,7 +291,7 @@ async fn a_frozen_owner_keeps_the_leases_nobody_took_meanwhile() {
     let untouched = keeper.try_acquire(1).await.unwrap().unwrap();
     let taken = keeper.try_acquire(2).await.unwrap().unwrap();
     redis::cmd("SET")
-        .arg(keys.shard_lease(2))
+        .arg(keys.shard_lease(2, COUNT))
         .arg("intruder")
         .query_async::<()>(&mut conn)
         .await

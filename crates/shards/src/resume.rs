@@ -13,12 +13,12 @@ use swarmcord_coord::SavedSession;
 
 use crate::progress::Progress;
 
-/// Whether the cache lost shard `shard_id`'s data: its rebuild marker is gone, as after Redis
-/// restarted empty. A lease key that vanished alone (a previous process with the same gateway
-/// id released it during a rolling update) leaves the marker in place, and needs no rebuild.
-/// An unreadable marker counts as lost (rebuilding is the safe side).
-pub(crate) async fn cache_lost(writer: &CacheWriter, shard_id: u32) -> bool {
-    let mut check = [writer.session_check(shard_id)];
+/// Whether the cache lost the data of shard `shard_id` of `shard_count`: its rebuild marker is
+/// gone, as after Redis restarted empty. A lease key that vanished alone (a previous process
+/// with the same gateway id released it during a rolling update) leaves the marker in place,
+/// and needs no rebuild. An unreadable marker counts as lost (rebuilding is the safe side).
+pub(crate) async fn cache_lost(writer: &CacheWriter, shard_id: u32, shard_count: u32) -> bool {
+    let mut check = [writer.session_check(shard_id, shard_count)];
     match writer.apply(&mut check).await {
         Ok(_) => check[0].previous().is_none(),
         Err(error) => {

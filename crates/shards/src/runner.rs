@@ -391,8 +391,13 @@ async fn start(
     );
     let redis = deps.redis.clone();
     let keys = Keys::new(config.redis_prefix.clone());
-    let leases = ShardLeases::new(redis.clone(), keys.clone(), config.gateway_id.clone())
-        .with_ttl(config.lease_ttl);
+    let leases = ShardLeases::new(
+        redis.clone(),
+        keys.clone(),
+        config.gateway_id.clone(),
+        total,
+    )
+    .with_ttl(config.lease_ttl);
     let queue = RedisQueue::new(
         redis.clone(),
         keys.clone(),

@@ -792,7 +792,7 @@ async fn the_most_concurrent_connections_of_each_shard_are_recorded() {
         control
             .gateway_stats()
             .max_connections_per_shard
-            .get(&id)
+            .get(&[id, 2])
             .copied()
     };
     assert_eq!((max(0), max(1)), (Some(1), Some(1)));
@@ -831,4 +831,104 @@ async fn the_most_concurrent_connections_of_each_shard_are_recorded() {
     second.next_dispatch("READY").await;
     assert_eq!(max(0), Some(2), "two sessions of shard 0 connected at once");
     assert_eq!(max(1), Some(1));
+}
+
+/// A bot resharding from 2 to 4 shards is connected with both shard counts at once: each
+/// guild's events reach exactly one shard of each count, and each of the six shards (shard 0
+/// of 2 and shard 0 of 4 are different shards) has one connection.
+#[tokio::test]
+async fn a_bot_connected_with_two_shard_counts_gets_each_event_once_per_count() {
+    let sim = sim_with(DiscordConfig {
+        identify_interval: Duration::from_millis(1),
+        max_concurrency: 4,
+        ..DiscordConfig::default()
+    })
+    .await;
+    let control = sim.control();
+    let guilds: Vec<_> = (0..4)
+        .map(|i| {
+            control.create_guild(&GuildSpec {
+                shard: Some((i, 4)),
+                ..GuildSpec::default()
+            })
+        })
+        .collect();
+    let shards: Vec<[u32; 2]> = [(0, 2), (1, 2), (0, 4), (1, 4), (2, 4), (3, 4)]
+        .map(|(id, count)| [id, count])
+        .to_vec();
+    let mut clients = Vec::new();
+    for &[id, count] in &shards {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let mut client = Client::start(&sim, ShardId::new(id, count), all_intents());
+        client.next_dispatch("READY").await;
+        clients.push(client);
+    }
+    for guild in &guilds {
+        say(&control, guild.text_channels[0], guild.members[0], "first");
+    }
+    for guild in &guilds {
+        say(&control, guild.text_channels[0], guild.members[0], "end");
+    }
+    // Per shard: the guilds whose first message it got, read until the end message of each of
+    // its own guilds (a connection's dispatches are in order: any first message sent to it
+    // arrived before those).
+    let mut got: HashMap<[u32; 2], Vec<u64>> = HashMap::new();
+    for (client, &[id, count]) in clients.iter_mut().zip(&shards) {
+        let own: Vec<u64> = guilds
+            .iter()
+            .map(|g| g.id)
+            .filter(|g| (g >> 22) % u64::from(count) == u64::from(id))
+            .collect();
+        let mut ends = 0;
+        let mut firsts = Vec::new();
+        while ends < own.len() {
+            let (_, raw, _) = client.next_dispatch("MESSAGE_CREATE").await;
+            let guild: u64 = raw["guild_id"]
+                .as_str()
+                .and_then(|g| g.parse().ok())
+                .expect("guild_id");
+            match raw["content"].as_str() {
+                Some("first") => firsts.push(guild),
+                Some("end") if own.contains(&guild) => ends += 1,
+                _ => {}
+            }
+        }
+        firsts.sort_unstable();
+        assert_eq!(firsts, own, "shard {id} of {count}");
+        got.insert([id, count], firsts);
+    }
+    for count in [2u32, 4] {
+        let mut all: Vec<u64> = got
+            .iter()
+            .filter(|(shard, _)| shard[1] == count)
+            .flat_map(|(_, firsts)| firsts.iter().copied())
+            .collect();
+        all.sort_unstable();
+        let mut expected: Vec<u64> = guilds.iter().map(|g| g.id).collect();
+        expected.sort_unstable();
+        assert_eq!(
+            all, expected,
+            "every guild once among the shards of {count}"
+        );
+    }
+    let stats = control.gateway_stats();
+    assert_eq!(
+        stats
+            .max_connections_per_shard
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
+        {
+            let mut sorted = shards.clone();
+            sorted.sort_unstable();
+            sorted
+        }
+    );
+    assert!(
+        stats.max_connections_per_shard.values().all(|n| *n == 1),
+        "{:?}",
+        stats.max_connections_per_shard
+    );
+    let json = serde_json::to_value(&stats).expect("stats serialize");
+    assert_eq!(json["max_connections_per_shard"]["3/4"], 1);
 }

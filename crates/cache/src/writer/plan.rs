@@ -17,18 +17,24 @@ impl CacheWriter {
     pub(super) fn plan(
         &self,
         shard_id: u32,
+        shard_count: u32,
         kind: &str,
         payload: &[u8],
     ) -> Result<Update, serde_json::Error> {
         let mut u = Update::default();
         match kind {
-            "READY" => self.ready(&mut u, shard_id, &serde_json::from_slice(payload)?),
+            "READY" => {
+                let ready = serde_json::from_slice(payload)?;
+                self.ready(&mut u, shard_id, shard_count, &ready);
+            }
             "GUILD_CREATE" => {
-                self.guild_create(&mut u, shard_id, &serde_json::from_slice(payload)?);
+                let create = serde_json::from_slice(payload)?;
+                self.guild_create(&mut u, shard_id, shard_count, &create);
             }
             "GUILD_UPDATE" => self.guild_update(&mut u, serde_json::from_slice(payload)?),
             "GUILD_DELETE" => {
-                self.guild_delete(&mut u, shard_id, &serde_json::from_slice(payload)?);
+                let deleted = serde_json::from_slice(payload)?;
+                self.guild_delete(&mut u, shard_id, shard_count, &deleted);
             }
             "GUILD_EMOJIS_UPDATE" => self.emojis_update(&mut u, &serde_json::from_slice(payload)?),
             "CHANNEL_CREATE" | "CHANNEL_UPDATE" => {
@@ -76,48 +82,38 @@ impl CacheWriter {
     }
 
     /// A new session: whatever this shard cached before may have missed events.
-    fn ready(&self, u: &mut Update, shard_id: u32, ready: &wire::Ready) {
+    fn ready(&self, u: &mut Update, shard_id: u32, shard_count: u32, ready: &wire::Ready) {
         let keys = &self.keys;
         let mut purge = self.scripts.purge_shard.call(0);
-        purge.arg(keys.base()).arg(shard_id);
+        purge
+            .arg(keys.base())
+            .arg(keys.shard_guilds(shard_id, shard_count));
         u.push(purge);
         if !ready.guilds.is_empty() {
             let ids: Vec<u64> = ready.guilds.iter().map(|g| g.id.get()).collect();
             u.push(cmd("SADD").arg(keys.unavailable()).arg(&ids).clone());
-            u.push(
-                cmd("SADD")
-                    .arg(keys.shard_guilds(shard_id))
-                    .arg(&ids)
-                    .clone(),
-            );
         }
         if self.on(Resource::Users) {
             self.put_users(u, std::slice::from_ref(&ready.user));
         }
-        if let Some(session) = &ready.session_id {
-            u.push(
-                cmd("SET")
-                    .arg(keys.shard_session(shard_id))
-                    .arg(session)
-                    .clone(),
-            );
-        }
+        self.record_ready(u, shard_id, shard_count, ready);
     }
 
     /// A guild, complete: everything cached about it before is replaced.
-    fn guild_create(&self, u: &mut Update, shard_id: u32, create: &wire::GuildCreate) {
+    fn guild_create(
+        &self,
+        u: &mut Update,
+        shard_id: u32,
+        shard_count: u32,
+        create: &wire::GuildCreate,
+    ) {
         let keys = &self.keys;
         let guild = create.id;
         // Start from nothing: what was cached may have missed events.
         u.push(self.purge(guild));
         let Some(cached) = create.guild() else {
             u.push(cmd("SADD").arg(keys.unavailable()).arg(guild.get()).clone());
-            u.push(
-                cmd("SADD")
-                    .arg(keys.shard_guilds(shard_id))
-                    .arg(guild.get())
-                    .clone(),
-            );
+            self.record_guild(u, shard_id, shard_count, guild, true);
             return;
         };
         if self.on(Resource::Roles) && !create.roles.is_empty() {
@@ -170,12 +166,7 @@ impl CacheWriter {
                     .clone(),
             );
         }
-        u.push(
-            cmd("SADD")
-                .arg(keys.shard_guilds(shard_id))
-                .arg(guild.get())
-                .clone(),
-        );
+        self.record_guild(u, shard_id, shard_count, guild, true);
         if self.on(Resource::Guilds) {
             // Last: the guild entry says "roles and channels are complete".
             u.push(
@@ -198,24 +189,24 @@ impl CacheWriter {
         u.push_previous(c);
     }
 
-    fn guild_delete(&self, u: &mut Update, shard_id: u32, deleted: &wire::GuildId) {
-        let keys = &self.keys;
+    fn guild_delete(
+        &self,
+        u: &mut Update,
+        shard_id: u32,
+        shard_count: u32,
+        deleted: &wire::GuildId,
+    ) {
         u.push(self.purge(deleted.id));
         if deleted.unavailable == Some(true) {
             // An outage: the guild comes back with a GUILD_CREATE.
             u.push(
                 cmd("SADD")
-                    .arg(keys.unavailable())
+                    .arg(self.keys.unavailable())
                     .arg(deleted.id.get())
                     .clone(),
             );
         } else {
-            u.push(
-                cmd("SREM")
-                    .arg(keys.shard_guilds(shard_id))
-                    .arg(deleted.id.get())
-                    .clone(),
-            );
+            self.record_guild(u, shard_id, shard_count, deleted.id, false);
         }
     }
 

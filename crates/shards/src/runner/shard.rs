@@ -180,7 +180,7 @@ async fn connect_shard(ctx: &Ctx, shard_id: u32) -> Shard<RedisQueue> {
     if let Some(url) = &config.gateway_url {
         builder = builder.proxy_url(url.clone());
     }
-    let saved = match ctx.sessions.load(shard_id).await {
+    let saved = match ctx.sessions.load(shard_id, ctx.total).await {
         Ok(saved) => saved.filter(|s| s.shard_count == ctx.total),
         Err(error) => {
             tracing::warn!(shard_id, %error, "cannot load the saved session");
@@ -311,7 +311,7 @@ async fn read_shard(
                 // lost this shard's guilds too (the stage would only notice on its next write);
                 // if only the key went (a same-id predecessor released it), nothing is lost.
                 if let Some(writer) = &ctx.cache
-                    && resume::cache_lost(writer, shard_id).await
+                    && resume::cache_lost(writer, shard_id, ctx.total).await
                 {
                     rebuild.notify_one();
                 }

@@ -42,7 +42,7 @@ fn plan(ctx: &Ctx, writer: &CacheWriter, shard_id: u32, staged: &Staged) -> Upda
     if ctx.mode.get() == Mode::Shadow {
         writer.prepare_bookkeeping(shard_id, ctx.total, &staged.kind, &staged.payload)
     } else {
-        writer.prepare(shard_id, &staged.kind, &staged.payload)
+        writer.prepare(shard_id, ctx.total, &staged.kind, &staged.payload)
     }
 }
 
@@ -119,7 +119,7 @@ pub(super) async fn cache_stage(
                         .and_then(|p| p.session_id.clone())
                 };
                 if expected.is_some() {
-                    updates.insert(0, writer.session_check(shard_id));
+                    updates.insert(0, writer.session_check(shard_id, ctx.total));
                 }
                 let give_up = || abort.is_cancelled();
                 // While Redis works on this batch, read and parse the next one (parsing is

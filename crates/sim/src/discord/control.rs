@@ -21,7 +21,7 @@
 //! | `POST /_sim/voice` | [`VoiceSpec`] | a user joins/leaves a voice channel |
 //! | `POST /_sim/dispatch` | `{"guild_id"?, "event", "data"}` | a raw dispatch |
 //! | `POST /_sim/blast` | [`BlastSpec`] | [`BlastReport`] when done |
-//! | `POST /_sim/shards/{id}/{action}` | action: `reconnect`, `invalidate`, `invalidate_resumable`, `drop`, `zombie`, `unzombie` | `{"connections": n}` |
+//! | `POST /_sim/shards/{id}/{action}` (shard id `id` of every shard count) | action: `reconnect`, `invalidate`, `invalidate_resumable`, `drop`, `zombie`, `unzombie` | `{"connections": n}` |
 //! | `POST /_sim/shards/{id}/close/{code}` | | close frame with `code` |
 //! | `GET /_sim/sessions` | | [`SessionInfo`](super::gateway::SessionInfo) list |
 //! | `GET /_sim/stats` | | [`GatewayStats`](super::gateway::GatewayStats) + REST counters |

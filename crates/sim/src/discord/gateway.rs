@@ -158,9 +158,12 @@ pub struct GatewayStats {
     /// The largest number of accepted IDENTIFYs in one bucket within any `identify_interval`
     /// window (must stay ≤ 1 for a well-behaved cluster).
     pub max_identifies_per_bucket_window: u64,
-    /// Per shard id: the largest number of connections attached to its sessions at once
-    /// (sessions of any shard count; must stay 1 while shards move between gateways).
-    pub max_connections_per_shard: BTreeMap<u32, u64>,
+    /// Per shard (`[shard_id, shard_count]`: shard 3 of 4 and shard 3 of 8 are different
+    /// shards, connected at once while a bot reshards): the largest number of connections
+    /// attached to its sessions at once (must stay 1 while shards move between gateways).
+    /// Serialized as a map keyed `"{shard_id}/{shard_count}"`.
+    #[serde(serialize_with = "by_shard_name")]
+    pub max_connections_per_shard: BTreeMap<[u32; 2], u64>,
     /// RESUMEs of a session that was still attached to another connection (which is dropped):
     /// a client taking a session over from a live (or frozen) one.
     pub resumes_replacing_a_connection: u64,
@@ -256,8 +259,9 @@ impl Gateway {
         remaining(&self.lock(), shared)
     }
 
-    /// Applies `action` to every connected session of shard `shard_id`; returns how many
-    /// connections it reached.
+    /// Applies `action` to every connected session of shard id `shard_id`, whatever its shard
+    /// count (a bot that reshards is connected with two); returns how many connections it
+    /// reached.
     pub fn shard_action(&self, shard_id: u32, action: ShardAction) -> usize {
         let mut inner = self.lock();
         let mut forget = Vec::new();
@@ -308,8 +312,9 @@ impl Gateway {
         reached
     }
 
-    /// Sends a close frame with `code` to every connection of shard `shard_id`. Codes that end
-    /// a session (everything but 4000–4003, 4005, 4008 and 1012) also forget the session.
+    /// Sends a close frame with `code` to every connection of shard id `shard_id` (of every
+    /// shard count). Codes that end a session (everything but 4000–4003, 4005, 4008 and 1012)
+    /// also forget the session.
     pub fn close_shard(&self, shard_id: u32, code: u16, reason: &str) -> usize {
         let mut inner = self.lock();
         let mut reached = 0;
@@ -422,20 +427,32 @@ impl Gateway {
     }
 }
 
-/// Records how many connections shard `shard_id`'s sessions have attached now (called when a
-/// connection is attached: IDENTIFY or RESUME).
-fn note_attached(inner: &mut Inner, shard_id: u32) {
+/// Records how many connections the sessions of `shard` (`[shard_id, shard_count]`) have
+/// attached now (called when a connection is attached: IDENTIFY or RESUME).
+fn note_attached(inner: &mut Inner, shard: [u32; 2]) {
     let attached = inner
         .sessions
         .values()
-        .filter(|s| s.shard[0] == shard_id && s.conn.is_some())
+        .filter(|s| s.shard == shard && s.conn.is_some())
         .count() as u64;
     let max = inner
         .stats
         .max_connections_per_shard
-        .entry(shard_id)
+        .entry(shard)
         .or_default();
     *max = (*max).max(attached);
+}
+
+/// Serializes a map keyed by `[shard_id, shard_count]` as a JSON object keyed
+/// `"{shard_id}/{shard_count}"` (JSON keys are strings).
+fn by_shard_name<S: serde::Serializer>(
+    map: &BTreeMap<[u32; 2], u64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(
+        map.iter()
+            .map(|([id, count], n)| (format!("{id}/{count}"), n)),
+    )
 }
 
 fn remaining(inner: &Inner, shared: &Shared) -> u32 {

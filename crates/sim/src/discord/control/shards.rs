@@ -169,12 +169,14 @@ impl Control {
         })
     }
 
-    /// Forces a gateway fault or message on shard `shard_id`'s connections.
+    /// Forces a gateway fault or message on the connections of shard id `shard_id` (of every
+    /// shard count).
     pub fn shard_action(&self, shard_id: u32, action: ShardAction) -> usize {
         self.shared.gateway.shard_action(shard_id, action)
     }
 
-    /// Closes shard `shard_id`'s connections with a close frame carrying `code`.
+    /// Closes the connections of shard id `shard_id` (of every shard count) with a close frame
+    /// carrying `code`.
     pub fn close_shard(&self, shard_id: u32, code: u16) -> usize {
         self.shared
             .gateway

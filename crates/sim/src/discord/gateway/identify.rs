@@ -38,7 +38,7 @@ impl ConnState {
         self.session_id = Some(session.id.clone());
         inner.stats.dispatches += session.seq;
         inner.sessions.insert(session.id.clone(), session);
-        note_attached(&mut inner, shard[0]);
+        note_attached(&mut inner, shard);
         None
     }
 
@@ -267,10 +267,10 @@ impl ConnState {
             r#"{"_trace":["[\"swarmcord-sim\"]"]}"#,
             config.replay_buffer,
         );
-        let shard_id = session.shard[0];
+        let shard = session.shard;
         inner.stats.resumes += 1;
         inner.stats.resumes_replacing_a_connection += u64::from(took_over);
-        note_attached(&mut inner, shard_id);
+        note_attached(&mut inner, shard);
         inner.stats.replayed += replayed;
         inner.stats.dispatches += replayed + 1;
         self.session_id = Some(session_id.to_owned());
