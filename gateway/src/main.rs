@@ -71,6 +71,7 @@ async fn main() -> ExitCode {
 /// `gateway reshard <count> | --status | --cancel [--no-wait]` (see `swarmcord_shards::admin`).
 async fn reshard(config: &GatewayConfig) -> ExitCode {
     use clap::Parser;
+    use std::io::Write;
     let args = match ReshardArgs::try_parse_from(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(error) => {
@@ -78,10 +79,13 @@ async fn reshard(config: &GatewayConfig) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match swarmcord_shards::admin::reshard(config, args, |line| println!("{line}")).await {
+    let say = |line: String| {
+        let _ = writeln!(std::io::stdout(), "{line}");
+    };
+    match swarmcord_shards::admin::reshard(config, args, say).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("gateway reshard: {error}");
+            let _ = writeln!(std::io::stderr(), "gateway reshard: {error}");
             ExitCode::from(1)
         }
     }

@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use swarmcord_stream::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
 use swarmcord_protocol::amqp::header;
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::BlastSpec;
+use swarmcord_stream::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
 use swarmcord_testkit::cluster::{Cluster, Gateway, binary};
 use swarmcord_testkit::events::Seen;
 use tokio_util::sync::CancellationToken;
@@ -109,9 +109,9 @@ async fn resharding_4_to_8_loses_nothing_and_delivers_each_event_once() {
     a.wait_ready(READY).await;
     let b = gateway(&cluster, "gw-rb").await;
     b.wait_ready(READY).await;
-    let (status, out) = reshard_command(&cluster, &["--status"]).await;
-    assert_eq!(status, Some(0), "{out}");
-    assert!(out.contains("the cluster runs 4 shards"), "{out}");
+    let (code, said) = reshard_command(&cluster, &["--status"]).await;
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("the cluster runs 4 shards"), "{said}");
 
     let counter = Arc::new(Counter::default());
     let stop_worker = CancellationToken::new();
@@ -148,9 +148,9 @@ async fn resharding_4_to_8_loses_nothing_and_delivers_each_event_once() {
     });
     tokio::time::sleep(Duration::from_secs(3)).await;
     let started = Instant::now();
-    let (status, out) = reshard_command(&cluster, &["8"]).await;
+    let (code, out) = reshard_command(&cluster, &["8"]).await;
     let took = started.elapsed();
-    assert_eq!(status, Some(0), "{out}\n{}\n{}", a.logs(), b.logs());
+    assert_eq!(code, Some(0), "{out}\n{}\n{}", a.logs(), b.logs());
     assert!(out.contains("done: the cluster runs 8 shards"), "{out}");
     assert_eq!(burst.await.expect("blast"), EVENTS);
 
@@ -242,9 +242,9 @@ async fn resharding_4_to_8_loses_nothing_and_delivers_each_event_once() {
         "only the new shards stay connected"
     );
     // A restarted replica runs the cluster's count (not its SHARD_COUNT=4) and resumes.
-    let (status, out) = reshard_command(&cluster, &["--status"]).await;
-    assert_eq!(status, Some(0), "{out}");
-    assert!(out.contains("the cluster runs 8 shards"), "{out}");
+    let (code, said) = reshard_command(&cluster, &["--status"]).await;
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("the cluster runs 8 shards"), "{said}");
     let b = b.respawn_after_terminate().await;
     b.wait_ready(READY).await;
     let after = cluster.sim.control().gateway_stats();

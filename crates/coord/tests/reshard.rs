@@ -8,7 +8,7 @@ use swarmcord_testkit::{init_tracing, redis_url, unique_name};
 
 async fn resharding() -> (Resharding, redis::aio::ConnectionManager, Keys) {
     init_tracing();
-    let conn = connect(&redis_url()).await.unwrap();
+    let conn = connect(&redis_url()).await.expect("redis");
     let keys = Keys::new(unique_name("coord-reshard"));
     (Resharding::new(conn.clone(), keys.clone()), conn, keys)
 }
@@ -33,7 +33,10 @@ async fn a_resharding_moves_through_its_phases_once_and_stores_the_new_count_at_
     let Begun::Started(record) = resharding.begin(8).await.unwrap() else {
         panic!("not started");
     };
-    assert_eq!((record.from, record.to, record.phase), (4, 8, Phase::Overlap));
+    assert_eq!(
+        (record.from, record.to, record.phase),
+        (4, 8, Phase::Overlap)
+    );
     // One at a time.
     assert!(matches!(
         resharding.begin(16).await.unwrap(),
@@ -43,16 +46,47 @@ async fn a_resharding_moves_through_its_phases_once_and_stores_the_new_count_at_
     let aged = resharding.current().await.unwrap().unwrap();
     assert!(aged.age >= Duration::from_millis(100), "{aged:?}");
     // Compare-and-set: of two replicas moving it on, one wins; a stale view moves nothing.
-    assert!(resharding.advance(Phase::Overlap, Phase::Tagging).await.unwrap());
-    assert!(!resharding.advance(Phase::Overlap, Phase::Tagging).await.unwrap());
+    assert!(
+        resharding
+            .advance(Phase::Overlap, Phase::Tagging)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !resharding
+            .advance(Phase::Overlap, Phase::Tagging)
+            .await
+            .unwrap()
+    );
     let tagging = resharding.current().await.unwrap().unwrap();
     assert_eq!(tagging.phase, Phase::Tagging);
-    assert!(tagging.age < Duration::from_millis(100), "the age restarts: {tagging:?}");
+    assert!(
+        tagging.age < Duration::from_millis(100),
+        "the age restarts: {tagging:?}"
+    );
     assert!(!resharding.finish().await.unwrap(), "not switched yet");
-    assert!(resharding.advance(Phase::Tagging, Phase::Both).await.unwrap());
-    assert_eq!(resharding.count().await.unwrap(), Some(4), "still the old count");
-    assert!(resharding.advance(Phase::Both, Phase::Switched).await.unwrap());
-    assert_eq!(resharding.count().await.unwrap(), Some(8), "stored with the switch");
+    assert!(
+        resharding
+            .advance(Phase::Tagging, Phase::Both)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        resharding.count().await.unwrap(),
+        Some(4),
+        "still the old count"
+    );
+    assert!(
+        resharding
+            .advance(Phase::Both, Phase::Switched)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        resharding.count().await.unwrap(),
+        Some(8),
+        "stored with the switch"
+    );
     assert!(!resharding.cancel().await.unwrap(), "too late to cancel");
     assert!(resharding.finish().await.unwrap());
     assert_eq!(resharding.current().await.unwrap(), None);
@@ -63,8 +97,16 @@ async fn a_resharding_moves_through_its_phases_once_and_stores_the_new_count_at_
 async fn a_cancelled_resharding_keeps_the_old_count() {
     let (resharding, _, _) = resharding().await;
     resharding.adopt(4).await.unwrap();
-    assert!(matches!(resharding.begin(8).await.unwrap(), Begun::Started(_)));
-    assert!(resharding.advance(Phase::Overlap, Phase::Tagging).await.unwrap());
+    assert!(matches!(
+        resharding.begin(8).await.unwrap(),
+        Begun::Started(_)
+    ));
+    assert!(
+        resharding
+            .advance(Phase::Overlap, Phase::Tagging)
+            .await
+            .unwrap()
+    );
     assert!(resharding.cancel().await.unwrap());
     assert!(!resharding.cancel().await.unwrap());
     assert_eq!(resharding.current().await.unwrap(), None);
@@ -84,7 +126,9 @@ async fn malformed_values_in_redis_are_errors_not_panics() {
     assert!(error.to_string().contains("shard count"), "{error}");
     let _: () = redis::cmd("HSET")
         .arg(keys.reshard())
-        .arg(&["from", "4", "to", "8", "phase", "sideways", "since_s", "1", "since_us", "0"])
+        .arg(&[
+            "from", "4", "to", "8", "phase", "sideways", "since_s", "1", "since_us", "0",
+        ])
         .query_async(&mut conn)
         .await
         .unwrap();

@@ -120,19 +120,18 @@ async fn follow(
         if phase != last {
             last = phase;
             let secs = started.elapsed().as_secs_f64();
-            match record {
-                Some(record) => say(format!("{secs:.1} s: {}", describe(&record))),
-                None => {
-                    let count = resharding.count().await?;
-                    return if count == Some(to) {
-                        say(format!("{secs:.1} s: done: the cluster runs {to} shards"));
-                        Ok(())
-                    } else {
-                        Err(AdminError::Refused(
-                            "the resharding was cancelled".to_owned(),
-                        ))
-                    };
-                }
+            if let Some(record) = record {
+                say(format!("{secs:.1} s: {}", describe(&record)));
+            } else {
+                let count = resharding.count().await?;
+                return if count == Some(to) {
+                    say(format!("{secs:.1} s: done: the cluster runs {to} shards"));
+                    Ok(())
+                } else {
+                    Err(AdminError::Refused(
+                        "the resharding was cancelled".to_owned(),
+                    ))
+                };
             }
         }
     }

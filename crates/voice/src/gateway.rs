@@ -280,7 +280,12 @@ mod tests {
         // Once the new sets forward (both sets do for a moment), either count routes right.
         new_a.1.shadow = false;
         new_b.1.shadow = false;
-        let gateways = [new_a, new_b, gateway("gw-a", 6..=11), gateway("gw-b", 0..=5)];
+        let gateways = [
+            new_a,
+            new_b,
+            gateway("gw-a", 6..=11),
+            gateway("gw-b", 0..=5),
+        ];
         assert_eq!(
             target_queue(&gateways, &command).as_deref(),
             Some("gateway.gw-a+24"),

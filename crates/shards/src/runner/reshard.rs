@@ -302,10 +302,11 @@ impl Sets {
         match self.resharding.finish().await {
             Ok(true) => {
                 if let Some(cache) = &self.primary.ctx.cache {
-                    for shard in 0..record.from {
-                        if let Err(error) = cache.forget_shard(shard, record.from).await {
-                            tracing::warn!(shard, %error, "cannot remove an old shard's cache bookkeeping");
-                        }
+                    let mut updates: Vec<_> = (0..record.from)
+                        .map(|shard| cache.forget_shard(shard, record.from))
+                        .collect();
+                    if let Err(error) = cache.apply(&mut updates).await {
+                        tracing::warn!(%error, "cannot remove the old shards' cache bookkeeping");
                     }
                 }
                 tracing::info!(from = record.from, to = record.to, "resharding: done");
@@ -320,7 +321,11 @@ impl Sets {
 /// skip sets that do not forward).
 async fn set_mode(set: &Instance, mode: Mode) {
     if set.ctx.mode.set(mode) {
-        tracing::info!(count = set.ctx.total, ?mode, "shard set forwarding mode changed");
+        tracing::info!(
+            count = set.ctx.total,
+            ?mode,
+            "shard set forwarding mode changed"
+        );
         if let Err(error) = set
             .registry
             .register(&set.ctx.config.gateway_id, &set.ctx.info())
