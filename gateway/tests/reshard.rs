@@ -115,6 +115,7 @@ async fn resharding_4_to_8_loses_nothing_and_delivers_each_event_once() {
 
     let counter = Arc::new(Counter::default());
     let stop_worker = CancellationToken::new();
+    let consuming = Arc::new(tokio::sync::Notify::new());
     let worker = {
         let mut config = ConsumerConfig::new(
             cluster.amqp_url.clone(),
@@ -128,10 +129,21 @@ async fn resharding_4_to_8_loses_nothing_and_delivers_each_event_once() {
             .expect("redis");
         let counter = Arc::clone(&counter);
         let stop = stop_worker.clone();
+        let consuming = Arc::clone(&consuming);
         tokio::spawn(async move {
-            swarmcord_stream::run(config, redis, counter, |_| {}, stop).await;
+            let on_state = move |up: bool| {
+                if up {
+                    consuming.notify_one();
+                }
+            };
+            swarmcord_stream::run(config, redis, counter, on_state, stop).await;
         })
     };
+    // Its queue is declared and bound once it consumes: events published before would not
+    // reach it.
+    tokio::time::timeout(READY, consuming.notified())
+        .await
+        .expect("the worker consumes");
     let stats_before = cluster.sim.control().gateway_stats();
 
     let control = cluster.sim.control();
@@ -200,7 +212,20 @@ async fn resharding_4_to_8_loses_nothing_and_delivers_each_event_once() {
         stats.identify_rate_limited,
         stats.max_connections_per_shard,
     );
-    assert!(done.is_some(), "not every message was handled");
+    let missing: Vec<String> = messages
+        .iter()
+        .filter(|s| {
+            s.body["id"]
+                .as_str()
+                .and_then(|id| id.parse::<u64>().ok())
+                .is_some_and(|id| !copies.contains_key(&id))
+        })
+        .map(|s| format!("{} {:?}", s.body["id"], s.headers))
+        .collect();
+    assert!(
+        done.is_some(),
+        "not every message was handled; the copies published of those missing: {missing:#?}"
+    );
     assert_eq!(
         copies.len(),
         usize::try_from(EVENTS).expect("n"),
