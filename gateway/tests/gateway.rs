@@ -10,6 +10,7 @@ use swarmcord_testkit::{
 
 use swarmcord_protocol::amqp::header;
 use swarmcord_protocol::command::{CommandEnvelope, GatewayCommand};
+use swarmcord_protocol::keys::Keys;
 use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::{BlastSpec, MessageSpec};
 use twilight_model::gateway::payload::outgoing::update_voice_state::UpdateVoiceStateInfo;
@@ -244,6 +245,120 @@ async fn a_restart_resumes_every_shard_with_zero_identifies_and_loses_nothing() 
         "a graceful restart persists the last confirmed sequence: nothing is replayed"
     );
     assert_eq!(replacement.terminate().await.code(), Some(0));
+}
+
+/// Upgrading from a version whose shard keys had no shard count (`{prefix}:shard:{id}:…`):
+/// the new replica does not take a shard while its old-format lease lives (an older replica
+/// owns it), and resumes every shard from the old-format session and cache keys, which the
+/// lease claim moved: no identify, and no cache rebuild.
+#[tokio::test]
+async fn an_upgrade_from_keys_without_the_shard_count_resumes_every_shard() {
+    let cluster = Cluster::start(sim_config(4, 4)).await;
+    cluster.guilds_on_shards(0..4, 4);
+    let env = [("SHARD_COUNT", "4")];
+    let old = cluster.gateway("gw-upgrade", &env).await;
+    old.wait_ready(READY).await;
+    assert_eq!(old.terminate().await.code(), Some(0));
+
+    // What the older version left: the same keys named by the shard id alone, and shard 0
+    // still held by an older replica for a few seconds.
+    let keys = Keys::new(cluster.prefix.clone());
+    let mut redis = redis::Client::open(swarmcord_testkit::redis_url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    for shard in 0..4 {
+        let legacy = keys.legacy_shard(shard, 4);
+        for (old, new) in [
+            legacy.session,
+            legacy.cache[0].clone(),
+            legacy.cache[1].clone(),
+        ] {
+            let () = redis::cmd("RENAME")
+                .arg(&new)
+                .arg(&old)
+                .query_async(&mut redis)
+                .await
+                .unwrap_or_else(|e| panic!("RENAME {new}: {e}"));
+        }
+    }
+    let held_for = Duration::from_secs(8);
+    let () = redis::cmd("SET")
+        .arg(keys.legacy_shard(0, 4).lease)
+        .arg("gw-older-version")
+        .arg("PX")
+        .arg(u64::try_from(held_for.as_millis()).expect("ms"))
+        .query_async(&mut redis)
+        .await
+        .expect("SET");
+    let started = std::time::Instant::now();
+
+    let new = cluster.gateway("gw-upgrade", &env).await;
+    let owners = |redis: redis::aio::MultiplexedConnection| {
+        let keys = keys.clone();
+        async move {
+            let mut redis = redis;
+            let mut get = redis::pipe();
+            for shard in 0..4 {
+                get.get(keys.shard_lease(shard, 4));
+            }
+            get.get(keys.legacy_shard(0, 4).lease);
+            let owners: Vec<Option<String>> = get.query_async(&mut redis).await.ok()?;
+            Some(owners)
+        }
+    };
+    // Shards 1–3 are taken while shard 0 waits for the older replica's lease.
+    let waiting = swarmcord_testkit::eventually(READY, || {
+        let get = owners(redis.clone());
+        async move {
+            let owners = get.await?;
+            (owners[1..4]
+                .iter()
+                .all(|o| o.as_deref() == Some("gw-upgrade")))
+            .then_some(owners)
+        }
+    })
+    .await
+    .expect("shards 1-3 taken");
+    assert!(
+        started.elapsed() < held_for,
+        "the new replica started too slowly to observe the wait"
+    );
+    assert_eq!(
+        (waiting[0].as_deref(), waiting[4].as_deref()),
+        (None, Some("gw-older-version")),
+        "shard 0 is not taken while its old-format lease exists"
+    );
+    new.wait_ready(READY).await;
+    assert!(
+        started.elapsed() >= held_for,
+        "shard 0 waited for the old lease"
+    );
+
+    let stats = cluster.sim.control().gateway_stats();
+    assert_eq!(stats.identifies, 4, "the upgrade performs zero identifies");
+    assert_eq!(stats.resumes, 4);
+    for shard in 0..4 {
+        let legacy = keys.legacy_shard(shard, 4);
+        for (old, _) in [
+            legacy.session,
+            legacy.cache[0].clone(),
+            legacy.cache[1].clone(),
+        ] {
+            let exists: i64 = redis::cmd("EXISTS")
+                .arg(&old)
+                .query_async(&mut redis)
+                .await
+                .expect("EXISTS");
+            assert_eq!(exists, 0, "{old} was moved");
+        }
+    }
+    // Give the cache check of the resumed sessions a moment: it would re-identify a shard
+    // whose marker had not been moved.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(cluster.sim.control().gateway_stats().identifies, 4);
+    assert_eq!(new.terminate().await.code(), Some(0));
 }
 
 #[tokio::test]
