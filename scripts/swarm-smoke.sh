@@ -501,14 +501,14 @@ owned_once() {
     local -a shares
     mapfile -t shares < <(registry_shares)
     SHARES="${shares[*]}"
-    CONNECTED="$(sim_connected | tr '\n' ' ')"
+    CONNECTED="$(sim_connected | paste -sd' ')"
     ((${#shares[@]} == replicas)) || return 1
     for share in "${shares[@]}"; do
         held="$(tr ',' '\n' <<<"$share" | grep -c . || true)"
         ((held >= low && held <= high)) || return 1
     done
-    want="$(seq 0 $((SHARDS - 1)) | tr '\n' ' ')"
-    [[ "$(tr ', ' '\n' <<<"$SHARES" | grep . | sort -n | tr '\n' ' ')" == "$want" ]] || return 1
+    want="$(seq 0 $((SHARDS - 1)) | paste -sd' ')"
+    [[ "$(tr ', ' '\n' <<<"$SHARES" | grep . | sort -n | paste -sd' ')" == "$want" ]] || return 1
     [[ "$CONNECTED" == "$want" ]]
 }
 
@@ -591,25 +591,26 @@ check_scaling() {
 # `docker service scale` of the gateways 2 -> 3 -> 2 while pinging: the shares move by handoff
 # (resumes), every shard owned exactly once after each step, no new identify, no lost command.
 check_gateway_scaling() {
-    local before after up=FAIL down=FAIL up_seconds down_seconds start=$SECONDS
+    local before after up=ok down=ok up_shares start=$SECONDS
     before="$(sim_stat identifies)"
     start_pinger
     docker service scale "${STACK}_gateway=3" >/dev/null 2>&1
-    wait_owned_once 3 90 && up=ok
-    up_seconds=$((SECONDS - start))
+    wait_owned_once 3 90 || up=FAILED
+    up="$up in $((SECONDS - start))s"
+    up_shares="${SHARES:-none}"
     local mid=$SECONDS
     docker service scale "${STACK}_gateway=2" >/dev/null 2>&1
-    wait_owned_once 2 90 && down=ok
-    down_seconds=$((SECONDS - mid))
+    wait_owned_once 2 90 || down=FAILED
+    down="$down in $((SECONDS - mid))s"
     sleep 3
     stop_pinger gateway-scaling
     after="$(sim_stat identifies)"
     local most
     most="$(max_connections_per_shard)"
     local ok=0
-    [[ "$up" == ok && "$down" == ok && -n "$before" && "$after" == "$before" && "$most" == 1 \
+    [[ "$up" == ok* && "$down" == ok* && -n "$before" && "$after" == "$before" && "$most" == 1 \
         && "$LOST" == 0 && "$SENT" -gt 0 ]] || ok=1
-    check $ok "gateways scaled 2 to 3 (${up}, ${up_seconds}s) and back to 2 (${down}, ${down_seconds}s): each shard owned exactly once (shares ${SHARES:-none}), at most ${most:-?} connection per shard at once, $((after - before)) new identifies, $SENT commands, $LOST lost ($((SECONDS - start))s)"
+    check $ok "gateways scaled 2 to 3 (shares $up_shares: $up) and back to 2 (shares ${SHARES:-none}: $down), each shard owned exactly once; at most ${most:-?} connection per shard at once, $((after - before)) new identifies, $SENT commands, $LOST lost ($((SECONDS - start))s)"
 }
 
 check_gateway_update() {
@@ -618,8 +619,8 @@ check_gateway_update() {
     start_pinger
     docker service update --force "${STACK}_gateway" >/dev/null 2>&1
     converged 120 || true
-    local owned=ok
-    wait_owned_once 2 60 || owned=FAIL
+    local owned="each shard owned exactly once after it"
+    wait_owned_once 2 60 || owned="NOT each shard owned exactly once after it"
     sleep 3
     stop_pinger gateway-update
     after="$(sim_stat identifies)"
@@ -628,9 +629,9 @@ check_gateway_update() {
     resumes="$(sim_stat resumes)"
     most="$(max_connections_per_shard)"
     local ok=0
-    [[ -n "$before" && "$after" == "$before" && "$owned" == ok && "$most" == 1 && "$LOST" == 0 \
+    [[ -n "$before" && "$after" == "$before" && "$owned" == each* && "$most" == 1 && "$LOST" == 0 \
         && "$SENT" -gt 0 ]] || ok=1
-    check $ok "gateway rolling update: $((after - before)) new identifies, $LOST of $SENT events lost, $resumes resumes in total, each shard owned exactly once after it (${owned}), at most ${most:-?} connection per shard at once (${GATEWAY_UPDATE_SECONDS}s)"
+    check $ok "gateway rolling update: $((after - before)) new identifies, $LOST of $SENT events lost, $resumes resumes in total, $owned (shares ${SHARES:-none}), at most ${most:-?} connection per shard at once (${GATEWAY_UPDATE_SECONDS}s)"
 }
 
 check_worker_update() {
