@@ -14,11 +14,14 @@
 #   3. throwaway secrets, the data label, `docker stack deploy` of stack.yml + stack.sim.yml
 #      (+ deploy/smoke/stack.local.yml: DNS round robin, for engines without IPVS);
 #   4. checks: every service converges and is healthy; `!ping` is answered through the stack;
-#      each gateway task owns its slot's shards; the workers write and read settings in
-#      MongoDB with the secret's credentials; secrets reach the services only as files;
-#      workers scaled to 3 and back to 1 with no lost command; a rolling update of the gateways
-#      with 0 new identifies and 0 lost events; a rolling update of the workers with 0 lost
-#      commands (pings are sent all along, every 2.5 s, and each must be answered);
+#      the gateway replicas claim the shards (`GATEWAY_SHARDS=auto`): each shard owned exactly
+#      once, by the registry in Redis and by the simulator's connections; the workers write and
+#      read settings in MongoDB with the secret's credentials; secrets reach the services only
+#      as files; workers scaled to 3 and back to 1 with no lost command; gateways scaled 2 to 3
+#      and back to 2 with every shard owned exactly once after each step, never two
+#      connections for a shard, 0 new identifies and no lost command; a rolling update of the
+#      gateways with 0 new identifies and 0 lost events; a rolling update of the workers with 0
+#      lost commands (pings are sent all along, every 2.5 s, and each must be answered);
 #   5. teardown of only what it created, by id/name: the stack, its volumes, the secrets, the
 #      node label, the swarm (if it created it), the engine, its bridges and its iptables rules
 #      (if it started it); then a last check compares the machine with its state before the
@@ -466,25 +469,74 @@ check_ping() {
     check $ok "!ping answered through the stack ($((SECONDS - start))s): ${answer:0:60}"
 }
 
+# The shards each live gateway replica holds, one line per replica ("0,2"), from the registry
+# in Redis (the entries whose heartbeat has not expired, by the Redis server's clock).
+registry_shares() {
+    local redis
+    redis="$(containers redis | head -n1)"
+    [[ -n "$redis" ]] || return 0
+    docker exec "$redis" redis-cli --no-auth-warning -a "$REDIS_PW" --raw EVAL "
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local out = {}
+        for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')) do
+            local info = redis.call('HGET', KEYS[1], id)
+            if info then table.insert(out, info) end
+        end
+        return out" 2 swarmcord:gateways swarmcord:gateways:heartbeats 2>/dev/null \
+        | sed -n 's/.*"shards":\[\([0-9,]*\)\].*/\1/p' || true
+}
+
+# Connected sessions in the simulator, one shard id per connection.
+sim_connected() {
+    sim_http GET /_sim/sessions | grep -o '"shard":\[[0-9]*,[0-9]*\],[^}]*"connected":true' \
+        | sed 's/"shard":\[\([0-9]*\),.*/\1/' | sort -n || true
+}
+
+# owned_once REPLICAS: every shard is held by exactly one of exactly REPLICAS live gateway
+# replicas, each holding a fair share (floor or ceil of shards/replicas), and connected exactly
+# once in the simulator. Sets SHARES (e.g. "0,1 2,3") and CONNECTED.
+owned_once() {
+    local replicas="$1" share held want low=$((SHARDS / $1)) high=$(((SHARDS + $1 - 1) / $1))
+    local -a shares
+    mapfile -t shares < <(registry_shares)
+    SHARES="${shares[*]}"
+    CONNECTED="$(sim_connected | paste -sd' ')"
+    ((${#shares[@]} == replicas)) || return 1
+    for share in "${shares[@]}"; do
+        held="$(tr ',' '\n' <<<"$share" | grep -c . || true)"
+        ((held >= low && held <= high)) || return 1
+    done
+    want="$(seq 0 $((SHARDS - 1)) | paste -sd' ')"
+    [[ "$(tr ', ' '\n' <<<"$SHARES" | grep . | sort -n | paste -sd' ')" == "$want" ]] || return 1
+    [[ "$CONNECTED" == "$want" ]]
+}
+
+# wait_owned_once REPLICAS SECONDS: owned_once within SECONDS; sets SETTLE_SECONDS.
+wait_owned_once() {
+    local start=$SECONDS _
+    for _ in $(seq 1 "$2"); do
+        if owned_once "$1"; then
+            SETTLE_SECONDS=$((SECONDS - start))
+            return 0
+        fi
+        sleep 1
+    done
+    SETTLE_SECONDS=$((SECONDS - start))
+    return 1
+}
+
+# The largest number of connections any shard's sessions had at once in the simulator, over the
+# whole run (1 while shards move between gateways without overlap).
+max_connections_per_shard() {
+    sim_http GET /_sim/stats | sed -n 's/.*"max_connections_per_shard":{\([^}]*\)}.*/\1/p' \
+        | tr ',' '\n' | sed 's/.*://' | sort -n | tail -n1
+}
+
 check_shards() {
-    local task slot cid line first last status=0 detail=()
-    while read -r task slot; do
-        cid="$(docker inspect -f '{{.Status.ContainerStatus.ContainerID}}' "$task")"
-        line="$(docker logs "$cid" 2>&1 | grep -m1 'starting gateway replica' || true)"
-        first="$(sed -n 's/.*"first":\([0-9]*\).*/\1/p' <<<"$line")"
-        last="$(sed -n 's/.*"last":\([0-9]*\).*/\1/p' <<<"$line")"
-        # 4 shards over 2 groups: slot 1 owns 0-1, slot 2 owns 2-3.
-        local want_first=$(((slot - 1) * 2)) want_last=$(((slot - 1) * 2 + 1))
-        [[ "$first" == "$want_first" && "$last" == "$want_last" ]] || status=1
-        detail+=("slot $slot: shards $first-$last")
-    done < <(docker service ps "${STACK}_gateway" --filter desired-state=running \
-        --format '{{.ID}} {{.Name}}' | awk '{n = split($2, part, "."); print $1, part[n]}')
-    # The simulator's sessions: one connected session per shard.
-    local sessions
-    sessions="$(sim_http GET /_sim/sessions | grep -o '"shard":\[[0-9]*,[0-9]*\],[^}]*"connected":true' \
-        | sed 's/"shard":\[\([0-9]*\),.*/\1/' | sort -u | wc -l || true)"
-    ((${#detail[@]} == 2 && sessions == SHARDS)) || status=1
-    check $status "each gateway task owns its slot's shards (${detail[*]}; $sessions of $SHARDS shards connected in the simulator)"
+    local status=0
+    wait_owned_once 2 60 || status=1
+    check $status "the gateway replicas claimed the shards: each owned exactly once (registry shares: ${SHARES:-none}; connected in the simulator: ${CONNECTED:-none}; ${SETTLE_SECONDS}s)"
 }
 
 # A write and a read of the guild's settings: the workers' MongoDB connection authenticates with
@@ -536,21 +588,50 @@ check_scaling() {
     check $ok "worker scaled 3 then 1: $SENT commands, $LOST lost (${SCALE_SECONDS}s)"
 }
 
+# `docker service scale` of the gateways 2 -> 3 -> 2 while pinging: the shares move by handoff
+# (resumes), every shard owned exactly once after each step, no new identify, no lost command.
+check_gateway_scaling() {
+    local before after up=ok down=ok up_shares start=$SECONDS
+    before="$(sim_stat identifies)"
+    start_pinger
+    docker service scale "${STACK}_gateway=3" >/dev/null 2>&1
+    wait_owned_once 3 90 || up=FAILED
+    up="$up in $((SECONDS - start))s"
+    up_shares="${SHARES:-none}"
+    local mid=$SECONDS
+    docker service scale "${STACK}_gateway=2" >/dev/null 2>&1
+    wait_owned_once 2 90 || down=FAILED
+    down="$down in $((SECONDS - mid))s"
+    sleep 3
+    stop_pinger gateway-scaling
+    after="$(sim_stat identifies)"
+    local most
+    most="$(max_connections_per_shard)"
+    local ok=0
+    [[ "$up" == ok* && "$down" == ok* && -n "$before" && "$after" == "$before" && "$most" == 1 \
+        && "$LOST" == 0 && "$SENT" -gt 0 ]] || ok=1
+    check $ok "gateways scaled 2 to 3 (shares $up_shares: $up) and back to 2 (shares ${SHARES:-none}: $down), each shard owned exactly once; at most ${most:-?} connection per shard at once, $((after - before)) new identifies, $SENT commands, $LOST lost ($((SECONDS - start))s)"
+}
+
 check_gateway_update() {
     local before after start=$SECONDS
     before="$(sim_stat identifies)"
     start_pinger
     docker service update --force "${STACK}_gateway" >/dev/null 2>&1
     converged 120 || true
+    local owned="each shard owned exactly once after it"
+    wait_owned_once 2 60 || owned="NOT each shard owned exactly once after it"
     sleep 3
     stop_pinger gateway-update
     after="$(sim_stat identifies)"
     GATEWAY_UPDATE_SECONDS=$((SECONDS - start))
-    local resumes
+    local resumes most
     resumes="$(sim_stat resumes)"
+    most="$(max_connections_per_shard)"
     local ok=0
-    [[ -n "$before" && "$after" == "$before" && "$LOST" == 0 && "$SENT" -gt 0 ]] || ok=1
-    check $ok "gateway rolling update: $((after - before)) new identifies, $LOST of $SENT events lost, $resumes resumes in total (${GATEWAY_UPDATE_SECONDS}s)"
+    [[ -n "$before" && "$after" == "$before" && "$owned" == each* && "$most" == 1 && "$LOST" == 0 \
+        && "$SENT" -gt 0 ]] || ok=1
+    check $ok "gateway rolling update: $((after - before)) new identifies, $LOST of $SENT events lost, $resumes resumes in total, $owned (shares ${SHARES:-none}), at most ${most:-?} connection per shard at once (${GATEWAY_UPDATE_SECONDS}s)"
 }
 
 check_worker_update() {
@@ -594,6 +675,7 @@ main() {
         check_store
         check_secrets
         check_scaling
+        check_gateway_scaling
         check_gateway_update
         check_worker_update
     else

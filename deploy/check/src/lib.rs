@@ -11,6 +11,11 @@
 //! - a variable set both as `NAME` and `NAME_FILE` (the binaries refuse that);
 //! - a `NAME_FILE=/run/secrets/x` without the secret `x` mounted in that service.
 //!
+//! For the stack's gateway service ([`check_stack_gateway`]) it reports what keeps
+//! `docker service scale` from being the only step to scale: shards not claimed
+//! (`GATEWAY_SHARDS` other than `auto`), `GATEWAY_GROUP`/`GATEWAY_GROUPS` set, a shard count the
+//! replicas might not agree on, or a replica count that is not a plain number.
+//!
 //! It also lists the metric names a Grafana dashboard queries, so a test can check that the
 //! binaries export them. The tests in `tests/` apply all of this to the repository's files.
 
@@ -188,6 +193,42 @@ pub fn check_service(service: &Service, accepted: &Accepted) -> Vec<String> {
         {
             problems.push(format!("{name} is required but not set (nor {name}_FILE)"));
         }
+    }
+    problems
+}
+
+/// What is wrong with a Swarm stack's gateway service: its replicas must claim their shards
+/// (`GATEWAY_SHARDS=auto`) with a fixed `SHARD_COUNT`, without `GATEWAY_GROUP`/`GATEWAY_GROUPS`,
+/// and `deploy.replicas` must be a plain number that `docker service scale` changes. Empty when
+/// nothing is.
+pub fn check_stack_gateway(service: &Service) -> Vec<String> {
+    let mut problems = Vec::new();
+    match service.environment.get("GATEWAY_SHARDS").map(|v| v.trim()) {
+        Some("auto") => {}
+        Some(other) => problems.push(format!(
+            "GATEWAY_SHARDS={other}: the replicas must claim their shards (GATEWAY_SHARDS=auto)"
+        )),
+        None => problems.push(
+            "GATEWAY_SHARDS is not set: the replicas must claim their shards (GATEWAY_SHARDS=auto)"
+                .to_owned(),
+        ),
+    }
+    for name in ["GATEWAY_GROUP", "GATEWAY_GROUPS"] {
+        if service.environment.contains_key(name) {
+            problems.push(format!(
+                "{name} is set: shard groups tie the shards to the replica count (use GATEWAY_SHARDS=auto)"
+            ));
+        }
+    }
+    match service.environment.get("SHARD_COUNT").map(|v| v.trim()) {
+        None | Some("auto") => problems.push(
+            "SHARD_COUNT must be a fixed number: the replicas share the shards of one count"
+                .to_owned(),
+        ),
+        Some(_) => {}
+    }
+    if service.replicas.is_none() {
+        problems.push("deploy.replicas is not a number".to_owned());
     }
     problems
 }

@@ -1,13 +1,13 @@
 //! The repository's compose and stack files set only variables the binaries read, set every
-//! required one, mount the secrets their `*_FILE` variables name; the stack's gateway groups
-//! match its replicas; the dashboard queries metrics the binaries export. And the checks
-//! themselves reject broken files.
+//! required one, mount the secrets their `*_FILE` variables name; the stack's gateways claim
+//! their shards, so `docker service scale` is the only step to scale them; the dashboard
+//! queries metrics the binaries export. And the checks themselves reject broken files.
 
 use std::collections::BTreeMap;
 
 use swarmcord_deploy_check::{
-    Accepted, Service, accepted_variables, check_service, dashboard_metrics, parse_yaml,
-    read_repo_file, services, workspace_sources,
+    Accepted, Service, accepted_variables, check_service, check_stack_gateway, dashboard_metrics,
+    parse_yaml, read_repo_file, services, workspace_sources,
 };
 
 fn reference() -> (Accepted, Accepted, Accepted) {
@@ -80,23 +80,11 @@ fn the_swarm_stack_sets_only_what_the_binaries_read() {
 }
 
 #[test]
-fn the_stack_gives_each_gateway_replica_its_own_shard_group() {
+fn the_stack_gateways_claim_their_shards_and_scale_with_docker_service_scale() {
     let stack = parse_yaml(&read_repo_file("stack.yml")).expect("yaml");
     let services = services(&[&stack]).expect("services");
     let gateway = &services["gateway"];
-    assert_eq!(gateway.environment["GATEWAY_GROUP"], "{{.Task.Slot}}");
-    let groups: i64 = gateway.environment["GATEWAY_GROUPS"]
-        .parse()
-        .expect("GATEWAY_GROUPS is a number");
-    assert_eq!(
-        Some(groups),
-        gateway.replicas,
-        "GATEWAY_GROUPS must equal the gateway service's replicas"
-    );
-    assert!(
-        !gateway.environment["SHARD_COUNT"].contains("auto"),
-        "all gateways must agree on the shard count: not auto in a stack"
-    );
+    assert_eq!(check_stack_gateway(gateway), Vec::<String>::new());
     for (name, service) in &services {
         if matches!(service.command.as_deref(), Some("gateway" | "worker")) {
             assert!(
@@ -169,6 +157,35 @@ fn unknown_missing_doubled_and_unmounted_variables_are_reported() {
             "both DISCORD_TOKEN and DISCORD_TOKEN_FILE are set",
             "DISCORD_TOKEN_FILE=/run/secrets/discord_token, but no secret discord_token is mounted",
             "HTTP_ADDR_FILE is set but not read by the binary",
+        ]
+    );
+}
+
+#[test]
+fn a_stack_gateway_with_shard_groups_is_rejected() {
+    let file = "deploy/tests/fixtures/stack-gateway-groups.yml";
+    let doc = parse_yaml(&read_repo_file(file)).expect("yaml");
+    let gateway = services(&[&doc])
+        .expect("services")
+        .remove("gateway")
+        .expect("gateway");
+    assert_eq!(
+        check_stack_gateway(&gateway),
+        [
+            "GATEWAY_SHARDS is not set: the replicas must claim their shards (GATEWAY_SHARDS=auto)",
+            "GATEWAY_GROUP is set: shard groups tie the shards to the replica count (use GATEWAY_SHARDS=auto)",
+            "GATEWAY_GROUPS is set: shard groups tie the shards to the replica count (use GATEWAY_SHARDS=auto)",
+        ]
+    );
+    let explicit = service(
+        "services:\n  s:\n    environment:\n      GATEWAY_SHARDS: 0-3\n      SHARD_COUNT: auto\n",
+    );
+    assert_eq!(
+        check_stack_gateway(&explicit),
+        [
+            "GATEWAY_SHARDS=0-3: the replicas must claim their shards (GATEWAY_SHARDS=auto)",
+            "SHARD_COUNT must be a fixed number: the replicas share the shards of one count",
+            "deploy.replicas is not a number",
         ]
     );
 }
