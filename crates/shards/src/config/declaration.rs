@@ -46,10 +46,13 @@ pub(crate) struct GatewayArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ShardArgs {
     /// total shards of the bot; `auto` takes Discord's recommendation from `GET /gateway/bot`
-    /// (all gateways must agree: set a number in production); valid: `1`–`65535`
+    /// (all gateways must agree: set a number in production); with `GATEWAY_SHARDS=auto`, only
+    /// the first gateway's count is used: it is stored in Redis, and `gateway reshard` changes
+    /// it; valid: `1`–`65535`
     #[arg(long, env = "SHARD_COUNT", default_value = "auto", value_parser = parse_shard_count)]
     pub(crate) count: ShardCount,
-    /// this replica's 1-based shard group; in a Swarm stack `{{.Task.Slot}}`
+    /// this replica's 1-based shard group (contiguous slices of the shards, e.g.
+    /// `{{.Task.Slot}}` in a Swarm service; `GATEWAY_SHARDS=auto` needs no group)
     #[arg(long = "gateway-group", env = "GATEWAY_GROUP")]
     pub(crate) group: Option<String>,
     /// number of shard groups = the gateway service's replica count; valid: `1`–`65535`
