@@ -14,7 +14,7 @@ use swarmcord_sim::DiscordConfig;
 use swarmcord_sim::discord::control::BlastSpec;
 use swarmcord_stream::{BoxFuture, ConsumerConfig, Event, Handler, HandlerError};
 use swarmcord_testkit::cluster::{Cluster, Gateway, binary};
-use swarmcord_testkit::events::Seen;
+use swarmcord_testkit::events::{Seen, Tap};
 use tokio_util::sync::CancellationToken;
 
 const RATE: u64 = 200;
@@ -87,6 +87,101 @@ async fn stored(cluster: &Cluster) -> (Option<String>, bool) {
     (count, record)
 }
 
+/// A worker-side consumer (the event stream library every worker runs) with a [`Counter`].
+struct Worker {
+    counter: Arc<Counter>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Starts consuming `MESSAGE_CREATE`s; returns once its queue is bound (events published
+    /// before would not reach it).
+    async fn start(cluster: &Cluster) -> Self {
+        let mut config = ConsumerConfig::new(
+            cluster.amqp_url.clone(),
+            cluster.exchange.clone(),
+            format!("{}.work", cluster.prefix),
+        );
+        config.redis_prefix = cluster.prefix.clone();
+        config.bindings = vec!["MESSAGE_CREATE".to_owned()];
+        let redis = swarmcord_coord::connect(&swarmcord_testkit::redis_url())
+            .await
+            .expect("redis");
+        let counter = Arc::new(Counter::default());
+        let stop = CancellationToken::new();
+        let consuming = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn({
+            let counter = Arc::clone(&counter);
+            let stop = stop.clone();
+            let consuming = Arc::clone(&consuming);
+            async move {
+                let on_state = move |up: bool| {
+                    if up {
+                        consuming.notify_one();
+                    }
+                };
+                swarmcord_stream::run(config, redis, counter, on_state, stop).await;
+            }
+        });
+        tokio::time::timeout(READY, consuming.notified())
+            .await
+            .expect("the worker consumes");
+        Self {
+            counter,
+            stop,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// What the independent observer saw of the `MESSAGE_CREATE`s the gateways published.
+struct Published {
+    copies: usize,
+    messages: usize,
+    tagged: usize,
+    /// Copies per `shard_count` header.
+    by_count: BTreeMap<String, usize>,
+    /// The headers of the copies of messages the handler did not get.
+    missing: Vec<String>,
+}
+
+impl Published {
+    async fn collect(tap: &mut Tap, handled: &BTreeMap<u64, usize>) -> Self {
+        let seen: Vec<Seen> = tap.collect_until(Duration::from_secs(2), |_| false).await;
+        let messages: Vec<&Seen> = seen.iter().filter(|s| s.kind == "MESSAGE_CREATE").collect();
+        let id = |s: &Seen| s.body["id"].as_str().and_then(|id| id.parse::<u64>().ok());
+        let mut by_count = BTreeMap::new();
+        for message in &messages {
+            let count = message.headers.get(header::SHARD_COUNT).cloned();
+            *by_count.entry(count.unwrap_or_default()).or_default() += 1;
+        }
+        Self {
+            copies: messages.len(),
+            messages: messages
+                .iter()
+                .filter_map(|s| id(s))
+                .collect::<BTreeSet<_>>()
+                .len(),
+            tagged: messages
+                .iter()
+                .filter(|s| s.headers.contains_key(header::CONTENT_ID))
+                .count(),
+            by_count,
+            missing: messages
+                .iter()
+                .filter(|s| id(s).is_some_and(|id| !handled.contains_key(&id)))
+                .map(|s| format!("{} {:?}", s.body["id"], s.headers))
+                .collect(),
+        }
+    }
+}
+
 /// 2 gateways over 4 shards at 200 events/s, resharded to 8: the 8 new shards identify (and
 /// only they), events flow throughout, each message reaches the handler exactly once, the
 /// old shards' sessions end and the new ones are shared by both replicas.
@@ -113,37 +208,8 @@ async fn resharding_4_to_8_loses_nothing_and_delivers_each_event_once() {
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("the cluster runs 4 shards"), "{said}");
 
-    let counter = Arc::new(Counter::default());
-    let stop_worker = CancellationToken::new();
-    let consuming = Arc::new(tokio::sync::Notify::new());
-    let worker = {
-        let mut config = ConsumerConfig::new(
-            cluster.amqp_url.clone(),
-            cluster.exchange.clone(),
-            format!("{}.work", cluster.prefix),
-        );
-        config.redis_prefix = cluster.prefix.clone();
-        config.bindings = vec!["MESSAGE_CREATE".to_owned()];
-        let redis = swarmcord_coord::connect(&swarmcord_testkit::redis_url())
-            .await
-            .expect("redis");
-        let counter = Arc::clone(&counter);
-        let stop = stop_worker.clone();
-        let consuming = Arc::clone(&consuming);
-        tokio::spawn(async move {
-            let on_state = move |up: bool| {
-                if up {
-                    consuming.notify_one();
-                }
-            };
-            swarmcord_stream::run(config, redis, counter, on_state, stop).await;
-        })
-    };
-    // Its queue is declared and bound once it consumes: events published before would not
-    // reach it.
-    tokio::time::timeout(READY, consuming.notified())
-        .await
-        .expect("the worker consumes");
+    let worker = Worker::start(&cluster).await;
+    let counter = Arc::clone(&worker.counter);
     let stats_before = cluster.sim.control().gateway_stats();
 
     let control = cluster.sim.control();
@@ -173,8 +239,7 @@ async fn resharding_4_to_8_loses_nothing_and_delivers_each_event_once() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    stop_worker.cancel();
-    let _ = worker.await;
+    worker.stop().await;
     let copies = counter.copies.lock().expect("lock").clone();
     let twice: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
     let arrivals = counter.arrivals.lock().expect("lock").clone();
@@ -185,46 +250,24 @@ async fn resharding_4_to_8_loses_nothing_and_delivers_each_event_once() {
         .unwrap_or_default();
 
     // What the gateways published, counted by the independent observer.
-    let seen: Vec<Seen> = tap.collect_until(Duration::from_secs(2), |_| false).await;
-    let messages: Vec<&Seen> = seen.iter().filter(|s| s.kind == "MESSAGE_CREATE").collect();
-    let published: BTreeSet<&str> = messages
-        .iter()
-        .filter_map(|s| s.body["id"].as_str())
-        .collect();
-    let tagged = messages
-        .iter()
-        .filter(|s| s.headers.contains_key(header::CONTENT_ID))
-        .count();
-    let by_count: BTreeMap<String, usize> = messages.iter().fold(BTreeMap::new(), |mut m, s| {
-        *m.entry(format!("{:?}", s.headers.get(header::SHARD_COUNT)))
-            .or_default() += 1;
-        m
-    });
-
+    let published = Published::collect(&mut tap, &copies).await;
     let stats = cluster.sim.control().gateway_stats();
     eprintln!(
-        "resharded 4 -> 8 in {took:?}: handler got {} of {EVENTS} messages, {} twice; the observer saw {} copies of {} messages ({tagged} tagged; by shard count {by_count:?}); longest gap between handled messages {gap:?}; identifies {} (rate limited {}), most connections per shard {:?}\n{out}",
+        "resharded 4 -> 8 in {took:?}: handler got {} of {EVENTS} messages, {} twice; the observer saw {} copies of {} messages ({} tagged; by shard count {:?}); longest gap between handled messages {gap:?}; identifies {} (rate limited {}), most connections per shard {:?}\n{out}",
         copies.len(),
         twice.len(),
-        messages.len(),
-        published.len(),
+        published.copies,
+        published.messages,
+        published.tagged,
+        published.by_count,
         stats.identifies - stats_before.identifies,
         stats.identify_rate_limited,
         stats.max_connections_per_shard,
     );
-    let missing: Vec<String> = messages
-        .iter()
-        .filter(|s| {
-            s.body["id"]
-                .as_str()
-                .and_then(|id| id.parse::<u64>().ok())
-                .is_some_and(|id| !copies.contains_key(&id))
-        })
-        .map(|s| format!("{} {:?}", s.body["id"], s.headers))
-        .collect();
     assert!(
         done.is_some(),
-        "not every message was handled; the copies published of those missing: {missing:#?}"
+        "not every message was handled; the copies published of those missing: {:#?}",
+        published.missing
     );
     assert_eq!(
         copies.len(),
