@@ -55,7 +55,7 @@ pub(crate) struct WorkerArgs {
     pub(crate) commands: CommandArgs,
     /// Discord REST requests per second this replica may send: Discord's global limit is per
     /// bot (50/s unless raised), so divide it by the worker replicas (interaction responses are
-    /// exempt); valid: `1`–`65535`
+    /// exempt)
     #[arg(long, env = "DISCORD_GLOBAL_RATE_LIMIT", default_value = "50", value_parser = bounded(1_u16..=u16::MAX))]
     pub(crate) global_rate_limit: u16,
     /// `http://host:port` of the shared REST proxy (section REST proxy), e.g.
@@ -82,10 +82,10 @@ pub(crate) struct QueueArgs {
     /// or `#` for every event
     #[arg(long = "worker-events", env = "WORKER_EVENTS", value_parser = parse_bindings)]
     pub(crate) bindings: Option<::std::vec::Vec<String>>,
-    /// events in flight per worker replica; valid: `1`–`65535`
+    /// events in flight per worker replica
     #[arg(long = "worker-prefetch", env = "WORKER_PREFETCH", default_value = "32", value_parser = bounded(1_u16..=u16::MAX))]
     pub(crate) prefetch: u16,
-    /// failed handling attempts before an event is dead-lettered; valid: `1`–`1000`
+    /// failed handling attempts before an event is dead-lettered
     #[arg(long = "worker-max-attempts", env = "WORKER_MAX_ATTEMPTS", default_value = "5", value_parser = bounded(1_u64..=1000))]
     pub(crate) max_attempts: u64,
     /// how long the retries after the 1st, 2nd, … failure wait, comma-separated milliseconds
@@ -108,7 +108,7 @@ pub(crate) struct CommandArgs {
     pub(crate) owners: Option<HashSet<u64>>,
     /// commands one user may run per 10 s over all commands, counted in Redis across replicas
     /// (owners exempt; `0`: off). Each command also has a cooldown (10 uses per 10 s per user
-    /// unless it declares its own); a refusal is said once per wait; valid: `0`–`1000`
+    /// unless it declares its own); a refusal is said once per wait
     #[arg(long = "user-command-limit", env = "USER_COMMAND_LIMIT", default_value = "20", value_parser = bounded(0_u32..=1000))]
     pub(crate) user_command_limit: u32,
     /// where to register the slash commands at start-up: `global`, `off`, or guild ids,
@@ -116,8 +116,7 @@ pub(crate) struct CommandArgs {
     #[arg(long = "slash-commands", env = "SLASH_COMMANDS", default_value = "global", value_parser = parsed::<SlashCommands>)]
     pub(crate) slash_commands: SlashCommands,
     /// a slash command still running this long after the gateway received it is answered
-    /// "thinking…" and edited when done (at most `2500`: Discord's deadline is 3 s); valid:
-    /// `0`–`2500`
+    /// "thinking…" and edited when done (at most `2500`: Discord's deadline is 3 s)
     #[arg(long = "interaction-defer-after-ms", env = "INTERACTION_DEFER_AFTER_MS", default_value = "1500", value_parser = millis(0..=2500))]
     pub(crate) interaction_defer_after: Duration,
 }
@@ -134,7 +133,7 @@ pub(crate) struct VoiceArgs {
     #[command(flatten)]
     pub(crate) password: LavalinkPassword,
     /// how long a node may stay unreachable before its players move to another node (at least
-    /// `1000`); valid: `1000`–`3600000`
+    /// `1000`)
     #[arg(long = "lavalink-failover-after-ms", env = "LAVALINK_FAILOVER_AFTER_MS", default_value = "5000", value_parser = millis(1000..=3_600_000))]
     pub(crate) failover_after: Duration,
 }
