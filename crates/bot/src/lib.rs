@@ -41,7 +41,7 @@ use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
 
 use crate::handled::HandledLog;
-use crate::settings::SettingsCache;
+use crate::settings::SharedSettings;
 
 /// The events the voice feature needs.
 pub const VOICE_EVENTS: [&str; 3] = ["VOICE_STATE_UPDATE", "VOICE_SERVER_UPDATE", "READY"];
@@ -92,7 +92,7 @@ pub struct Bot {
     handled: HandledLog,
     questions: questions::Questions,
     dispatcher: Arc<Dispatcher>,
-    settings: SettingsCache,
+    settings: SharedSettings,
     user_id: Id<UserMarker>,
     config: BotConfig,
     voice: Option<swarmcord_voice::Music>,
@@ -115,7 +115,7 @@ impl Bot {
         http: Arc<Client>,
         cache: swarmcord_cache::FallbackReader,
         dispatcher: Arc<Dispatcher>,
-        settings: SettingsCache,
+        settings: SharedSettings,
         redis: redis::aio::ConnectionManager,
         bot_id: Id<UserMarker>,
         config: BotConfig,

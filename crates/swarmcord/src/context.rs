@@ -8,7 +8,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
-use swarmcord_bot::settings::SettingsCache;
+use swarmcord_bot::settings::SharedSettings;
 use swarmcord_cache::{FallbackReader, HierarchyLookup, PermissionLookup};
 use swarmcord_commands::{CommandError, EventSource, InvocationContext, Registry, Reply};
 use swarmcord_consumer::HandlerError;
@@ -47,7 +47,7 @@ pub(crate) struct Inner {
     pub(crate) http: Arc<Client>,
     pub(crate) cache: FallbackReader,
     pub(crate) store: Store,
-    pub(crate) settings: SettingsCache,
+    pub(crate) settings: SharedSettings,
     pub(crate) redis: redis::aio::ConnectionManager,
     pub(crate) redis_prefix: String,
     pub(crate) gateways: swarmcord_coord::GatewayRegistry,
@@ -90,7 +90,7 @@ impl Services {
     }
 
     /// Guild settings (prefix, mod-log channel, locale, disabled commands) read through Redis.
-    pub fn settings(&self) -> &SettingsCache {
+    pub fn settings(&self) -> &SharedSettings {
         &self.inner.settings
     }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use swarmcord_bot::settings::SettingsCache;
+use swarmcord_bot::settings::SharedSettings;
 use swarmcord_bot::{Bot, BotConfig};
 use swarmcord_commands::Prompts;
 use swarmcord_consumer::ConsumerConfig;
@@ -263,7 +263,7 @@ impl Worker {
             return Ok(());
         };
         let prefix = config.redis_prefix.clone();
-        let settings = SettingsCache::new(store.clone(), redis.clone(), prefix.clone());
+        let settings = SharedSettings::new(store.clone(), redis.clone(), prefix.clone());
         // The gateways keep the Discord-object cache under the same prefix; what it lacks comes
         // from REST and is kept for a while.
         let cache = swarmcord_cache::FallbackReader::new(
