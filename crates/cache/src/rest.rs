@@ -243,6 +243,30 @@ impl FallbackReader {
         Ok(lookup)
     }
 
+    /// [`member_permissions_in_channel`](Self::member_permissions_in_channel) for a check that
+    /// denies whatever is not known: the permissions, or `None` when they are unknown or the
+    /// lookup failed (logged at debug level).
+    pub async fn known_permissions_in_channel(
+        &self,
+        guild: Id<GuildMarker>,
+        channel: Id<ChannelMarker>,
+        user: Id<UserMarker>,
+    ) -> Option<Permissions> {
+        match self
+            .member_permissions_in_channel(guild, channel, user)
+            .await
+        {
+            Ok(lookup) => {
+                tracing::debug!(?lookup, "permissions looked up");
+                lookup.known()
+            }
+            Err(error) => {
+                tracing::debug!(%error, "permissions unavailable");
+                None
+            }
+        }
+    }
+
     /// Permissions from REST answers (or earlier ones still kept) when the cache lacks the
     /// guild, its roles or the channel.
     async fn rest_permissions(

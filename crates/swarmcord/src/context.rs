@@ -9,7 +9,7 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
 use swarmcord_bot::settings::SharedSettings;
-use swarmcord_cache::{FallbackReader, HierarchyLookup, PermissionLookup};
+use swarmcord_cache::{FallbackReader, HierarchyLookup};
 use swarmcord_commands::{CommandError, EventSource, InvocationContext, Registry, Reply};
 use swarmcord_consumer::HandlerError;
 use swarmcord_store::Store;
@@ -230,7 +230,7 @@ impl Services {
     }
 
     /// A member's permissions in a channel, from the cache (Discord REST for what it lacks,
-    /// see [`FallbackReader::member_permissions_in_channel`]); `None` when neither can tell
+    /// see [`FallbackReader::known_permissions_in_channel`]); `None` when neither can tell
     /// (deny in that case).
     pub async fn permissions_in(
         &self,
@@ -238,15 +238,10 @@ impl Services {
         channel_id: Id<ChannelMarker>,
         user_id: Id<UserMarker>,
     ) -> Option<Permissions> {
-        match self
-            .inner
+        self.inner
             .cache
-            .member_permissions_in_channel(guild_id, channel_id, user_id)
+            .known_permissions_in_channel(guild_id, channel_id, user_id)
             .await
-        {
-            Ok(PermissionLookup::Known(permissions)) => Some(permissions),
-            _ => None,
-        }
     }
 }
 
