@@ -48,6 +48,14 @@ impl ConfigError {
     }
 }
 
+/// What a service does with an invalid configuration: logs it (as text when logging is not set
+/// up yet), naming the variable, and stops with exit code 2.
+pub fn invalid_configuration(error: &ConfigError) -> std::process::ExitCode {
+    crate::telemetry::init_logging(crate::telemetry::LogFormat::Text);
+    tracing::error!(variable = %error.variable, "invalid configuration: {error}");
+    std::process::ExitCode::from(2)
+}
+
 /// A set of environment variables: the process's, or fixed ones (tests, embedding).
 #[derive(Debug, Clone)]
 pub struct Env {

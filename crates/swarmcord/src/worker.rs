@@ -11,7 +11,7 @@ use swarmcord_bot::settings::SharedSettings;
 use swarmcord_bot::{Bot, BotConfig};
 use swarmcord_commands::Prompts;
 use swarmcord_consumer::ConsumerConfig;
-use swarmcord_ops::config::{ConfigError, Env};
+use swarmcord_ops::config::{ConfigError, Env, invalid_configuration};
 use swarmcord_ops::http::Health;
 use swarmcord_ops::{shutdown, telemetry};
 use tokio_util::sync::CancellationToken;
@@ -215,10 +215,7 @@ impl Worker {
         telemetry::init_logging(format);
         match self.run(shutdown::on_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
-            Err(WorkerError::Config(error)) => {
-                tracing::error!(variable = %error.variable, "invalid configuration: {error}");
-                ExitCode::from(2)
-            }
+            Err(WorkerError::Config(error)) => invalid_configuration(&error),
             Err(error) => {
                 tracing::error!("worker failed: {error}");
                 ExitCode::from(1)
