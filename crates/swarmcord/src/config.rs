@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use swarmcord_ops::Secret;
-use swarmcord_ops::config::{ConfigError, Env, check_identifier, check_url, split_list};
+use swarmcord_ops::config::{
+    ConfigError, Described, Env, check_identifier, check_url, described, split_list,
+};
 use swarmcord_ops::telemetry::LogFormat;
 
 mod declaration;
@@ -212,16 +214,29 @@ fn parse_bindings(list: &str) -> Result<Vec<String>, String> {
     Ok(bindings)
 }
 
+/// Most retry delays in `WORKER_RETRY_DELAYS_MS`.
+const MAX_RETRY_DELAYS: usize = 32;
+/// Longest retry delay, in milliseconds (a day).
+const MAX_RETRY_DELAY_MS: u64 = 86_400_000;
+
 /// `WORKER_RETRY_DELAYS_MS`: the delays before the 1st, 2nd, … retry of a failed event.
+fn retry_delays() -> Described<impl Fn(&str) -> Result<Vec<Duration>, String> + Clone> {
+    described(
+        format!("1–{MAX_RETRY_DELAYS} delays of `0`–`{MAX_RETRY_DELAY_MS}`"),
+        parse_retry_delays,
+    )
+}
+
 fn parse_retry_delays(list: &str) -> Result<Vec<Duration>, String> {
     let delays = split_list(list)
         .into_iter()
-        .map(|ms| ms.parse::<u64>().ok().filter(|ms| *ms <= 86_400_000))
+        .map(|ms| ms.parse::<u64>().ok().filter(|ms| *ms <= MAX_RETRY_DELAY_MS))
         .collect::<Option<Vec<u64>>>()
-        .filter(|delays| !delays.is_empty() && delays.len() <= 32)
+        .filter(|delays| !delays.is_empty() && delays.len() <= MAX_RETRY_DELAYS)
         .ok_or_else(|| {
-            "must be 1 to 32 delays in milliseconds (each at most a day), comma-separated"
-                .to_owned()
+            format!(
+                "must be 1 to {MAX_RETRY_DELAYS} delays in milliseconds (each at most a day), comma-separated"
+            )
         })?;
     Ok(delays.into_iter().map(Duration::from_millis).collect())
 }

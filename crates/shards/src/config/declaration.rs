@@ -10,8 +10,7 @@ use swarmcord_ops::config::{bounded, millis, parsed, url};
 use twilight_gateway::Intents;
 
 use super::{
-    DEFAULT_CACHE_RESOURCES, parse_events, parse_gateway_id, parse_intents, parse_shard_count,
-    parse_shards,
+    DEFAULT_CACHE_RESOURCES, parse_events, parse_gateway_id, parse_intents, shard_count, shards,
 };
 use crate::{ShardCount, ShardSelection};
 
@@ -46,8 +45,8 @@ pub(crate) struct GatewayArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ShardArgs {
     /// total shards of the bot; `auto` takes Discord's recommendation from `GET /gateway/bot`
-    /// (all gateways must agree: set a number in production); valid: `1`–`65535`
-    #[arg(long, env = "SHARD_COUNT", default_value = "auto", value_parser = parse_shard_count)]
+    /// (all gateways must agree: set a number in production)
+    #[arg(long, env = "SHARD_COUNT", default_value = "auto", value_parser = shard_count())]
     pub(crate) count: ShardCount,
     /// this replica's 1-based shard group; in a Swarm stack `{{.Task.Slot}}`
     #[arg(long = "gateway-group", env = "GATEWAY_GROUP")]
@@ -58,9 +57,8 @@ pub(crate) struct ShardArgs {
     /// instead of a group: an explicit inclusive range such as `0-15`, or `auto`: the replicas
     /// share the shards among themselves (each claims a fair share of the live replicas in
     /// Redis and hands shards over when one joins or leaves; scale with `docker service
-    /// scale`, no `GATEWAY_GROUP(S)`; set `SHARD_COUNT` to a number); valid: ids below
-    /// `65535`, or `auto`
-    #[arg(long = "gateway-shards", env = "GATEWAY_SHARDS", value_parser = parse_shards)]
+    /// scale`, no `GATEWAY_GROUP(S)`; set `SHARD_COUNT` to a number)
+    #[arg(long = "gateway-shards", env = "GATEWAY_SHARDS", value_parser = shards())]
     pub(crate) range: Option<ShardSelection>,
     /// replica id, names the reply queue `gateway.<id>`; random when unset; valid: at most 64
     /// letters, digits, `-`, `_`

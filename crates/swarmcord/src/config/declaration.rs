@@ -10,7 +10,7 @@ use swarmcord_voice::NodeConfig;
 
 use super::{
     SlashCommands, parse_bindings, parse_default_prefix, parse_mongo_database, parse_nodes,
-    parse_owners, parse_rest_proxy, parse_retry_delays,
+    parse_owners, parse_rest_proxy, retry_delays,
 };
 
 swarmcord_ops::secret_variable! {
@@ -91,8 +91,8 @@ pub(crate) struct QueueArgs {
     /// how long the retries after the 1st, 2nd, … failure wait, comma-separated milliseconds
     /// (the last repeats; `0` retries at once); each delay is a queue
     /// `<WORKER_QUEUE>.retry.<ms>ms` whose messages go back to the work queue when they
-    /// expire; valid: 1–32 delays of `0`–`86400000`
-    #[arg(long = "worker-retry-delays-ms", env = "WORKER_RETRY_DELAYS_MS", default_value = "1000,5000,30000", value_parser = parse_retry_delays)]
+    /// expire
+    #[arg(long = "worker-retry-delays-ms", env = "WORKER_RETRY_DELAYS_MS", default_value = "1000,5000,30000", value_parser = retry_delays())]
     pub(crate) retry_delays: ::std::vec::Vec<Duration>,
 }
 
