@@ -119,9 +119,8 @@ pub struct CommonArgs {
     pub http_addr: SocketAddr,
     #[command(flatten)]
     redis_url: RedisUrl,
-    /// prefix of every Redis key; one per bot sharing a Redis, the same in all its services;
-    /// valid: 1–64 bytes, no spaces
-    #[arg(long, env = "REDIS_PREFIX", default_value = "swarmcord", value_parser = super::identifier)]
+    /// prefix of every Redis key; one per bot sharing a Redis, the same in all its services
+    #[arg(long, env = "REDIS_PREFIX", default_value = "swarmcord", value_parser = super::identifier())]
     pub redis_prefix: String,
 }
 
@@ -141,13 +140,12 @@ pub struct BotArgs {
     token: DiscordToken,
     #[command(flatten)]
     amqp_url: AmqpUrl,
-    /// topic exchange the gateways publish the events to (routing key = event type); valid:
-    /// AMQP name: at most 200 of letters, digits, `-_.:`, not `amq.*`
-    #[arg(long, env = "EVENTS_EXCHANGE", default_value = swarmcord_protocol::amqp::EVENTS_EXCHANGE, value_parser = super::amqp_name)]
+    /// topic exchange the gateways publish the events to (routing key = event type)
+    #[arg(long, env = "EVENTS_EXCHANGE", default_value = swarmcord_protocol::amqp::EVENTS_EXCHANGE, value_parser = super::amqp_name())]
     pub events_exchange: String,
     /// send Discord REST over plain HTTP to this `host:port`, e.g. the simulator; the
-    /// in-process rate limiter stays on; valid: `host:port`
-    #[arg(long, env = "DISCORD_API_PROXY", value_parser = super::host_port)]
+    /// in-process rate limiter stays on
+    #[arg(long, env = "DISCORD_API_PROXY", value_parser = super::host_port())]
     pub api_proxy: Option<String>,
 }
 

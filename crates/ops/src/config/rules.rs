@@ -276,25 +276,42 @@ fn rule(check: fn(&str, &str) -> Result<(), ConfigError>, raw: &str) -> Result<S
 }
 
 /// An AMQP exchange or queue name ([`check_amqp_name`]).
-pub fn amqp_name(raw: &str) -> Result<String, String> {
-    rule(check_amqp_name, raw)
+pub fn amqp_name() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described(
+        format!("AMQP name: at most {MAX_AMQP_NAME} of letters, digits, `-_.:`, not `amq.*`"),
+        |raw: &str| rule(check_amqp_name, raw),
+    )
 }
 
 /// A short identifier ([`check_identifier`]).
-pub fn identifier(raw: &str) -> Result<String, String> {
-    rule(check_identifier, raw)
+pub fn identifier() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described(
+        format!("1–{MAX_IDENTIFIER} bytes, no spaces"),
+        |raw: &str| rule(check_identifier, raw),
+    )
 }
 
 /// A `host:port` ([`check_host_port`]).
-pub fn host_port(raw: &str) -> Result<String, String> {
-    rule(check_host_port, raw)
+pub fn host_port() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described("`host:port`", |raw: &str| rule(check_host_port, raw))
 }
 
 /// A URL with one of `schemes` ([`check_url`]), for values that are not secrets.
-pub fn url(schemes: &'static [&'static str]) -> impl Fn(&str) -> Result<String, String> + Clone {
-    move |raw| {
+pub fn url(
+    schemes: &'static [&'static str],
+) -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    let valid = schemes
+        .iter()
+        .map(|scheme| format!("`{scheme}://`"))
+        .collect::<Vec<_>>();
+    let valid = match valid.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    described(valid, move |raw: &str| {
         check_url("", raw, schemes)
             .map(|()| raw.to_owned())
             .map_err(|e| e.problem)
-    }
+    })
 }

@@ -34,7 +34,7 @@ pub(crate) struct GatewayArgs {
     pub(crate) publish: PublishArgs,
     #[command(flatten)]
     pub(crate) timers: TimerArgs,
-    /// gateway URL override, e.g. the simulator's `ws://sim:8090`; valid: `ws://` or `wss://`
+    /// gateway URL override, e.g. the simulator's `ws://sim:8090`
     #[arg(long, env = "DISCORD_GATEWAY_URL", value_parser = url(&["ws", "wss"]))]
     pub(crate) gateway_url: Option<String>,
     #[command(flatten)]

@@ -72,9 +72,8 @@ pub(crate) struct WorkerArgs {
 /// The work queue and its retries.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct QueueArgs {
-    /// the durable queue all worker replicas share; valid: AMQP name: at most 200 of letters,
-    /// digits, `-_.:`, not `amq.*`
-    #[arg(long = "worker-queue", env = "WORKER_QUEUE", default_value = "swarmcord.worker", value_parser = amqp_name)]
+    /// the durable queue all worker replicas share
+    #[arg(long = "worker-queue", env = "WORKER_QUEUE", default_value = "swarmcord.worker", value_parser = amqp_name())]
     pub(crate) name: String,
     /// event types bound to the queue, comma-separated; unset: the types the bot handles
     /// (`MESSAGE_CREATE`, `INTERACTION_CREATE`, the voice events with `LAVALINK_NODES`, and
