@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use swarmcord_cache::Resources;
 use swarmcord_ops::Secret;
-use swarmcord_ops::config::{ConfigError, Described, Env, check_identifier, described, split_list};
+use swarmcord_ops::config::{
+    ConfigError, Described, Env, MAX_IDENTIFIER, check_identifier, described, split_list,
+};
 use swarmcord_ops::telemetry::LogFormat;
 use twilight_gateway::Intents;
 
@@ -219,7 +221,14 @@ fn parse_shard_count(raw: &str) -> Result<ShardCount, String> {
 }
 
 /// `GATEWAY_ID`: it names the reply queue `gateway.<id>` and goes into Redis keys.
-pub(crate) fn parse_gateway_id(raw: &str) -> Result<String, String> {
+pub(crate) fn gateway_id() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described(
+        format!("at most {MAX_IDENTIFIER} letters, digits, `-`, `_`"),
+        parse_gateway_id,
+    )
+}
+
+fn parse_gateway_id(raw: &str) -> Result<String, String> {
     check_identifier("GATEWAY_ID", raw).map_err(|e| e.problem)?;
     if !raw
         .chars()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use swarmcord_ops::Secret;
 use swarmcord_ops::config::{
-    ConfigError, Described, Env, check_identifier, check_url, described, split_list,
+    ConfigError, Described, Env, MAX_IDENTIFIER, check_identifier, check_url, described, split_list,
 };
 use swarmcord_ops::telemetry::LogFormat;
 
@@ -188,6 +188,13 @@ fn parse_default_prefix(raw: &str) -> Result<String, String> {
 }
 
 /// `MONGO_DATABASE`: an identifier MongoDB accepts as a database name.
+fn mongo_database() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described(
+        format!("1–{MAX_IDENTIFIER} bytes, none of `/\\. \"$`"),
+        parse_mongo_database,
+    )
+}
+
 fn parse_mongo_database(raw: &str) -> Result<String, String> {
     check_identifier("MONGO_DATABASE", raw).map_err(|e| e.problem)?;
     if raw.contains(['/', '\\', '.', '"', '$']) {

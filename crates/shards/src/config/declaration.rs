@@ -10,7 +10,7 @@ use swarmcord_ops::config::{bounded, millis, parsed, url};
 use twilight_gateway::Intents;
 
 use super::{
-    DEFAULT_CACHE_RESOURCES, parse_events, parse_gateway_id, parse_intents, shard_count, shards,
+    DEFAULT_CACHE_RESOURCES, gateway_id, parse_events, parse_intents, shard_count, shards,
 };
 use crate::{ShardCount, ShardSelection};
 
@@ -60,9 +60,8 @@ pub(crate) struct ShardArgs {
     /// scale`, no `GATEWAY_GROUP(S)`; set `SHARD_COUNT` to a number)
     #[arg(long = "gateway-shards", env = "GATEWAY_SHARDS", value_parser = shards())]
     pub(crate) range: Option<ShardSelection>,
-    /// replica id, names the reply queue `gateway.<id>`; random when unset; valid: at most 64
-    /// letters, digits, `-`, `_`
-    #[arg(long = "gateway-id", env = "GATEWAY_ID", value_parser = parse_gateway_id)]
+    /// replica id, names the reply queue `gateway.<id>`; random when unset
+    #[arg(long = "gateway-id", env = "GATEWAY_ID", value_parser = gateway_id())]
     pub(crate) id: Option<String>,
 }
 

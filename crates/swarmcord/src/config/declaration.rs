@@ -9,8 +9,8 @@ use swarmcord_ops::config::{amqp_name, bounded, millis, parsed};
 use swarmcord_voice::NodeConfig;
 
 use super::{
-    SlashCommands, parse_bindings, parse_default_prefix, parse_mongo_database, parse_nodes,
-    parse_owners, parse_rest_proxy, retry_delays,
+    SlashCommands, mongo_database, parse_bindings, parse_default_prefix, parse_nodes, parse_owners,
+    parse_rest_proxy, retry_delays,
 };
 
 swarmcord_ops::secret_variable! {
@@ -46,8 +46,8 @@ pub(crate) struct WorkerArgs {
     pub(crate) common: CommonArgs,
     #[command(flatten)]
     pub(crate) mongo_url: MongoUrl,
-    /// MongoDB database; valid: 1–64 bytes, none of `/\. "$`
-    #[arg(long, env = "MONGO_DATABASE", default_value = "swarmcord", value_parser = parse_mongo_database)]
+    /// MongoDB database
+    #[arg(long, env = "MONGO_DATABASE", default_value = "swarmcord", value_parser = mongo_database())]
     pub(crate) mongo_database: String,
     #[command(flatten)]
     pub(crate) queue: QueueArgs,
