@@ -182,6 +182,16 @@ fn parse_owners(raw: &str) -> Result<HashSet<u64>, String> {
 
 /// `DEFAULT_PREFIX`: the rules of a prefix a server sets (length, no spaces, invisible
 /// characters or backticks), with the store's reason.
+fn default_prefix() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described(
+        format!(
+            "1–{} characters without whitespace, control or invisible characters or backticks (the rules of `!prefix`)",
+            swarmcord_store::MAX_PREFIX_CHARS
+        ),
+        parse_default_prefix,
+    )
+}
+
 fn parse_default_prefix(raw: &str) -> Result<String, String> {
     swarmcord_store::validate_prefix(raw).map_err(|e| e.to_string())?;
     Ok(raw.to_owned())

@@ -9,7 +9,7 @@ use swarmcord_ops::config::{amqp_name, bounded, millis, parsed};
 use swarmcord_voice::NodeConfig;
 
 use super::{
-    SlashCommands, mongo_database, parse_bindings, parse_default_prefix, parse_nodes, parse_owners,
+    SlashCommands, default_prefix, mongo_database, parse_bindings, parse_nodes, parse_owners,
     parse_rest_proxy, retry_delays,
 };
 
@@ -98,9 +98,8 @@ pub(crate) struct QueueArgs {
 /// Commands: prefix, owners, limits, slash-command registration.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct CommandArgs {
-    /// command prefix of servers that set none; valid: 1–16 characters without whitespace,
-    /// control or invisible characters or backticks (the rules of `!prefix`)
-    #[arg(long = "default-prefix", env = "DEFAULT_PREFIX", default_value = "!", value_parser = parse_default_prefix)]
+    /// command prefix of servers that set none
+    #[arg(long = "default-prefix", env = "DEFAULT_PREFIX", default_value = "!", value_parser = default_prefix())]
     pub(crate) default_prefix: String,
     /// bot owners' user ids, comma-separated (bypass permission checks and cooldowns)
     #[arg(long = "owner-ids", env = "OWNER_IDS", value_parser = parse_owners)]
