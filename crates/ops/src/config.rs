@@ -24,8 +24,8 @@ pub use reference::{COMMON_SECTION, check_bad_values, reference_defaults, refere
 pub use rules::{
     Described, MAX_AMQP_NAME, MAX_IDENTIFIER, REDIS_SCHEMES, Valid, amqp_name, bounded,
     check_amqp_name, check_host_port, check_identifier, check_url, described, host_port,
-    identifier, log_filter, millis, parsed, secret_file, secret_value, split_list, trim_secret,
-    url, valid_values,
+    identifier, log_filter, millis, parsed, schemes, secret_file, secret_value, split_list,
+    trim_secret, url, valid_values,
 };
 
 /// A configuration variable that is missing, unreadable or invalid.

@@ -120,7 +120,7 @@ impl WorkerConfig {
             ));
         }
         let mongo_url = args.mongo_url.required()?;
-        check_url("MONGO_URL", mongo_url.expose(), &["mongodb", "mongodb+srv"])?;
+        check_url("MONGO_URL", mongo_url.expose(), MONGO_SCHEMES)?;
         Ok(Self {
             token: args.bot.token()?,
             api_proxy: args.bot.api_proxy.clone(),
@@ -196,6 +196,9 @@ fn parse_default_prefix(raw: &str) -> Result<String, String> {
     swarmcord_store::validate_prefix(raw).map_err(|e| e.to_string())?;
     Ok(raw.to_owned())
 }
+
+/// The schemes of `MONGO_URL`.
+const MONGO_SCHEMES: &[&str] = &["mongodb", "mongodb+srv"];
 
 /// `MONGO_DATABASE`: an identifier MongoDB accepts as a database name.
 fn mongo_database() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {

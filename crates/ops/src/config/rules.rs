@@ -296,20 +296,24 @@ pub fn host_port() -> Described<impl Fn(&str) -> Result<String, String> + Clone>
     described("`host:port`", |raw: &str| rule(check_host_port, raw))
 }
 
+/// URL schemes in the reference's words: `` `ws://` or `wss://` ``.
+pub fn schemes(schemes: &[&str]) -> String {
+    let schemes: Vec<String> = schemes
+        .iter()
+        .map(|scheme| format!("`{scheme}://`"))
+        .collect();
+    match schemes.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 /// A URL with one of `schemes` ([`check_url`]), for values that are not secrets.
 pub fn url(
     schemes: &'static [&'static str],
 ) -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
-    let valid = schemes
-        .iter()
-        .map(|scheme| format!("`{scheme}://`"))
-        .collect::<Vec<_>>();
-    let valid = match valid.split_last() {
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-        None => String::new(),
-    };
-    described(valid, move |raw: &str| {
+    described(self::schemes(schemes), move |raw: &str| {
         check_url("", raw, schemes)
             .map(|()| raw.to_owned())
             .map_err(|e| e.problem)

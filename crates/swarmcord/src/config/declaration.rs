@@ -21,7 +21,8 @@ swarmcord_ops::secret_variable! {
         long: "mongo-url",
         file_long: "mongo-url-file",
         required: true,
-        help: "MongoDB URL; settings and infractions; valid: `mongodb://` or `mongodb+srv://`",
+        help: "MongoDB URL; settings and infractions",
+        valid: swarmcord_ops::config::schemes(super::MONGO_SCHEMES),
     }
 }
 
