@@ -11,7 +11,7 @@
 
 use std::process::ExitCode;
 
-use swarmcord_ops::config::Env;
+use swarmcord_ops::config::{self, Env};
 use swarmcord_ops::http::Health;
 use swarmcord_ops::{shutdown, telemetry};
 use swarmcord_shards::GatewayConfig;
@@ -26,11 +26,7 @@ async fn main() -> ExitCode {
     let env = Env::from_process();
     let config = match GatewayConfig::from_env(&env) {
         Ok(config) => config,
-        Err(error) => {
-            telemetry::init_logging(telemetry::LogFormat::Text);
-            tracing::error!(variable = %error.variable, "invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => return config::invalid_configuration(&error),
     };
     if std::env::args().nth(1).as_deref() == Some("reshard") {
         return reshard(&config).await;

@@ -8,7 +8,7 @@
 
 use std::process::ExitCode;
 
-use swarmcord_ops::config::Env;
+use swarmcord_ops::config::{self, Env};
 use swarmcord_ops::http::Health;
 use swarmcord_ops::{shutdown, telemetry};
 use swarmcord_restproxy::ProxyConfig;
@@ -21,11 +21,7 @@ async fn main() -> ExitCode {
     let env = Env::from_process();
     let config = match ProxyConfig::from_env(&env) {
         Ok(config) => config,
-        Err(error) => {
-            telemetry::init_logging(telemetry::LogFormat::Text);
-            tracing::error!(variable = %error.variable, "invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => return config::invalid_configuration(&error),
     };
     telemetry::init_logging(config.log_format);
     let addr = config.http_addr;

@@ -41,7 +41,7 @@ use twilight_model::id::Id;
 use twilight_model::id::marker::{ChannelMarker, GuildMarker, UserMarker};
 
 use crate::handled::HandledLog;
-use crate::settings::SettingsCache;
+use crate::settings::SharedSettings;
 
 /// The events the voice feature needs.
 pub const VOICE_EVENTS: [&str; 3] = ["VOICE_STATE_UPDATE", "VOICE_SERVER_UPDATE", "READY"];
@@ -92,7 +92,7 @@ pub struct Bot {
     handled: HandledLog,
     questions: questions::Questions,
     dispatcher: Arc<Dispatcher>,
-    settings: SettingsCache,
+    settings: SharedSettings,
     user_id: Id<UserMarker>,
     config: BotConfig,
     voice: Option<swarmcord_voice::Music>,
@@ -115,7 +115,7 @@ impl Bot {
         http: Arc<Client>,
         cache: swarmcord_cache::FallbackReader,
         dispatcher: Arc<Dispatcher>,
-        settings: SettingsCache,
+        settings: SharedSettings,
         redis: redis::aio::ConnectionManager,
         bot_id: Id<UserMarker>,
         config: BotConfig,
@@ -316,7 +316,7 @@ impl Bot {
     }
 
     /// A member's permissions in the channel (see
-    /// [`swarmcord_cache::FallbackReader::member_permissions_in_channel`]: the cache, else
+    /// [`swarmcord_cache::FallbackReader::known_permissions_in_channel`]: the cache, else
     /// Discord REST); `None` when neither can tell.
     async fn permissions(
         &self,
@@ -324,20 +324,9 @@ impl Bot {
         channel_id: Id<ChannelMarker>,
         user_id: Id<UserMarker>,
     ) -> Option<Permissions> {
-        match self
-            .cache
-            .member_permissions_in_channel(guild_id, channel_id, user_id)
+        self.cache
+            .known_permissions_in_channel(guild_id, channel_id, user_id)
             .await
-        {
-            Ok(lookup) => {
-                tracing::debug!(?lookup, "permissions looked up");
-                lookup.known()
-            }
-            Err(error) => {
-                tracing::debug!(%error, "permissions unavailable");
-                None
-            }
-        }
     }
 
     /// Claims timed-out prompts, tells their users and disables the buttons of the questions

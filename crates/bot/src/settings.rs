@@ -21,24 +21,24 @@ use swarmcord_store::{GuildSettings, Store, StoreError};
 /// write and its Redis write).
 pub const SETTINGS_TTL: Duration = Duration::from_secs(10 * 60);
 
-/// Guild settings, read through Redis.
+/// Guild settings shared by the workers: MongoDB, read through a copy in Redis.
 #[derive(Clone)]
-pub struct SettingsCache {
+pub struct SharedSettings {
     store: Store,
     redis: ConnectionManager,
     prefix: String,
 }
 
-impl std::fmt::Debug for SettingsCache {
+impl std::fmt::Debug for SharedSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SettingsCache")
+        f.debug_struct("SharedSettings")
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
 }
 
-impl SettingsCache {
-    /// Settings from `store`, cached under `{redis_prefix}:settings:…`.
+impl SharedSettings {
+    /// Settings from `store`, copied under `{redis_prefix}:settings:…`.
     pub fn new(store: Store, redis: ConnectionManager, redis_prefix: impl Into<String>) -> Self {
         Self {
             store,
@@ -47,7 +47,7 @@ impl SettingsCache {
         }
     }
 
-    /// The store behind the cache.
+    /// The store behind the copies.
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -60,15 +60,15 @@ impl SettingsCache {
     pub async fn guild(&self, guild_id: u64) -> Result<GuildSettings, StoreError> {
         let key = self.key(guild_id);
         let mut redis = self.redis.clone();
-        let cached: Result<Option<String>, _> =
+        let copy: Result<Option<String>, _> =
             redis::cmd("GET").arg(&key).query_async(&mut redis).await;
-        match cached {
+        match copy {
             Ok(Some(raw)) => match serde_json::from_str::<GuildSettings>(&raw) {
                 Ok(settings) if settings.guild_id == guild_id => return Ok(settings),
-                _ => tracing::warn!(guild_id, "ignoring an unreadable cached settings entry"),
+                _ => tracing::warn!(guild_id, "ignoring an unreadable settings copy"),
             },
             Ok(None) => {}
-            Err(error) => tracing::debug!(%error, "settings cache unavailable; reading MongoDB"),
+            Err(error) => tracing::debug!(%error, "settings copies unavailable; reading MongoDB"),
         }
         let settings = self.store.guild_settings().get(guild_id).await?;
         self.put(&key, &settings, true).await;
@@ -97,7 +97,7 @@ impl SettingsCache {
         let mut redis = self.redis.clone();
         let stored: Result<Option<String>, _> = command.query_async(&mut redis).await;
         if let Err(error) = stored {
-            tracing::debug!(%error, "could not cache guild settings");
+            tracing::debug!(%error, "could not store a settings copy");
         }
     }
 }

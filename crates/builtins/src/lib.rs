@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use swarmcord::commands::CommandError;
 use swarmcord::http::Client;
-use swarmcord::runtime::settings::SettingsCache;
+use swarmcord::runtime::settings::SharedSettings;
 use swarmcord::store::StoreError;
 use swarmcord::{Plugin, Setup, SetupError};
 
@@ -165,7 +165,7 @@ pub(crate) struct Services {
     pub(crate) cache: swarmcord::cache::FallbackReader,
     /// Live gateway replicas (for their shards' heartbeat latency).
     pub(crate) gateways: swarmcord::coord::GatewayRegistry,
-    pub(crate) settings: SettingsCache,
+    pub(crate) settings: SharedSettings,
     pub(crate) default_prefix: String,
     /// The worker's services (every registered command, for `settings disable`).
     pub(crate) sdk: swarmcord::Services,

@@ -21,10 +21,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use swarmcord_cache::{CacheConfig, CacheWriter, Resources, Update};
+use swarmcord_cache::{CacheConfig, CacheReader, CacheWriter, Resources, Update};
 use swarmcord_sim::discord::control::GuildSpec;
 use swarmcord_sim::{DiscordConfig, DiscordSim};
 use swarmcord_testkit::redis_server::PrivateRedis;
+use twilight_model::id::Id;
 
 const BATCH: usize = 512;
 
@@ -81,11 +82,13 @@ async fn used_memory(redis: &mut redis::aio::ConnectionManager) -> u64 {
         .expect("used_memory")
 }
 
-async fn flush(redis: &mut redis::aio::ConnectionManager) {
+/// Empties Redis and loads the writer's scripts again.
+async fn flush(redis: &mut redis::aio::ConnectionManager, writer: &CacheWriter) {
     redis::cmd("FLUSHALL")
         .query_async::<()>(redis)
         .await
         .expect("FLUSHALL");
+    writer.load_scripts().await.expect("scripts");
 }
 
 #[derive(Default, Clone, Copy)]
@@ -142,6 +145,7 @@ async fn stage(
         current = next;
     }
     run.seconds = started.elapsed().as_secs_f64();
+    assert_eq!(run.events, events.len(), "every event was applied");
     run
 }
 
@@ -168,16 +172,170 @@ async fn stages(writer: &CacheWriter, slices: &[Vec<(&'static str, String)>]) ->
     total
 }
 
+/// The sizes of the workload (environment, see the module's documentation).
+struct Sizes {
+    guilds: usize,
+    members: usize,
+    updates: usize,
+    messages: usize,
+}
+
+impl Sizes {
+    fn from_env() -> Self {
+        Self {
+            guilds: env("BENCH_GUILDS", 20),
+            members: env("BENCH_MEMBERS", 1000),
+            updates: env("BENCH_UPDATES", 50_000),
+            messages: env("BENCH_MESSAGES", 50_000),
+        }
+    }
+
+    /// Guilds with only their owner and the bot as members (for the memory per guild).
+    fn small_guilds(&self) -> usize {
+        self.guilds * 10
+    }
+}
+
+/// What Redis does alone with pipelined writes, in requests per second.
+struct Ceiling {
+    set: f64,
+    hset: f64,
+}
+
+impl Ceiling {
+    fn measure(port: u16) -> Self {
+        Self {
+            set: redis_benchmark(port, "set"),
+            hset: redis_benchmark(port, "hset"),
+        }
+    }
+
+    fn writes(&self) -> f64 {
+        self.set.min(self.hset)
+    }
+}
+
+/// The dispatches of the benchmark, `GUILD_CREATE`s exactly as the simulator's gateway sends
+/// them.
+struct Payloads {
+    small: Vec<Value>,
+    big: Vec<Value>,
+    /// Member updates and messages, interleaved, in shard order after the guilds.
+    mix: Vec<(&'static str, String)>,
+    /// The guild and user of the last member update, with the nickname it set.
+    last_update: (u64, u64, String),
+}
+
+fn id(value: &Value) -> u64 {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("snowflake")
+}
+
+impl Payloads {
+    fn from_simulator(sim: &DiscordSim, sizes: &Sizes) -> Self {
+        let control = sim.control();
+        let make = |count: usize, members: usize| -> Vec<Value> {
+            (0..count)
+                .map(|i| {
+                    let guild = control.create_guild(&GuildSpec {
+                        name: format!("bench {i}"),
+                        members,
+                        text_channels: 5,
+                        voice_channels: 2,
+                        announce: false,
+                        ..GuildSpec::default()
+                    });
+                    control.guild_json(guild.id).expect("guild")
+                })
+                .collect()
+        };
+        let small = make(sizes.small_guilds(), 0);
+        let big = make(sizes.guilds, sizes.members);
+        let mut mix = Vec::with_capacity(sizes.updates + sizes.messages);
+        let mut last_update = (0, 0, String::new());
+        let (mut u, mut m) = (0, 0);
+        while u < sizes.updates || m < sizes.messages {
+            let guild = &big[(u + m) % big.len()];
+            let members = guild["members"].as_array().expect("members");
+            let member = &members[(u * 7 + m) % members.len()];
+            if u < sizes.updates {
+                mix.push(("GUILD_MEMBER_UPDATE", member_update(guild, member, u)));
+                last_update = (id(&guild["id"]), id(&member["user"]["id"]), nick(u));
+                u += 1;
+            }
+            if m < sizes.messages {
+                mix.push(("MESSAGE_CREATE", message(guild, member, m)));
+                m += 1;
+            }
+        }
+        Self {
+            small,
+            big,
+            mix,
+            last_update,
+        }
+    }
+
+    fn creates(guilds: &[Value]) -> Vec<(&'static str, String)> {
+        guilds
+            .iter()
+            .map(|g| ("GUILD_CREATE", g.to_string()))
+            .collect()
+    }
+
+    /// The mix's events of one type.
+    fn only(&self, kind: &str) -> Vec<(&'static str, String)> {
+        self.mix
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// The big guilds' `GUILD_CREATE`s, then the mix.
+    fn full(&self) -> Vec<(&'static str, String)> {
+        let mut full = Self::creates(&self.big);
+        full.extend(self.mix.iter().cloned());
+        full
+    }
+
+    /// Average JSON size of a member object in the big guilds' `GUILD_CREATE`s.
+    fn member_json_average(&self) -> f64 {
+        let sizes: Vec<usize> = self
+            .big
+            .iter()
+            .flat_map(|g| g["members"].as_array().expect("members").iter())
+            .map(|m| m.to_string().len())
+            .collect();
+        sizes.iter().sum::<usize>() as f64 / sizes.len() as f64
+    }
+
+    /// Average JSON size of a big guild's `GUILD_CREATE`.
+    fn guild_json_average(&self) -> f64 {
+        self.big.iter().map(|g| g.to_string().len()).sum::<usize>() as f64 / self.big.len() as f64
+    }
+}
+
+fn nick(k: usize) -> String {
+    format!("nick {k}")
+}
+
 fn member_update(guild: &Value, member: &Value, k: usize) -> String {
     let mut update = member.clone();
     update["guild_id"] = guild["id"].clone();
-    update["nick"] = json!(format!("nick {k}"));
+    update["nick"] = json!(nick(k));
     update.to_string()
+}
+
+fn message_id(k: usize) -> u64 {
+    1_300_000_000_000_000_000u64 + k as u64
 }
 
 fn message(guild: &Value, member: &Value, k: usize) -> String {
     json!({
-        "id": (1_300_000_000_000_000_000u64 + k as u64).to_string(),
+        "id": message_id(k).to_string(),
         "channel_id": guild["channels"][0]["id"], "guild_id": guild["id"],
         "author": member["user"], "member": {"roles": [], "joined_at": member["joined_at"], "deaf": false, "mute": false},
         "content": "x".repeat(200), "timestamp": "2026-11-24T12:00:00.000000+00:00",
@@ -186,6 +344,108 @@ fn message(guild: &Value, member: &Value, k: usize) -> String {
         "type": 0, "flags": 0, "nonce": k.to_string()
     })
     .to_string()
+}
+
+/// Asserts that the cache holds exactly `guilds`, each with all the members of its
+/// `GUILD_CREATE`.
+async fn assert_guilds_cached(reader: &CacheReader, guilds: &[Value]) {
+    let cached = reader.guild_ids().await.expect("guild ids");
+    assert_eq!(cached.len(), guilds.len(), "every guild is cached");
+    for guild in guilds {
+        let members = reader
+            .member_ids(Id::new(id(&guild["id"])))
+            .await
+            .expect("member ids");
+        let sent = guild["members"].as_array().expect("members").len();
+        assert_eq!(members.len(), sent, "every member of the guild is cached");
+    }
+}
+
+/// Asserts that the last member update and the last message of the mix are in the cache.
+async fn assert_mix_cached(reader: &CacheReader, payloads: &Payloads, sizes: &Sizes) {
+    let (guild, user, nick) = &payloads.last_update;
+    if sizes.updates > 0 {
+        let member = reader
+            .member(Id::new(*guild), Id::new(*user))
+            .await
+            .expect("member")
+            .expect("the updated member is cached");
+        assert_eq!(
+            member.nick.as_ref(),
+            Some(nick),
+            "the last update is applied"
+        );
+    }
+    if sizes.messages > 0 {
+        let last = reader
+            .message(Id::new(message_id(sizes.messages - 1)))
+            .await
+            .expect("message");
+        assert!(last.is_some(), "the last message is cached");
+    }
+}
+
+/// Redis memory per guild and per member, and the run that created the big guilds.
+struct Memory {
+    per_guild: f64,
+    per_member: f64,
+    create_run: Run,
+}
+
+/// Creates the small guilds, then (after a flush) the big ones, measuring Redis's memory.
+async fn measure_memory(bench: &mut Bench, payloads: &Payloads, sizes: &Sizes) -> Memory {
+    let base = used_memory(&mut bench.redis).await;
+    stage(&bench.writer, 0, &Payloads::creates(&payloads.small)).await;
+    assert_guilds_cached(&bench.reader, &payloads.small).await;
+    let with_small = used_memory(&mut bench.redis).await;
+    flush(&mut bench.redis, &bench.writer).await;
+    let base_big = used_memory(&mut bench.redis).await;
+    let create_run = stage(&bench.writer, 0, &Payloads::creates(&payloads.big)).await;
+    assert_guilds_cached(&bench.reader, &payloads.big).await;
+    let with_big = used_memory(&mut bench.redis).await;
+    let per_guild = (with_small.saturating_sub(base)) as f64 / sizes.small_guilds() as f64;
+    let per_member = (with_big.saturating_sub(base_big) as f64 - per_guild * sizes.guilds as f64)
+        / (sizes.guilds * sizes.members) as f64;
+    Memory {
+        per_guild,
+        per_member,
+        create_run,
+    }
+}
+
+/// The runs of the throughput table.
+struct Throughput {
+    updates: Run,
+    messages: Run,
+    mix: Run,
+    four_shards: Run,
+}
+
+/// Applies the updates alone and the messages alone (on the big guilds), then the guilds and
+/// the mix on one shard and on four shards at once, each after a flush.
+async fn measure_throughput(bench: &mut Bench, payloads: &Payloads, sizes: &Sizes) -> Throughput {
+    let updates = stage(&bench.writer, 0, &payloads.only("GUILD_MEMBER_UPDATE")).await;
+    let messages = stage(&bench.writer, 0, &payloads.only("MESSAGE_CREATE")).await;
+    assert_mix_cached(&bench.reader, payloads, sizes).await;
+    let full = payloads.full();
+    flush(&mut bench.redis, &bench.writer).await;
+    let mix = stage(&bench.writer, 0, &full).await;
+    assert_guilds_cached(&bench.reader, &payloads.big).await;
+    assert_mix_cached(&bench.reader, payloads, sizes).await;
+    flush(&mut bench.redis, &bench.writer).await;
+    let mut slices: Vec<Vec<(&'static str, String)>> = vec![Vec::new(); 4];
+    for (i, event) in full.iter().enumerate() {
+        slices[i % 4].push(event.clone());
+    }
+    let four_shards = stages(&bench.writer, &slices).await;
+    assert_eq!(four_shards.events, full.len(), "every event was applied");
+    assert_guilds_cached(&bench.reader, &payloads.big).await;
+    Throughput {
+        updates,
+        messages,
+        mix,
+        four_shards,
+    }
 }
 
 fn row(label: &str, run: &Run, ceiling: f64) {
@@ -201,119 +461,14 @@ fn row(label: &str, run: &Run, ceiling: f64) {
     );
 }
 
-#[tokio::main]
-#[allow(clippy::too_many_lines, reason = "a benchmark script, step by step")]
-async fn main() {
-    let guilds_n = env("BENCH_GUILDS", 20);
-    let members_n = env("BENCH_MEMBERS", 1000);
-    let updates_n = env("BENCH_UPDATES", 50_000);
-    let messages_n = env("BENCH_MESSAGES", 50_000);
-
-    let server = PrivateRedis::start().await;
-    let set = redis_benchmark(server.port(), "set");
-    let hset = redis_benchmark(server.port(), "hset");
-    let ceiling = set.min(hset);
-    let mut redis = connection(&server.url()).await;
-    flush(&mut redis).await;
-
-    // Payloads from the simulator: GUILD_CREATE exactly as its gateway sends it.
-    let sim = DiscordSim::start(DiscordConfig::default())
-        .await
-        .expect("simulator");
-    let control = sim.control();
-    let make = |count: usize, members: usize| -> Vec<Value> {
-        (0..count)
-            .map(|i| {
-                let guild = control.create_guild(&GuildSpec {
-                    name: format!("bench {i}"),
-                    members,
-                    text_channels: 5,
-                    voice_channels: 2,
-                    announce: false,
-                    ..GuildSpec::default()
-                });
-                control.guild_json(guild.id).expect("guild")
-            })
-            .collect()
-    };
-    let small_n = guilds_n * 10;
-    let small = make(small_n, 0);
-    let big = make(guilds_n, members_n);
-    let member_json: Vec<usize> = big
-        .iter()
-        .flat_map(|g| g["members"].as_array().expect("members").iter())
-        .map(|m| m.to_string().len())
-        .collect();
-    let member_json_avg = member_json.iter().sum::<usize>() as f64 / member_json.len() as f64;
-    let guild_json_avg =
-        big.iter().map(|g| g.to_string().len()).sum::<usize>() as f64 / big.len() as f64;
-
-    let config = CacheConfig::new("bench")
-        .resources(Resources::parse("default,messages").expect("resources"));
-    let writer = CacheWriter::new(redis.clone(), config);
-    writer.load_scripts().await.expect("scripts");
-
-    // Memory: guilds with only their owner and the bot, then the same with members.
-    let base = used_memory(&mut redis).await;
-    let creates = |guilds: &[Value]| -> Vec<(&'static str, String)> {
-        guilds
-            .iter()
-            .map(|g| ("GUILD_CREATE", g.to_string()))
-            .collect()
-    };
-    stage(&writer, (0, 1), &creates(&small)).await;
-    let with_small = used_memory(&mut redis).await;
-    flush(&mut redis).await;
-    writer.load_scripts().await.expect("scripts");
-    let base_big = used_memory(&mut redis).await;
-    let create_run = stage(&writer, (0, 1), &creates(&big)).await;
-    let with_big = used_memory(&mut redis).await;
-    let per_guild = (with_small.saturating_sub(base)) as f64 / small_n as f64;
-    let per_member = (with_big.saturating_sub(base_big) as f64 - per_guild * guilds_n as f64)
-        / (guilds_n * members_n) as f64;
-
-    // The mix: member updates and messages, in shard order, after the guilds.
-    let mut mix: Vec<(&'static str, String)> = Vec::with_capacity(updates_n + messages_n);
-    let (mut u, mut m) = (0, 0);
-    while u < updates_n || m < messages_n {
-        let guild = &big[(u + m) % big.len()];
-        let members = guild["members"].as_array().expect("members");
-        let member = &members[(u * 7 + m) % members.len()];
-        if u < updates_n {
-            mix.push(("GUILD_MEMBER_UPDATE", member_update(guild, member, u)));
-            u += 1;
-        }
-        if m < messages_n {
-            mix.push(("MESSAGE_CREATE", message(guild, member, m)));
-            m += 1;
-        }
-    }
-    let updates_only: Vec<_> = mix
-        .iter()
-        .filter(|(k, _)| *k == "GUILD_MEMBER_UPDATE")
-        .cloned()
-        .collect();
-    let messages_only: Vec<_> = mix
-        .iter()
-        .filter(|(k, _)| *k == "MESSAGE_CREATE")
-        .cloned()
-        .collect();
-    let update_run = stage(&writer, (0, 1), &updates_only).await;
-    let message_run = stage(&writer, (0, 1), &messages_only).await;
-    let mut full = creates(&big);
-    full.extend(mix.iter().cloned());
-    flush(&mut redis).await;
-    writer.load_scripts().await.expect("scripts");
-    let mix_run = stage(&writer, (0, 1), &full).await;
-    // Four shards at once, each with its own guilds and events.
-    flush(&mut redis).await;
-    writer.load_scripts().await.expect("scripts");
-    let mut slices: Vec<Vec<(&'static str, String)>> = vec![Vec::new(); 4];
-    for (i, event) in full.iter().enumerate() {
-        slices[i % 4].push(event.clone());
-    }
-    let four = stages(&writer, &slices).await;
-
+fn report_throughput(
+    ceiling: &Ceiling,
+    memory: &Memory,
+    runs: &Throughput,
+    payloads: &Payloads,
+    sizes: &Sizes,
+) {
+    let (set, hset) = (ceiling.set, ceiling.hset);
     println!(
         "### Cache updates (1 writer, pipelines of up to {BATCH} events, Redis on the same machine)\n"
     );
@@ -321,33 +476,87 @@ async fn main() {
         "Redis ceiling in this run: `redis-benchmark -P 64 -n 2000000`: SET {set:.0}/s, HSET {hset:.0}/s.\n"
     );
     println!(
+        "Workload: {} guilds of {} members, {} member updates and {} messages. Checked: every event of every run applied with no failed command; after the guilds, every guild cached with all its members; after the updates and messages (one shard), the last update and the last message cached.\n",
+        sizes.guilds, sizes.members, sizes.updates, sizes.messages
+    );
+    println!(
         "| workload | events | events/s | entity writes/s | Redis commands/s | writes / pipelined ceiling | share of time parsing and encoding |"
     );
     println!("|---|---|---|---|---|---|---|");
+    let ceiling = ceiling.writes();
     row(
-        &format!("GUILD_CREATE ({members_n} members, {guild_json_avg:.0} bytes)"),
-        &create_run,
+        &format!(
+            "GUILD_CREATE ({} members, {:.0} bytes)",
+            sizes.members,
+            payloads.guild_json_average()
+        ),
+        &memory.create_run,
         ceiling,
     );
-    row("GUILD_MEMBER_UPDATE", &update_run, ceiling);
-    row("MESSAGE_CREATE (messages cached)", &message_run, ceiling);
+    row("GUILD_MEMBER_UPDATE", &runs.updates, ceiling);
+    row("MESSAGE_CREATE (messages cached)", &runs.messages, ceiling);
     row(
         "mix: the guilds, then updates and messages interleaved (1 shard)",
-        &mix_run,
+        &runs.mix,
         ceiling,
     );
-    row("the same mix over 4 shards at once", &four, ceiling);
+    row(
+        "the same mix over 4 shards at once",
+        &runs.four_shards,
+        ceiling,
+    );
+}
+
+fn report_memory(memory: &Memory, payloads: &Payloads, sizes: &Sizes) {
+    let member_json = payloads.member_json_average();
     println!("\n### Redis memory\n");
     println!("| what | bytes |");
     println!("|---|---|");
     println!(
-        "| per guild (5 text + 2 voice channels, 2 roles, owner and bot as members) | {per_guild:.0} |"
+        "| per guild ({} guilds; 5 text + 2 voice channels, 2 roles, owner and bot as members) | {:.0} |",
+        sizes.small_guilds(),
+        memory.per_guild
     );
-    println!("| per member (member + user + guilds-of-user index) | {per_member:.0} |");
-    println!("| JSON of the member object in GUILD_CREATE (average) | {member_json_avg:.0} |");
+    println!(
+        "| per member (member + user + guilds-of-user index) | {:.0} |",
+        memory.per_member
+    );
+    println!("| JSON of the member object in GUILD_CREATE (average) | {member_json:.0} |");
     println!(
         "| memory per member / JSON size | {:.2}× |",
-        per_member / member_json_avg
+        memory.per_member / member_json
     );
+}
+
+/// The Redis the benchmark writes, through the writer under test, read back by a reader.
+struct Bench {
+    redis: redis::aio::ConnectionManager,
+    writer: CacheWriter,
+    reader: CacheReader,
+}
+
+#[tokio::main]
+async fn main() {
+    let sizes = Sizes::from_env();
+    let server = PrivateRedis::start().await;
+    let ceiling = Ceiling::measure(server.port());
+    let redis = connection(&server.url()).await;
+    let config = CacheConfig::new("bench")
+        .resources(Resources::parse("default,messages").expect("resources"));
+    let mut bench = Bench {
+        writer: CacheWriter::new(redis.clone(), config),
+        reader: CacheReader::new(redis.clone(), "bench"),
+        redis,
+    };
+    flush(&mut bench.redis, &bench.writer).await;
+
+    let sim = DiscordSim::start(DiscordConfig::default())
+        .await
+        .expect("simulator");
+    let payloads = Payloads::from_simulator(&sim, &sizes);
+    let memory = measure_memory(&mut bench, &payloads, &sizes).await;
+    let runs = measure_throughput(&mut bench, &payloads, &sizes).await;
+    report_throughput(&ceiling, &memory, &runs, &payloads, &sizes);
+    report_memory(&memory, &payloads, &sizes);
     sim.shutdown().await;
 }

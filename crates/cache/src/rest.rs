@@ -1,9 +1,9 @@
-//! A reader that asks Discord's REST API when the cache has no entry, and keeps the answer.
+//! A reader that asks Discord's REST API when the cache has no entry, and remembers the answer.
 //!
-//! REST answers are kept apart from the gateway-fed entries (`{prefix}:cache:rest:…`, plain
-//! strings with a time-to-live), because an answer fetched before a gateway update but stored
-//! after it would otherwise overwrite newer data — and a deleted entity could come back. The
-//! time-to-live bounds how old such an answer can be.
+//! Remembered REST answers are kept apart from the gateway-fed entries
+//! (`{prefix}:cache:rest:…`, plain strings with a time-to-live), because an answer fetched
+//! before a gateway update but stored after it would otherwise overwrite newer data — and a
+//! deleted entity could come back. The time-to-live bounds how old such an answer can be.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,8 +39,8 @@ pub struct FallbackReader {
 pub enum Source {
     /// The gateway-fed cache.
     Cache,
-    /// An earlier REST answer, still within its time-to-live.
-    RestCache,
+    /// An earlier REST answer this reader remembered, still within its time-to-live.
+    RememberedRest,
     /// Discord, just now.
     Rest,
 }
@@ -130,7 +130,7 @@ impl FallbackReader {
         request: impl Future<Output = Result<twilight_http::Response<impl Sized>, twilight_http::Error>>,
     ) -> Result<Option<(T, Source)>, CacheError> {
         if let Some(value) = self.remembered(what, key).await? {
-            return Ok(Some((value, Source::RestCache)));
+            return Ok(Some((value, Source::RememberedRest)));
         }
         let Some(bytes) = self.fetch(what, request).await? else {
             return Ok(None);
@@ -155,7 +155,7 @@ impl FallbackReader {
         }
         let key = self.cache.keys().rest_member(guild, user);
         if let Some(member) = self.remembered("member", &key).await? {
-            return Ok(Some((member, Source::RestCache)));
+            return Ok(Some((member, Source::RememberedRest)));
         }
         let Some(bytes) = self
             .fetch("member", self.http.guild_member(guild, user).into_future())
@@ -241,6 +241,30 @@ impl FallbackReader {
             }
         };
         Ok(lookup)
+    }
+
+    /// [`member_permissions_in_channel`](Self::member_permissions_in_channel) for a check that
+    /// denies whatever is not known: the permissions, or `None` when they are unknown or the
+    /// lookup failed (logged at debug level).
+    pub async fn known_permissions_in_channel(
+        &self,
+        guild: Id<GuildMarker>,
+        channel: Id<ChannelMarker>,
+        user: Id<UserMarker>,
+    ) -> Option<Permissions> {
+        match self
+            .member_permissions_in_channel(guild, channel, user)
+            .await
+        {
+            Ok(lookup) => {
+                tracing::debug!(?lookup, "permissions looked up");
+                lookup.known()
+            }
+            Err(error) => {
+                tracing::debug!(%error, "permissions unavailable");
+                None
+            }
+        }
     }
 
     /// Permissions from REST answers (or earlier ones still kept) when the cache lacks the

@@ -589,7 +589,7 @@ async fn the_rest_fallback_fetches_missing_members_and_keeps_them_apart() {
         .expect("fallback");
     assert!(lookup.allows(Permissions::SEND_MESSAGES), "{lookup:?}");
     let (_, source) = fallback.member(g, u).await.expect("read").expect("member");
-    assert_eq!(source, Source::RestCache, "the REST answer was kept");
+    assert_eq!(source, Source::RememberedRest, "the REST answer was kept");
     assert!(
         f.reader.member(g, u).await.expect("read").is_none(),
         "not mixed into gateway data"
@@ -603,7 +603,7 @@ async fn the_rest_fallback_fetches_missing_members_and_keeps_them_apart() {
         "404 is None"
     );
     let (user, source) = fallback.user(u).await.expect("read").expect("user");
-    assert_eq!((user.id, source), (u, Source::RestCache));
+    assert_eq!((user.id, source), (u, Source::RememberedRest));
     let (channel, source) = fallback
         .channel(Id::new(guild.text_channels[0]))
         .await

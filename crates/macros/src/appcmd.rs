@@ -245,11 +245,7 @@ fn localization(meta: &ParseNestedMeta<'_>) -> syn::Result<Localization> {
     let mut name = None;
     let mut description = None;
     meta.parse_nested_meta(|inner| {
-        let key = inner
-            .path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let key = crate::declaration::key_of(&inner.path);
         let value: LitStr = inner.value()?.parse()?;
         match key.as_str() {
             "locale" => locale = Some(value),

@@ -37,11 +37,7 @@ impl Options {
     fn parse(attr: TokenStream) -> syn::Result<Self> {
         let mut options = Self::default();
         let parser = syn::meta::parser(|meta| {
-            let key = meta
-                .path
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_default();
+            let key = key_of(&meta.path);
             match key.as_str() {
                 "slash" => options.slash = true,
                 "prefix" => options.prefix = true,
@@ -207,11 +203,7 @@ impl Argument {
         };
         let mut kept = Vec::new();
         for attr in param.attrs.drain(..) {
-            let key = attr
-                .path()
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_default();
+            let key = key_of(attr.path());
             match key.as_str() {
                 "description" => {
                     argument.description = Some(attr.meta.require_name_value()?.value.clone())
@@ -230,11 +222,7 @@ impl Argument {
                     argument.name = name.value();
                 }
                 "arg" => attr.parse_nested_meta(|meta| {
-                    let key = meta
-                        .path
-                        .get_ident()
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
+                    let key = key_of(&meta.path);
                     match key.as_str() {
                         "description" => argument.description = Some(meta.value()?.parse()?),
                         "min" => argument.min = Some(meta.value()?.parse()?),
@@ -578,4 +566,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             #subcommands
         }
     })
+}
+
+/// The name of an attribute or of one of its items (`slash` in `#[command(slash)]`); empty when
+/// the path has more than one segment.
+pub(crate) fn key_of(path: &Path) -> String {
+    path.get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }

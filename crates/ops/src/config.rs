@@ -5,7 +5,8 @@
 //! ([`rules`]). The parts every service shares are in [`common`]. [`Env::load`] reads such a
 //! declaration from the environment and fails with a [`ConfigError`] that names the variable
 //! and says what is wrong; the reference `docs/CONFIGURATION.md` is generated from the same
-//! declarations ([`reference`]). A secret can come from `NAME` or, for Docker secrets, from the
+//! declarations ([`reference`]), with what a [`Described`] parser ([`bounded`], [`millis`])
+//! accepts appended to the help text, which therefore does not repeat it. A secret can come from `NAME` or, for Docker secrets, from the
 //! file named by `NAME_FILE` ([`secret_variable!`](crate::secret_variable)).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,9 +22,10 @@ pub mod rules;
 
 pub use reference::{COMMON_SECTION, check_bad_values, reference_defaults, reference_rows};
 pub use rules::{
-    MAX_AMQP_NAME, MAX_IDENTIFIER, REDIS_SCHEMES, amqp_name, bounded, check_amqp_name,
-    check_host_port, check_identifier, check_url, host_port, identifier, log_filter, millis,
-    parsed, secret_file, secret_value, split_list, trim_secret, url,
+    Described, MAX_AMQP_NAME, MAX_IDENTIFIER, REDIS_SCHEMES, Valid, amqp_name, bounded,
+    check_amqp_name, check_host_port, check_identifier, check_url, described, host_port,
+    identifier, log_filter, millis, parsed, schemes, secret_file, secret_value, split_list,
+    trim_secret, url, valid_values,
 };
 
 /// A configuration variable that is missing, unreadable or invalid.
@@ -44,6 +46,14 @@ impl ConfigError {
             problem: problem.into(),
         }
     }
+}
+
+/// What a service does with an invalid configuration: logs it (as text when logging is not set
+/// up yet), naming the variable, and stops with exit code 2.
+pub fn invalid_configuration(error: &ConfigError) -> std::process::ExitCode {
+    crate::telemetry::init_logging(crate::telemetry::LogFormat::Text);
+    tracing::error!(variable = %error.variable, "invalid configuration: {error}");
+    std::process::ExitCode::from(2)
 }
 
 /// A set of environment variables: the process's, or fixed ones (tests, embedding).

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use swarmcord_cache::Resources;
 use swarmcord_ops::Secret;
-use swarmcord_ops::config::{ConfigError, Env, check_identifier, split_list};
+use swarmcord_ops::config::{
+    ConfigError, Described, Env, MAX_IDENTIFIER, check_identifier, described, split_list,
+};
 use swarmcord_ops::telemetry::LogFormat;
 use twilight_gateway::Intents;
 
@@ -184,7 +186,11 @@ fn parse_range(raw: &str) -> Result<RangeInclusive<u32>, String> {
 }
 
 /// `GATEWAY_SHARDS`: `auto` (claimed), or an inclusive range of shard ids below [`MAX_SHARDS`].
-pub(crate) fn parse_shards(raw: &str) -> Result<ShardSelection, String> {
+pub(crate) fn shards() -> Described<impl Fn(&str) -> Result<ShardSelection, String> + Clone> {
+    described(format!("ids below `{MAX_SHARDS}`, or `auto`"), parse_shards)
+}
+
+fn parse_shards(raw: &str) -> Result<ShardSelection, String> {
     if raw.trim() == "auto" {
         return Ok(ShardSelection::Claimed);
     }
@@ -198,7 +204,11 @@ pub(crate) fn parse_shards(raw: &str) -> Result<ShardSelection, String> {
 }
 
 /// `SHARD_COUNT`: `auto`, or a number of shards.
-pub(crate) fn parse_shard_count(raw: &str) -> Result<ShardCount, String> {
+pub(crate) fn shard_count() -> Described<impl Fn(&str) -> Result<ShardCount, String> + Clone> {
+    described(format!("`1`–`{MAX_SHARDS}`"), parse_shard_count)
+}
+
+fn parse_shard_count(raw: &str) -> Result<ShardCount, String> {
     match raw.trim() {
         "auto" => Ok(ShardCount::Auto),
         raw => match raw.parse::<u32>() {
@@ -211,7 +221,14 @@ pub(crate) fn parse_shard_count(raw: &str) -> Result<ShardCount, String> {
 }
 
 /// `GATEWAY_ID`: it names the reply queue `gateway.<id>` and goes into Redis keys.
-pub(crate) fn parse_gateway_id(raw: &str) -> Result<String, String> {
+pub(crate) fn gateway_id() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described(
+        format!("at most {MAX_IDENTIFIER} letters, digits, `-`, `_`"),
+        parse_gateway_id,
+    )
+}
+
+fn parse_gateway_id(raw: &str) -> Result<String, String> {
     check_identifier("GATEWAY_ID", raw).map_err(|e| e.problem)?;
     if !raw
         .chars()

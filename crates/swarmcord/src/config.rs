@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use swarmcord_ops::Secret;
-use swarmcord_ops::config::{ConfigError, Env, check_identifier, check_url, split_list};
+use swarmcord_ops::config::{
+    ConfigError, Described, Env, MAX_IDENTIFIER, check_identifier, check_url, described, split_list,
+};
 use swarmcord_ops::telemetry::LogFormat;
 
 mod declaration;
@@ -118,7 +120,7 @@ impl WorkerConfig {
             ));
         }
         let mongo_url = args.mongo_url.required()?;
-        check_url("MONGO_URL", mongo_url.expose(), &["mongodb", "mongodb+srv"])?;
+        check_url("MONGO_URL", mongo_url.expose(), MONGO_SCHEMES)?;
         Ok(Self {
             token: args.bot.token()?,
             api_proxy: args.bot.api_proxy.clone(),
@@ -180,12 +182,32 @@ fn parse_owners(raw: &str) -> Result<HashSet<u64>, String> {
 
 /// `DEFAULT_PREFIX`: the rules of a prefix a server sets (length, no spaces, invisible
 /// characters or backticks), with the store's reason.
+fn default_prefix() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described(
+        format!(
+            "1–{} characters without whitespace, control or invisible characters or backticks (the rules of `!prefix`)",
+            swarmcord_store::MAX_PREFIX_CHARS
+        ),
+        parse_default_prefix,
+    )
+}
+
 fn parse_default_prefix(raw: &str) -> Result<String, String> {
     swarmcord_store::validate_prefix(raw).map_err(|e| e.to_string())?;
     Ok(raw.to_owned())
 }
 
+/// The schemes of `MONGO_URL`.
+const MONGO_SCHEMES: &[&str] = &["mongodb", "mongodb+srv"];
+
 /// `MONGO_DATABASE`: an identifier MongoDB accepts as a database name.
+fn mongo_database() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described(
+        format!("1–{MAX_IDENTIFIER} bytes, none of `/\\. \"$`"),
+        parse_mongo_database,
+    )
+}
+
 fn parse_mongo_database(raw: &str) -> Result<String, String> {
     check_identifier("MONGO_DATABASE", raw).map_err(|e| e.problem)?;
     if raw.contains(['/', '\\', '.', '"', '$']) {
@@ -212,16 +234,29 @@ fn parse_bindings(list: &str) -> Result<Vec<String>, String> {
     Ok(bindings)
 }
 
+/// Most retry delays in `WORKER_RETRY_DELAYS_MS`.
+const MAX_RETRY_DELAYS: usize = 32;
+/// Longest retry delay, in milliseconds (a day).
+const MAX_RETRY_DELAY_MS: u64 = 86_400_000;
+
 /// `WORKER_RETRY_DELAYS_MS`: the delays before the 1st, 2nd, … retry of a failed event.
+fn retry_delays() -> Described<impl Fn(&str) -> Result<Vec<Duration>, String> + Clone> {
+    described(
+        format!("1–{MAX_RETRY_DELAYS} delays of `0`–`{MAX_RETRY_DELAY_MS}`"),
+        parse_retry_delays,
+    )
+}
+
 fn parse_retry_delays(list: &str) -> Result<Vec<Duration>, String> {
     let delays = split_list(list)
         .into_iter()
-        .map(|ms| ms.parse::<u64>().ok().filter(|ms| *ms <= 86_400_000))
+        .map(|ms| ms.parse::<u64>().ok().filter(|ms| *ms <= MAX_RETRY_DELAY_MS))
         .collect::<Option<Vec<u64>>>()
-        .filter(|delays| !delays.is_empty() && delays.len() <= 32)
+        .filter(|delays| !delays.is_empty() && delays.len() <= MAX_RETRY_DELAYS)
         .ok_or_else(|| {
-            "must be 1 to 32 delays in milliseconds (each at most a day), comma-separated"
-                .to_owned()
+            format!(
+                "must be 1 to {MAX_RETRY_DELAYS} delays in milliseconds (each at most a day), comma-separated"
+            )
         })?;
     Ok(delays.into_iter().map(Duration::from_millis).collect())
 }

@@ -8,8 +8,8 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
-use swarmcord_bot::settings::SettingsCache;
-use swarmcord_cache::{FallbackReader, HierarchyLookup, PermissionLookup};
+use swarmcord_bot::settings::SharedSettings;
+use swarmcord_cache::{FallbackReader, HierarchyLookup};
 use swarmcord_commands::{CommandError, EventSource, InvocationContext, Registry, Reply};
 use swarmcord_store::Store;
 use swarmcord_stream::HandlerError;
@@ -47,7 +47,7 @@ pub(crate) struct Inner {
     pub(crate) http: Arc<Client>,
     pub(crate) cache: FallbackReader,
     pub(crate) store: Store,
-    pub(crate) settings: SettingsCache,
+    pub(crate) settings: SharedSettings,
     pub(crate) redis: redis::aio::ConnectionManager,
     pub(crate) redis_prefix: String,
     pub(crate) gateways: swarmcord_coord::GatewayRegistry,
@@ -90,7 +90,7 @@ impl Services {
     }
 
     /// Guild settings (prefix, mod-log channel, locale, disabled commands) read through Redis.
-    pub fn settings(&self) -> &SettingsCache {
+    pub fn settings(&self) -> &SharedSettings {
         &self.inner.settings
     }
 
@@ -230,7 +230,7 @@ impl Services {
     }
 
     /// A member's permissions in a channel, from the cache (Discord REST for what it lacks,
-    /// see [`FallbackReader::member_permissions_in_channel`]); `None` when neither can tell
+    /// see [`FallbackReader::known_permissions_in_channel`]); `None` when neither can tell
     /// (deny in that case).
     pub async fn permissions_in(
         &self,
@@ -238,15 +238,10 @@ impl Services {
         channel_id: Id<ChannelMarker>,
         user_id: Id<UserMarker>,
     ) -> Option<Permissions> {
-        match self
-            .inner
+        self.inner
             .cache
-            .member_permissions_in_channel(guild_id, channel_id, user_id)
+            .known_permissions_in_channel(guild_id, channel_id, user_id)
             .await
-        {
-            Ok(PermissionLookup::Known(permissions)) => Some(permissions),
-            _ => None,
-        }
     }
 }
 

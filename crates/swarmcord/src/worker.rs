@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use swarmcord_bot::settings::SettingsCache;
+use swarmcord_bot::settings::SharedSettings;
 use swarmcord_bot::{Bot, BotConfig};
 use swarmcord_commands::Prompts;
-use swarmcord_ops::config::{ConfigError, Env};
+use swarmcord_ops::config::{ConfigError, Env, invalid_configuration};
 use swarmcord_ops::http::Health;
 use swarmcord_ops::{shutdown, telemetry};
 use swarmcord_stream::ConsumerConfig;
@@ -215,10 +215,7 @@ impl Worker {
         telemetry::init_logging(format);
         match self.run(shutdown::on_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
-            Err(WorkerError::Config(error)) => {
-                tracing::error!(variable = %error.variable, "invalid configuration: {error}");
-                ExitCode::from(2)
-            }
+            Err(WorkerError::Config(error)) => invalid_configuration(&error),
             Err(error) => {
                 tracing::error!("worker failed: {error}");
                 ExitCode::from(1)
@@ -263,7 +260,7 @@ impl Worker {
             return Ok(());
         };
         let prefix = config.redis_prefix.clone();
-        let settings = SettingsCache::new(store.clone(), redis.clone(), prefix.clone());
+        let settings = SharedSettings::new(store.clone(), redis.clone(), prefix.clone());
         // The gateways keep the Discord-object cache under the same prefix; what it lacks comes
         // from REST and is kept for a while.
         let cache = swarmcord_cache::FallbackReader::new(

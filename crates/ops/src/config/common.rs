@@ -11,9 +11,17 @@ use crate::telemetry::LogFormat;
 /// a `clap::Args` struct of two variables, one of which may be set (with `required: true`, one
 /// must be), and `get()` for the value. Flatten it into a service's declaration with
 /// `#[command(flatten)]`; its check (a URL's scheme, say) goes where the secret is used, so that
-/// the error names `NAME` whichever variable was set.
+/// the error names `NAME` whichever variable was set. An optional `valid:` (a `String`, e.g.
+/// [`schemes`](crate::config::schemes) of the URL schemes the check takes) is what the
+/// reference says the variable accepts.
 #[macro_export]
 macro_rules! secret_variable {
+    (@parser) => {
+        $crate::config::secret_value
+    };
+    (@parser $valid:expr) => {
+        $crate::config::described($valid, $crate::config::secret_value)
+    };
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident {
@@ -22,7 +30,8 @@ macro_rules! secret_variable {
             long: $long:tt,
             file_long: $file_long:tt,
             required: $required:tt,
-            help: $help:tt $(,)?
+            help: $help:tt
+            $(, valid: $valid:expr)? $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -30,7 +39,7 @@ macro_rules! secret_variable {
         #[group(required = $required, multiple = false)]
         $vis struct $name {
             #[arg(id = $env, long = $long, env = $env, help = $help,
-                  value_parser = $crate::config::secret_value)]
+                  value_parser = $crate::secret_variable!(@parser $($valid)?))]
             value: Option<$crate::Secret>,
             #[arg(id = $file_env, long = $file_long, env = $file_env, hide = true,
                   value_parser = $crate::config::secret_file)]
@@ -62,7 +71,8 @@ crate::secret_variable! {
         long: "redis-url",
         file_long: "redis-url-file",
         required: true,
-        help: "Redis URL, e.g. `redis://redis:6379/`; every service of a bot uses the same server (the gateways' sessions and cache, the workers' cooldowns, prompts and de-duplication, the REST proxy's limits); valid: `redis://`, `rediss://`, `redis+unix://` or `unix://`",
+        help: "Redis URL, e.g. `redis://redis:6379/`; every service of a bot uses the same server (the gateways' sessions and cache, the workers' cooldowns, prompts and de-duplication, the REST proxy's limits)",
+        valid: super::schemes(REDIS_SCHEMES),
     }
 }
 
@@ -86,7 +96,8 @@ crate::secret_variable! {
         long: "amqp-url",
         file_long: "amqp-url-file",
         required: true,
-        help: "RabbitMQ URL, e.g. `amqp://user:pass@rabbitmq:5672/%2f`; valid: `amqp://` or `amqps://`",
+        help: "RabbitMQ URL, e.g. `amqp://user:pass@rabbitmq:5672/%2f`",
+        valid: super::schemes(AMQP_SCHEMES),
     }
 }
 
@@ -119,9 +130,8 @@ pub struct CommonArgs {
     pub http_addr: SocketAddr,
     #[command(flatten)]
     redis_url: RedisUrl,
-    /// prefix of every Redis key; one per bot sharing a Redis, the same in all its services;
-    /// valid: 1–64 bytes, no spaces
-    #[arg(long, env = "REDIS_PREFIX", default_value = "swarmcord", value_parser = super::identifier)]
+    /// prefix of every Redis key; one per bot sharing a Redis, the same in all its services
+    #[arg(long, env = "REDIS_PREFIX", default_value = "swarmcord", value_parser = super::identifier())]
     pub redis_prefix: String,
 }
 
@@ -141,13 +151,12 @@ pub struct BotArgs {
     token: DiscordToken,
     #[command(flatten)]
     amqp_url: AmqpUrl,
-    /// topic exchange the gateways publish the events to (routing key = event type); valid:
-    /// AMQP name: at most 200 of letters, digits, `-_.:`, not `amq.*`
-    #[arg(long, env = "EVENTS_EXCHANGE", default_value = swarmcord_protocol::amqp::EVENTS_EXCHANGE, value_parser = super::amqp_name)]
+    /// topic exchange the gateways publish the events to (routing key = event type)
+    #[arg(long, env = "EVENTS_EXCHANGE", default_value = swarmcord_protocol::amqp::EVENTS_EXCHANGE, value_parser = super::amqp_name())]
     pub events_exchange: String,
     /// send Discord REST over plain HTTP to this `host:port`, e.g. the simulator; the
-    /// in-process rate limiter stays on; valid: `host:port`
-    #[arg(long, env = "DISCORD_API_PROXY", value_parser = super::host_port)]
+    /// in-process rate limiter stays on
+    #[arg(long, env = "DISCORD_API_PROXY", value_parser = super::host_port())]
     pub api_proxy: Option<String>,
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use clap::{Arg, Command};
 
 use super::common::CommonArgs;
-use super::{ConfigError, Env, env_name};
+use super::{ConfigError, Env, env_name, valid_values};
 
 /// How to regenerate the tables of `docs/CONFIGURATION.md` after a declaration changed.
 pub const REGENERATE: &str = "UPDATE_CONFIG_REFERENCE=1 cargo test -p swarmcord-ops -p swarmcord-shards -p swarmcord -p swarmcord-restproxy --lib configuration_reference";
@@ -101,7 +101,8 @@ pub fn check_bad_values(
 
 /// The reference table of `command`'s variables, leaving out those named in `skip` (the ones
 /// documented under another heading): one row per variable with its name, whether it is
-/// required, its default and its help text; a secret's row names its `NAME_FILE` variant.
+/// required, its default and its help text (with what its value parser accepts, when the parser
+/// says: [`valid_values`]); a secret's row names its `NAME_FILE` variant.
 pub fn table(command: &Command, skip: &[&str]) -> String {
     let mut out = String::from("| variable | required | default | meaning |\n|---|---|---|---|\n");
     for arg in command.get_arguments().filter(|arg| !arg.is_hide_set()) {
@@ -124,17 +125,31 @@ pub fn table(command: &Command, skip: &[&str]) -> String {
         } else {
             format!("`{default}` ")
         };
-        let help = arg
-            .get_long_help()
-            .or_else(|| arg.get_help())
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let help = help_of(arg);
         let secret = secret_file_of(command, arg)
             .map(|file| format!(" (*secret*, or `{file}`)"))
             .unwrap_or_default();
         let _ = writeln!(out, "| `{name}` | {required} | {default}| {help}{secret} |");
     }
     out
+}
+
+/// The help text of `arg`, with what its value parser accepts when the parser says
+/// ([`valid_values`]).
+fn help_of(arg: &Arg) -> String {
+    let help = declared_help(arg);
+    match valid_values(arg) {
+        Some(valid) => format!("{help}; valid: {valid}"),
+        None => help,
+    }
+}
+
+/// The help text `arg` is declared with.
+fn declared_help(arg: &Arg) -> String {
+    arg.get_long_help()
+        .or_else(|| arg.get_help())
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 /// The variables of `command`, for `skip` in [`table`].
@@ -191,7 +206,8 @@ fn check_declaration(section: &str, command: &Command, skip: &[&str]) -> Result<
 
 /// What a declaration lacks: every argument needs an environment variable, a long name (the
 /// way [`Env::load`] passes its value) and, unless hidden (`NAME_FILE`), a help text (its
-/// row in the reference).
+/// row in the reference) that does not repeat what a [`Described`](super::Described) value
+/// parser accepts.
 pub fn incomplete(command: &Command) -> Vec<String> {
     let mut problems = Vec::new();
     for arg in command.get_arguments() {
@@ -204,6 +220,11 @@ pub fn incomplete(command: &Command) -> Vec<String> {
         }
         if !arg.is_hide_set() && arg.get_help().is_none() {
             problems.push(format!("argument {id} has no help text (doc comment)"));
+        }
+        if valid_values(arg).is_some() && declared_help(arg).contains("valid:") {
+            problems.push(format!(
+                "argument {id} says in its help text what its value parser accepts (the reference adds it)"
+            ));
         }
     }
     problems

@@ -143,13 +143,82 @@ where
         .map_err(|e| format!("{raw:?} is not valid: {e}"))
 }
 
-/// A number within `range`.
-pub fn bounded<T>(range: RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String> + Clone
+/// What a value parser accepts, in the words of the configuration reference (e.g.
+/// `` `1`–`65535` ``): the error a [`Described`] parser gives for a blank value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("valid: {0}")]
+pub struct Valid(pub String);
+
+/// A value parser that says which values it accepts, so that a help text never repeats a
+/// parser's bounds by hand: given a blank value (which [`Env::load`](super::Env::load) never
+/// passes, a blank variable being unset) it fails with [`Valid`], and the configuration
+/// reference appends that to the variable's help text ([`valid_values`]).
+#[derive(Clone)]
+pub struct Described<F> {
+    parse: F,
+    valid: String,
+}
+
+/// `parse`, described as accepting `valid` (the reference's words, e.g. `` `1`–`65535` ``).
+pub fn described<F>(valid: impl Into<String>, parse: F) -> Described<F> {
+    Described {
+        parse,
+        valid: valid.into(),
+    }
+}
+
+impl<F, T> clap::builder::TypedValueParser for Described<F>
+where
+    F: Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let (parse, valid) = (self.parse.clone(), self.valid.clone());
+        let described = move |raw: &str| -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
+            if raw.trim().is_empty() {
+                Err(Box::new(Valid(valid.clone())))
+            } else {
+                parse(raw).map_err(Into::into)
+            }
+        };
+        described.parse_ref(command, arg, value)
+    }
+}
+
+/// What the value parser of `arg` accepts, if it says ([`Described`]): asks it about a blank
+/// value, through a command of that argument alone (a value parser is only reachable through
+/// clap's parsing).
+pub fn valid_values(arg: &clap::Arg) -> Option<String> {
+    let long = arg.get_long()?;
+    let probe = clap::Command::new("probe")
+        .no_binary_name(true)
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .arg(
+            arg.clone()
+                .required(false)
+                .env(clap::builder::Resettable::Reset),
+        );
+    let error = probe.try_get_matches_from([format!("--{long}=")]).err()?;
+    let source = std::error::Error::source(&error)?;
+    source.downcast_ref::<Valid>().map(|valid| valid.0.clone())
+}
+
+/// A number within `range`, described as `` `start`–`end` ``.
+pub fn bounded<T>(range: RangeInclusive<T>) -> Described<impl Fn(&str) -> Result<T, String> + Clone>
 where
     T: FromStr + Display + PartialOrd + Clone,
     T::Err: Display,
 {
-    move |raw| {
+    let valid = format!("`{}`–`{}`", range.start(), range.end());
+    described(valid, move |raw: &str| {
         let value = parsed::<T>(raw)?;
         if range.contains(&value) {
             Ok(value)
@@ -160,13 +229,17 @@ where
                 range.end()
             ))
         }
-    }
+    })
 }
 
-/// A duration in milliseconds within `range_ms`.
-pub fn millis(range_ms: RangeInclusive<u64>) -> impl Fn(&str) -> Result<Duration, String> + Clone {
-    let bounded = bounded(range_ms);
-    move |raw| bounded(raw).map(Duration::from_millis)
+/// A duration in milliseconds within `range_ms`, described as `` `start`–`end` ``.
+pub fn millis(
+    range_ms: RangeInclusive<u64>,
+) -> Described<impl Fn(&str) -> Result<Duration, String> + Clone> {
+    let Described { parse, valid } = bounded(range_ms);
+    described(valid, move |raw: &str| {
+        parse(raw).map(Duration::from_millis)
+    })
 }
 
 /// `RUST_LOG`: a `tracing` `EnvFilter`, checked so that a typo stops the service instead of
@@ -203,25 +276,46 @@ fn rule(check: fn(&str, &str) -> Result<(), ConfigError>, raw: &str) -> Result<S
 }
 
 /// An AMQP exchange or queue name ([`check_amqp_name`]).
-pub fn amqp_name(raw: &str) -> Result<String, String> {
-    rule(check_amqp_name, raw)
+pub fn amqp_name() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described(
+        format!("AMQP name: at most {MAX_AMQP_NAME} of letters, digits, `-_.:`, not `amq.*`"),
+        |raw: &str| rule(check_amqp_name, raw),
+    )
 }
 
 /// A short identifier ([`check_identifier`]).
-pub fn identifier(raw: &str) -> Result<String, String> {
-    rule(check_identifier, raw)
+pub fn identifier() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described(
+        format!("1–{MAX_IDENTIFIER} bytes, no spaces"),
+        |raw: &str| rule(check_identifier, raw),
+    )
 }
 
 /// A `host:port` ([`check_host_port`]).
-pub fn host_port(raw: &str) -> Result<String, String> {
-    rule(check_host_port, raw)
+pub fn host_port() -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described("`host:port`", |raw: &str| rule(check_host_port, raw))
+}
+
+/// URL schemes in the reference's words: `` `ws://` or `wss://` ``.
+pub fn schemes(schemes: &[&str]) -> String {
+    let schemes: Vec<String> = schemes
+        .iter()
+        .map(|scheme| format!("`{scheme}://`"))
+        .collect();
+    match schemes.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 /// A URL with one of `schemes` ([`check_url`]), for values that are not secrets.
-pub fn url(schemes: &'static [&'static str]) -> impl Fn(&str) -> Result<String, String> + Clone {
-    move |raw| {
+pub fn url(
+    schemes: &'static [&'static str],
+) -> Described<impl Fn(&str) -> Result<String, String> + Clone> {
+    described(self::schemes(schemes), move |raw: &str| {
         check_url("", raw, schemes)
             .map(|()| raw.to_owned())
             .map_err(|e| e.problem)
-    }
+    })
 }

@@ -51,7 +51,7 @@ struct Declared {
     /// a flag
     #[arg(long, env = "FLAG", default_value = "false", action = clap::ArgAction::Set, value_parser = parsed::<bool>)]
     flag: bool,
-    /// 1 to 10
+    /// a small number
     #[arg(long, env = "N", default_value = "5", value_parser = bounded(1_u32..=10))]
     n: u32,
     /// unset: the default
@@ -307,4 +307,47 @@ fn a_declaration_without_name_or_help_is_reported() {
     assert!(reference::incomplete(&declaration::<Declared>()).is_empty());
     let error = load::<Incomplete>(&[("NO_LONG", "x")]).expect_err("no long name");
     assert_eq!(error.variable, "NO_LONG");
+}
+
+#[test]
+fn a_parser_with_bounds_adds_them_to_the_reference_and_the_help_may_not_repeat_them() {
+    #[derive(Debug, clap::Args)]
+    struct Repeated {
+        /// a small number; valid: `1`–`10`
+        #[arg(long, env = "N", value_parser = bounded(1_u32..=10))]
+        n: Option<u32>,
+    }
+    let command = declaration::<Declared>();
+    let arg = |name: &str| {
+        command
+            .get_arguments()
+            .find(|arg| env_name(arg) == Some(name))
+            .expect("declared")
+    };
+    assert_eq!(valid_values(arg("N")).as_deref(), Some("`1`–`10`"));
+    assert_eq!(valid_values(arg("BIG")).as_deref(), Some("`1`–`600000`"));
+    assert_eq!(
+        valid_values(arg("PORT")),
+        None,
+        "parsed::<u16> does not say"
+    );
+    assert_eq!(valid_values(arg("TOKEN")), None);
+    let table = reference::table(&command, &["TOKEN", "PORT", "EMPTY", "FLAG", "UNSET"]);
+    assert!(
+        table.contains("| `N` | no | `5` | a small number; valid: `1`–`10` |\n"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| `BIG` | no | `5` | a long time; valid: `1`–`600000` |\n"),
+        "{table}"
+    );
+    assert_eq!(
+        reference::incomplete(&declaration::<Repeated>()),
+        ["argument n says in its help text what its value parser accepts (the reference adds it)"]
+    );
+    let error = load::<Repeated>(&[("N", "11")]).expect_err("out of range");
+    assert_eq!(
+        error.to_string(),
+        "configuration variable N: 11 is out of range: must be between 1 and 10"
+    );
 }

@@ -216,6 +216,22 @@ struct State {
     sessions: HashMap<String, Session>,
 }
 
+impl State {
+    /// The session `id`, or Lavalink's 404.
+    fn session(&self, id: &str) -> Result<&Session, ApiError> {
+        self.sessions
+            .get(id)
+            .ok_or_else(ApiError::session_not_found)
+    }
+
+    /// [`session`](Self::session), to change it.
+    fn session_mut(&mut self, id: &str) -> Result<&mut Session, ApiError> {
+        self.sessions
+            .get_mut(id)
+            .ok_or_else(ApiError::session_not_found)
+    }
+}
+
 /// The simulated node: every session, player and counter, and the playback engine.
 #[derive(Debug)]
 pub(crate) struct Node {

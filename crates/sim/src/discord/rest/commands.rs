@@ -241,11 +241,20 @@ fn name_key(json: &Value) -> (u64, String) {
     )
 }
 
-/// The stored command with `id` and `version` set.
-fn stamp(mut json: Value, id: u64, version: u64) -> Value {
-    json["id"] = json!(id.to_string());
-    json["version"] = json!(version.to_string());
-    json
+/// Stores `draft` in `scope` as the command `id` at `version` (replacing one with that id) and
+/// returns its JSON, `id` and `version` set.
+fn store(world: &mut World, scope: Scope, mut draft: Value, id: u64, version: u64) -> Value {
+    draft["id"] = json!(id.to_string());
+    draft["version"] = json!(version.to_string());
+    world.commands.insert(
+        id,
+        AppCommand {
+            id,
+            guild_id: scope.guild_id,
+            json: draft.clone(),
+        },
+    );
+    draft
 }
 
 /// Everything but `id` and `version`, to tell whether an overwrite changed a command.
@@ -349,15 +358,7 @@ pub(super) fn set_commands(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
                 (id, id)
             }
         };
-        let json = stamp(draft, id, version);
-        world.commands.insert(
-            id,
-            AppCommand {
-                id,
-                guild_id: scope.guild_id,
-                json: json.clone(),
-            },
-        );
+        let json = store(&mut world, scope, draft, id, version);
         out.push(json);
     }
     Ok(Reply::json(Value::Array(out)))
@@ -376,15 +377,7 @@ pub(super) fn create_command(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         .map(|c| c.id);
     let version = ctx.shared.ids.next();
     let id = existing.unwrap_or(version);
-    let json = stamp(draft, id, version);
-    world.commands.insert(
-        id,
-        AppCommand {
-            id,
-            guild_id: scope.guild_id,
-            json: json.clone(),
-        },
-    );
+    let json = store(&mut world, scope, draft, id, version);
     Ok(if existing.is_some() {
         Reply::json(json)
     } else {
@@ -440,15 +433,7 @@ pub(super) fn update_command(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             "Application command names must be unique",
         ));
     }
-    let json = stamp(draft, command_id, ctx.shared.ids.next());
-    world.commands.insert(
-        command_id,
-        AppCommand {
-            id: command_id,
-            guild_id: scope.guild_id,
-            json: json.clone(),
-        },
-    );
+    let json = store(&mut world, scope, draft, command_id, ctx.shared.ids.next());
     Ok(Reply::json(json))
 }
 

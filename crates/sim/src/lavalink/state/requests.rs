@@ -39,10 +39,7 @@ impl Node {
     pub(crate) fn update_session(&self, session_id: &str, body: &Value) -> Result<Value, ApiError> {
         let SessionRequest { resuming, timeout } = request(body)?;
         let mut st = self.lock();
-        let session = st
-            .sessions
-            .get_mut(session_id)
-            .ok_or_else(ApiError::session_not_found)?;
+        let session = st.session_mut(session_id)?;
         if let Some(r) = resuming {
             session.resuming = r;
         }
@@ -56,10 +53,7 @@ impl Node {
     pub(crate) fn players_json(&self, session_id: &str) -> Result<Value, ApiError> {
         let now = Instant::now();
         let st = self.lock();
-        let session = st
-            .sessions
-            .get(session_id)
-            .ok_or_else(ApiError::session_not_found)?;
+        let session = st.session(session_id)?;
         Ok(Value::Array(
             session
                 .players
@@ -73,10 +67,7 @@ impl Node {
     pub(crate) fn player_json(&self, session_id: &str, guild_id: u64) -> Result<Value, ApiError> {
         let now = Instant::now();
         let st = self.lock();
-        let session = st
-            .sessions
-            .get(session_id)
-            .ok_or_else(ApiError::session_not_found)?;
+        let session = st.session(session_id)?;
         let player = session
             .players
             .get(&guild_id)
@@ -90,10 +81,7 @@ impl Node {
         let now = Instant::now();
         let speed = self.speed();
         let mut st = self.lock();
-        let session = st
-            .sessions
-            .get_mut(session_id)
-            .ok_or_else(ApiError::session_not_found)?;
+        let session = st.session_mut(session_id)?;
         if let Some(player) = session.players.remove(&guild_id)
             && let Some(p) = &player.playing
         {
@@ -119,10 +107,7 @@ impl Node {
         let speed = self.speed();
         let update_interval = nonzero(self.config.player_update_interval);
         let mut st = self.lock();
-        let session = st
-            .sessions
-            .get_mut(session_id)
-            .ok_or_else(ApiError::session_not_found)?;
+        let session = st.session_mut(session_id)?;
         let player = session
             .players
             .entry(guild_id)
