@@ -395,12 +395,12 @@ struct Memory {
 /// Creates the small guilds, then (after a flush) the big ones, measuring Redis's memory.
 async fn measure_memory(bench: &mut Bench, payloads: &Payloads, sizes: &Sizes) -> Memory {
     let base = used_memory(&mut bench.redis).await;
-    stage(&bench.writer, 0, &Payloads::creates(&payloads.small)).await;
+    stage(&bench.writer, (0, 1), &Payloads::creates(&payloads.small)).await;
     assert_guilds_cached(&bench.reader, &payloads.small).await;
     let with_small = used_memory(&mut bench.redis).await;
     flush(&mut bench.redis, &bench.writer).await;
     let base_big = used_memory(&mut bench.redis).await;
-    let create_run = stage(&bench.writer, 0, &Payloads::creates(&payloads.big)).await;
+    let create_run = stage(&bench.writer, (0, 1), &Payloads::creates(&payloads.big)).await;
     assert_guilds_cached(&bench.reader, &payloads.big).await;
     let with_big = used_memory(&mut bench.redis).await;
     let per_guild = (with_small.saturating_sub(base)) as f64 / sizes.small_guilds() as f64;
@@ -424,12 +424,12 @@ struct Throughput {
 /// Applies the updates alone and the messages alone (on the big guilds), then the guilds and
 /// the mix on one shard and on four shards at once, each after a flush.
 async fn measure_throughput(bench: &mut Bench, payloads: &Payloads, sizes: &Sizes) -> Throughput {
-    let updates = stage(&bench.writer, 0, &payloads.only("GUILD_MEMBER_UPDATE")).await;
-    let messages = stage(&bench.writer, 0, &payloads.only("MESSAGE_CREATE")).await;
+    let updates = stage(&bench.writer, (0, 1), &payloads.only("GUILD_MEMBER_UPDATE")).await;
+    let messages = stage(&bench.writer, (0, 1), &payloads.only("MESSAGE_CREATE")).await;
     assert_mix_cached(&bench.reader, payloads, sizes).await;
     let full = payloads.full();
     flush(&mut bench.redis, &bench.writer).await;
-    let mix = stage(&bench.writer, 0, &full).await;
+    let mix = stage(&bench.writer, (0, 1), &full).await;
     assert_guilds_cached(&bench.reader, &payloads.big).await;
     assert_mix_cached(&bench.reader, payloads, sizes).await;
     flush(&mut bench.redis, &bench.writer).await;
