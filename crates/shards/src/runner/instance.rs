@@ -124,7 +124,11 @@ impl Instance {
     }
 
     /// Runs the set until `shutdown` or a fatal shard, then shuts it down.
-    pub(super) async fn run(mut self, health: &Health, shutdown: &CancellationToken) -> Result<(), RunError> {
+    pub(super) async fn run(
+        mut self,
+        health: &Health,
+        shutdown: &CancellationToken,
+    ) -> Result<(), RunError> {
         let mut outcome = Ok(());
         tokio::select! {
             () = shutdown.cancelled() => {}
