@@ -486,7 +486,7 @@ async fn a_killed_gateways_shards_resume_on_the_others_within_seconds() {
     assert_eq!(b.terminate().await.code(), Some(0));
 }
 
-/// SIGSTOP of one of 3 gateways for 10 s (more than 6 lease TTLs) at 200 events/s, then
+/// SIGSTOP of one of 3 gateways for 60 s (40 lease TTLs) at 200 events/s, then
 /// SIGCONT: the others take its shards over as after a kill; the woken replica finds its
 /// leases taken and stands down (its sessions are the new owners' now: it neither reconnects
 /// them nor overwrites their saved sessions), then rejoins and gets its share back by
@@ -495,9 +495,10 @@ async fn a_killed_gateways_shards_resume_on_the_others_within_seconds() {
 /// identify, nothing lost.
 #[tokio::test]
 async fn a_frozen_gateway_is_taken_over_and_stands_down_when_it_wakes() {
-    const EVENTS: u64 = 5000;
+    // Events flow for 70 s: before, throughout and after the 60 s freeze.
+    const EVENTS: u64 = 14_000;
     let mut fault = Fault::hit(["gw-fa", "gw-fb", "gw-fc"], EVENTS, "STOP").await;
-    tokio::time::sleep(Duration::from_secs(10).saturating_sub(fault.at.elapsed())).await;
+    tokio::time::sleep(Duration::from_secs(60).saturating_sub(fault.at.elapsed())).await;
     let [a, b, c] = &fault.gateways;
     c.signal("CONT");
     settled(&fault.cluster, &[a, b, c], 4).await;
