@@ -58,7 +58,7 @@ pub async fn reshard(
     if args.status {
         let count = resharding.count().await?;
         say(match count {
-            Some(count) => format!("the cluster runs {count} shards"),
+            Some(count) => format!("the cluster runs {}", shards(count)),
             None => "no gateway claiming shards has started yet".to_owned(),
         });
         if let Some(record) = resharding.current().await? {
@@ -88,7 +88,7 @@ pub async fn reshard(
             )));
         }
         Begun::Unchanged => {
-            say(format!("the cluster already runs {to} shards"));
+            say(format!("the cluster already runs {}", shards(to)));
             return Ok(());
         }
         Begun::NoCount => {
@@ -125,7 +125,10 @@ async fn follow(
             } else {
                 let count = resharding.count().await?;
                 return if count == Some(to) {
-                    say(format!("{secs:.1} s: done: the cluster runs {to} shards"));
+                    say(format!(
+                        "{secs:.1} s: done: the cluster runs {}",
+                        shards(to)
+                    ));
                     Ok(())
                 } else {
                     Err(AdminError::Refused(
@@ -134,6 +137,15 @@ async fn follow(
                 };
             }
         }
+    }
+}
+
+/// "1 shard", "8 shards".
+fn shards(count: u32) -> String {
+    if count == 1 {
+        "1 shard".to_owned()
+    } else {
+        format!("{count} shards")
     }
 }
 
