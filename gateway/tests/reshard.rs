@@ -337,3 +337,131 @@ async fn the_reshard_command_refuses_what_it_cannot_do() {
     assert!(out.contains("no resharding to cancel"), "{out}");
     assert_eq!(stored(&cluster).await, (None, false));
 }
+
+/// The owner of each shard of `count` (lease values in Redis).
+async fn owners(cluster: &Cluster, count: u32) -> BTreeMap<u32, Option<String>> {
+    let mut conn = redis::Client::open(swarmcord_testkit::redis_url())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys = swarmcord_protocol::keys::Keys::new(cluster.prefix.clone());
+    let mut out = BTreeMap::new();
+    for shard in 0..count {
+        let owner: Option<String> = redis::cmd("GET")
+            .arg(keys.shard_lease(shard, count))
+            .query_async(&mut conn)
+            .await
+            .expect("GET");
+        out.insert(shard, owner);
+    }
+    out
+}
+
+/// One replica frozen (SIGSTOP) through a whole resharding: the other carries it out alone;
+/// when the frozen one wakes, its set of the old count claims nothing (no identify, no
+/// duplicate), it is replaced by a set of the new count, and the shards are shared again by
+/// handoff. Nothing is lost meanwhile.
+#[tokio::test]
+async fn a_replica_frozen_through_a_resharding_catches_up_when_it_wakes() {
+    const EVENTS: u64 = 4000;
+    let cluster = Cluster::start(DiscordConfig {
+        recommended_shards: 4,
+        max_concurrency: 2,
+        identify_interval: Duration::from_millis(200),
+        ..DiscordConfig::default()
+    })
+    .await;
+    cluster.guilds_on_shards(0..8, 8);
+    let mut tap = cluster.tap().await;
+    let a = gateway(&cluster, "gw-xa").await;
+    a.wait_ready(READY).await;
+    let b = gateway(&cluster, "gw-xb").await;
+    b.wait_ready(READY).await;
+    let control = cluster.sim.control();
+    let burst = tokio::spawn(async move {
+        control
+            .blast(&BlastSpec {
+                count: EVENTS,
+                rate: RATE,
+                ..BlastSpec::default()
+            })
+            .await
+            .expect("blast")
+            .sent
+    });
+    b.signal("STOP");
+    let alone = swarmcord_testkit::eventually(READY, || async {
+        owners(&cluster, 4)
+            .await
+            .values()
+            .all(|o| o.as_deref() == Some("gw-xa"))
+            .then_some(())
+    })
+    .await;
+    assert!(
+        alone.is_some(),
+        "gw-xa did not take the frozen replica's shards"
+    );
+    let before = cluster.sim.control().gateway_stats();
+    let (code, out) = reshard_command(&cluster, &["8"]).await;
+    assert_eq!(code, Some(0), "{out}\n{}", a.logs());
+    b.signal("CONT");
+    let shared = swarmcord_testkit::eventually(READY, || async {
+        let owners = owners(&cluster, 8).await;
+        let of = |id: &str| owners.values().filter(|o| o.as_deref() == Some(id)).count();
+        (of("gw-xa+8") == 4 && of("gw-xb+8") == 4).then_some(())
+    })
+    .await;
+    assert!(
+        shared.is_some(),
+        "the woken replica did not take its share of the new shards: {:?}\n{}",
+        owners(&cluster, 8).await,
+        b.logs()
+    );
+    assert_eq!(burst.await.expect("blast"), EVENTS);
+    let seen: Vec<Seen> = tap.collect_until(Duration::from_secs(2), |_| false).await;
+    let delivered: BTreeSet<&str> = seen
+        .iter()
+        .filter(|s| s.kind == "MESSAGE_CREATE")
+        .filter_map(|s| s.body["id"].as_str())
+        .collect();
+    let stats = cluster.sim.control().gateway_stats();
+    let live: BTreeSet<[u32; 2]> = cluster
+        .sim
+        .control()
+        .sessions()
+        .iter()
+        .filter(|s| s.connected)
+        .map(|s| s.shard)
+        .collect();
+    eprintln!(
+        "frozen through a resharding: {} of {EVENTS} delivered; identifies since the freeze {}; connected {live:?}\n{out}",
+        delivered.len(),
+        stats.identifies - before.identifies
+    );
+    assert_eq!(
+        delivered.len(),
+        usize::try_from(EVENTS).expect("n"),
+        "nothing lost"
+    );
+    assert_eq!(
+        stats.identifies - before.identifies,
+        8,
+        "only the new shards identified; the woken replica's old set claimed nothing\n{}",
+        b.logs()
+    );
+    assert_eq!(live, (0..8).map(|id| [id, 8]).collect::<BTreeSet<_>>());
+    assert!(
+        stats.max_connections_per_shard.values().all(|n| *n == 1),
+        "{:?}",
+        stats.max_connections_per_shard
+    );
+    assert!(
+        b.logs().contains("the cluster was resharded meanwhile"),
+        "{}",
+        b.logs()
+    );
+    assert_eq!(a.terminate().await.code(), Some(0));
+    assert_eq!(b.terminate().await.code(), Some(0));
+}

@@ -135,6 +135,8 @@ struct Ctx {
     loading: Loading,
     /// The set's `/readyz` checks (written while it is the replica's primary).
     checks: Checks,
+    /// The cluster's shard count and resharding record.
+    resharding: swarmcord_coord::Resharding,
     /// The set retires (the cluster resharded away from its count): its shards close with
     /// 1000, ending their sessions, instead of 4000.
     retiring: AtomicBool,

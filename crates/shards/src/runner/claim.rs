@@ -33,6 +33,9 @@ pub(super) async fn share(
     registry: &GatewayRegistry,
 ) -> Result<BTreeSet<u32>, RunError> {
     let me = ctx.config.gateway_id.as_str();
+    if !claims_its_count(ctx).await? {
+        return Ok(BTreeSet::new());
+    }
     let mut members: Vec<String> = registry
         .gateways()
         .await?
@@ -44,6 +47,20 @@ pub(super) async fn share(
     Ok(swarmcord_coord::assign::share_of(&members, ctx.total, me)
         .into_iter()
         .collect())
+}
+
+/// Whether the cluster runs this set's shard count, or reshards from or to it. A set that
+/// missed a whole resharding (its replica was frozen or cut off meanwhile) claims nothing:
+/// its shards were retired, and the supervisor replaces it (`reshard.rs`).
+async fn claims_its_count(ctx: &Ctx) -> Result<bool, RunError> {
+    match ctx.resharding.count().await? {
+        Some(count) if count != ctx.total => Ok(ctx
+            .resharding
+            .current()
+            .await?
+            .is_some_and(|r| r.from == ctx.total || r.to == ctx.total)),
+        _ => Ok(true),
+    }
 }
 
 /// Runs the shards of the replica's share until `shutdown`, then waits for their tasks (they

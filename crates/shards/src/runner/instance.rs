@@ -208,6 +208,7 @@ async fn start(
             .await?;
     }
     let sessions = SessionStore::new(redis.clone(), keys.clone());
+    let resharding = swarmcord_coord::Resharding::new(redis.clone(), keys.clone());
     let mut registry = GatewayRegistry::new(redis, keys);
     if config.shards == ShardSelection::Claimed {
         // The registry is the membership the shares are computed from: a dead replica must
@@ -260,6 +261,7 @@ async fn start(
         }),
         loading: Loading::default(),
         checks: Checks::new(health.clone(), role == Role::Primary),
+        resharding,
         retiring: AtomicBool::new(false),
     });
     registry

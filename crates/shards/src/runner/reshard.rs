@@ -154,6 +154,7 @@ impl Sets {
                 retire(next, health).await;
             }
             set_mode(&self.primary, Mode::Plain).await;
+            self.catch_up(deps, health).await;
             return;
         };
         if record.to == total {
@@ -256,13 +257,42 @@ impl Sets {
 
     /// The new count is the cluster's: the old set retires, the new one becomes the primary.
     async fn switch(&mut self, record: Reshard, deps: &Deps, health: &Health) {
+        tracing::info!(
+            from = record.from,
+            to = record.to,
+            "resharding: switched; retiring the old shard set"
+        );
+        if self.replace_primary(record.to, deps, health).await {
+            metrics::counter!("swarmcord_gateway_reshards_total").increment(1);
+        }
+    }
+
+    /// A replica that missed a whole resharding (frozen or cut off from Redis meanwhile) runs
+    /// a count the cluster left: its set claims nothing (`claim.rs`) and is replaced by one
+    /// for the cluster's count, which takes its share by handoff.
+    async fn catch_up(&mut self, deps: &Deps, health: &Health) {
+        match self.resharding.count().await {
+            Ok(Some(count)) if count != self.primary.ctx.total => {
+                tracing::warn!(
+                    count,
+                    total = self.primary.ctx.total,
+                    "the cluster was resharded meanwhile; replacing this replica's shard set"
+                );
+                self.replace_primary(count, deps, health).await;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot read the cluster's shard count"),
+        }
+    }
+
+    /// Retires the primary set and makes the new set (started now if there is none) the
+    /// primary; false if it could not be started (tried again on the next look).
+    async fn replace_primary(&mut self, count: u32, deps: &Deps, health: &Health) -> bool {
         let next = match self.next.take() {
             Some(next) => next,
-            // This replica never ran the new set (it started late, or the set failed): it
-            // starts it now, as its primary.
             None => match Instance::start(
-                new_set_config(&self.config, record.to),
-                record.to,
+                new_set_config(&self.config, count),
+                count,
                 deps,
                 Role::Resharding,
                 health,
@@ -272,20 +302,15 @@ impl Sets {
                 Ok(next) => next,
                 Err(error) => {
                     tracing::warn!(%error, "cannot start the new shard set; retrying");
-                    return;
+                    return false;
                 }
             },
         };
         set_mode(&next, Mode::Tagged).await;
         let old = std::mem::replace(&mut self.primary, next);
-        tracing::info!(
-            from = record.from,
-            to = record.to,
-            "resharding: switched; retiring the old shard set"
-        );
         retire(old, health).await;
         self.primary.ctx.checks.set_primary(true);
-        metrics::counter!("swarmcord_gateway_reshards_total").increment(1);
+        true
     }
 
     /// Removes the record once no old set is left, with the old sets' cache bookkeeping.
