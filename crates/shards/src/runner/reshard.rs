@@ -172,7 +172,7 @@ impl Sets {
                     from = record.from,
                     to = record.to,
                     total,
-                    "a resharding is in progress for other shard counts than this replica's; restart it"
+                    "a resharding is in progress for other shard counts than this replica's; it claims no shard and catches up once the resharding is done"
                 );
             }
             return;
