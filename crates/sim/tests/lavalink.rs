@@ -701,14 +701,36 @@ async fn resume_timeout_expires_and_twilight_reconnects_after_revive() {
 }
 
 #[tokio::test]
-#[allow(clippy::too_many_lines)] // one scenario on one simulator, read top to bottom
 async fn rest_auth_errors_and_catalogue() {
     let sim = LavalinkSim::start(config(1.0)).await.expect("start sim");
     let addr = sim.addr();
     let pw = sim.password().to_owned();
+    authorization_is_enforced(addr, &pw).await;
+    info_version_and_stats(addr, &pw).await;
+    let tracks = catalogue_loads(addr, &pw).await;
+    decoding_round_trips(addr, &pw, &tracks).await;
+    unknown_sessions_are_404s(addr, &pw).await;
+    let lavalink = Lavalink::new(Id::new(BOT_ID), 1);
+    let (_node, mut rx) = lavalink.add(addr, &pw, None).await.expect("connect");
+    let (session_id, _) = ready(&mut rx).await;
+    player_errors_and_creation(addr, &pw, &session_id).await;
 
-    // Authorization on REST (401 without the header, 403 with a wrong one, empty bodies, as
-    // Lavalink 4.0.8's RequestAuthorizationFilter) and on the WebSocket (401 either way).
+    // The log saw the failed and the successful PATCHes, with their statuses.
+    let statuses: Vec<u16> = sim
+        .recorder()
+        .since(0, Some("lavalink"))
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![404, 404, 400, 400, 200]);
+
+    control_api_over_http(&sim).await;
+    sim.shutdown().await;
+}
+
+/// Authorization on REST (401 without the header, 403 with a wrong one, empty bodies, as
+/// Lavalink 4.0.8's `RequestAuthorizationFilter`) and on the WebSocket (401 either way).
+async fn authorization_is_enforced(addr: SocketAddr, pw: &str) {
     let missing = http(addr, "GET", "/v4/info", None, None).await;
     assert_eq!((missing.status, missing.body.as_str()), (401, ""));
     let wrong = http(addr, "GET", "/v4/stats", Some("wrong"), None).await;
@@ -726,11 +748,13 @@ async fn rest_auth_errors_and_catalogue() {
         matches!(error.kind(), NodeErrorType::Unauthorized { .. }),
         "{error:?}"
     );
+}
 
-    // Info, version, stats.
-    let version = http(addr, "GET", "/version", Some(&pw), None).await;
+/// Info, version, stats.
+async fn info_version_and_stats(addr: SocketAddr, pw: &str) {
+    let version = http(addr, "GET", "/version", Some(pw), None).await;
     assert_eq!((version.status, version.body.as_str()), (200, "4.0.8"));
-    let info = http(addr, "GET", "/v4/info", Some(&pw), None).await.json();
+    let info = http(addr, "GET", "/v4/info", Some(pw), None).await.json();
     assert_eq!(info["version"]["semver"], "4.0.8");
     assert_eq!(info["version"]["major"], 4);
     assert!(
@@ -738,20 +762,23 @@ async fn rest_auth_errors_and_catalogue() {
             .as_array()
             .is_some_and(|s| !s.is_empty())
     );
-    let stats = http(addr, "GET", "/v4/stats", Some(&pw), None).await.json();
+    let stats = http(addr, "GET", "/v4/stats", Some(pw), None).await.json();
     assert_eq!(stats["players"], 0);
     assert!(
         stats.get("frameStats").is_none(),
         "omitted, not null: {stats}"
     );
     assert!(stats.get("op").is_none());
+}
 
-    // Catalogue, parsed with twilight's models.
+/// Catalogue, parsed with twilight's models: a search, an empty search, an error and a
+/// playlist. Returns the search results.
+async fn catalogue_loads(addr: SocketAddr, pw: &str) -> Vec<twilight_lavalink::model::Track> {
     let search = http(
         addr,
         "GET",
         "/v4/loadtracks?identifier=ytsearch%3Alofi%20beats",
-        Some(&pw),
+        Some(pw),
         None,
     )
     .await;
@@ -765,7 +792,7 @@ async fn rest_auth_errors_and_catalogue() {
         addr,
         "GET",
         "/v4/loadtracks?identifier=ytsearch%3A",
-        Some(&pw),
+        Some(pw),
         None,
     )
     .await;
@@ -774,7 +801,7 @@ async fn rest_auth_errors_and_catalogue() {
         addr,
         "GET",
         "/v4/loadtracks?identifier=https%3A%2F%2Fsim.lavalink%2Ferror",
-        Some(&pw),
+        Some(pw),
         None,
     )
     .await;
@@ -784,7 +811,7 @@ async fn rest_auth_errors_and_catalogue() {
         addr,
         "GET",
         "/v4/loadtracks?identifier=https%3A%2F%2Fsim.lavalink%2Fplaylist%2Fmix%3Ftracks%3D3%26selected%3D1",
-        Some(&pw),
+        Some(pw),
         None,
     )
     .await;
@@ -795,9 +822,16 @@ async fn rest_auth_errors_and_catalogue() {
     assert_eq!(playlist.info.name, "mix");
     assert_eq!(playlist.info.selected_track, Some(1));
     assert_eq!(playlist.tracks.len(), 3);
+    tracks
+}
 
-    // Decoding round-trips; garbage is a 400.
-    let request = twilight_lavalink::http::decode_track(addr, &tracks[2].encoded, &pw)
+/// Decoding round-trips; garbage is a 400.
+async fn decoding_round_trips(
+    addr: SocketAddr,
+    pw: &str,
+    tracks: &[twilight_lavalink::model::Track],
+) {
+    let request = twilight_lavalink::http::decode_track(addr, &tracks[2].encoded, pw)
         .expect("decode request");
     let path = request
         .uri()
@@ -805,7 +839,7 @@ async fn rest_auth_errors_and_catalogue() {
         .expect("path")
         .as_str()
         .to_owned();
-    let decoded = http(addr, "GET", &path, Some(&pw), None).await;
+    let decoded = http(addr, "GET", &path, Some(pw), None).await;
     let decoded: twilight_lavalink::model::Track =
         serde_json::from_str(&decoded.body).expect("track");
     assert_eq!(decoded, tracks[2]);
@@ -813,7 +847,7 @@ async fn rest_auth_errors_and_catalogue() {
         addr,
         "POST",
         "/v4/decodetracks",
-        Some(&pw),
+        Some(pw),
         Some(&json!([tracks[0].encoded, tracks[1].encoded])),
     )
     .await
@@ -824,7 +858,7 @@ async fn rest_auth_errors_and_catalogue() {
             addr,
             "GET",
             "/v4/decodetrack?encodedTrack=garbage",
-            Some(&pw),
+            Some(pw),
             None,
         )
         .await,
@@ -836,21 +870,23 @@ async fn rest_auth_errors_and_catalogue() {
             addr,
             "POST",
             "/v4/decodetracks",
-            Some(&pw),
+            Some(pw),
             Some(&json!(["garbage"])),
         )
         .await,
         400,
         "/v4/decodetracks",
     );
+}
 
-    // Sessions and players: 404s, validation 400s, malformed JSON.
+/// An unknown session and a player in it are 404s.
+async fn unknown_sessions_are_404s(addr: SocketAddr, pw: &str) {
     assert_lavalink_error(
         &http(
             addr,
             "PATCH",
             "/v4/sessions/nope",
-            Some(&pw),
+            Some(pw),
             Some(&json!({"resuming": true})),
         )
         .await,
@@ -862,25 +898,27 @@ async fn rest_auth_errors_and_catalogue() {
             addr,
             "PATCH",
             "/v4/sessions/nope/players/1",
-            Some(&pw),
+            Some(pw),
             Some(&json!({})),
         )
         .await,
         404,
         "/v4/sessions/nope/players/1",
     );
-    let lavalink = Lavalink::new(Id::new(BOT_ID), 1);
-    let (_node, mut rx) = lavalink.add(addr, &pw, None).await.expect("connect");
-    let (session_id, _) = ready(&mut rx).await;
+}
+
+/// Players in a live session: malformed JSON and validation 400s, a 404 before the player
+/// exists, its creation with defaults; then a trace on request and an unknown route.
+async fn player_errors_and_creation(addr: SocketAddr, pw: &str, session_id: &str) {
     let player = format!("/v4/sessions/{session_id}/players/{GUILD}");
-    let bad = http_text(addr, "PATCH", &player, Some(&pw), "{not json").await;
+    let bad = http_text(addr, "PATCH", &player, Some(pw), "{not json").await;
     assert_lavalink_error(&bad, 400, &player);
     assert_lavalink_error(
         &http(
             addr,
             "PATCH",
             &player,
-            Some(&pw),
+            Some(pw),
             Some(&json!({"volume": 1001})),
         )
         .await,
@@ -888,7 +926,7 @@ async fn rest_auth_errors_and_catalogue() {
         &player,
     );
     assert_lavalink_error(
-        &http(addr, "GET", &player, Some(&pw), None).await,
+        &http(addr, "GET", &player, Some(pw), None).await,
         404,
         &player,
     );
@@ -896,7 +934,7 @@ async fn rest_auth_errors_and_catalogue() {
         addr,
         "PATCH",
         &format!("{player}?noReplace=true"),
-        Some(&pw),
+        Some(pw),
         Some(&json!({"volume": 1000, "filters": {"volume": 0.5}})),
     )
     .await;
@@ -915,28 +953,22 @@ async fn rest_auth_errors_and_catalogue() {
         addr,
         "GET",
         "/v4/sessions/nope/players?trace=true",
-        Some(&pw),
+        Some(pw),
         None,
     )
     .await
     .json();
     assert!(with_trace["trace"].is_string());
     assert_lavalink_error(
-        &http(addr, "GET", "/v4/nothing", Some(&pw), None).await,
+        &http(addr, "GET", "/v4/nothing", Some(pw), None).await,
         404,
         "/v4/nothing",
     );
+}
 
-    // The log saw the failed and the successful PATCHes, with their statuses.
-    let statuses: Vec<u16> = sim
-        .recorder()
-        .since(0, Some("lavalink"))
-        .iter()
-        .map(|r| r.status)
-        .collect();
-    assert_eq!(statuses, vec![404, 404, 400, 400, 200]);
-
-    // Control API over HTTP.
+/// Control API over HTTP: players, counters, the log, kill and revive.
+async fn control_api_over_http(sim: &LavalinkSim) {
+    let addr = sim.addr();
     let players = http(addr, "GET", "/_sim/players", None, None).await.json();
     assert_eq!(players[0]["guildId"], GUILD.to_string());
     assert_eq!(players[0]["volume"], 1000);
@@ -960,7 +992,6 @@ async fn rest_auth_errors_and_catalogue() {
     assert_eq!(killed["activeSessions"], 0);
     let revived = http(addr, "POST", "/_sim/revive", None, None).await.json();
     assert_eq!(revived["killed"], false);
-    sim.shutdown().await;
 }
 
 #[tokio::test]
